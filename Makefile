@@ -1,0 +1,130 @@
+# slim: build, test, install.  `make help` lists the targets.
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CUDA    ?= 0
+SAN     ?= 0
+# The library is built on the machine that runs it (like llama.cpp's native build);
+# ARCH= (empty) gives a portable build.
+ARCH    ?= -march=native
+OPT     ?= -O2
+BUILD   ?= build
+
+CPPFLAGS += -Iinclude -Ilib -D_GNU_SOURCE -DSLIM_BUILDING
+CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+            -fPIC -fvisibility=hidden -pthread -MMD -MP
+LDLIBS   += -lm -pthread
+
+ifeq ($(SAN),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  LDFLAGS += -fsanitize=address,undefined
+  BUILD   := $(BUILD)-san
+endif
+
+LIB_SRC  := $(shell find lib -name '*.c' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+STATIC   := $(BUILD)/libslim.a
+SONAME   := libslim.so.$(VERSION_MAJOR)
+SHARED   := $(BUILD)/libslim.so.$(VERSION)
+
+CLI_SRC  := $(sort $(wildcard examples/cli/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI      := $(BUILD)/slim
+SIMPLE   := $(BUILD)/simple
+
+TEST_SRC := $(sort $(wildcard tests/unit/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(BUILD)/unit_tests
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
+
+MODEL_DIR  ?= models
+MODEL      := $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+PROMPT     ?= The three primary colors are
+THREADS    ?= 2
+
+.PHONY: all lib cli test test-full model run install uninstall clean format help cuda
+all: lib $(CLI) $(SIMPLE)
+lib: $(STATIC) $(BUILD)/libslim.so
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libslim.so: $(SHARED)
+	ln -sf libslim.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+
+$(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -Wno-gnu-zero-variadic-macro-arguments -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(CHECK_LIBS) $(LDLIBS)
+
+# The default test run: every Check suite (needs the default model for the
+# tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
+test: $(TEST_BIN) $(CLI) $(MODEL)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_CLI=$(CLI) $(TEST_BIN)
+
+test-full: test
+
+model: $(MODEL)
+$(MODEL):
+	sh tools/fetch_model.sh $(MODEL_DIR)
+
+run: all $(MODEL)
+	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
+
+cuda:
+	@echo "slim: no CUDA kernels yet (see the CUDA backend issue); nothing to build"
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/slim.h $(DESTDIR)$(PREFIX)/include/slim.h
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libslim.a
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libslim.so.$(VERSION)
+	ln -sf libslim.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libslim.so
+	[ ! -f $(CLI) ] || install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/slim
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' slim.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/slim.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/slim.h $(DESTDIR)$(PREFIX)/lib/libslim.a \
+	      $(DESTDIR)$(PREFIX)/lib/libslim.so $(DESTDIR)$(PREFIX)/lib/$(SONAME) \
+	      $(DESTDIR)$(PREFIX)/lib/libslim.so.$(VERSION) $(DESTDIR)$(PREFIX)/bin/slim \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/slim.pc
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+help:
+	@echo "make [all]      library (static + shared), the slim CLI and examples"
+	@echo "make test       all Check suites (SAN=1: ASan + UBSan build)"
+	@echo "make model      fetch the default model (Gemma 3 270M Q4_K_M) into $(MODEL_DIR)/"
+	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
+	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/examples/simple.d

@@ -1,0 +1,39 @@
+/* simple.c: a tour of the slim API in one function.
+ * usage: simple MODEL.gguf "prompt" */
+#include <stdio.h>
+
+#include "slim.h"
+
+static int print_piece(slim_token tok, const char *piece, size_t len, void *user) {
+    (void)tok, (void)user;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return 0; /* non-zero stops generation */
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL.gguf PROMPT\n", argv[0]);
+        return 2;
+    }
+    slim_model *model = NULL;
+    slim_context *ctx = NULL;
+    slim_sampler *sampler = NULL;
+    slim_status st = slim_model_load(argv[1], NULL, &model); /* NULL params: defaults */
+    if (st == SLIM_OK) st = slim_context_create(model, NULL, &ctx);
+    slim_sampler_params sp = slim_sampler_default_params();
+    sp.temperature = 0; /* greedy */
+    if (st == SLIM_OK) st = slim_sampler_create(&sp, &sampler);
+    slim_generate_params gp = slim_generate_default_params();
+    gp.max_tokens = 32;
+    if (st == SLIM_OK) {
+        printf("%s", argv[2]);
+        st = slim_generate(ctx, sampler, argv[2], &gp, print_piece, NULL, NULL);
+        printf("\n");
+    }
+    if (st != SLIM_OK) fprintf(stderr, "error: %s: %s\n", slim_status_string(st), slim_last_error());
+    slim_sampler_free(sampler); /* every *_free accepts NULL */
+    slim_context_free(ctx);
+    slim_model_free(model);
+    return st == SLIM_OK ? 0 : 1;
+}

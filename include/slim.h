@@ -1,0 +1,280 @@
+/*
+ * slim.h - small language inference machine: the stable C API.
+ *
+ * Conventions (the same for every function below):
+ *  - Functions that can fail return slim_status.  SLIM_OK is 0.  On failure a
+ *    message naming what went wrong is kept per thread: slim_last_error().
+ *  - Constructors return the handle through an out-parameter; every *_free
+ *    accepts NULL.
+ *  - Params structs come from slim_*_default_params(), start with
+ *    `size_t struct_size` (set by the defaults function: keep it), are passed by
+ *    const pointer (NULL means defaults) and only ever grow at the end.
+ *  - Outputs go into caller buffers (buf, cap, &n_out).  A NULL buf with cap 0
+ *    asks for the size: n_out receives it and the call returns SLIM_OK.  A
+ *    buffer that is too small gives SLIM_ERR_BUFFER_TOO_SMALL with n_out set to
+ *    the size needed.
+ *  - Threads: a slim_model is read-only after load and may be shared by any
+ *    number of threads and contexts.  A slim_context and a slim_sampler belong
+ *    to one thread at a time.
+ *  - The library never prints, exits or aborts on user input; diagnostics go to
+ *    the log callback (silent by default).
+ */
+#ifndef SLIM_H
+#define SLIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SLIM_BUILDING) && defined(__GNUC__)
+#define SLIM_API __attribute__((visibility("default")))
+#else
+#define SLIM_API
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+
+#define SLIM_VERSION_MAJOR 0
+#define SLIM_VERSION_MINOR 1
+#define SLIM_VERSION_PATCH 0
+#define SLIM_VERSION_NUMBER \
+    (SLIM_VERSION_MAJOR * 10000 + SLIM_VERSION_MINOR * 100 + SLIM_VERSION_PATCH)
+#define SLIM_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked (compare with SLIM_VERSION_NUMBER). */
+SLIM_API unsigned slim_version_number(void);
+SLIM_API const char *slim_version_string(void);
+
+/* ---- status and errors -------------------------------------------------- */
+
+/* Pinned values: appended to, never renumbered. */
+typedef enum slim_status {
+    SLIM_OK = 0,
+    SLIM_ERR_INVALID_ARG = 1,      /* a NULL handle, a bad size, a bad flag */
+    SLIM_ERR_NOMEM = 2,            /* an allocation failed */
+    SLIM_ERR_IO = 3,               /* open/read/mmap failed */
+    SLIM_ERR_FORMAT = 4,           /* a malformed or truncated file */
+    SLIM_ERR_UNSUPPORTED = 5,      /* valid, but not something slim runs (yet) */
+    SLIM_ERR_CONTEXT_FULL = 6,     /* no room left in the context's KV cache */
+    SLIM_ERR_BACKEND = 7,          /* a compute backend failed */
+    SLIM_ERR_ABORTED = 8,          /* stopped by a callback */
+    SLIM_ERR_BUFFER_TOO_SMALL = 9, /* caller buffer too small; n_out has the size */
+    SLIM_ERR_INTERNAL = 10         /* a bug in slim: please report it */
+} slim_status;
+
+/* A short constant description of a status ("invalid argument", ...). */
+SLIM_API const char *slim_status_string(slim_status status);
+
+/* The message of the last failing call on this thread ("" if none).  The
+ * pointer is valid until the next slim call on this thread. */
+SLIM_API const char *slim_last_error(void);
+
+typedef enum slim_log_level {
+    SLIM_LOG_ERROR = 0,
+    SLIM_LOG_WARN = 1,
+    SLIM_LOG_INFO = 2,
+    SLIM_LOG_DEBUG = 3
+} slim_log_level;
+
+/* Log callback; `message` has no trailing newline and lives for the call. */
+typedef void (*slim_log_fn)(slim_log_level level, const char *message, void *user);
+
+/* Install a process-wide log callback (NULL: silent, the default).  Messages
+ * above max_level are not produced.  Not thread-safe against concurrent logging:
+ * set it once at start-up. */
+SLIM_API void slim_set_log_callback(slim_log_fn fn, void *user, slim_log_level max_level);
+
+/* ---- handles ------------------------------------------------------------ */
+
+typedef int32_t slim_token;
+typedef struct slim_model slim_model;
+typedef struct slim_context slim_context;
+typedef struct slim_sampler slim_sampler;
+
+/* ---- model -------------------------------------------------------------- */
+
+typedef struct slim_model_params {
+    size_t struct_size;
+    int32_t use_mmap; /* 1 (default): weights are used in place from the mapped file;
+                         0: they are read into ordinary memory */
+} slim_model_params;
+
+SLIM_API slim_model_params slim_model_default_params(void);
+
+/* Load a GGUF model file.  On failure *out is NULL and the message names the
+ * field or tensor at fault.  The model owns its file mapping. */
+SLIM_API slim_status slim_model_load(const char *path, const slim_model_params *params,
+                                     slim_model **out);
+SLIM_API void slim_model_free(slim_model *model);
+
+typedef struct slim_model_info {
+    size_t struct_size;       /* set by the caller: sizeof(slim_model_info) */
+    const char *architecture; /* "gemma3", ... (lives as long as the model) */
+    const char *name;         /* general.name or "" */
+    const char *file_type;    /* "Q4_K_M", "F16", ... or "unknown" */
+    uint64_t n_params;        /* weights, counted from the tensor shapes */
+    uint64_t file_size;       /* bytes */
+    int32_t n_vocab;
+    int32_t n_ctx_train;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    slim_token bos; /* -1 if none */
+    slim_token eos; /* -1 if none */
+} slim_model_info;
+
+SLIM_API slim_status slim_model_get_info(const slim_model *model, slim_model_info *info);
+
+/* Metadata, as in the file: count, and key / value rendered as text by index
+ * (arrays are shown by type and length, with their first elements). */
+SLIM_API int64_t slim_model_meta_count(const slim_model *model);
+SLIM_API slim_status slim_model_meta_get(const slim_model *model, int64_t index, char *key,
+                                         size_t key_cap, char *value, size_t value_cap);
+
+typedef struct slim_tensor_info {
+    size_t struct_size; /* set by the caller */
+    const char *name;   /* lives as long as the model */
+    const char *type;   /* "Q4_K", "F32", ... */
+    int32_t n_dims;
+    int64_t ne[4]; /* elements per dimension, ne[0] fastest */
+    uint64_t offset; /* byte offset in the file */
+    uint64_t size;   /* bytes */
+} slim_tensor_info;
+
+SLIM_API int64_t slim_model_tensor_count(const slim_model *model);
+SLIM_API slim_status slim_model_tensor_get(const slim_model *model, int64_t index,
+                                           slim_tensor_info *info);
+
+/* ---- tokenizer ---------------------------------------------------------- */
+
+enum {
+    SLIM_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS if the model asks for it */
+    SLIM_TOKENIZE_PARSE_SPECIAL = 1u << 1, /* text like "<eos>" becomes that token */
+};
+
+/* Text (UTF-8, `len` bytes, need not be NUL-terminated) to token ids. */
+SLIM_API slim_status slim_tokenize(const slim_model *model, const char *text, size_t len,
+                                   uint32_t flags, slim_token *buf, size_t cap, size_t *n_out);
+
+enum {
+    SLIM_DETOKENIZE_RENDER_SPECIAL = 1u << 0, /* show control tokens ("<eos>") */
+};
+
+/* Token ids to text.  Bytes are exact: a piece may end inside a UTF-8
+ * character that the next token completes.  No NUL is appended. */
+SLIM_API slim_status slim_detokenize(const slim_model *model, const slim_token *tokens,
+                                     size_t n_tokens, uint32_t flags, char *buf, size_t cap,
+                                     size_t *n_out);
+
+/* The text of one token as it appears in detokenized output. */
+SLIM_API slim_status slim_token_to_piece(const slim_model *model, slim_token token,
+                                         uint32_t flags, char *buf, size_t cap, size_t *n_out);
+
+/* The raw vocabulary string of a token (as stored, e.g. "▁the"); lives as long
+ * as the model; NULL for an id out of range. */
+SLIM_API const char *slim_token_text(const slim_model *model, slim_token token);
+
+/* ---- context: KV cache and forward pass --------------------------------- */
+
+typedef struct slim_context_params {
+    size_t struct_size;
+    int32_t n_ctx;     /* KV cache length in tokens (0: min(model's training context, 4096)) */
+    int32_t n_threads; /* CPU threads (0: all online CPUs) */
+    int32_t n_batch;   /* prompt tokens per forward chunk (0: 512) */
+} slim_context_params;
+
+SLIM_API slim_context_params slim_context_default_params(void);
+SLIM_API slim_status slim_context_create(const slim_model *model,
+                                         const slim_context_params *params,
+                                         slim_context **out);
+SLIM_API void slim_context_free(slim_context *ctx);
+
+/* Forget every token in the KV cache. */
+SLIM_API void slim_context_reset(slim_context *ctx);
+/* Tokens currently in the KV cache. */
+SLIM_API int32_t slim_context_n_past(const slim_context *ctx);
+SLIM_API int32_t slim_context_n_ctx(const slim_context *ctx);
+
+/* Run `n_tokens` tokens through the model, appending them to the KV cache at
+ * positions n_past .. n_past + n_tokens - 1.  Afterwards slim_get_logits()
+ * gives the next-token logits after the last token.  If all_logits is not
+ * NULL it receives n_tokens * n_vocab floats: row i holds the logits after
+ * token i.  SLIM_ERR_CONTEXT_FULL (and no change) if they do not fit. */
+SLIM_API slim_status slim_prefill(slim_context *ctx, const slim_token *tokens, size_t n_tokens,
+                                  float *all_logits);
+
+/* One token: the same as slim_prefill with n_tokens = 1. */
+SLIM_API slim_status slim_decode(slim_context *ctx, slim_token token);
+
+/* Logits after the last token evaluated (n_vocab floats), NULL before any.
+ * Valid until the next prefill/decode/reset/free on this context. */
+SLIM_API const float *slim_get_logits(const slim_context *ctx);
+
+/* ---- sampling ----------------------------------------------------------- */
+
+typedef struct slim_sampler_params {
+    size_t struct_size;
+    float temperature;       /* <= 0: greedy (argmax); default 0.8 */
+    int32_t top_k;           /* <= 0: off; default 40 */
+    float top_p;             /* >= 1: off; default 0.95 */
+    float min_p;             /* <= 0: off; default 0.05 */
+    float repeat_penalty;    /* 1: off (default); logits of recent tokens / or * by it */
+    int32_t repeat_last_n;   /* window for the penalties; default 64 */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
+    uint64_t seed;           /* same seed, same choices */
+} slim_sampler_params;
+
+SLIM_API slim_sampler_params slim_sampler_default_params(void);
+SLIM_API slim_status slim_sampler_create(const slim_sampler_params *params, slim_sampler **out);
+SLIM_API void slim_sampler_free(slim_sampler *sampler);
+
+/* Choose a token from n_vocab logits (not modified).  Order: penalties,
+ * temperature, top-k, top-p, min-p, then a draw; greedy skips the draw. */
+SLIM_API slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits,
+                                         int32_t n_vocab, slim_token *out);
+/* Record a token as part of the history the penalties look at (prompt tokens too). */
+SLIM_API void slim_sampler_accept(slim_sampler *sampler, slim_token token);
+/* Forget the history and restart the random stream from the seed. */
+SLIM_API void slim_sampler_reset(slim_sampler *sampler);
+
+/* ---- generation --------------------------------------------------------- */
+
+/* Called for every generated token with its text piece (exact bytes, may be a
+ * partial UTF-8 character).  Return non-zero to stop. */
+typedef int (*slim_token_fn)(slim_token token, const char *piece, size_t len, void *user);
+
+typedef struct slim_generate_params {
+    size_t struct_size;
+    int32_t max_tokens;      /* tokens to generate at most; default 128 */
+    int32_t stop_at_eos;     /* stop at the model's end-of-sequence token; default 1 */
+    uint32_t tokenize_flags; /* for the prompt; default SLIM_TOKENIZE_ADD_BOS */
+} slim_generate_params;
+
+typedef struct slim_generate_stats {
+    size_t struct_size; /* set by the caller */
+    int32_t n_prompt;   /* prompt tokens evaluated */
+    int32_t n_generated;
+    double prompt_ms; /* wall time of the prompt's forward pass */
+    double gen_ms;    /* wall time of generation after the prompt */
+} slim_generate_stats;
+
+SLIM_API slim_generate_params slim_generate_default_params(void);
+
+/* Tokenize `prompt`, append it to the context, then sample and feed tokens
+ * until max_tokens, EOS, a full context, or the callback asks to stop
+ * (SLIM_ERR_ABORTED is not returned for that: it is a normal end).  `stats`
+ * may be NULL. */
+SLIM_API slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *prompt,
+                                   const slim_generate_params *params, slim_token_fn on_token,
+                                   void *user, slim_generate_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SLIM_H */

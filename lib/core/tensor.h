@@ -1,0 +1,24 @@
+/* A tensor: dtype, element counts, byte strides and data.  Weights are 2-D
+ * (ne[0] = row length, ne[1] = rows) views into the model file. */
+#ifndef SLIM_CORE_TENSOR_H
+#define SLIM_CORE_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant/dtype.h"
+
+typedef struct slim_tensor {
+    const char *name; /* NULL: absent optional tensor */
+    slim_dtype type;
+    int32_t n_dims;
+    int64_t ne[4]; /* elements per dimension, ne[0] fastest */
+    size_t nb[4];  /* bytes between consecutive elements (nb[0]) / rows (nb[1]) / ... */
+    const void *data;
+} slim_tensor;
+
+static inline const void *slim_tensor_row(const slim_tensor *t, int64_t row) {
+    return (const char *)t->data + (size_t)row * t->nb[1];
+}
+
+#endif

@@ -1,0 +1,252 @@
+/* Model loading: open the GGUF, pick the architecture, read hyperparameters,
+ * bind every weight by its GGUF name with its shape checked, build the vocab. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const slim_arch *slim_arch_find(const char *name) {
+    static const slim_arch *const all[] = {&slim_arch_gemma3};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i]->name, name) == 0) return all[i];
+    return NULL;
+}
+
+static bool get_i32(const slim_gguf *g, const char *arch, const char *key, int32_t *out) {
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    int64_t v;
+    if (!slim_gguf_get_i64(g, full, &v) || v < 0 || v > INT32_MAX) return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool get_f32(const slim_gguf *g, const char *arch, const char *key, float *out) {
+    char full[160];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    return slim_gguf_get_f32(g, full, out);
+}
+
+static slim_status require_i32(const slim_gguf *g, const char *arch, const char *key, int32_t min,
+                               int32_t max, int32_t *out) {
+    if (!get_i32(g, arch, key, out))
+        return slim_error(SLIM_ERR_FORMAT, "model: missing or invalid integer key '%s.%s'", arch,
+                          key);
+    if (*out < min || *out > max)
+        return slim_error(SLIM_ERR_FORMAT, "model: '%s.%s' = %d outside %d..%d", arch, key, *out,
+                          min, max);
+    return SLIM_OK;
+}
+
+static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_hparams *hp) {
+    const char *a = arch->name;
+    slim_status st;
+    memset(hp, 0, sizeof *hp);
+    if ((st = require_i32(g, a, "embedding_length", 1, 1 << 16, &hp->n_embd)) ||
+        (st = require_i32(g, a, "block_count", 1, SLIM_MAX_LAYERS, &hp->n_layer)) ||
+        (st = require_i32(g, a, "feed_forward_length", 1, 1 << 20, &hp->n_ff)) ||
+        (st = require_i32(g, a, "attention.head_count", 1, 1024, &hp->n_head)))
+        return st;
+    if (!get_i32(g, a, "attention.head_count_kv", &hp->n_head_kv)) hp->n_head_kv = hp->n_head;
+    if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
+        return slim_error(SLIM_ERR_FORMAT, "model: head_count %d not a multiple of head_count_kv %d",
+                          hp->n_head, hp->n_head_kv);
+    if (!get_i32(g, a, "attention.key_length", &hp->head_dim)) hp->head_dim = hp->n_embd / hp->n_head;
+    int32_t vlen = hp->head_dim;
+    get_i32(g, a, "attention.value_length", &vlen);
+    if (hp->head_dim < 2 || hp->head_dim > 1024 || hp->head_dim % 2 || vlen != hp->head_dim)
+        return slim_error(SLIM_ERR_UNSUPPORTED, "model: head dims k=%d v=%d (need equal, even, <= 1024)",
+                          hp->head_dim, vlen);
+    if (!get_i32(g, a, "rope.dimension_count", &hp->n_rot)) hp->n_rot = hp->head_dim;
+    if (hp->n_rot < 2 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return slim_error(SLIM_ERR_FORMAT, "model: rope.dimension_count %d invalid for head_dim %d",
+                          hp->n_rot, hp->head_dim);
+    if (!get_i32(g, a, "context_length", &hp->n_ctx_train) || hp->n_ctx_train < 1)
+        hp->n_ctx_train = 4096;
+    if (!get_f32(g, a, "attention.layer_norm_rms_epsilon", &hp->norm_eps)) hp->norm_eps = 1e-6f;
+    if (!(hp->norm_eps > 0 && hp->norm_eps < 1))
+        return slim_error(SLIM_ERR_FORMAT, "model: rms epsilon %g invalid", hp->norm_eps);
+    if (!get_f32(g, a, "rope.freq_base", &hp->rope_base)) hp->rope_base = 10000.0f;
+    hp->rope_base_swa = hp->rope_base;
+    hp->rope_freq_scale = 1.0f;
+    char key[160];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    slim_gguf_str type;
+    float factor;
+    if (slim_gguf_get_str(g, key, &type) && type.len == 6 && memcmp(type.ptr, "linear", 6) == 0 &&
+        get_f32(g, a, "rope.scaling.factor", &factor) && factor > 0)
+        hp->rope_freq_scale = 1.0f / factor;
+    if (!(hp->rope_base > 0))
+        return slim_error(SLIM_ERR_FORMAT, "model: rope.freq_base %g invalid", hp->rope_base);
+    get_f32(g, a, "attn_logit_softcapping", &hp->attn_softcap);
+    get_f32(g, a, "final_logit_softcapping", &hp->final_softcap);
+    get_i32(g, a, "attention.sliding_window", &hp->swa_window);
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->embd_scale = 1.0f;
+    return arch->finish_hparams ? arch->finish_hparams(g, hp) : SLIM_OK;
+}
+
+/* Bind a weight by name with the expected shape (ne1 = 0 for 1-D). */
+static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int64_t ne0,
+                        int64_t ne1, const char *fmt, int il) {
+    char name[96];
+    snprintf(name, sizeof name, fmt, il);
+    const slim_gguf_tensor *gt = slim_gguf_find_tensor(m->gguf, name);
+    memset(t, 0, sizeof *t);
+    if (!gt) {
+        if (!required) return SLIM_OK;
+        return slim_error(SLIM_ERR_FORMAT, "model: required tensor '%s' missing", name);
+    }
+    const int64_t want1 = ne1 ? ne1 : 1;
+    if (gt->ne[0] != ne0 || gt->ne[1] != want1 || gt->ne[2] != 1 || gt->ne[3] != 1)
+        return slim_error(SLIM_ERR_FORMAT,
+                          "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
+                          name, (long long)gt->ne[0], (long long)gt->ne[1], (long long)gt->ne[2],
+                          (long long)gt->ne[3], (long long)ne0, (long long)want1);
+    const slim_dtype_traits *tr = slim_dtype_traits_of(gt->type);
+    if (!tr) return slim_error(SLIM_ERR_UNSUPPORTED, "model: tensor '%s' has unknown type", name);
+    if (ne1 == 0 && gt->type != SLIM_DTYPE_F32)
+        return slim_error(SLIM_ERR_UNSUPPORTED, "model: norm tensor '%s' is %s, expected F32", name,
+                          tr->name);
+    if (ne1 != 0 && !tr->vec_dot)
+        return slim_error(SLIM_ERR_UNSUPPORTED, "model: tensor '%s' type %s cannot be a weight",
+                          name, tr->name);
+    t->name = gt->name;
+    t->type = gt->type;
+    t->n_dims = gt->n_dims;
+    memcpy(t->ne, gt->ne, sizeof t->ne);
+    t->nb[0] = (size_t)tr->type_size;
+    t->nb[1] = slim_dtype_row_size(gt->type, gt->ne[0]);
+    t->nb[2] = t->nb[1] * (size_t)gt->ne[1];
+    t->nb[3] = t->nb[2];
+    t->data = gt->data;
+    return SLIM_OK;
+}
+
+static slim_status bind_weights(slim_model *m) {
+    const slim_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
+                  KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff, V = hp->n_vocab;
+    const bool qkn = m->arch->qk_norm, post = m->arch->post_norms;
+    slim_status st;
+    if ((st = bind(m, &m->tok_embd, true, E, V, "token_embd.weight", 0)) ||
+        (st = bind(m, &m->output_norm, true, E, 0, "output_norm.weight", 0)) ||
+        (st = bind(m, &m->output, false, E, V, "output.weight", 0)))
+        return st;
+    if (!m->output.name) m->output = m->tok_embd; /* tied embeddings */
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return slim_error(SLIM_ERR_NOMEM, "model: out of memory");
+    for (int il = 0; il < hp->n_layer; il++) {
+        slim_layer *l = &m->layers[il];
+        if ((st = bind(m, &l->attn_norm, true, E, 0, "blk.%d.attn_norm.weight", il)) ||
+            (st = bind(m, &l->wq, true, E, Q, "blk.%d.attn_q.weight", il)) ||
+            (st = bind(m, &l->wk, true, E, KV, "blk.%d.attn_k.weight", il)) ||
+            (st = bind(m, &l->wv, true, E, KV, "blk.%d.attn_v.weight", il)) ||
+            (st = bind(m, &l->wo, true, Q, E, "blk.%d.attn_output.weight", il)) ||
+            (st = bind(m, &l->q_norm, qkn, hp->head_dim, 0, "blk.%d.attn_q_norm.weight", il)) ||
+            (st = bind(m, &l->k_norm, qkn, hp->head_dim, 0, "blk.%d.attn_k_norm.weight", il)) ||
+            (st = bind(m, &l->post_attn_norm, post, E, 0, "blk.%d.post_attention_norm.weight", il)) ||
+            (st = bind(m, &l->ffn_norm, true, E, 0, "blk.%d.ffn_norm.weight", il)) ||
+            (st = bind(m, &l->w_gate, true, E, F, "blk.%d.ffn_gate.weight", il)) ||
+            (st = bind(m, &l->w_up, true, E, F, "blk.%d.ffn_up.weight", il)) ||
+            (st = bind(m, &l->w_down, true, F, E, "blk.%d.ffn_down.weight", il)) ||
+            (st = bind(m, &l->post_ffn_norm, post, E, 0, "blk.%d.post_ffw_norm.weight", il)))
+            return st;
+    }
+    return SLIM_OK;
+}
+
+static const char *file_type_name(int64_t ft) {
+    switch (ft) {
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 7: return "Q8_0";
+    case 8: return "Q5_0";
+    case 9: return "Q5_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    case 14: return "Q4_K_S";
+    case 15: return "Q4_K_M";
+    case 16: return "Q5_K_S";
+    case 17: return "Q5_K_M";
+    case 18: return "Q6_K";
+    case 32: return "BF16";
+    default: return "unknown";
+    }
+}
+
+static void copy_str(char *dst, size_t cap, slim_gguf_str s) {
+    size_t n = s.len < cap - 1 ? (size_t)s.len : cap - 1;
+    memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+static slim_status model_load(const char *path, const slim_model_params *params, slim_model *m) {
+    slim_status st = slim_gguf_open(path, params->use_mmap != 0, &m->gguf);
+    if (st) return st;
+    slim_gguf_str s;
+    char arch[64];
+    if (!slim_gguf_get_str(m->gguf, "general.architecture", &s))
+        return slim_error(SLIM_ERR_FORMAT, "model: key 'general.architecture' missing");
+    copy_str(arch, sizeof arch, s);
+    if (!(m->arch = slim_arch_find(arch)))
+        return slim_error(SLIM_ERR_UNSUPPORTED, "model: architecture '%s' not supported", arch);
+    if (slim_gguf_get_str(m->gguf, "general.name", &s)) copy_str(m->name, sizeof m->name, s);
+    int64_t ft = -1;
+    slim_gguf_get_i64(m->gguf, "general.file_type", &ft);
+    snprintf(m->file_type, sizeof m->file_type, "%s", file_type_name(ft));
+    if ((st = read_hparams(m->gguf, m->arch, &m->hp))) return st;
+    if ((st = slim_vocab_from_gguf(m->gguf, &m->vocab))) return st;
+    m->hp.n_vocab = slim_vocab_size(m->vocab);
+    if ((st = bind_weights(m))) return st;
+    for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
+        const slim_gguf_tensor *t = &m->gguf->tensors[i];
+        m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+    }
+    m->ops = slim_backend_cpu();
+    return SLIM_OK;
+}
+
+slim_model_params slim_model_default_params(void) {
+    return (slim_model_params){.struct_size = sizeof(slim_model_params), .use_mmap = 1};
+}
+
+void slim_model_free(slim_model *m) {
+    if (!m) return;
+    slim_vocab_free(m->vocab);
+    free(m->layers);
+    slim_gguf_close(m->gguf);
+    free(m);
+}
+
+slim_status slim_model_load(const char *path, const slim_model_params *params, slim_model **out) {
+    if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_load: path is NULL");
+    slim_model_params p = slim_model_default_params();
+    if (params) {
+        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) ||
+            params->struct_size > sizeof p)
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "slim_model_load: params->struct_size %zu is not a known size",
+                              params->struct_size);
+        memcpy(&p, params, params->struct_size);
+    }
+    slim_model *m = calloc(1, sizeof *m);
+    if (!m) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
+    slim_status st = model_load(path, &p, m);
+    if (st) {
+        slim_model_free(m);
+        if (strncmp(slim_last_error(), path, strlen(path)) != 0)
+            slim_error_prefix(st, "%s", path);
+        return st;
+    }
+    *out = m;
+    return SLIM_OK;
+}

@@ -1,0 +1,77 @@
+/* Element types and the traits table that drives everything format-specific.
+ * Values equal GGML's type ids so GGUF tensor types map directly. */
+#ifndef SLIM_QUANT_DTYPE_H
+#define SLIM_QUANT_DTYPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+typedef enum slim_dtype {
+    SLIM_DTYPE_F32 = 0,
+    SLIM_DTYPE_F16 = 1,
+    SLIM_DTYPE_Q4_0 = 2,
+    SLIM_DTYPE_Q4_1 = 3,
+    SLIM_DTYPE_Q5_0 = 6,
+    SLIM_DTYPE_Q5_1 = 7,
+    SLIM_DTYPE_Q8_0 = 8,
+    SLIM_DTYPE_Q8_1 = 9,
+    SLIM_DTYPE_Q2_K = 10,
+    SLIM_DTYPE_Q3_K = 11,
+    SLIM_DTYPE_Q4_K = 12,
+    SLIM_DTYPE_Q5_K = 13,
+    SLIM_DTYPE_Q6_K = 14,
+    SLIM_DTYPE_Q8_K = 15,
+    SLIM_DTYPE_BF16 = 30,
+    SLIM_DTYPE_COUNT = 40 /* table size, larger than any id above */
+} slim_dtype;
+
+/* Dot product of one weight row (n elements of the weight type) with one
+ * activation row already converted to the traits' vec_dot_type. */
+typedef float (*slim_vec_dot_fn)(int64_t n, const void *w, const void *x);
+
+typedef struct slim_dtype_traits {
+    const char *name;   /* "Q4_K" */
+    int32_t block_size; /* elements per block (1 for plain floats) */
+    int32_t type_size;  /* bytes per block */
+    bool quantized;
+    /* n elements (a multiple of block_size) to float. */
+    void (*to_float)(const void *src, float *dst, int64_t n);
+    /* Reference quantization of n floats (NULL where slim does not quantize to it). */
+    void (*from_float)(const float *src, void *dst, int64_t n);
+    slim_dtype vec_dot_type; /* what activations are converted to for vec_dot */
+    slim_vec_dot_fn vec_dot; /* NULL for types that are never weights (Q8_K) */
+} slim_dtype_traits;
+
+/* Traits of a type, or NULL if the id is not a type slim knows. */
+SLIM_HIDDEN const slim_dtype_traits *slim_dtype_traits_of(int type);
+
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size.
+ * The caller has checked that the type is known. */
+SLIM_HIDDEN size_t slim_dtype_row_size(slim_dtype type, int64_t n);
+
+SLIM_HIDDEN const char *slim_dtype_name(int type); /* "?" for unknown ids */
+
+/* ---- added by the quant module ------------------------------------------- */
+
+/* The per-type traits, defined next to their code (float.c, q_legacy.c, q_k.c)
+ * and gathered by slim_dtype_traits_of(). */
+SLIM_HIDDEN extern const slim_dtype_traits slim_traits_f32, slim_traits_f16, slim_traits_bf16;
+SLIM_HIDDEN extern const slim_dtype_traits slim_traits_q4_0, slim_traits_q4_1, slim_traits_q5_0,
+    slim_traits_q5_1, slim_traits_q8_0, slim_traits_q8_1;
+SLIM_HIDDEN extern const slim_dtype_traits slim_traits_q2_k, slim_traits_q3_k, slim_traits_q4_k,
+    slim_traits_q5_k, slim_traits_q6_k, slim_traits_q8_k;
+
+/* Portable scalar versions of the dot products that also have a SIMD path
+ * (the traits point at the SIMD one when the build has it; tests compare). */
+SLIM_HIDDEN float slim_vec_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q4_k_q8_k_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q6_k_q8_k_ref(int64_t n, const void *w, const void *x);
+
+/* True when the traits' vec_dot for these types is a SIMD path (not the _ref). */
+SLIM_HIDDEN bool slim_quant_has_simd(void);
+
+#endif

@@ -1,0 +1,508 @@
+/* The K-quants (256-element super-blocks): Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, and
+ * Q8_K, the activation format of their dot products.
+ *
+ * to_float matches GGML's dequantize_row_* (and gguf-py) bit for bit: the
+ * sub-block scale is formed first (d * sc, exact in float) and then applied.
+ * Quantizing to Q2_K..Q6_K is not implemented (from_float NULL); Q8_K has
+ * GGML's quantize_row_q8_K_ref.
+ *
+ * Dot products against Q8_K: integer sums per sub-block, weighted by the
+ * integer sub-block scales, in int32 (no overflow: at most 256 * 63 * 128 * 128
+ * in magnitude), then one float scale per super-block.  The min terms of
+ * Q2_K/Q4_K/Q5_K use the Q8_K block sums, and so do the offsets of Q3_K (-4)
+ * and Q6_K (-32): the loops only multiply unsigned stored quants, because GCC 12
+ * with AVX512-VNNI miscompiles sum += ((u8 & 63) - 32) * s8 (see q_legacy.c).
+ * Q4_K and Q6_K also have AVX2 paths. */
+#include <string.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/dtype.h"
+
+static inline float h2f(uint16_t h) { return slim_fp16_to_f32(h); }
+
+/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
+static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0x0F) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+/* Q3_K: the 16 signed 6-bit sub-block scales. */
+static inline void q3_k_scales(const uint8_t *s, int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = (s[j % 8] >> (4 * (j / 8))) & 0x0F;
+        const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
+/* ---- Q2_K --------------------------------------------------------------- */
+
+static void q2_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q2_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
+        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        for (int e = 0; e < SLIM_QK_K; e++) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int q = (b[i].qs[32 * h + l] >> (2 * s)) & 3;
+            const uint8_t sc = b[i].scales[e / 16];
+            const float dl = d * (float)(sc & 0x0F), ml = dmin * (float)(sc >> 4);
+            y[e] = dl * (float)q - ml;
+        }
+    }
+}
+
+static float vec_dot_q2_k_q8_k(int64_t n, const void *vw, const void *vx) {
+    const block_q2_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < SLIM_QK_K / 16; j++)
+            msum += (w[i].scales[j] >> 4) * x[i].bsums[j];
+        /* 16 bytes of qs hold 2-bit quants of 4 sub-blocks (shifts 0, 2, 4, 6) */
+        for (int g = 0; g < 4; g++) { /* qs[16g .. 16g+15]: h = g/2, half = g%2 */
+            const uint8_t *qs = w[i].qs + 16 * g;
+            const int8_t *xq = x[i].qs + 128 * (g / 2) + 16 * (g % 2);
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int l = 0; l < 16; l++) {
+                s0 += (qs[l] & 3) * xq[l];
+                s1 += ((qs[l] >> 2) & 3) * xq[l + 32];
+                s2 += ((qs[l] >> 4) & 3) * xq[l + 64];
+                s3 += (qs[l] >> 6) * xq[l + 96];
+            }
+            const uint8_t *sc = w[i].scales + 8 * (g / 2) + g % 2; /* sub-block (128h + 32s)/16 */
+            isum += (sc[0] & 0x0F) * s0 + (sc[2] & 0x0F) * s1 + (sc[4] & 0x0F) * s2 +
+                    (sc[6] & 0x0F) * s3;
+        }
+        sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+    }
+    return sum;
+}
+
+/* ---- Q3_K --------------------------------------------------------------- */
+
+static void q3_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q3_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
+        const float d = h2f(b[i].d);
+        int8_t sc[16];
+        q3_k_scales(b[i].scales, sc);
+        for (int e = 0; e < SLIM_QK_K; e++) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int lo = (b[i].qs[32 * h + l] >> (2 * s)) & 3;
+            const int q = lo - ((b[i].hmask[l] >> (e / 32)) & 1 ? 0 : 4);
+            y[e] = (d * (float)sc[e / 16]) * (float)q;
+        }
+    }
+}
+
+static float vec_dot_q3_k_q8_k(int64_t n, const void *vw, const void *vx) {
+    const block_q3_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int8_t sc[16];
+        q3_k_scales(w[i].scales, sc);
+        int32_t isum = 0, osum = 0; /* q + 4 in 0..7, the -4 through the block sums */
+        for (int j = 0; j < 16; j++)
+            osum += sc[j] * x[i].bsums[j];
+        for (int g = 0; g < 4; g++) { /* as Q2_K; high bits from hmask[16*(g%2) + l] */
+            const int h = g / 2;
+            const uint8_t *qs = w[i].qs + 16 * g, *hm = w[i].hmask + 16 * (g % 2);
+            const int8_t *xq = x[i].qs + 128 * h + 16 * (g % 2);
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int l = 0; l < 16; l++) {
+                const int hb = hm[l] >> (4 * h); /* bits s = 0..3 of this half */
+                s0 += ((qs[l] & 3) | (hb & 1) << 2) * xq[l];
+                s1 += (((qs[l] >> 2) & 3) | (hb & 2) << 1) * xq[l + 32];
+                s2 += (((qs[l] >> 4) & 3) | (hb & 4)) * xq[l + 64];
+                s3 += ((qs[l] >> 6) | (hb & 8) >> 1) * xq[l + 96];
+            }
+            const int8_t *scg = sc + 8 * h + g % 2;
+            isum += scg[0] * s0 + scg[2] * s1 + scg[4] * s2 + scg[6] * s3;
+        }
+        isum -= 4 * osum;
+        sum += x[i].d * h2f(w[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- Q4_K --------------------------------------------------------------- */
+
+static void q4_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q4_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
+        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        for (int j = 0; j < 8; j++) { /* sub-blocks of 32 */
+            int sc, m;
+            scale_min_k4(j, b[i].scales, &sc, &m);
+            const float d1 = d * (float)sc, m1 = dmin * (float)m;
+            const uint8_t *qs = b[i].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++)
+                y[32 * j + l] = d1 * (float)((qs[l] >> shift) & 0x0F) - m1;
+        }
+    }
+}
+
+float slim_vec_dot_q4_k_q8_k_ref(int64_t n, const void *vw, const void *vx) {
+    const block_q4_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) { /* 32 bytes: sub-blocks 2c (low) and 2c+1 (high nibbles) */
+            const uint8_t *qs = w[i].qs + 32 * c;
+            const int8_t *xq = x[i].qs + 64 * c;
+            int32_t slo = 0, shi = 0;
+            for (int l = 0; l < 32; l++) {
+                slo += (qs[l] & 0x0F) * xq[l];
+                shi += (qs[l] >> 4) * xq[l + 32];
+            }
+            int sc0, m0, sc1, m1;
+            scale_min_k4(2 * c, w[i].scales, &sc0, &m0);
+            scale_min_k4(2 * c + 1, w[i].scales, &sc1, &m1);
+            isum += sc0 * slo + sc1 * shi;
+            const int16_t *bs = x[i].bsums + 4 * c;
+            msum += m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
+        }
+        sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+    }
+    return sum;
+}
+
+/* ---- Q5_K --------------------------------------------------------------- */
+
+static void q5_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q5_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
+        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            scale_min_k4(j, b[i].scales, &sc, &m);
+            const float d1 = d * (float)sc, m1 = dmin * (float)m;
+            const uint8_t *qs = b[i].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++) {
+                const int q = ((qs[l] >> shift) & 0x0F) | ((b[i].qh[l] >> j) & 1) << 4;
+                y[32 * j + l] = d1 * (float)q - m1;
+            }
+        }
+    }
+}
+
+static float vec_dot_q5_k_q8_k(int64_t n, const void *vw, const void *vx) {
+    const block_q5_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) { /* as Q4_K, fifth bits 2c and 2c+1 of qh[l] */
+            const uint8_t *qs = w[i].qs + 32 * c, *qh = w[i].qh;
+            const int8_t *xq = x[i].qs + 64 * c;
+            int32_t slo = 0, shi = 0;
+            for (int l = 0; l < 32; l++) {
+                const int hb = qh[l] >> (2 * c);
+                slo += ((qs[l] & 0x0F) | (hb & 1) << 4) * xq[l];
+                shi += ((qs[l] >> 4) | (hb & 2) << 3) * xq[l + 32];
+            }
+            int sc0, m0, sc1, m1;
+            scale_min_k4(2 * c, w[i].scales, &sc0, &m0);
+            scale_min_k4(2 * c + 1, w[i].scales, &sc1, &m1);
+            isum += sc0 * slo + sc1 * shi;
+            const int16_t *bs = x[i].bsums + 4 * c;
+            msum += m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
+        }
+        sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+    }
+    return sum;
+}
+
+/* ---- Q6_K --------------------------------------------------------------- */
+
+static void q6_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q6_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
+        const float d = h2f(b[i].d);
+        for (int e = 0; e < SLIM_QK_K; e++) {
+            const int h = e / 128, s = (e / 32) % 4, l = e % 32;
+            const int lo = (b[i].ql[64 * h + 32 * (s & 1) + l] >> (4 * (s >> 1))) & 0x0F;
+            const int hi = (b[i].qh[32 * h + l] >> (2 * s)) & 3;
+            y[e] = (d * (float)b[i].scales[e / 16]) * (float)((lo | hi << 4) - 32);
+        }
+    }
+}
+
+float slim_vec_dot_q6_k_q8_k_ref(int64_t n, const void *vw, const void *vx) {
+    const block_q6_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int32_t isum = 0, osum = 0; /* q in 0..63, the -32 through the block sums */
+        for (int j = 0; j < 16; j++)
+            osum += w[i].scales[j] * x[i].bsums[j];
+        for (int g = 0; g < 4; g++) { /* h = g/2; l in [16*(g%2), +16): 4 sub-blocks of 16 */
+            const int h = g / 2, l0 = 16 * (g % 2);
+            const uint8_t *ql = w[i].ql + 64 * h + l0, *qh = w[i].qh + 32 * h + l0;
+            const int8_t *xq = x[i].qs + 128 * h + l0;
+            int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int l = 0; l < 16; l++) {
+                s0 += ((ql[l] & 0x0F) | (qh[l] & 3) << 4) * xq[l];
+                s1 += ((ql[l + 32] & 0x0F) | ((qh[l] >> 2) & 3) << 4) * xq[l + 32];
+                s2 += ((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) * xq[l + 64];
+                s3 += ((ql[l + 32] >> 4) | (qh[l] >> 6) << 4) * xq[l + 96];
+            }
+            const int8_t *sc = w[i].scales + 8 * h + g % 2;
+            isum += sc[0] * s0 + sc[2] * s1 + sc[4] * s2 + sc[6] * s3;
+        }
+        isum -= 32 * osum;
+        sum += x[i].d * h2f(w[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- Q8_K --------------------------------------------------------------- */
+
+static void q8_k_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q8_K *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K)
+        for (int j = 0; j < SLIM_QK_K; j++)
+            y[j] = b[i].d * (float)b[i].qs[j];
+}
+
+/* Round to nearest, ties to even, for |v| < 2^22 (GGML's nearest_int). */
+static inline int nearest_int(float v) {
+    const float t = v + 12582912.0f; /* 1.5 * 2^23 */
+    int32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    return (bits & 0x007fffff) - 0x00400000;
+}
+
+/* GGML's quantize_row_q8_K_ref: scale -127/max where max is the first element
+ * of largest magnitude, so q stays in [-127, 127]; an all-zero block gets
+ * d = 0 and zero quants and sums. */
+static void q8_k_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++, x += SLIM_QK_K) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < SLIM_QK_K; j++) {
+            const float ax = x[j] < 0 ? -x[j] : x[j];
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (amax == 0.0f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < SLIM_QK_K; j++) {
+            const int v = nearest_int(iscale * x[j]);
+            b[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int j = 0; j < SLIM_QK_K / 16; j++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++)
+                sum += b[i].qs[16 * j + l];
+            b[i].bsums[j] = (int16_t)sum;
+        }
+        b[i].d = 1 / iscale;
+    }
+}
+
+/* ---- AVX2 --------------------------------------------------------------- */
+
+#if defined(__AVX2__)
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256 madd_ps(__m256 a, __m256 b, __m256 c) {
+#if defined(__FMA__)
+    return _mm256_fmadd_ps(a, b, c);
+#else
+    return _mm256_add_ps(_mm256_mul_ps(a, b), c);
+#endif
+}
+
+/* 16-bit scale a for bytes 0..15 (one sub-block of 16), b for bytes 16..31. */
+static inline __m256i scales_2x16(int a, int b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)),
+                                   _mm_set1_epi16((short)b), 1);
+}
+
+static float vec_dot_q4_k_q8_k_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q4_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        int sc[8], m[8];
+        int32_t msum = 0;
+        for (int j = 0; j < 8; j++) {
+            scale_min_k4(j, w[i].scales, &sc[j], &m[j]);
+            msum += m[j] * (x[i].bsums[2 * j] + x[i].bsums[2 * j + 1]);
+        }
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i xl = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c));
+            const __m256i xh = _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32));
+            /* nibble * int8 pairs fit int16 (2 * 15 * 128), then * scale into int32 */
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
+                                                 _mm256_set1_epi16((short)sc[2 * c]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
+                                                 _mm256_set1_epi16((short)sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+        }
+        const float dx = x[i].d;
+        acc = madd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        mins += dx * h2f(w[i].dmin) * (float)msum;
+    }
+    return hsum_ps(acc) - mins;
+}
+
+/* The unsigned 6-bit q (0..63) is multiplied in; the -32 offset comes back
+ * through the block sums: sum sc*(q-32)*x = sum sc*q*x - 32 * sum sc*bsum. */
+static float vec_dot_q6_k_q8_k_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q6_K *restrict w = vw;
+    const block_q8_K *restrict x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float offs = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
+        const int8_t *sc = w[i].scales;
+        int32_t osum = 0;
+        for (int j = 0; j < 16; j++)
+            osum += sc[j] * x[i].bsums[j];
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(w[i].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int s = 0; s < 4; s++) {
+                const int e = 128 * h + 32 * s;
+                const __m256i xs = _mm256_loadu_si256((const __m256i *)(x[i].qs + e));
+                /* q * int8 pairs fit int16 (2 * 63 * 128); then * int8 scale into int32 */
+                const __m256i p = _mm256_maddubs_epi16(q[s], xs);
+                isum = _mm256_add_epi32(
+                    isum, _mm256_madd_epi16(p, scales_2x16(sc[e / 16], sc[e / 16 + 1])));
+            }
+        }
+        const float dd = x[i].d * h2f(w[i].d);
+        acc = madd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+        offs += dd * (float)(32 * osum);
+    }
+    return hsum_ps(acc) - offs;
+}
+#define VEC_DOT_Q4_K vec_dot_q4_k_q8_k_avx2
+#define VEC_DOT_Q6_K vec_dot_q6_k_q8_k_avx2
+#else
+#define VEC_DOT_Q4_K slim_vec_dot_q4_k_q8_k_ref
+#define VEC_DOT_Q6_K slim_vec_dot_q6_k_q8_k_ref
+#endif
+
+bool slim_quant_has_simd(void) {
+#if defined(__AVX2__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* ---- traits ------------------------------------------------------------- */
+
+const slim_dtype_traits slim_traits_q2_k = {
+    .name = "Q2_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q2_K),
+    .quantized = true,
+    .to_float = q2_k_to_float,
+    .from_float = NULL,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = vec_dot_q2_k_q8_k,
+};
+
+const slim_dtype_traits slim_traits_q3_k = {
+    .name = "Q3_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q3_K),
+    .quantized = true,
+    .to_float = q3_k_to_float,
+    .from_float = NULL,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = vec_dot_q3_k_q8_k,
+};
+
+const slim_dtype_traits slim_traits_q4_k = {
+    .name = "Q4_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q4_K),
+    .quantized = true,
+    .to_float = q4_k_to_float,
+    .from_float = NULL,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = VEC_DOT_Q4_K,
+};
+
+const slim_dtype_traits slim_traits_q5_k = {
+    .name = "Q5_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q5_K),
+    .quantized = true,
+    .to_float = q5_k_to_float,
+    .from_float = NULL,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = vec_dot_q5_k_q8_k,
+};
+
+const slim_dtype_traits slim_traits_q6_k = {
+    .name = "Q6_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q6_K),
+    .quantized = true,
+    .to_float = q6_k_to_float,
+    .from_float = NULL,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = VEC_DOT_Q6_K,
+};
+
+const slim_dtype_traits slim_traits_q8_k = {
+    .name = "Q8_K",
+    .block_size = SLIM_QK_K,
+    .type_size = sizeof(block_q8_K),
+    .quantized = true,
+    .to_float = q8_k_to_float,
+    .from_float = q8_k_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_K,
+    .vec_dot = NULL, /* activations only, never a weight type */
+};

@@ -1,0 +1,490 @@
+/* The legacy 32-element block formats: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1.
+ *
+ * to_float matches GGML's dequantize_row_* (and gguf-py) bit for bit;
+ * from_float is GGML's reference quantize_row_*_ref, same rounding.  The float
+ * expressions must be evaluated as written (no FMA contraction: the project
+ * builds with -std=c11, where GCC defaults to -ffp-contract=off); the golden
+ * test checks the quantizers bit-exactly.
+ *
+ * Dot products: weights against activations quantized to Q8_0 (Q4_0, Q5_0,
+ * Q8_0) or Q8_1 (Q4_1, Q5_1, Q8_1), as llama.cpp does.  Per block the integer
+ * products are summed exactly in int32, then scaled once.  Each scalar kernel
+ * is one fixed-length loop over the packed bytes that unpacks and multiplies in
+ * registers, which the compiler vectorises (unpacking into a temporary array
+ * first ran 3x slower: narrow stores do not forward to the wider loads);
+ * Q8_0 and Q5_0 also have AVX2 paths.
+ *
+ * The loops multiply the unsigned stored quant and apply the offset (the -8 of
+ * Q4_0, the -16 of Q5_0) through the activation sum: GCC 12 targeting VNNI
+ * (-mavx512vnni, which -march=native turns on for AVX-512 machines) miscompiles
+ * sum += ((u8 & 15) - 8) * s8 into vpdpbusd as if the difference were still
+ * an unsigned byte (tests/unit/test_quant.c catches it). */
+#include <math.h>
+#include <string.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/dtype.h"
+
+static inline float h2f(uint16_t h) { return slim_fp16_to_f32(h); }
+static inline uint16_t f2h(float f) { return slim_f32_to_fp16(f); }
+
+static inline uint32_t load_qh(const uint8_t qh[4]) {
+    uint32_t v;
+    memcpy(&v, qh, sizeof v);
+    return v;
+}
+
+/* The first element of largest magnitude, with its sign (GGML's "max"). */
+static inline float signed_absmax(const float *x, int n) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++) {
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    }
+    return max;
+}
+
+static inline void min_max(const float *x, int n, float *min, float *max) {
+    float lo = x[0], hi = x[0];
+    for (int j = 1; j < n; j++) {
+        if (x[j] < lo) lo = x[j];
+        if (x[j] > hi) hi = x[j];
+    }
+    *min = lo;
+    *max = hi;
+}
+
+/* ---- Q4_0 --------------------------------------------------------------- */
+
+static void q4_0_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK4_0; i++, y += SLIM_QK4_0) {
+        const float d = h2f(b[i].d);
+        for (int j = 0; j < SLIM_QK4_0 / 2; j++) {
+            y[j] = (float)((b[i].qs[j] & 0x0F) - 8) * d;
+            y[j + SLIM_QK4_0 / 2] = (float)((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void q4_0_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q4_0 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK4_0; i++, x += SLIM_QK4_0) {
+        const float d = signed_absmax(x, SLIM_QK4_0) / -8;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        for (int j = 0; j < SLIM_QK4_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[j + SLIM_QK4_0 / 2] * id;
+            int q0 = (int)(x0 + 8.5f), q1 = (int)(x1 + 8.5f); /* truncation, as GGML */
+            q0 = q0 > 15 ? 15 : q0;
+            q1 = q1 > 15 ? 15 : q1;
+            b[i].qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+
+static float vec_dot_q4_0_q8_0(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK4_0; i++) {
+        int32_t isum = 0, xsum = 0;
+        for (int j = 0; j < 16; j++) {
+            isum += (w[i].qs[j] & 0x0F) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
+            xsum += x[i].qs[j] + x[i].qs[j + 16];
+        }
+        isum -= 8 * xsum;
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- Q4_1 --------------------------------------------------------------- */
+
+static void q4_1_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK4_1; i++, y += SLIM_QK4_1) {
+        const float d = h2f(b[i].d), m = h2f(b[i].m);
+        for (int j = 0; j < SLIM_QK4_1 / 2; j++) {
+            y[j] = (float)(b[i].qs[j] & 0x0F) * d + m;
+            y[j + SLIM_QK4_1 / 2] = (float)(b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void q4_1_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q4_1 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK4_1; i++, x += SLIM_QK4_1) {
+        float min, max;
+        min_max(x, SLIM_QK4_1, &min, &max);
+        const float d = (max - min) / 15;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        b[i].m = f2h(min);
+        for (int j = 0; j < SLIM_QK4_1 / 2; j++) {
+            const float x0 = (x[j] - min) * id, x1 = (x[j + SLIM_QK4_1 / 2] - min) * id;
+            int q0 = (int)(x0 + 0.5f), q1 = (int)(x1 + 0.5f);
+            q0 = q0 > 15 ? 15 : q0;
+            q1 = q1 > 15 ? 15 : q1;
+            b[i].qs[j] = (uint8_t)(q0 | q1 << 4);
+        }
+    }
+}
+
+/* sum_j (d*q_j + m) * (dx*p_j) = d*dx*sum(q_j*p_j) + m*s, s = dx*sum(p_j) from the Q8_1 block */
+static float vec_dot_q4_1_q8_1(int64_t n, const void *vw, const void *vx) {
+    const block_q4_1 *restrict w = vw;
+    const block_q8_1 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK4_1; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++)
+            isum += (w[i].qs[j] & 0x0F) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum + h2f(w[i].m) * h2f(x[i].s);
+    }
+    return sum;
+}
+
+/* ---- Q5_0 --------------------------------------------------------------- */
+
+static void q5_0_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q5_0 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK5_0; i++, y += SLIM_QK5_0) {
+        const float d = h2f(b[i].d);
+        const uint32_t qh = load_qh(b[i].qh);
+        for (int j = 0; j < SLIM_QK5_0 / 2; j++) {
+            const int h0 = (int)((qh >> j) & 1) << 4, h1 = (int)((qh >> (j + 16)) & 1) << 4;
+            y[j] = (float)(((b[i].qs[j] & 0x0F) | h0) - 16) * d;
+            y[j + SLIM_QK5_0 / 2] = (float)(((b[i].qs[j] >> 4) | h1) - 16) * d;
+        }
+    }
+}
+
+static void q5_0_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q5_0 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK5_0; i++, x += SLIM_QK5_0) {
+        const float d = signed_absmax(x, SLIM_QK5_0) / -16;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < SLIM_QK5_0 / 2; j++) {
+            const float x0 = x[j] * id, x1 = x[j + SLIM_QK5_0 / 2] * id;
+            int q0 = (int)(x0 + 16.5f), q1 = (int)(x1 + 16.5f);
+            q0 = q0 > 31 ? 31 : q0;
+            q1 = q1 > 31 ? 31 : q1;
+            b[i].qs[j] = (uint8_t)((q0 & 0x0F) | (q1 & 0x0F) << 4);
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        memcpy(b[i].qh, &qh, sizeof qh);
+    }
+}
+
+float slim_vec_dot_q5_0_q8_0_ref(int64_t n, const void *vw, const void *vx) {
+    const block_q5_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK5_0; i++) {
+        const uint32_t qh = load_qh(w[i].qh);
+        int32_t isum = 0, xsum = 0;
+        for (int j = 0; j < 16; j++) {
+            const int q0 = (int)((w[i].qs[j] & 0x0F) | ((qh >> j) & 1) << 4);
+            const int q1 = (int)((w[i].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+            isum += q0 * x[i].qs[j] + q1 * x[i].qs[j + 16];
+            xsum += x[i].qs[j] + x[i].qs[j + 16];
+        }
+        isum -= 16 * xsum;
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- Q5_1 --------------------------------------------------------------- */
+
+static void q5_1_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK5_1; i++, y += SLIM_QK5_1) {
+        const float d = h2f(b[i].d), m = h2f(b[i].m);
+        const uint32_t qh = load_qh(b[i].qh);
+        for (int j = 0; j < SLIM_QK5_1 / 2; j++) {
+            const int h0 = (int)((qh >> j) & 1) << 4, h1 = (int)((qh >> (j + 16)) & 1) << 4;
+            y[j] = (float)((b[i].qs[j] & 0x0F) | h0) * d + m;
+            y[j + SLIM_QK5_1 / 2] = (float)((b[i].qs[j] >> 4) | h1) * d + m;
+        }
+    }
+}
+
+static void q5_1_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q5_1 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK5_1; i++, x += SLIM_QK5_1) {
+        float min, max;
+        min_max(x, SLIM_QK5_1, &min, &max);
+        const float d = (max - min) / 31;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        b[i].m = f2h(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < SLIM_QK5_1 / 2; j++) {
+            const float x0 = (x[j] - min) * id, x1 = (x[j + SLIM_QK5_1 / 2] - min) * id;
+            /* GGML does not clamp here; (max - min) * id + 0.5 stays below 32 */
+            const unsigned q0 = (unsigned)(x0 + 0.5f), q1 = (unsigned)(x1 + 0.5f);
+            b[i].qs[j] = (uint8_t)((q0 & 0x0F) | (q1 & 0x0F) << 4);
+            qh |= ((q0 >> 4) & 1u) << j;
+            qh |= ((q1 >> 4) & 1u) << (j + 16);
+        }
+        memcpy(b[i].qh, &qh, sizeof qh);
+    }
+}
+
+static float vec_dot_q5_1_q8_1(int64_t n, const void *vw, const void *vx) {
+    const block_q5_1 *restrict w = vw;
+    const block_q8_1 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK5_1; i++) {
+        const uint32_t qh = load_qh(w[i].qh);
+        int32_t isum = 0;
+        for (int j = 0; j < 16; j++) {
+            const int q0 = (int)((w[i].qs[j] & 0x0F) | ((qh >> j) & 1) << 4);
+            const int q1 = (int)((w[i].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
+            isum += q0 * x[i].qs[j] + q1 * x[i].qs[j + 16];
+        }
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum + h2f(w[i].m) * h2f(x[i].s);
+    }
+    return sum;
+}
+
+/* ---- Q8_0 --------------------------------------------------------------- */
+
+static void q8_0_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK8_0; i++, y += SLIM_QK8_0) {
+        const float d = h2f(b[i].d);
+        for (int j = 0; j < SLIM_QK8_0; j++)
+            y[j] = (float)b[i].qs[j] * d;
+    }
+}
+
+/* amax/127 scale, round half away from zero: values stay in [-127, 127]
+ * (the AVX2 dot products rely on activations never being -128). */
+static void q8_0_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK8_0; i++, x += SLIM_QK8_0) {
+        float amax = 0.0f;
+        for (int j = 0; j < SLIM_QK8_0; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        for (int j = 0; j < SLIM_QK8_0; j++)
+            b[i].qs[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+float slim_vec_dot_q8_0_q8_0_ref(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK8_0; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < SLIM_QK8_0; j++)
+            isum += w[i].qs[j] * x[i].qs[j];
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- Q8_1 --------------------------------------------------------------- */
+
+static void q8_1_to_float(const void *src, float *restrict y, int64_t n) {
+    const block_q8_1 *b = src;
+    for (int64_t i = 0; i < n / SLIM_QK8_1; i++, y += SLIM_QK8_1) {
+        const float d = h2f(b[i].d);
+        for (int j = 0; j < SLIM_QK8_1; j++)
+            y[j] = (float)b[i].qs[j] * d;
+    }
+}
+
+static void q8_1_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q8_1 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK8_1; i++, x += SLIM_QK8_1) {
+        float amax = 0.0f;
+        for (int j = 0; j < SLIM_QK8_1; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        int sum = 0;
+        for (int j = 0; j < SLIM_QK8_1; j++) {
+            b[i].qs[j] = (int8_t)roundf(x[j] * id);
+            sum += b[i].qs[j];
+        }
+        b[i].s = f2h((float)sum * d);
+    }
+}
+
+static float vec_dot_q8_1_q8_1(int64_t n, const void *vw, const void *vx) {
+    const block_q8_1 *restrict w = vw;
+    const block_q8_1 *restrict x = vx;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK8_1; i++) {
+        int32_t isum = 0;
+        for (int j = 0; j < SLIM_QK8_1; j++)
+            isum += w[i].qs[j] * x[i].qs[j];
+        sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum;
+    }
+    return sum;
+}
+
+/* ---- AVX2 --------------------------------------------------------------- */
+
+#if defined(__AVX2__)
+/* 8 int32 sums of 4 products each of w*x.  x must not hold -128 (Q8_0 from
+ * from_float never does): |w| times sign(w)*x, pairs then fit int16. */
+static inline __m256i dot_i8_pairs(__m256i w, __m256i x) {
+    const __m256i aw = _mm256_sign_epi8(w, w);
+    const __m256i sx = _mm256_sign_epi8(x, w);
+    const __m256i p16 = _mm256_maddubs_epi16(aw, sx);
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256 madd_ps(__m256 a, __m256 b, __m256 c) {
+#if defined(__FMA__)
+    return _mm256_fmadd_ps(a, b, c);
+#else
+    return _mm256_add_ps(_mm256_mul_ps(a, b), c);
+#endif
+}
+
+static float vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SLIM_QK8_0; i++) {
+        const __m256i qw = _mm256_loadu_si256((const __m256i *)w[i].qs);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        acc = madd_ps(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* 16 packed bytes to 32: low nibbles (elements 0..15), then high nibbles. */
+static inline __m256i unpack_nibbles_16(const uint8_t *p) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)p);
+    const __m256i both =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(b), _mm_srli_epi16(b, 4), 1);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+/* 0xFF in byte j where bit j of bits is set. */
+static inline __m256i spread_bits_32(uint32_t bits) {
+    const __m256i pick =
+        _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), pick);
+    const __m256i mask = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, mask), mask);
+}
+
+static float vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q5_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SLIM_QK5_0; i++) {
+        /* q - 16 = nibble | 0xF0 (as int8) where the fifth bit is clear, else nibble */
+        const __m256i hi =
+            _mm256_andnot_si256(spread_bits_32(load_qh(w[i].qh)), _mm256_set1_epi8((char)0xF0));
+        const __m256i qw = _mm256_or_si256(unpack_nibbles_16(w[i].qs), hi);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        acc = madd_ps(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
+    }
+    return hsum_ps(acc);
+}
+#define VEC_DOT_Q8_0 vec_dot_q8_0_q8_0_avx2
+#define VEC_DOT_Q5_0 vec_dot_q5_0_q8_0_avx2
+#else
+#define VEC_DOT_Q8_0 slim_vec_dot_q8_0_q8_0_ref
+#define VEC_DOT_Q5_0 slim_vec_dot_q5_0_q8_0_ref
+#endif
+
+/* ---- traits ------------------------------------------------------------- */
+
+const slim_dtype_traits slim_traits_q4_0 = {
+    .name = "Q4_0",
+    .block_size = SLIM_QK4_0,
+    .type_size = sizeof(block_q4_0),
+    .quantized = true,
+    .to_float = q4_0_to_float,
+    .from_float = q4_0_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_0,
+    .vec_dot = vec_dot_q4_0_q8_0,
+};
+
+const slim_dtype_traits slim_traits_q4_1 = {
+    .name = "Q4_1",
+    .block_size = SLIM_QK4_1,
+    .type_size = sizeof(block_q4_1),
+    .quantized = true,
+    .to_float = q4_1_to_float,
+    .from_float = q4_1_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_1,
+    .vec_dot = vec_dot_q4_1_q8_1,
+};
+
+const slim_dtype_traits slim_traits_q5_0 = {
+    .name = "Q5_0",
+    .block_size = SLIM_QK5_0,
+    .type_size = sizeof(block_q5_0),
+    .quantized = true,
+    .to_float = q5_0_to_float,
+    .from_float = q5_0_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_0,
+    .vec_dot = VEC_DOT_Q5_0,
+};
+
+const slim_dtype_traits slim_traits_q5_1 = {
+    .name = "Q5_1",
+    .block_size = SLIM_QK5_1,
+    .type_size = sizeof(block_q5_1),
+    .quantized = true,
+    .to_float = q5_1_to_float,
+    .from_float = q5_1_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_1,
+    .vec_dot = vec_dot_q5_1_q8_1,
+};
+
+const slim_dtype_traits slim_traits_q8_0 = {
+    .name = "Q8_0",
+    .block_size = SLIM_QK8_0,
+    .type_size = sizeof(block_q8_0),
+    .quantized = true,
+    .to_float = q8_0_to_float,
+    .from_float = q8_0_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_0,
+    .vec_dot = VEC_DOT_Q8_0,
+};
+
+const slim_dtype_traits slim_traits_q8_1 = {
+    .name = "Q8_1",
+    .block_size = SLIM_QK8_1,
+    .type_size = sizeof(block_q8_1),
+    .quantized = true,
+    .to_float = q8_1_to_float,
+    .from_float = q8_1_from_float,
+    .vec_dot_type = SLIM_DTYPE_Q8_1,
+    .vec_dot = vec_dot_q8_1_q8_1,
+};

@@ -1,0 +1,158 @@
+/* Context lifetime, the KV cache, and prefill / decode in n_batch chunks. */
+#include "runtime/context.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+slim_context_params slim_context_default_params(void) {
+    return (slim_context_params){.struct_size = sizeof(slim_context_params)};
+}
+
+static void *alloc_floats(int64_t n, bool *ok) {
+    void *p = malloc((size_t)n * sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+void slim_context_free(slim_context *ctx) {
+    if (!ctx) return;
+    if (ctx->k_cache)
+        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++) free(ctx->k_cache[il]);
+    if (ctx->v_cache)
+        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++) free(ctx->v_cache[il]);
+    free(ctx->k_cache);
+    free(ctx->v_cache);
+    slim_activations *a = &ctx->act;
+    free(a->x), free(a->h), free(a->q), free(a->k), free(a->v), free(a->o);
+    free(a->gate), free(a->up), free(a->logits), free(a->attn_scratch);
+    free(ctx->exec.scratch);
+    slim_threadpool_free(ctx->exec.pool);
+    free(ctx);
+}
+
+static slim_status context_alloc(slim_context *ctx) {
+    const slim_hparams *hp = &ctx->model->hp;
+    const int64_t B = ctx->n_batch, E = hp->n_embd, Qw = (int64_t)hp->n_head * hp->head_dim,
+                  KVw = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    const int64_t widest = E > Qw ? (E > F ? E : F) : (Qw > F ? Qw : F);
+    bool ok = true;
+    slim_activations *a = &ctx->act;
+    a->x = alloc_floats(B * E, &ok);
+    a->h = alloc_floats(B * (E > Qw ? E : Qw), &ok);
+    a->q = alloc_floats(B * Qw, &ok);
+    a->k = alloc_floats(B * KVw, &ok);
+    a->v = alloc_floats(B * KVw, &ok);
+    a->o = alloc_floats(B * E, &ok);
+    a->gate = alloc_floats(B * F, &ok);
+    a->up = alloc_floats(B * F, &ok);
+    a->logits = alloc_floats(hp->n_vocab, &ok);
+    a->attn_scratch = alloc_floats((int64_t)ctx->n_threads * ctx->n_ctx, &ok);
+    /* Quantized activations never take more than 4 bytes per element. */
+    ctx->exec.scratch_size = (size_t)(B * widest) * sizeof(float);
+    ctx->exec.scratch = malloc(ctx->exec.scratch_size);
+    ctx->k_cache = calloc((size_t)hp->n_layer, sizeof *ctx->k_cache);
+    ctx->v_cache = calloc((size_t)hp->n_layer, sizeof *ctx->v_cache);
+    if (!ok || !ctx->exec.scratch || !ctx->k_cache || !ctx->v_cache)
+        return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory for buffers");
+    const size_t cache_bytes = (size_t)ctx->n_ctx * (size_t)KVw * sizeof(uint16_t);
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        ctx->k_cache[il] = malloc(cache_bytes);
+        ctx->v_cache[il] = malloc(cache_bytes);
+        if (!ctx->k_cache[il] || !ctx->v_cache[il])
+            return slim_error(SLIM_ERR_NOMEM,
+                              "slim_context_create: out of memory for a KV cache of %d tokens "
+                              "(%zu bytes per layer)",
+                              ctx->n_ctx, 2 * cache_bytes);
+    }
+    return SLIM_OK;
+}
+
+slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
+                                slim_context **out) {
+    if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: out is NULL");
+    *out = NULL;
+    if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: model is NULL");
+    slim_context_params p = slim_context_default_params();
+    if (params) {
+        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) || params->struct_size > sizeof p)
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "slim_context_create: params->struct_size %zu is not a known size",
+                              params->struct_size);
+        memcpy(&p, params, params->struct_size);
+    }
+    const int32_t train = model->hp.n_ctx_train;
+    if (p.n_ctx < 0 || p.n_ctx > train)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_ctx %d outside 0..%d (the "
+                          "model's training context)", p.n_ctx, train);
+    if (p.n_threads < 0 || p.n_threads > 512)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_threads %d outside 0..512",
+                          p.n_threads);
+    if (p.n_batch < 0 || p.n_batch > 8192)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_batch %d outside 0..8192",
+                          p.n_batch);
+    slim_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory");
+    ctx->model = model;
+    ctx->ops = model->ops;
+    ctx->n_ctx = p.n_ctx ? p.n_ctx : (train < 4096 ? train : 4096);
+    ctx->n_batch = p.n_batch ? p.n_batch : 512;
+    if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    ctx->n_threads = p.n_threads ? p.n_threads : (online > 0 ? (int32_t)online : 1);
+    slim_status st = slim_threadpool_create(ctx->n_threads, &ctx->exec.pool);
+    if (!st) st = context_alloc(ctx);
+    if (st) {
+        slim_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return SLIM_OK;
+}
+
+void slim_context_reset(slim_context *ctx) {
+    if (!ctx) return;
+    ctx->n_past = 0;
+    ctx->has_logits = false;
+}
+
+int32_t slim_context_n_past(const slim_context *ctx) { return ctx ? ctx->n_past : 0; }
+int32_t slim_context_n_ctx(const slim_context *ctx) { return ctx ? ctx->n_ctx : 0; }
+
+const float *slim_get_logits(const slim_context *ctx) {
+    return ctx && ctx->has_logits ? ctx->act.logits : NULL;
+}
+
+slim_status slim_prefill(slim_context *ctx, const slim_token *tokens, size_t n_tokens,
+                         float *all_logits) {
+    if (!ctx) return slim_error(SLIM_ERR_INVALID_ARG, "slim_prefill: ctx is NULL");
+    if (!tokens || n_tokens == 0)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_prefill: no tokens");
+    if (n_tokens > (size_t)(ctx->n_ctx - ctx->n_past))
+        return slim_error(SLIM_ERR_CONTEXT_FULL,
+                          "slim_prefill: %zu tokens do not fit: %d of %d context positions used",
+                          n_tokens, ctx->n_past, ctx->n_ctx);
+    const int32_t n_vocab = ctx->model->hp.n_vocab;
+    for (size_t i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return slim_error(SLIM_ERR_INVALID_ARG, "slim_prefill: token %zu has id %d outside 0..%d",
+                              i, tokens[i], n_vocab - 1);
+    for (size_t done = 0; done < n_tokens;) {
+        int32_t chunk = (int32_t)(n_tokens - done < (size_t)ctx->n_batch ? n_tokens - done
+                                                                          : (size_t)ctx->n_batch);
+        float *rows = all_logits ? all_logits + done * (size_t)n_vocab : NULL;
+        slim_status st = slim_forward(ctx, tokens + done, chunk, rows);
+        if (st) {
+            ctx->has_logits = false;
+            return st;
+        }
+        ctx->n_past += chunk;
+        done += (size_t)chunk;
+    }
+    ctx->has_logits = true;
+    return SLIM_OK;
+}
+
+slim_status slim_decode(slim_context *ctx, slim_token token) {
+    return slim_prefill(ctx, &token, 1, NULL);
+}

@@ -1,0 +1,544 @@
+/* The quant module: traits table, every format's to_float and from_float
+ * against the gguf Python package (tests/data/quant_golden.bin, written by
+ * tools/golden/gen_quant.py), and every vec_dot against dequantize-then-dot in
+ * double precision. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/dtype.h"
+
+#define GOLDEN_PATH "tests/data/quant_golden.bin"
+
+/* ---- golden file -------------------------------------------------------- */
+
+enum { KIND_DEQUANT = 0, KIND_QUANT = 1 };
+
+typedef struct {
+    uint32_t kind, type, n, nbytes;
+    const uint8_t *blocks;
+    float *floats; /* copied out (the file holds them unaligned) */
+} golden_rec;
+
+typedef struct {
+    uint8_t *data;
+    golden_rec recs[64];
+    int nrecs;
+} golden_file;
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void golden_load(golden_file *g) {
+    memset(g, 0, sizeof *g);
+    FILE *f = fopen(GOLDEN_PATH, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run the tests from the repository root)",
+                  GOLDEN_PATH);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    ck_assert(size >= 12);
+    rewind(f);
+    g->data = malloc((size_t)size);
+    ck_assert_ptr_nonnull(g->data);
+    ck_assert_uint_eq(fread(g->data, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    ck_assert_msg(memcmp(g->data, "SLIMQNT1", 8) == 0, "bad magic in %s", GOLDEN_PATH);
+    uint32_t nrec = rd32(g->data + 8);
+    ck_assert_uint_le(nrec, sizeof g->recs / sizeof g->recs[0]);
+    size_t off = 12;
+    for (uint32_t r = 0; r < nrec; r++) {
+        golden_rec *rec = &g->recs[r];
+        ck_assert_uint_le(off + 16, (size_t)size);
+        rec->kind = rd32(g->data + off);
+        rec->type = rd32(g->data + off + 4);
+        rec->n = rd32(g->data + off + 8);
+        rec->nbytes = rd32(g->data + off + 12);
+        off += 16;
+        ck_assert_uint_le(off + rec->nbytes + 4 * (size_t)rec->n, (size_t)size);
+        rec->blocks = g->data + off;
+        off += rec->nbytes;
+        rec->floats = malloc(4 * (size_t)rec->n + 1);
+        ck_assert_ptr_nonnull(rec->floats);
+        memcpy(rec->floats, g->data + off, 4 * (size_t)rec->n);
+        off += 4 * (size_t)rec->n;
+    }
+    ck_assert_uint_eq(off, (size_t)size);
+    g->nrecs = (int)nrec;
+}
+
+static void golden_free(golden_file *g) {
+    for (int r = 0; r < g->nrecs; r++)
+        free(g->recs[r].floats);
+    free(g->data);
+}
+
+/* ---- traits ------------------------------------------------------------- */
+
+static const struct {
+    int type;
+    const char *name;
+    int block_size, type_size;
+    size_t struct_size;
+} expected_traits[] = {
+    {SLIM_DTYPE_F32, "F32", 1, 4, 4},
+    {SLIM_DTYPE_F16, "F16", 1, 2, 2},
+    {SLIM_DTYPE_BF16, "BF16", 1, 2, 2},
+    {SLIM_DTYPE_Q4_0, "Q4_0", 32, 18, sizeof(block_q4_0)},
+    {SLIM_DTYPE_Q4_1, "Q4_1", 32, 20, sizeof(block_q4_1)},
+    {SLIM_DTYPE_Q5_0, "Q5_0", 32, 22, sizeof(block_q5_0)},
+    {SLIM_DTYPE_Q5_1, "Q5_1", 32, 24, sizeof(block_q5_1)},
+    {SLIM_DTYPE_Q8_0, "Q8_0", 32, 34, sizeof(block_q8_0)},
+    {SLIM_DTYPE_Q8_1, "Q8_1", 32, 36, sizeof(block_q8_1)},
+    {SLIM_DTYPE_Q2_K, "Q2_K", 256, 84, sizeof(block_q2_K)},
+    {SLIM_DTYPE_Q3_K, "Q3_K", 256, 110, sizeof(block_q3_K)},
+    {SLIM_DTYPE_Q4_K, "Q4_K", 256, 144, sizeof(block_q4_K)},
+    {SLIM_DTYPE_Q5_K, "Q5_K", 256, 176, sizeof(block_q5_K)},
+    {SLIM_DTYPE_Q6_K, "Q6_K", 256, 210, sizeof(block_q6_K)},
+    {SLIM_DTYPE_Q8_K, "Q8_K", 256, 292, sizeof(block_q8_K)},
+};
+#define N_TYPES ((int)(sizeof expected_traits / sizeof expected_traits[0]))
+
+START_TEST(test_traits_table) {
+    int known = 0;
+    for (int i = 0; i < N_TYPES; i++) {
+        const slim_dtype_traits *t = slim_dtype_traits_of(expected_traits[i].type);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_str_eq(t->name, expected_traits[i].name);
+        ck_assert_str_eq(slim_dtype_name(expected_traits[i].type), expected_traits[i].name);
+        ck_assert_int_eq(t->block_size, expected_traits[i].block_size);
+        ck_assert_int_eq(t->type_size, expected_traits[i].type_size);
+        ck_assert_uint_eq((size_t)t->type_size, expected_traits[i].struct_size);
+        ck_assert_int_eq(t->quantized, expected_traits[i].block_size > 1);
+        ck_assert_ptr_nonnull(t->to_float);
+        const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
+        ck_assert_ptr_nonnull(vt);
+        if (expected_traits[i].type == SLIM_DTYPE_Q8_K) {
+            ck_assert_ptr_null(t->vec_dot);
+        } else {
+            ck_assert_ptr_nonnull(t->vec_dot);
+            /* activations are quantized with the vec_dot type's from_float */
+            ck_assert_ptr_nonnull(vt->from_float);
+            ck_assert_int_eq(vt->block_size, t->block_size > 1 ? t->block_size : 1);
+        }
+        /* row sizes: whole blocks only */
+        const int64_t bs = t->block_size;
+        ck_assert_uint_eq(slim_dtype_row_size((slim_dtype)expected_traits[i].type, 7 * bs),
+                          7 * (size_t)t->type_size);
+        ck_assert_uint_eq(slim_dtype_row_size((slim_dtype)expected_traits[i].type, 0), 0);
+        if (bs > 1) {
+            ck_assert_uint_eq(slim_dtype_row_size((slim_dtype)expected_traits[i].type, bs + 1), 0);
+        }
+    }
+    for (int id = -3; id < 1100; id++)
+        known += slim_dtype_traits_of(id) != NULL;
+    ck_assert_int_eq(known, N_TYPES);
+    const int unknown[] = {4, 5, 16, 17, 24, 29, 31, 34, 39, 40, -1, 1000, SLIM_DTYPE_COUNT};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        ck_assert_ptr_null(slim_dtype_traits_of(unknown[i]));
+        ck_assert_str_eq(slim_dtype_name(unknown[i]), "?");
+    }
+    /* formats slim quantizes to */
+    const int has_from[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16, SLIM_DTYPE_Q4_0,
+                            SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_0,
+                            SLIM_DTYPE_Q8_1, SLIM_DTYPE_Q8_K};
+    for (size_t i = 0; i < sizeof has_from / sizeof has_from[0]; i++)
+        ck_assert_ptr_nonnull(slim_dtype_traits_of(has_from[i])->from_float);
+}
+END_TEST
+
+/* ---- golden: to_float and from_float ------------------------------------ */
+
+START_TEST(test_dequantize_golden) {
+    golden_file g;
+    golden_load(&g);
+    int seen[SLIM_DTYPE_COUNT] = {0};
+    for (int r = 0; r < g.nrecs; r++) {
+        const golden_rec *rec = &g.recs[r];
+        if (rec->kind != KIND_DEQUANT) continue;
+        const slim_dtype_traits *t = slim_dtype_traits_of((int)rec->type);
+        ck_assert_msg(t != NULL, "golden type %u unknown", rec->type);
+        ck_assert_uint_eq(rec->nbytes, slim_dtype_row_size((slim_dtype)rec->type, rec->n));
+        float *out = malloc(4 * (size_t)rec->n);
+        ck_assert_ptr_nonnull(out);
+        memset(out, 0xAB, 4 * (size_t)rec->n);
+        t->to_float(rec->blocks, out, rec->n);
+        for (uint32_t i = 0; i < rec->n; i++) {
+            /* bit for bit (the golden values are all finite) */
+            ck_assert_msg(slim_f32_to_bits(out[i]) == slim_f32_to_bits(rec->floats[i]),
+                          "%s to_float element %u: got %.9g (0x%08x), gguf %.9g (0x%08x)", t->name,
+                          i, (double)out[i], slim_f32_to_bits(out[i]), (double)rec->floats[i],
+                          slim_f32_to_bits(rec->floats[i]));
+        }
+        free(out);
+        seen[rec->type]++;
+    }
+    for (int i = 0; i < N_TYPES; i++)
+        ck_assert_msg(seen[expected_traits[i].type], "no dequantize golden for %s",
+                      expected_traits[i].name);
+    golden_free(&g);
+}
+END_TEST
+
+START_TEST(test_quantize_golden) {
+    golden_file g;
+    golden_load(&g);
+    int n_checked = 0;
+    for (int r = 0; r < g.nrecs; r++) {
+        const golden_rec *rec = &g.recs[r];
+        if (rec->kind != KIND_QUANT) continue;
+        const slim_dtype_traits *t = slim_dtype_traits_of((int)rec->type);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_ptr_nonnull(t->from_float);
+        ck_assert_uint_eq(rec->nbytes, slim_dtype_row_size((slim_dtype)rec->type, rec->n));
+        uint8_t *out = malloc(rec->nbytes);
+        ck_assert_ptr_nonnull(out);
+        memset(out, 0xAB, rec->nbytes);
+        t->from_float(rec->floats, out, rec->n);
+        for (uint32_t i = 0; i < rec->nbytes; i++) {
+            ck_assert_msg(out[i] == rec->blocks[i],
+                          "%s from_float byte %u (block %u, offset %u): got 0x%02x, gguf 0x%02x",
+                          t->name, i, i / t->type_size, i % t->type_size, out[i], rec->blocks[i]);
+        }
+        free(out);
+        n_checked++;
+    }
+    /* Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q8_K F16 BF16 */
+    ck_assert_int_eq(n_checked, 9);
+    golden_free(&g);
+}
+END_TEST
+
+START_TEST(test_f32_roundtrip) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(SLIM_DTYPE_F32);
+    float a[5] = {1.0f, -0.0f, 3.5e-42f, INFINITY, -2.25f}, b[5], c[5];
+    t->from_float(a, b, 5);
+    t->to_float(b, c, 5);
+    ck_assert_int_eq(memcmp(a, c, sizeof a), 0);
+}
+END_TEST
+
+/* ---- vec_dot vs dequantize-then-dot ------------------------------------- */
+
+static uint64_t rng_state;
+static uint64_t rng_next(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double rng_unif(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
+static float rng_sym(void) { return (float)(2.0 * rng_unif() - 1.0); }
+
+/* Per weight type: its fp16 scale fields (set to sane values in random blocks)
+ * and the byte range of its quant bits (zeroed to find each element's offset
+ * value, see tolerance below). */
+static const struct {
+    int type;
+    int scale_off[2], n_scales;
+    int q_begin, q_end;
+} wlayout[] = {
+    {SLIM_DTYPE_Q4_0, {0}, 1, 2, 18},       {SLIM_DTYPE_Q4_1, {0, 2}, 2, 4, 20},
+    {SLIM_DTYPE_Q5_0, {0}, 1, 2, 22},       {SLIM_DTYPE_Q5_1, {0, 2}, 2, 4, 24},
+    {SLIM_DTYPE_Q8_0, {0}, 1, 2, 34},       {SLIM_DTYPE_Q8_1, {0, 2}, 2, 4, 36},
+    {SLIM_DTYPE_Q2_K, {80, 82}, 2, 16, 80}, {SLIM_DTYPE_Q3_K, {108}, 1, 0, 96},
+    {SLIM_DTYPE_Q4_K, {0, 2}, 2, 16, 144},  {SLIM_DTYPE_Q5_K, {0, 2}, 2, 16, 176},
+    {SLIM_DTYPE_Q6_K, {208}, 1, 0, 192},
+};
+
+static int layout_of(int type) {
+    for (int i = 0; i < (int)(sizeof wlayout / sizeof wlayout[0]); i++)
+        if (wlayout[i].type == type) return i;
+    return -1;
+}
+
+static uint16_t sane_fp16(void) {
+    float mag = powf(10.0f, -3.0f * (float)rng_unif());
+    return slim_f32_to_fp16(rng_next() & 1 ? -mag : mag);
+}
+
+/* nrows random weight rows of n elements: random bytes with sane scales for
+ * quantized types, random values for float types. */
+static void *random_weights(int type, int64_t n, int nrows) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    const size_t rs = slim_dtype_row_size((slim_dtype)type, n);
+    uint8_t *w = malloc(rs * (size_t)nrows + 1);
+    ck_assert_ptr_nonnull(w);
+    if (!t->quantized) {
+        float *tmp = malloc(sizeof(float) * (size_t)n + 1);
+        ck_assert_ptr_nonnull(tmp);
+        for (int r = 0; r < nrows; r++) {
+            for (int64_t i = 0; i < n; i++)
+                tmp[i] = rng_sym() * 4.0f;
+            t->from_float(tmp, w + rs * (size_t)r, n);
+        }
+        free(tmp);
+        return w;
+    }
+    for (size_t i = 0; i < rs * (size_t)nrows; i++)
+        w[i] = (uint8_t)rng_next();
+    const int li = layout_of(type);
+    ck_assert_int_ge(li, 0);
+    const int64_t nblocks = (int64_t)(rs * (size_t)nrows) / t->type_size;
+    for (int64_t b = 0; b < nblocks; b++)
+        for (int s = 0; s < wlayout[li].n_scales; s++) {
+            const uint16_t h = sane_fp16();
+            memcpy(w + b * t->type_size + wlayout[li].scale_off[s], &h, 2);
+        }
+    return w;
+}
+
+/* Activations with a different magnitude per 32 elements, one all-zero block. */
+static void random_activations(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 32) {
+        const float scale = powf(10.0f, 3.0f * (float)rng_unif() - 2.0f);
+        for (int64_t j = i; j < i + 32 && j < n; j++)
+            x[j] = rng_sym() * scale;
+    }
+    if (n >= 96)
+        for (int64_t j = 64; j < 96; j++)
+            x[j] = 0.0f;
+}
+
+typedef float (*dot_fn)(int64_t, const void *, const void *);
+
+/* Check dot(w_row, xq) for each row against the double-precision dot product
+ * of the dequantized row and the dequantized activations.
+ *
+ * Bound: an implementation may split each weight w_i = (w_i - z_i) + z_i,
+ * where z_i is the element's value with all its quant bits zero (the -8*d of
+ * Q4_0, the min of Q4_1, the -32*d*sc of Q6_K, ...), and sum the two parts
+ * separately, so intermediate terms are bounded by M = sum |x_i|(|w_i| + 2|z_i|).
+ * Every term is exact in integers except a few float roundings per block
+ * (scale products, int-to-float, the multiply-add) plus one per block for the
+ * running sum (or per partial sum for float types), each at most 2^-24
+ * relative to M: tol = (nacc + 8) * 2^-22 * M, i.e. four times that count.
+ * Q4_1 and Q5_1 dot products also use the Q8_1 block sum s = fp16(dx * sum q),
+ * rounded to fp16 (relative error 2^-11), times the block min: that adds
+ * 2^-10 * sum |z_i| |x_i|. */
+static void check_dot_rows(int type, dot_fn dot, const char *label, int64_t n, int nrows) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
+    const size_t rs = slim_dtype_row_size((slim_dtype)type, n);
+    uint8_t *w = random_weights(type, n, nrows);
+    float *x = malloc(sizeof(float) * (size_t)n + 1);
+    float *xd = malloc(sizeof(float) * (size_t)n + 1);
+    float *wd = malloc(sizeof(float) * (size_t)n + 1);
+    float *zd = malloc(sizeof(float) * (size_t)n + 1);
+    uint8_t *xq = malloc(slim_dtype_row_size(t->vec_dot_type, n) + 1);
+    uint8_t *wz = malloc(rs + 1);
+    ck_assert(x && xd && wd && zd && xq && wz);
+    random_activations(x, n);
+    vt->from_float(x, xq, n);
+    vt->to_float(xq, xd, n);
+    const int li = layout_of(type);
+    const int64_t nacc = t->quantized ? n / t->block_size : n / 16 + 16;
+    for (int r = 0; r < nrows; r++) {
+        const uint8_t *wr = w + rs * (size_t)r;
+        t->to_float(wr, wd, n);
+        memcpy(wz, wr, rs);
+        if (li >= 0)
+            for (int64_t b = 0; b < n / t->block_size; b++)
+                memset(wz + b * t->type_size + wlayout[li].q_begin, 0,
+                       (size_t)(wlayout[li].q_end - wlayout[li].q_begin));
+        if (li >= 0)
+            t->to_float(wz, zd, n);
+        else
+            memset(zd, 0, sizeof(float) * (size_t)n);
+        double ref = 0.0, mag = 0.0, zmag = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            ref += (double)wd[i] * (double)xd[i];
+            mag += fabs((double)xd[i]) * (fabs((double)wd[i]) + 2.0 * fabs((double)zd[i]));
+            zmag += fabs((double)xd[i]) * fabs((double)zd[i]);
+        }
+        double tol = (double)(nacc + 8) * ldexp(mag, -22) + 1e-30;
+        if (t->vec_dot_type == SLIM_DTYPE_Q8_1) tol += ldexp(zmag, -10);
+        const float got = dot(n, wr, xq);
+        ck_assert_msg(isfinite(got) && fabs((double)got - ref) <= tol,
+                      "%s (%s) n=%lld row %d: vec_dot %.9g, reference %.9g, |diff| %.3g > tol %.3g",
+                      t->name, label, (long long)n, r, (double)got, ref, fabs((double)got - ref),
+                      tol);
+    }
+    free(w);
+    free(x);
+    free(xd);
+    free(wd);
+    free(zd);
+    free(xq);
+    free(wz);
+}
+
+START_TEST(test_vec_dot_all) {
+    rng_state = 0x5EED0000u + (uint64_t)_i;
+    const int type = expected_traits[_i].type;
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    if (!t->vec_dot) return; /* Q8_K */
+    static const int64_t n_float[] = {1, 15, 16, 33, 224, 1000, 4099};
+    static const int64_t n_legacy[] = {32, 64, 32 * 7, 32 * 33, 2048};
+    static const int64_t n_k[] = {256, 512, 256 * 3, 256 * 16};
+    const int64_t *ns = t->block_size == 1 ? n_float : t->block_size == 32 ? n_legacy : n_k;
+    const int nn = t->block_size == 1 ? 7 : t->block_size == 32 ? 5 : 4;
+    for (int k = 0; k < nn; k++) {
+        check_dot_rows(type, t->vec_dot, "traits", ns[k], 7);
+        check_dot_rows(type, t->vec_dot, "traits", ns[k], 1);
+    }
+    /* an empty row is 0 */
+    ck_assert_float_eq(t->vec_dot(0, NULL, NULL), 0.0f);
+}
+END_TEST
+
+/* The scalar reference kernels behind the SIMD ones: both paths checked. */
+START_TEST(test_vec_dot_simd_and_ref) {
+    static const struct {
+        int type;
+        dot_fn ref;
+    } paths[] = {
+        {SLIM_DTYPE_Q8_0, slim_vec_dot_q8_0_q8_0_ref},
+        {SLIM_DTYPE_Q5_0, slim_vec_dot_q5_0_q8_0_ref},
+        {SLIM_DTYPE_Q4_K, slim_vec_dot_q4_k_q8_k_ref},
+        {SLIM_DTYPE_Q6_K, slim_vec_dot_q6_k_q8_k_ref},
+    };
+    rng_state = 0xABCDEF;
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        const slim_dtype_traits *t = slim_dtype_traits_of(paths[p].type);
+        const int64_t bs = t->block_size;
+        const int64_t ns[] = {bs, 3 * bs, 17 * bs};
+        for (int k = 0; k < 3; k++) {
+            check_dot_rows(paths[p].type, paths[p].ref, "scalar ref", ns[k], 5);
+            check_dot_rows(paths[p].type, t->vec_dot, "traits", ns[k], 5);
+        }
+        if (!slim_quant_has_simd()) ck_assert_ptr_eq((void *)t->vec_dot, (void *)paths[p].ref);
+    }
+}
+END_TEST
+
+/* Extreme quants: Q8_0 weights of -128 (possible in a file, never produced by
+ * the quantizer) against +-127 activations, and the largest Q6_K/Q4_K values:
+ * the SIMD paths must not saturate. */
+START_TEST(test_vec_dot_extremes) {
+    enum { NB = 4 };
+    block_q8_0 w8[NB], x8[NB];
+    for (int b = 0; b < NB; b++) {
+        w8[b].d = x8[b].d = slim_f32_to_fp16(1.0f);
+        for (int j = 0; j < 32; j++) {
+            w8[b].qs[j] = b & 1 ? -128 : 127;
+            x8[b].qs[j] = (int8_t)(j & 1 ? -127 : 127);
+        }
+        x8[b].qs[0] = x8[b].qs[1] = 127;
+    }
+    /* per block: 32 products; j even +-127*127..., exact integer reference */
+    double ref8 = 0;
+    for (int b = 0; b < NB; b++)
+        for (int j = 0; j < 32; j++)
+            ref8 += (double)w8[b].qs[j] * x8[b].qs[j];
+    ck_assert_float_eq(slim_traits_q8_0.vec_dot(32 * NB, w8, x8), (float)ref8);
+    ck_assert_float_eq(slim_vec_dot_q8_0_q8_0_ref(32 * NB, w8, x8), (float)ref8);
+
+    /* K-quants: sums exceed 2^24, so compare within float rounding (a saturated
+     * int16 would be off by far more) */
+    block_q6_K w6;
+    block_q8_K x;
+    memset(&w6, 0xFF, sizeof w6); /* q = 63 */
+    for (int j = 0; j < 16; j++)
+        w6.scales[j] = (int8_t)(j & 1 ? -128 : 127);
+    w6.d = slim_f32_to_fp16(1.0f);
+    x.d = 1.0f;
+    for (int j = 0; j < 256; j++)
+        x.qs[j] = (int8_t)(j % 3 ? 127 : -127);
+    for (int j = 0; j < 16; j++) {
+        int s = 0;
+        for (int l = 0; l < 16; l++)
+            s += x.qs[16 * j + l];
+        x.bsums[j] = (int16_t)s;
+    }
+    double ref6 = 0, mag6 = 0;
+    for (int j = 0; j < 256; j++) {
+        ref6 += (double)w6.scales[j / 16] * 31.0 * x.qs[j];
+        mag6 += fabs((double)w6.scales[j / 16] * 63.0 * x.qs[j]);
+    }
+    ck_assert_double_eq_tol(slim_traits_q6_k.vec_dot(256, &w6, &x), ref6, mag6 * 1e-6);
+    ck_assert_double_eq_tol(slim_vec_dot_q6_k_q8_k_ref(256, &w6, &x), ref6, mag6 * 1e-6);
+
+    block_q4_K w4;
+    memset(&w4, 0xFF, sizeof w4); /* q = 15, scales and mins 63 */
+    w4.d = slim_f32_to_fp16(1.0f);
+    w4.dmin = slim_f32_to_fp16(0.5f);
+    double ref4 = 0, mag4 = 0;
+    for (int j = 0; j < 256; j++) {
+        ref4 += (63.0 * 15.0 - 0.5 * 63.0) * x.qs[j];
+        mag4 += (63.0 * 15.0 + 0.5 * 63.0) * fabs((double)x.qs[j]);
+    }
+    ck_assert_double_eq_tol(slim_traits_q4_k.vec_dot(256, &w4, &x), ref4, mag4 * 1e-6);
+    ck_assert_double_eq_tol(slim_vec_dot_q4_k_q8_k_ref(256, &w4, &x), ref4, mag4 * 1e-6);
+}
+END_TEST
+
+/* Quantize-dequantize error of the quantizers stays within half a step (a
+ * whole step for Q4_0/Q5_0, whose largest magnitude of the other sign clamps
+ * to 7 or 15 steps instead of 8 or 16). */
+START_TEST(test_quantize_roundtrip_error) {
+    rng_state = 77;
+    static const struct {
+        int type;
+        float steps; /* step = amax / steps, or (max - min) / steps if asym */
+        bool asym;
+        float max_err; /* in steps */
+    } q[] = {
+        {SLIM_DTYPE_Q4_0, 8, false, 1.0f},   {SLIM_DTYPE_Q4_1, 15, true, 0.5f},
+        {SLIM_DTYPE_Q5_0, 16, false, 1.0f},  {SLIM_DTYPE_Q5_1, 31, true, 0.5f},
+        {SLIM_DTYPE_Q8_0, 127, false, 0.5f}, {SLIM_DTYPE_Q8_1, 127, false, 0.5f},
+        {SLIM_DTYPE_Q8_K, 127, false, 0.5f},
+    };
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        const slim_dtype_traits *t = slim_dtype_traits_of(q[k].type);
+        const int64_t n = 4 * t->block_size;
+        float x[1024], y[1024];
+        uint8_t buf[2048];
+        random_activations(x, n);
+        t->from_float(x, buf, n);
+        t->to_float(buf, y, n);
+        for (int64_t b = 0; b < n; b += t->block_size) {
+            float lo = x[b], hi = x[b], amax = 0;
+            for (int64_t i = b; i < b + t->block_size; i++) {
+                lo = fminf(lo, x[i]);
+                hi = fmaxf(hi, x[i]);
+                amax = fmaxf(amax, fabsf(x[i]));
+            }
+            const float step = q[k].asym ? (hi - lo) / q[k].steps : amax / q[k].steps;
+            /* plus the fp16 rounding (2^-11 relative) of the scale times up to
+             * 16 steps, and of the min */
+            const float bound = q[k].max_err * step + amax * 3e-3f + 1e-30f;
+            for (int64_t i = b; i < b + t->block_size; i++)
+                ck_assert_msg(fabsf(y[i] - x[i]) <= bound, "%s element %lld: %g -> %g (bound %g)",
+                              t->name, (long long)i, (double)x[i], (double)y[i], (double)bound);
+        }
+    }
+}
+END_TEST
+
+Suite *suite_quant(void) {
+    Suite *s = suite_create("quant");
+    TCase *tc = tcase_create("traits");
+    tcase_add_test(tc, test_traits_table);
+    tcase_add_test(tc, test_f32_roundtrip);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("golden");
+    tcase_add_test(tc, test_dequantize_golden);
+    tcase_add_test(tc, test_quantize_golden);
+    tcase_add_test(tc, test_quantize_roundtrip_error);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("vec_dot");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_vec_dot_all, 0, N_TYPES);
+    tcase_add_test(tc, test_vec_dot_simd_and_ref);
+    tcase_add_test(tc, test_vec_dot_extremes);
+    suite_add_tcase(s, tc);
+    return s;
+}
