@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "slim.h"
+#include "cli.h"
 
-static int fail(const char *what, slim_status st) {
+int cli_fail(const char *what, slim_status st) {
     fprintf(stderr, "slim: %s: %s: %s\n", what, slim_status_string(st), slim_last_error());
     return 1;
 }
@@ -19,7 +19,7 @@ static double now_ms(void) {
 }
 
 /* Parse a number option's value or report it. */
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
+int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
@@ -64,7 +64,7 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
-#define NUM(lo, hi) (parse_num(a, v, lo, hi, &d) ? (i++, 1) : 0)
+#define NUM(lo, hi) (cli_parse_num(a, v, lo, hi, &d) ? (i++, 1) : 0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(run_usage, stdout);
             return 0;
@@ -127,15 +127,15 @@ static int cmd_run(int argc, char **argv) {
     slim_context *ctx = NULL;
     slim_sampler *sampler = NULL;
     slim_status st = slim_model_load(model_path, &mp, &model);
-    if (st) return fail("load", st);
+    if (st) return cli_fail("load", st);
     double load_ms = now_ms() - t0;
     int rc = 0;
     if ((st = slim_context_create(model, &cp, &ctx))) {
-        rc = fail("context", st);
+        rc = cli_fail("context", st);
         goto out;
     }
     if ((st = slim_sampler_create(&sp, &sampler))) {
-        rc = fail("sampler", st);
+        rc = cli_fail("sampler", st);
         goto out;
     }
     fputs(prompt, stdout);
@@ -144,7 +144,7 @@ static int cmd_run(int argc, char **argv) {
     fputc('\n', stdout);
     fflush(stdout);
     if (st) {
-        rc = fail("generate", st);
+        rc = cli_fail("generate", st);
         goto out;
     }
     fprintf(stderr, "load: %.1f ms\n", load_ms);
@@ -168,7 +168,7 @@ static int cmd_info(int argc, char **argv) {
     }
     slim_model *model = NULL;
     slim_status st = slim_model_load(argv[0], NULL, &model);
-    if (st) return fail("load", st);
+    if (st) return cli_fail("load", st);
     slim_model_info info = {.struct_size = sizeof info};
     slim_model_get_info(model, &info);
     printf("architecture: %s\nname: %s\nfile type: %s\nparameters: %llu\nfile size: %llu bytes\n"
@@ -225,14 +225,14 @@ static int cmd_tokenize(int argc, char **argv) {
     }
     slim_model *model = NULL;
     slim_status st = slim_model_load(model_path, NULL, &model);
-    if (st) return fail("load", st);
+    if (st) return cli_fail("load", st);
     size_t n = 0;
     int rc = 0;
     slim_token *toks = NULL;
     if ((st = slim_tokenize(model, text, strlen(text), flags, NULL, 0, &n)) ||
         !(toks = malloc((n ? n : 1) * sizeof *toks)) ||
         (st = slim_tokenize(model, text, strlen(text), flags, toks, n, &n))) {
-        rc = fail("tokenize", st ? st : SLIM_ERR_NOMEM);
+        rc = cli_fail("tokenize", st ? st : SLIM_ERR_NOMEM);
     } else {
         for (size_t i = 0; i < n; i++) {
             char piece[256];
@@ -252,6 +252,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  run       generate text from a prompt\n"
                             "  info      print a model's metadata and tensors\n"
                             "  tokenize  print the tokens of a text\n"
+                            "  bench     measure prompt and generation speed\n"
                             "  version   print the library version\n";
 
 int main(int argc, char **argv) {
@@ -262,6 +263,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench")) return cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) {
         printf("slim %s\n", slim_version_string());
         return 0;

@@ -2,8 +2,12 @@
 #ifndef SLIM_CORE_FP16_H
 #define SLIM_CORE_FP16_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 static inline float slim_bits_to_f32(uint32_t u) {
     float f;
@@ -17,8 +21,10 @@ static inline uint32_t slim_f32_to_bits(float f) {
 }
 
 static inline float slim_fp16_to_f32(uint16_t h) {
-#if defined(__F16C__) || defined(__aarch64__)
-    _Float16 x;
+#if defined(__F16C__)
+    return _cvtsh_ss(h);
+#elif defined(__aarch64__)
+    __fp16 x;
     memcpy(&x, &h, sizeof x);
     return (float)x;
 #else
@@ -33,8 +39,10 @@ static inline float slim_fp16_to_f32(uint16_t h) {
 }
 
 static inline uint16_t slim_f32_to_fp16(float f) {
-#if defined(__F16C__) || defined(__aarch64__)
-    _Float16 x = (_Float16)f;
+#if defined(__F16C__)
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+#elif defined(__aarch64__)
+    __fp16 x = (__fp16)f;
     uint16_t h;
     memcpy(&h, &x, sizeof h);
     return h;
@@ -45,7 +53,7 @@ static inline uint16_t slim_f32_to_fp16(float f) {
     if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow to inf */
     if (ax < 0x38800000u) {                                   /* subnormal or zero */
         float v = slim_bits_to_f32(ax) * 16777216.0f;        /* exact scaling by 2^24 */
-        uint32_t m = (uint32_t)__builtin_roundevenf(v);
+        uint32_t m = (uint32_t)nearbyintf(v); /* default mode: nearest even */
         return (uint16_t)(sign | m);
     }
     uint32_t r = ax + 0xfff + ((ax >> 13) & 1); /* round to nearest even */

@@ -72,8 +72,8 @@ static cli_result run_cli_v(const char *const *args) {
     close(out_fd);
     close(err_fd);
     ck_assert_msg(r.status != 127, "could not exec %s", cli_path());
-    ck_assert_msg(r.status < 128, "%s killed by signal %d; stderr: %s", cli_path(),
-                  r.status - 128, r.err);
+    ck_assert_msg(r.status < 128, "%s killed by signal %d; stderr: %s", cli_path(), r.status - 128,
+                  r.err);
     return r;
 }
 
@@ -88,7 +88,7 @@ static void cli_free(cli_result *r) {
     ck_assert_msg(strstr((hay), (needle)) != NULL, "'%s' not found in:\n%s", (needle), (hay))
 
 #define ASSERT_STATUS(r, want)                                                                     \
-    ck_assert_msg((r).status == (want), "exit status %d, expected %d\nstdout: %s\nstderr: %s",   \
+    ck_assert_msg((r).status == (want), "exit status %d, expected %d\nstdout: %s\nstderr: %s",     \
                   (r).status, (want), (r).out, (r).err)
 
 /* ---- help, usage, version -------------------------------------------------- */
@@ -165,9 +165,8 @@ START_TEST(test_cli_bad_options) {
     struct {
         const char *opt, *val;
     } bad[] = {
-        {"--temp", "abc"}, {"--temp", "-1"},  {"-n", "-5"},     {"-n", "12x"},
-        {"-t", "0"},       {"-t", "abc"},     {"--top-p", "2"}, {"--seed", "-3"},
-        {"-c", "0"},       {"--min-p", "nan"}, {"-n", ""},
+        {"--temp", "abc"}, {"--temp", "-1"}, {"-n", "-5"},     {"-n", "12x"}, {"-t", "0"},
+        {"-t", "abc"},     {"--top-p", "2"}, {"--seed", "-3"}, {"-c", "0"},   {"-n", ""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cli_result r = RUN_CLI("run", "-m", m, "-p", "Hi", bad[i].opt, bad[i].val);
@@ -192,6 +191,21 @@ START_TEST(test_cli_bad_options) {
     ASSERT_CONTAINS(r.err, "n_ctx");
     ASSERT_CONTAINS(r.err, "invalid argument");
     cli_free(&r);
+}
+END_TEST
+
+/* "nan" is a number to strtod, but inside no range: a usage error (2) like any
+ * other bad value, never passed on to the library or cast to an integer. */
+START_TEST(test_cli_nan_option) {
+    const char *m = test_model_path();
+    const char *opts[] = {"--temp", "-n", "-t", "--min-p", "--top-p"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        cli_result r = RUN_CLI("run", "-m", m, "-p", "Hi", opts[i], "nan");
+        ASSERT_STATUS(r, 2);
+        ASSERT_CONTAINS(r.err, opts[i]);
+        ck_assert_uint_eq(r.n_out, 0);
+        cli_free(&r);
+    }
 }
 END_TEST
 
@@ -246,8 +260,9 @@ static int generated_count(const char *err) {
 
 static void check_run_output(const cli_result *r, int max_tokens) {
     ASSERT_STATUS(*r, 0);
-    ck_assert_msg(strncmp(r->out, PROMPT, strlen(PROMPT)) == 0, "stdout does not start with "
-                                                                "the prompt: '%s'",
+    ck_assert_msg(strncmp(r->out, PROMPT, strlen(PROMPT)) == 0,
+                  "stdout does not start with "
+                  "the prompt: '%s'",
                   r->out);
     ck_assert_msg(r->n_out > strlen(PROMPT) + 1, "nothing generated: '%s'", r->out);
     ck_assert_int_eq(r->out[r->n_out - 1], '\n');
@@ -386,17 +401,15 @@ static size_t parse_ids(const char *out, slim_token *ids, size_t cap) {
     return n;
 }
 
-static void check_tokenize(slim_model *model, const char *text, uint32_t flags,
-                           const char *extra) {
+static void check_tokenize(slim_model *model, const char *text, uint32_t flags, const char *extra) {
     const char *m = test_model_path();
-    cli_result r = extra ? RUN_CLI("tokenize", "-m", m, extra, text)
-                         : RUN_CLI("tokenize", "-m", m, text);
+    cli_result r =
+        extra ? RUN_CLI("tokenize", "-m", m, extra, text) : RUN_CLI("tokenize", "-m", m, text);
     ASSERT_STATUS(r, 0);
     slim_token cli_ids[64], api_ids[64];
     const size_t n_cli = parse_ids(r.out, cli_ids, 64);
     size_t n_api = 0;
-    ck_assert_int_eq(slim_tokenize(model, text, strlen(text), flags, api_ids, 64, &n_api),
-                     SLIM_OK);
+    ck_assert_int_eq(slim_tokenize(model, text, strlen(text), flags, api_ids, 64, &n_api), SLIM_OK);
     ck_assert_uint_gt(n_api, 0);
     ck_assert_uint_eq(n_cli, n_api);
     ck_assert_mem_eq(cli_ids, api_ids, n_api * sizeof(slim_token));
@@ -409,9 +422,10 @@ START_TEST(test_cli_tokenize) {
     /* Default: with BOS. */
     check_tokenize(model, "Hello world", SLIM_TOKENIZE_ADD_BOS, NULL);
     check_tokenize(model, "Hello world", 0, "--no-bos");
-    check_tokenize(model, "<start_of_turn>user", SLIM_TOKENIZE_ADD_BOS | SLIM_TOKENIZE_PARSE_SPECIAL,
-                   "--special");
-    check_tokenize(model, "Ünïcödé text, 日本語 and emoji 🙂!", SLIM_TOKENIZE_ADD_BOS, NULL);
+    check_tokenize(model, "<start_of_turn>user",
+                   SLIM_TOKENIZE_ADD_BOS | SLIM_TOKENIZE_PARSE_SPECIAL, "--special");
+    check_tokenize(model, "Ünïcödé text, 日本語 and emoji 🙂!", SLIM_TOKENIZE_ADD_BOS,
+                   NULL);
 
     /* The lines show id and piece. */
     cli_result r = RUN_CLI("tokenize", "-m", test_model_path(), "Hello world");
@@ -429,6 +443,7 @@ Suite *suite_cli(void) {
     tcase_add_test(tc, test_cli_help);
     tcase_add_test(tc, test_cli_usage_errors);
     tcase_add_test(tc, test_cli_bad_options);
+    tcase_add_test(tc, test_cli_nan_option);
     tcase_add_test(tc, test_cli_version);
     tcase_add_test(tc, test_cli_missing_model);
     tcase_add_test(tc, test_cli_info);
