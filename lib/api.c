@@ -60,6 +60,9 @@ slim_status slim_model_meta_get(const slim_model *m, int64_t index, char *key, s
     if (index < 0 || (uint64_t)index >= m->gguf->n_kv)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_meta_get: index %lld outside 0..%llu",
                           (long long)index, (unsigned long long)m->gguf->n_kv - 1);
+    if ((!key && key_cap) || (!value && value_cap))
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_model_meta_get: a NULL buffer with a non-zero capacity");
     const slim_gguf_kv *kv = &m->gguf->kv[index];
     char text[512];
     slim_gguf_format_value(kv, text, sizeof text);

@@ -23,7 +23,7 @@ int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *
     char *end;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end || v < lo || v > hi) {
+    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) { /* NaN fails too */
         fprintf(stderr, "slim: %s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s ? s : "");
         return 0;
     }

@@ -5,7 +5,8 @@ Runs the prompts of gen_forward.py through llama.cpp (llama-cpp-python) three
 ways: the golden configuration (no flash attention, one 512-token batch), with
 flash attention, and with 16-token micro-batches on 1 thread; prints the top-1
 agreement of each variant with the first over every prompt position and how
-many 32-token greedy continuations are identical.  This is the yardstick for
+many 32-token greedy continuations are identical (and the mean length of
+their identical prefix).  This is the yardstick for
 the thresholds in tests/unit/test_model.c.
 
 usage: python3 tools/golden/llama_self_agreement.py   (from the repo root)
@@ -17,7 +18,7 @@ from llama_cpp import Llama
 a = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=False)
 b = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=True)
 c = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=1, n_batch=16, n_ubatch=16, logits_all=True, verbose=False, flash_attn=False)
-agree = {'fa': 0, 'b16': 0}; n = 0; greedy = {'fa': 0, 'b16': 0}
+agree = {'fa': 0, 'b16': 0}; n = 0; greedy = {'fa': 0, 'b16': 0}; prefix = {'fa': 0, 'b16': 0}
 for text in PROMPTS:
     toks = a.tokenize(text.encode(), add_bos=True)
     outs = {}
@@ -31,4 +32,9 @@ for text in PROMPTS:
     for k in ('fa', 'b16'):
         agree[k] += (outs[k].argmax(-1) == outs['ref'].argmax(-1)).sum()
         greedy[k] += outs[k+'g'] == outs['refg']
-for k in agree: print(k, "top-1 agreement with llama.cpp default: %.4f" % (agree[k]/n), "greedy identical %d/10" % greedy[k])
+        same = 0
+        while same < 32 and outs[k+'g'][same] == outs['refg'][same]:
+            same += 1
+        prefix[k] += same
+for k in agree: print(k, "top-1 agreement with llama.cpp default: %.4f" % (agree[k]/n), "greedy identical %d/10" % greedy[k],
+          "mean identical greedy prefix %.1f of 32 tokens" % (prefix[k] / len(PROMPTS)))

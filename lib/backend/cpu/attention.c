@@ -5,13 +5,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
-#include "core/fp16.h"
-
-static float dot_f32_f16(const float *q, const uint16_t *k, int32_t n) {
-    float s = 0;
-    for (int32_t i = 0; i < n; i++) s += q[i] * slim_fp16_to_f32(k[i]);
-    return s;
-}
+#include "backend/cpu/vec_f16.h"
 
 static void attention_worker(void *arg, int ith, int nth) {
     const slim_attn_args *a = arg;
@@ -25,7 +19,7 @@ static void attention_worker(void *arg, int ith, int nth) {
         const float *q = a->q + ((int64_t)t * a->n_head + h) * hd;
         float mx = -INFINITY;
         for (int32_t j = j0; j <= pos; j++) {
-            float s = dot_f32_f16(q, a->k_cache + j * kv_width + g * hd, hd);
+            float s = slim_dot_f32_f16(q, a->k_cache + j * kv_width + g * hd, hd);
             if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
             scores[j] = s;
             if (s > mx) mx = s;
@@ -40,8 +34,7 @@ static void attention_worker(void *arg, int ith, int nth) {
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int32_t j = j0; j <= pos; j++) {
             const float p = scores[j] * inv;
-            const uint16_t *v = a->v_cache + j * kv_width + g * hd;
-            for (int32_t i = 0; i < hd; i++) out[i] += p * slim_fp16_to_f32(v[i]);
+            slim_axpy_f16(out, p, a->v_cache + j * kv_width + g * hd, hd);
         }
     }
 }
