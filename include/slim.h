@@ -105,7 +105,8 @@ typedef struct slim_model_params {
 SLIM_API slim_model_params slim_model_default_params(void);
 
 /* Load a GGUF model file.  On failure *out is NULL and the message names the
- * field or tensor at fault.  The model owns its file mapping. */
+ * field or tensor at fault.  The model owns its file mapping and must outlive
+ * every context created from it. */
 SLIM_API slim_status slim_model_load(const char *path, const slim_model_params *params,
                                      slim_model **out);
 SLIM_API void slim_model_free(slim_model *model);
@@ -130,8 +131,11 @@ typedef struct slim_model_info {
 
 SLIM_API slim_status slim_model_get_info(const slim_model *model, slim_model_info *info);
 
-/* Metadata, as in the file: count, and key / value rendered as text by index
- * (arrays are shown by type and length, with their first elements). */
+/* Metadata, as in the file: count, and key / value rendered as text for
+ * display by index (arrays are shown by type and length with their first
+ * elements; long strings are shortened).  Each output is NUL-terminated and
+ * truncated to its capacity, with SLIM_ERR_BUFFER_TOO_SMALL; a NULL buffer
+ * must come with capacity 0 and skips that output. */
 SLIM_API int64_t slim_model_meta_count(const slim_model *model);
 SLIM_API slim_status slim_model_meta_get(const slim_model *model, int64_t index, char *key,
                                          size_t key_cap, char *value, size_t value_cap);
@@ -153,7 +157,8 @@ SLIM_API slim_status slim_model_tensor_get(const slim_model *model, int64_t inde
 /* ---- tokenizer ---------------------------------------------------------- */
 
 enum {
-    SLIM_TOKENIZE_ADD_BOS = 1u << 0,       /* prepend BOS if the model asks for it */
+    SLIM_TOKENIZE_ADD_BOS = 1u << 0,       /* add BOS (and EOS) where the model's tokenizer
+                                              metadata asks for them */
     SLIM_TOKENIZE_PARSE_SPECIAL = 1u << 1, /* text like "<eos>" becomes that token */
 };
 
@@ -183,9 +188,10 @@ SLIM_API const char *slim_token_text(const slim_model *model, slim_token token);
 
 typedef struct slim_context_params {
     size_t struct_size;
-    int32_t n_ctx;     /* KV cache length in tokens (0: min(model's training context, 4096)) */
+    int32_t n_ctx;     /* KV cache length in tokens, at most the model's training context
+                          (0: min(training context, 4096)) */
     int32_t n_threads; /* CPU threads (0: all online CPUs) */
-    int32_t n_batch;   /* prompt tokens per forward chunk (0: 512) */
+    int32_t n_batch;   /* prompt tokens per forward chunk, at most 8192 and n_ctx (0: 512) */
 } slim_context_params;
 
 SLIM_API slim_context_params slim_context_default_params(void);
@@ -204,7 +210,9 @@ SLIM_API int32_t slim_context_n_ctx(const slim_context *ctx);
  * positions n_past .. n_past + n_tokens - 1.  Afterwards slim_get_logits()
  * gives the next-token logits after the last token.  If all_logits is not
  * NULL it receives n_tokens * n_vocab floats: row i holds the logits after
- * token i.  SLIM_ERR_CONTEXT_FULL (and no change) if they do not fit. */
+ * token i.  SLIM_ERR_CONTEXT_FULL or SLIM_ERR_INVALID_ARG (a token id out of
+ * range) leave the context unchanged; a failure inside the forward pass (not
+ * expected on valid input) keeps the chunks of n_batch tokens already done. */
 SLIM_API slim_status slim_prefill(slim_context *ctx, const slim_token *tokens, size_t n_tokens,
                                   float *all_logits);
 
@@ -252,7 +260,9 @@ typedef int (*slim_token_fn)(slim_token token, const char *piece, size_t len, vo
 typedef struct slim_generate_params {
     size_t struct_size;
     int32_t max_tokens;      /* tokens to generate at most; default 128 */
-    int32_t stop_at_eos;     /* stop at the model's end-of-sequence token; default 1 */
+    int32_t stop_at_eos;     /* stop at an end-of-generation token (EOS, and end-of-turn
+                                tokens the vocabulary marks); default 1.  That token is
+                                counted in n_generated but not passed to the callback */
     uint32_t tokenize_flags; /* for the prompt; default SLIM_TOKENIZE_ADD_BOS */
 } slim_generate_params;
 

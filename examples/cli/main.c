@@ -1,4 +1,4 @@
-/* slim: the command-line tool.  `slim run`, `slim info`, `slim tokenize`. */
+/* slim: the command-line tool: run, info, tokenize, bench (bench.c), version. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -247,6 +247,9 @@ slim_status slim_model_load(const char *path, const slim_model_params *params, s
             slim_error_prefix(st, "%s", path);
         return st;
     }
+    slim_log(SLIM_LOG_INFO, "loaded %s: %s %s, %llu parameters, %d layers, vocab %d", path,
+             m->arch->name, m->file_type, (unsigned long long)m->n_params, m->hp.n_layer,
+             m->hp.n_vocab);
     *out = m;
     return SLIM_OK;
 }

@@ -106,6 +106,10 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
         slim_context_free(ctx);
         return st;
     }
+    const slim_hparams *hp = &model->hp;
+    slim_log(SLIM_LOG_INFO, "context: n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (fp16)",
+             ctx->n_ctx, ctx->n_batch, ctx->n_threads,
+             2.0 * hp->n_layer * ctx->n_ctx * hp->n_head_kv * hp->head_dim * 2 / (1 << 20));
     *out = ctx;
     return SLIM_OK;
 }

@@ -52,7 +52,8 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
     s.n_prompt = (int32_t)n_prompt;
     s.prompt_ms = now_ms() - t0;
     t0 = now_ms();
-    char piece[256];
+    char small[256], *piece = small;
+    size_t piece_cap = sizeof small;
     for (int32_t i = 0; i < p.max_tokens; i++) {
         slim_token tok;
         if ((st = slim_sampler_sample(sampler, slim_get_logits(ctx), m->hp.n_vocab, &tok))) break;
@@ -60,12 +61,23 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
         s.n_generated++;
         if (p.stop_at_eos && slim_vocab_is_eog(m->vocab, tok)) break;
         size_t n_piece = 0;
-        if ((st = slim_vocab_token_to_piece(m->vocab, tok, 0, piece, sizeof piece, &n_piece))) break;
+        st = slim_vocab_token_to_piece(m->vocab, tok, 0, piece, piece_cap, &n_piece);
+        if (st == SLIM_ERR_BUFFER_TOO_SMALL) { /* a long piece: grow once to its size */
+            char *big = realloc(piece == small ? NULL : piece, n_piece);
+            if (!big) {
+                st = slim_error(SLIM_ERR_NOMEM, "slim_generate: out of memory");
+                break;
+            }
+            piece = big, piece_cap = n_piece;
+            st = slim_vocab_token_to_piece(m->vocab, tok, 0, piece, piece_cap, &n_piece);
+        }
+        if (st) break;
         if (on_token && on_token(tok, piece, n_piece, user)) break;
         if (i + 1 == p.max_tokens || ctx->n_past >= ctx->n_ctx) break;
         if ((st = slim_decode(ctx, tok))) break;
     }
     s.gen_ms = now_ms() - t0;
+    if (piece != small) free(piece);
 out:
     free(toks);
     if (stats) {

@@ -1176,6 +1176,36 @@ START_TEST(test_generate_edges) {
 }
 END_TEST
 
+typedef struct log_capture {
+    int n_info;
+    char text[512];
+} log_capture;
+
+static void capture_log(slim_log_level level, const char *message, void *user) {
+    log_capture *c = user;
+    if (level == SLIM_LOG_INFO && c->n_info++ == 0) snprintf(c->text, sizeof c->text, "%s", message);
+}
+
+/* The log callback hears about a model load; with none installed, nothing is
+ * produced (the library never prints). */
+START_TEST(test_log_callback_on_load) {
+    log_capture cap = {0};
+    slim_set_log_callback(capture_log, &cap, SLIM_LOG_INFO);
+    slim_model *m = NULL;
+    ck_assert_int_eq(slim_model_load(test_model_path(), NULL, &m), SLIM_OK);
+    slim_set_log_callback(NULL, NULL, SLIM_LOG_INFO);
+    ck_assert_int_ge(cap.n_info, 1);
+    ck_assert_ptr_nonnull(strstr(cap.text, "gemma3"));
+    ck_assert_ptr_nonnull(strstr(cap.text, "Q4_K_M"));
+    cap.n_info = 0;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, NULL, &ctx), SLIM_OK);
+    ck_assert_int_eq(cap.n_info, 0);
+    slim_context_free(ctx);
+    slim_model_free(m);
+}
+END_TEST
+
 Suite *suite_api(void) {
     Suite *s = suite_create("api");
     TCase *basic = tcase_create("basic");
@@ -1186,6 +1216,7 @@ Suite *suite_api(void) {
     tcase_add_test(basic, test_args_sampler);
     tcase_add_test(basic, test_load_errors);
     tcase_add_test(basic, test_load_truncated);
+    tcase_add_test(basic, test_log_callback_on_load);
     suite_add_tcase(s, basic);
 
     TCase *tc = tcase_create("model");
