@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """How well llama.cpp agrees with itself on the forward-pass test prompts.
 
-Runs the prompts of gen_forward.py through llama.cpp (llama-cpp-python) three
+Runs the prompts of gen_forward.py through llama.cpp (llama-cpp-python) four
 ways: the golden configuration (no flash attention, one 512-token batch), with
-flash attention, and with 16-token micro-batches on 1 thread; prints the top-1
+flash attention (fa), with 16-token micro-batches on 1 thread (b16), and the
+golden configuration fed one token per call (tbt); prints the top-1
 agreement of each variant with the first over every prompt position and how
 many 32-token greedy continuations are identical (and the mean length of
 their identical prefix).  This is the yardstick for
@@ -18,18 +19,25 @@ from llama_cpp import Llama
 a = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=False)
 b = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=True)
 c = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=1, n_batch=16, n_ubatch=16, logits_all=True, verbose=False, flash_attn=False)
-agree = {'fa': 0, 'b16': 0}; n = 0; greedy = {'fa': 0, 'b16': 0}; prefix = {'fa': 0, 'b16': 0}
+VARIANTS = ('fa', 'b16', 'tbt')
+agree = dict.fromkeys(VARIANTS, 0); n = 0; greedy = dict.fromkeys(VARIANTS, 0); prefix = dict.fromkeys(VARIANTS, 0)
 for text in PROMPTS:
     toks = a.tokenize(text.encode(), add_bos=True)
     outs = {}
-    for name, m in (('ref', a), ('fa', b), ('b16', c)):
-        m.reset(); m.eval(toks); outs[name] = np.array(m.scores[:len(toks)])
+    for name, m in (('ref', a), ('fa', b), ('b16', c), ('tbt', a)):
+        m.reset()
+        if name == 'tbt':  # the golden configuration, one token per decode call
+            for t in toks:
+                m.eval([t])
+        else:
+            m.eval(toks)
+        outs[name] = np.array(m.scores[:len(toks)])
         g = []
         for _ in range(32):
             g.append(int(np.argmax(m.scores[m.n_tokens-1]))); m.eval([g[-1]])
         outs[name+'g'] = g
     n += len(toks)
-    for k in ('fa', 'b16'):
+    for k in VARIANTS:
         agree[k] += (outs[k].argmax(-1) == outs['ref'].argmax(-1)).sum()
         greedy[k] += outs[k+'g'] == outs['refg']
         same = 0
