@@ -947,14 +947,12 @@ START_TEST(test_context_determinism) {
     ck_assert_ptr_ne(slim_get_logits(a), slim_get_logits(b));
     ck_assert_mem_eq(slim_get_logits(a), slim_get_logits(b), bytes);
 
-    /* One thread against two: equal within float reassociation. */
+    /* One thread against two: bitwise equal too (a row is always reduced by one
+     * thread in one order, whatever the split). */
     slim_context *one = make_ctx(32, 1);
     ck_assert_int_eq(slim_prefill(one, toks, n, NULL), SLIM_OK);
     const float *l1 = slim_get_logits(one), *l2 = slim_get_logits(a);
-    double maxd = 0;
-    for (int32_t i = 0; i < V; i++)
-        maxd = fmax(maxd, fabs((double)l1[i] - l2[i]));
-    ck_assert_msg(maxd <= 1e-4, "1 vs 2 threads: max |dlogit| %g", maxd);
+    ck_assert_mem_eq(l1, l2, bytes);
     ck_assert_int_eq(argmax(l1, V), argmax(l2, V));
     float *seq = malloc(bytes);
     ck_assert_ptr_nonnull(seq);

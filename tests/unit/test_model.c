@@ -179,8 +179,9 @@ START_TEST(test_forward_matches_llama_cpp) {
 }
 END_TEST
 
-/* Decoding token by token gives the same logits as one prefill (KV cache and
- * positions are right), within float reassociation. */
+/* Decoding token by token gives bitwise the same logits as one prefill: the
+ * KV cache and positions are right, and every row of every op is computed the
+ * same way whatever the batch (llama.cpp differs by ~0.15 per logit here). */
 START_TEST(test_decode_equals_prefill) {
     slim_model *model = NULL;
     slim_context *ctx = NULL;
@@ -210,7 +211,7 @@ START_TEST(test_decode_equals_prefill) {
         double d = fabs((double)a[i] - b[i]);
         if (d > maxd) maxd = d;
     }
-    ck_assert_msg(maxd < 1e-3, "decode vs prefill max |dlogit| %g", maxd);
+    ck_assert_msg(maxd == 0, "decode vs prefill max |dlogit| %g (must be bitwise equal)", maxd);
     ck_assert_int_eq(argmax(a, info.n_vocab), argmax(b, info.n_vocab));
     /* A full context refuses more tokens and stays usable. */
     slim_token many[64] = {0};
