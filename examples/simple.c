@@ -31,7 +31,8 @@ int main(int argc, char **argv) {
         st = slim_generate(ctx, sampler, argv[2], &gp, print_piece, NULL, NULL);
         printf("\n");
     }
-    if (st != SLIM_OK) fprintf(stderr, "error: %s: %s\n", slim_status_string(st), slim_last_error());
+    if (st != SLIM_OK)
+        fprintf(stderr, "error: %s: %s\n", slim_status_string(st), slim_last_error());
     slim_sampler_free(sampler); /* every *_free accepts NULL */
     slim_context_free(ctx);
     slim_model_free(model);

@@ -40,7 +40,7 @@ extern "C" {
 #define SLIM_VERSION_MAJOR 0
 #define SLIM_VERSION_MINOR 1
 #define SLIM_VERSION_PATCH 0
-#define SLIM_VERSION_NUMBER \
+#define SLIM_VERSION_NUMBER                                                                        \
     (SLIM_VERSION_MAJOR * 10000 + SLIM_VERSION_MINOR * 100 + SLIM_VERSION_PATCH)
 #define SLIM_VERSION_STRING "0.1.0"
 
@@ -145,7 +145,7 @@ typedef struct slim_tensor_info {
     const char *name;   /* lives as long as the model */
     const char *type;   /* "Q4_K", "F32", ... */
     int32_t n_dims;
-    int64_t ne[4]; /* elements per dimension, ne[0] fastest */
+    int64_t ne[4];   /* elements per dimension, ne[0] fastest */
     uint64_t offset; /* byte offset in the file */
     uint64_t size;   /* bytes */
 } slim_tensor_info;
@@ -177,8 +177,8 @@ SLIM_API slim_status slim_detokenize(const slim_model *model, const slim_token *
                                      size_t *n_out);
 
 /* The text of one token as it appears in detokenized output. */
-SLIM_API slim_status slim_token_to_piece(const slim_model *model, slim_token token,
-                                         uint32_t flags, char *buf, size_t cap, size_t *n_out);
+SLIM_API slim_status slim_token_to_piece(const slim_model *model, slim_token token, uint32_t flags,
+                                         char *buf, size_t cap, size_t *n_out);
 
 /* The raw vocabulary string of a token (as stored, e.g. "▁the"); lives as long
  * as the model; NULL for an id out of range. */
@@ -195,8 +195,7 @@ typedef struct slim_context_params {
 } slim_context_params;
 
 SLIM_API slim_context_params slim_context_default_params(void);
-SLIM_API slim_status slim_context_create(const slim_model *model,
-                                         const slim_context_params *params,
+SLIM_API slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
                                          slim_context **out);
 SLIM_API void slim_context_free(slim_context *ctx);
 

@@ -6,12 +6,12 @@
 #include "model/model.h"
 
 /* Copy the fields a caller's (possibly older, smaller) struct has room for. */
-#define CHECK_STRUCT(fn, ptr, type)                                                              \
-    do {                                                                                       \
-        if (!(ptr)) return slim_error(SLIM_ERR_INVALID_ARG, fn ": output struct is NULL");     \
-        if ((ptr)->struct_size < sizeof(size_t) || (ptr)->struct_size > sizeof(type))          \
-            return slim_error(SLIM_ERR_INVALID_ARG, fn ": struct_size %zu is not a known size", \
-                              (ptr)->struct_size);                                             \
+#define CHECK_STRUCT(fn, ptr, type)                                                                \
+    do {                                                                                           \
+        if (!(ptr)) return slim_error(SLIM_ERR_INVALID_ARG, fn ": output struct is NULL");         \
+        if ((ptr)->struct_size < sizeof(size_t) || (ptr)->struct_size > sizeof(type))              \
+            return slim_error(SLIM_ERR_INVALID_ARG, fn ": struct_size %zu is not a known size",    \
+                              (ptr)->struct_size);                                                 \
     } while (0)
 
 slim_status slim_model_get_info(const slim_model *m, slim_model_info *info) {

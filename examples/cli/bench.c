@@ -79,7 +79,8 @@ int cli_bench(int argc, char **argv) {
         rc = cli_fail("context", st);
         goto out;
     }
-    for (int i = 0; i < n_prompt; i++) toks[i] = 1000 + (i * 7919) % 20000;
+    for (int i = 0; i < n_prompt; i++)
+        toks[i] = 1000 + (i * 7919) % 20000;
     slim_token one = 1000;
     if ((st = slim_decode(ctx, one))) { /* warm-up: page in the weights */
         rc = cli_fail("decode", st);
@@ -95,7 +96,8 @@ int cli_bench(int argc, char **argv) {
         if (n_gen > 0) {
             slim_context_reset(ctx);
             double t0 = now_s();
-            for (int i = 0; i < n_gen && !st; i++) st = slim_decode(ctx, one + i);
+            for (int i = 0; i < n_gen && !st; i++)
+                st = slim_decode(ctx, one + i);
             if (st) break;
             tg[r] = n_gen / (now_s() - t0);
         }
@@ -108,8 +110,8 @@ int cli_bench(int argc, char **argv) {
     slim_model_get_info(model, &info);
     printf("| model | type | threads | test | t/s (median of %d) |\n|---|---|---|---|---|\n", reps);
     if (n_prompt > 0)
-        printf("| %s | %s | %d | pp%d | %.2f |\n", info.name, info.file_type, cp.n_threads, n_prompt,
-               median(pp, reps));
+        printf("| %s | %s | %d | pp%d | %.2f |\n", info.name, info.file_type, cp.n_threads,
+               n_prompt, median(pp, reps));
     if (n_gen > 0)
         printf("| %s | %s | %d | tg%d | %.2f |\n", info.name, info.file_type, cp.n_threads, n_gen,
                median(tg, reps));

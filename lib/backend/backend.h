@@ -29,9 +29,9 @@ typedef struct slim_attn_args {
     const uint16_t *k_cache, *v_cache;
     int32_t n_tokens, pos0;
     int32_t n_head, n_head_kv, head_dim;
-    int32_t window;  /* > 0: a query at p sees keys at p - window + 1 .. p */
-    float softcap;   /* > 0: scores = softcap * tanh(scores / softcap) */
-    float *scratch;  /* n_threads * n_ctx floats */
+    int32_t window; /* > 0: a query at p sees keys at p - window + 1 .. p */
+    float softcap;  /* > 0: scores = softcap * tanh(scores / softcap) */
+    float *scratch; /* n_threads * n_ctx floats */
     int32_t n_ctx;
 } slim_attn_args;
 
@@ -45,8 +45,7 @@ typedef struct slim_backend_ops {
     /* Row `row` of an embedding table, as floats. */
     void (*get_row)(const slim_tensor *table, int64_t row, float *out);
     /* y = x / rms(x) * w over rows of n (w NULL: no weight); in place allowed. */
-    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, int64_t n_rows,
-                    float eps);
+    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, int64_t n_rows, float eps);
     /* Rotate n_rows rows of n_heads heads of head_dim at positions pos0 + row.
      * neox: pairs (i, i + n_rot/2); else adjacent pairs (2i, 2i+1). */
     void (*rope)(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,

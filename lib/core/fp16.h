@@ -51,9 +51,9 @@ static inline uint16_t slim_f32_to_fp16(float f) {
     uint32_t ax = x & 0x7fffffffu;
     if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
     if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow to inf */
-    if (ax < 0x38800000u) {                                   /* subnormal or zero */
+    if (ax < 0x38800000u) {                                  /* subnormal or zero */
         float v = slim_bits_to_f32(ax) * 16777216.0f;        /* exact scaling by 2^24 */
-        uint32_t m = (uint32_t)nearbyintf(v); /* default mode: nearest even */
+        uint32_t m = (uint32_t)nearbyintf(v);                /* default mode: nearest even */
         return (uint16_t)(sign | m);
     }
     uint32_t r = ax + 0xfff + ((ax >> 13) & 1); /* round to nearest even */

@@ -103,7 +103,8 @@ void slim_threadpool_free(slim_threadpool *pool) {
     atomic_store(&pool->stop, true);
     pthread_cond_broadcast(&pool->cv_start);
     pthread_mutex_unlock(&pool->mu);
-    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
+    for (int i = 1; i < pool->n_threads; i++)
+        pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv_start);
     pthread_cond_destroy(&pool->cv_done);
@@ -134,7 +135,8 @@ void slim_threadpool_run(slim_threadpool *pool, slim_task_fn fn, void *arg) {
     }
     if (atomic_load(&pool->pending) > 0) {
         pthread_mutex_lock(&pool->mu);
-        while (atomic_load(&pool->pending) > 0) pthread_cond_wait(&pool->cv_done, &pool->mu);
+        while (atomic_load(&pool->pending) > 0)
+            pthread_cond_wait(&pool->cv_done, &pool->mu);
         pthread_mutex_unlock(&pool->mu);
     }
 }

@@ -47,8 +47,8 @@ typedef struct slim_gguf_kv {
     /* type == ARRAY: */
     slim_gguf_type arr_type;
     uint64_t arr_n;
-    const void *arr_data;      /* element data in the file (not for string arrays) */
-    slim_gguf_str *arr_strs;   /* string arrays: arr_n entries (allocated) */
+    const void *arr_data;    /* element data in the file (not for string arrays) */
+    slim_gguf_str *arr_strs; /* string arrays: arr_n entries (allocated) */
 } slim_gguf_kv;
 
 typedef struct slim_gguf_tensor {

@@ -17,13 +17,13 @@ typedef struct slim_hparams {
     int32_t n_vocab, n_ctx_train, n_embd, n_layer, n_ff;
     int32_t n_head, n_head_kv, head_dim, n_rot;
     float norm_eps;
-    float rope_base, rope_base_swa;   /* global / sliding-window layers */
-    float rope_freq_scale;            /* global layers (linear scaling: 1/factor) */
-    float attn_scale;                 /* multiplies q before q.k */
+    float rope_base, rope_base_swa;    /* global / sliding-window layers */
+    float rope_freq_scale;             /* global layers (linear scaling: 1/factor) */
+    float attn_scale;                  /* multiplies q before q.k */
     float attn_softcap, final_softcap; /* 0: off */
-    float embd_scale;                 /* multiplies the embedding (1: off) */
-    int32_t swa_window;               /* 0: no sliding window */
-    bool layer_swa[SLIM_MAX_LAYERS];  /* per layer: uses the sliding window */
+    float embd_scale;                  /* multiplies the embedding (1: off) */
+    int32_t swa_window;                /* 0: no sliding window */
+    bool layer_swa[SLIM_MAX_LAYERS];   /* per layer: uses the sliding window */
 } slim_hparams;
 
 typedef struct slim_arch {

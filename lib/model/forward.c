@@ -6,7 +6,8 @@
 #include "runtime/context.h"
 
 static void softcap(float *x, int64_t n, float cap) {
-    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = cap * tanhf(x[i] / cap);
 }
 
 static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
@@ -37,15 +38,23 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     ops->kv_store(ctx->k_cache[il], a->k, T, KVw, ctx->n_past);
     ops->kv_store(ctx->v_cache[il], a->v, T, KVw, ctx->n_past);
     const slim_attn_args args = {
-        .q = a->q, .out = a->h, .k_cache = ctx->k_cache[il], .v_cache = ctx->v_cache[il],
-        .n_tokens = T, .pos0 = ctx->n_past, .n_head = nh, .n_head_kv = nkv, .head_dim = hd,
-        .window = swa ? hp->swa_window : 0, .softcap = hp->attn_softcap,
-        .scratch = a->attn_scratch, .n_ctx = ctx->n_ctx,
+        .q = a->q,
+        .out = a->h,
+        .k_cache = ctx->k_cache[il],
+        .v_cache = ctx->v_cache[il],
+        .n_tokens = T,
+        .pos0 = ctx->n_past,
+        .n_head = nh,
+        .n_head_kv = nkv,
+        .head_dim = hd,
+        .window = swa ? hp->swa_window : 0,
+        .softcap = hp->attn_softcap,
+        .scratch = a->attn_scratch,
+        .n_ctx = ctx->n_ctx,
     };
     ops->attention(&ctx->exec, &args);
     if ((st = ops->matmul(&ctx->exec, &l->wo, a->h, T, a->o))) return st;
-    if (m->arch->post_norms)
-        ops->rmsnorm(a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
+    if (m->arch->post_norms) ops->rmsnorm(a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
     ops->add(a->x, a->o, (int64_t)T * E);
     return SLIM_OK;
 }
@@ -64,8 +73,7 @@ static slim_status ffn_block(slim_context *ctx, int il, int32_t T) {
         return st;
     ops->act_mul(a->gate, a->up, (int64_t)T * F, m->arch->act);
     if ((st = ops->matmul(&ctx->exec, &l->w_down, a->gate, T, a->o))) return st;
-    if (m->arch->post_norms)
-        ops->rmsnorm(a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
+    if (m->arch->post_norms) ops->rmsnorm(a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
     ops->add(a->x, a->o, (int64_t)T * E);
     return SLIM_OK;
 }

@@ -51,14 +51,17 @@ static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_
         return st;
     if (!get_i32(g, a, "attention.head_count_kv", &hp->n_head_kv)) hp->n_head_kv = hp->n_head;
     if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0)
-        return slim_error(SLIM_ERR_FORMAT, "model: head_count %d not a multiple of head_count_kv %d",
-                          hp->n_head, hp->n_head_kv);
-    if (!get_i32(g, a, "attention.key_length", &hp->head_dim)) hp->head_dim = hp->n_embd / hp->n_head;
+        return slim_error(SLIM_ERR_FORMAT,
+                          "model: head_count %d not a multiple of head_count_kv %d", hp->n_head,
+                          hp->n_head_kv);
+    if (!get_i32(g, a, "attention.key_length", &hp->head_dim))
+        hp->head_dim = hp->n_embd / hp->n_head;
     int32_t vlen = hp->head_dim;
     get_i32(g, a, "attention.value_length", &vlen);
     if (hp->head_dim < 2 || hp->head_dim > 1024 || hp->head_dim % 2 || vlen != hp->head_dim)
-        return slim_error(SLIM_ERR_UNSUPPORTED, "model: head dims k=%d v=%d (need equal, even, <= 1024)",
-                          hp->head_dim, vlen);
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "model: head dims k=%d v=%d (need equal, even, <= 1024)", hp->head_dim,
+                          vlen);
     if (!get_i32(g, a, "rope.dimension_count", &hp->n_rot)) hp->n_rot = hp->head_dim;
     if (hp->n_rot < 2 || hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return slim_error(SLIM_ERR_FORMAT, "model: rope.dimension_count %d invalid for head_dim %d",
@@ -101,10 +104,11 @@ static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int6
     }
     const int64_t want1 = ne1 ? ne1 : 1;
     if (gt->ne[0] != ne0 || gt->ne[1] != want1 || gt->ne[2] != 1 || gt->ne[3] != 1)
-        return slim_error(SLIM_ERR_FORMAT,
-                          "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]",
-                          name, (long long)gt->ne[0], (long long)gt->ne[1], (long long)gt->ne[2],
-                          (long long)gt->ne[3], (long long)ne0, (long long)want1);
+        return slim_error(
+            SLIM_ERR_FORMAT,
+            "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected [%lld, %lld]", name,
+            (long long)gt->ne[0], (long long)gt->ne[1], (long long)gt->ne[2], (long long)gt->ne[3],
+            (long long)ne0, (long long)want1);
     const slim_dtype_traits *tr = slim_dtype_traits_of(gt->type);
     if (!tr) return slim_error(SLIM_ERR_UNSUPPORTED, "model: tensor '%s' has unknown type", name);
     if (ne1 == 0 && gt->type != SLIM_DTYPE_F32)
@@ -147,7 +151,8 @@ static slim_status bind_weights(slim_model *m) {
             (st = bind(m, &l->wo, true, Q, E, "blk.%d.attn_output.weight", il)) ||
             (st = bind(m, &l->q_norm, qkn, hp->head_dim, 0, "blk.%d.attn_q_norm.weight", il)) ||
             (st = bind(m, &l->k_norm, qkn, hp->head_dim, 0, "blk.%d.attn_k_norm.weight", il)) ||
-            (st = bind(m, &l->post_attn_norm, post, E, 0, "blk.%d.post_attention_norm.weight", il)) ||
+            (st = bind(m, &l->post_attn_norm, post, E, 0, "blk.%d.post_attention_norm.weight",
+                       il)) ||
             (st = bind(m, &l->ffn_norm, true, E, 0, "blk.%d.ffn_norm.weight", il)) ||
             (st = bind(m, &l->w_gate, true, E, F, "blk.%d.ffn_gate.weight", il)) ||
             (st = bind(m, &l->w_up, true, E, F, "blk.%d.ffn_up.weight", il)) ||
@@ -243,8 +248,7 @@ slim_status slim_model_load(const char *path, const slim_model_params *params, s
     slim_status st = model_load(path, &p, m);
     if (st) {
         slim_model_free(m);
-        if (strncmp(slim_last_error(), path, strlen(path)) != 0)
-            slim_error_prefix(st, "%s", path);
+        if (strncmp(slim_last_error(), path, strlen(path)) != 0) slim_error_prefix(st, "%s", path);
         return st;
     }
     slim_log(SLIM_LOG_INFO, "loaded %s: %s %s, %llu parameters, %d layers, vocab %d", path,

@@ -18,9 +18,11 @@ static void *alloc_floats(int64_t n, bool *ok) {
 void slim_context_free(slim_context *ctx) {
     if (!ctx) return;
     if (ctx->k_cache)
-        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++) free(ctx->k_cache[il]);
+        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
+            free(ctx->k_cache[il]);
     if (ctx->v_cache)
-        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++) free(ctx->v_cache[il]);
+        for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
+            free(ctx->v_cache[il]);
     free(ctx->k_cache);
     free(ctx->v_cache);
     slim_activations *a = &ctx->act;
@@ -75,7 +77,8 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
     if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: model is NULL");
     slim_context_params p = slim_context_default_params();
     if (params) {
-        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) || params->struct_size > sizeof p)
+        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) ||
+            params->struct_size > sizeof p)
             return slim_error(SLIM_ERR_INVALID_ARG,
                               "slim_context_create: params->struct_size %zu is not a known size",
                               params->struct_size);
@@ -83,8 +86,10 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
     }
     const int32_t train = model->hp.n_ctx_train;
     if (p.n_ctx < 0 || p.n_ctx > train)
-        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_ctx %d outside 0..%d (the "
-                          "model's training context)", p.n_ctx, train);
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_context_create: n_ctx %d outside 0..%d (the "
+                          "model's training context)",
+                          p.n_ctx, train);
     if (p.n_threads < 0 || p.n_threads > 512)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_threads %d outside 0..512",
                           p.n_threads);
@@ -139,11 +144,12 @@ slim_status slim_prefill(slim_context *ctx, const slim_token *tokens, size_t n_t
     const int32_t n_vocab = ctx->model->hp.n_vocab;
     for (size_t i = 0; i < n_tokens; i++)
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return slim_error(SLIM_ERR_INVALID_ARG, "slim_prefill: token %zu has id %d outside 0..%d",
-                              i, tokens[i], n_vocab - 1);
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "slim_prefill: token %zu has id %d outside 0..%d", i, tokens[i],
+                              n_vocab - 1);
     for (size_t done = 0; done < n_tokens;) {
         int32_t chunk = (int32_t)(n_tokens - done < (size_t)ctx->n_batch ? n_tokens - done
-                                                                          : (size_t)ctx->n_batch);
+                                                                         : (size_t)ctx->n_batch);
         float *rows = all_logits ? all_logits + done * (size_t)n_vocab : NULL;
         slim_status st = slim_forward(ctx, tokens + done, chunk, rows);
         if (st) {

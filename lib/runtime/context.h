@@ -6,14 +6,14 @@
 #include "model/model.h"
 
 typedef struct slim_activations {
-    float *x;      /* [n_batch][n_embd] residual stream */
-    float *h;      /* [n_batch][max(n_embd, q width)] normed input / attention output */
-    float *q;      /* [n_batch][n_head * head_dim] */
-    float *k, *v;  /* [n_batch][n_head_kv * head_dim] */
-    float *o;      /* [n_batch][n_embd] */
-    float *gate;   /* [n_batch][n_ff] */
-    float *up;     /* [n_batch][n_ff] */
-    float *logits; /* [n_vocab] (last token) */
+    float *x;            /* [n_batch][n_embd] residual stream */
+    float *h;            /* [n_batch][max(n_embd, q width)] normed input / attention output */
+    float *q;            /* [n_batch][n_head * head_dim] */
+    float *k, *v;        /* [n_batch][n_head_kv * head_dim] */
+    float *o;            /* [n_batch][n_embd] */
+    float *gate;         /* [n_batch][n_ff] */
+    float *up;           /* [n_batch][n_ff] */
+    float *logits;       /* [n_vocab] (last token) */
     float *attn_scratch; /* [n_threads][n_ctx] */
 } slim_activations;
 

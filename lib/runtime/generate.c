@@ -25,7 +25,8 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_generate: ctx, sampler or prompt is NULL");
     slim_generate_params p = slim_generate_default_params();
     if (params) {
-        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) || params->struct_size > sizeof p)
+        if (params->struct_size < sizeof(size_t) + sizeof(int32_t) ||
+            params->struct_size > sizeof p)
             return slim_error(SLIM_ERR_INVALID_ARG,
                               "slim_generate: params->struct_size %zu is not a known size",
                               params->struct_size);
@@ -42,11 +43,13 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
     size_t n_prompt = 0, len = strlen(prompt);
     slim_status st = slim_tokenize(m, prompt, len, p.tokenize_flags, NULL, 0, &n_prompt);
     if (st) return st;
-    if (n_prompt == 0) return slim_error(SLIM_ERR_INVALID_ARG, "slim_generate: prompt has no tokens");
+    if (n_prompt == 0)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_generate: prompt has no tokens");
     slim_token *toks = malloc(n_prompt * sizeof *toks);
     if (!toks) return slim_error(SLIM_ERR_NOMEM, "slim_generate: out of memory");
     if ((st = slim_tokenize(m, prompt, len, p.tokenize_flags, toks, n_prompt, &n_prompt))) goto out;
-    for (size_t i = 0; i < n_prompt; i++) slim_sampler_accept(sampler, toks[i]);
+    for (size_t i = 0; i < n_prompt; i++)
+        slim_sampler_accept(sampler, toks[i]);
     double t0 = now_ms();
     if ((st = slim_prefill(ctx, toks, n_prompt, NULL))) goto out;
     s.n_prompt = (int32_t)n_prompt;

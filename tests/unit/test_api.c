@@ -1181,7 +1181,8 @@ typedef struct log_capture {
 
 static void capture_log(slim_log_level level, const char *message, void *user) {
     log_capture *c = user;
-    if (level == SLIM_LOG_INFO && c->n_info++ == 0) snprintf(c->text, sizeof c->text, "%s", message);
+    if (level == SLIM_LOG_INFO && c->n_info++ == 0)
+        snprintf(c->text, sizeof c->text, "%s", message);
 }
 
 /* The log callback hears about a model load; with none installed, nothing is

@@ -70,7 +70,7 @@ START_TEST(test_fp16_roundtrip) {
     ck_assert_float_eq(slim_fp16_to_f32(0x3c00), 1.0f);
     ck_assert_float_eq(slim_fp16_to_f32(0xc000), -2.0f);
     ck_assert_float_eq(slim_fp16_to_f32(0x0001), 5.9604644775390625e-08f);
-    ck_assert_uint_eq(slim_f32_to_fp16(65520.0f), 0x7c00);        /* rounds to inf */
+    ck_assert_uint_eq(slim_f32_to_fp16(65520.0f), 0x7c00);           /* rounds to inf */
     ck_assert_uint_eq(slim_f32_to_fp16(1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
     ck_assert_uint_eq(slim_f32_to_fp16(1.0f + 3.0f / 2048), 0x3c02);
     ck_assert(isnan(slim_fp16_to_f32(slim_f32_to_fp16(NAN))));
@@ -99,8 +99,10 @@ START_TEST(test_threadpool) {
         ck_assert_int_eq(slim_threadpool_create(n, &pool), SLIM_OK);
         ck_assert_int_eq(slim_threadpool_size(pool), n);
         pool_probe probe = {0};
-        for (int round = 0; round < 2000; round++) slim_threadpool_run(pool, probe_task, &probe);
-        for (int i = 0; i < n; i++) ck_assert_int_eq(atomic_load(&probe.hits[i]), 2000);
+        for (int round = 0; round < 2000; round++)
+            slim_threadpool_run(pool, probe_task, &probe);
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(atomic_load(&probe.hits[i]), 2000);
         ck_assert_int_eq(atomic_load(&probe.sum), 2000L * n * n);
         slim_threadpool_free(pool);
     }

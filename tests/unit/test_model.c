@@ -34,9 +34,9 @@
 typedef struct golden_prompt {
     uint32_t n_prompt, n_tokens;
     int32_t *tokens;
-    float *lse;     /* [n_tokens] */
-    int32_t *ids;   /* [n_tokens][top_k] */
-    float *logits;  /* [n_tokens][top_k] */
+    float *lse;    /* [n_tokens] */
+    int32_t *ids;  /* [n_tokens][top_k] */
+    float *logits; /* [n_tokens][top_k] */
 } golden_prompt;
 
 typedef struct golden {
@@ -96,7 +96,8 @@ static int32_t argmax(const float *x, int32_t n) {
 
 static double logsumexp(const float *x, int32_t n) {
     double m = x[argmax(x, n)], s = 0;
-    for (int32_t i = 0; i < n; i++) s += exp((double)x[i] - m);
+    for (int32_t i = 0; i < n; i++)
+        s += exp((double)x[i] - m);
     return m + log(s);
 }
 
@@ -203,7 +204,8 @@ START_TEST(test_decode_equals_prefill) {
     memcpy(a, slim_get_logits(ctx), (size_t)info.n_vocab * sizeof(float));
     slim_context_reset(ctx);
     ck_assert_ptr_null(slim_get_logits(ctx));
-    for (size_t i = 0; i < n; i++) ck_assert_int_eq(slim_decode(ctx, toks[i]), SLIM_OK);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(slim_decode(ctx, toks[i]), SLIM_OK);
     ck_assert_int_eq(slim_context_n_past(ctx), (int)n);
     const float *b = slim_get_logits(ctx);
     double maxd = 0;
@@ -215,7 +217,8 @@ START_TEST(test_decode_equals_prefill) {
     ck_assert_int_eq(argmax(a, info.n_vocab), argmax(b, info.n_vocab));
     /* A full context refuses more tokens and stays usable. */
     slim_token many[64] = {0};
-    for (int i = 0; i < 64; i++) many[i] = toks[1];
+    for (int i = 0; i < 64; i++)
+        many[i] = toks[1];
     ck_assert_int_eq(slim_prefill(ctx, many, 64, NULL), SLIM_ERR_CONTEXT_FULL);
     ck_assert_int_eq(slim_context_n_past(ctx), (int)n);
     free(a);

@@ -25,7 +25,8 @@ static void matmul_worker(void *arg, int ith, int nth) {
         for (int64_t tok = 0; tok < t->n_tokens; tok++) {
             const void *x = t->xq + (size_t)tok * t->xq_row;
             float *y = t->y + tok * n_rows;
-            for (int64_t r = rt; r < rend; r++) y[r] = t->dot(n, slim_tensor_row(t->w, r), x);
+            for (int64_t r = rt; r < rend; r++)
+                y[r] = t->dot(n, slim_tensor_row(t->w, r), x);
         }
     }
 }
@@ -34,8 +35,9 @@ slim_status slim_cpu_matmul(const slim_exec *ex, const slim_tensor *w, const flo
                             int64_t n_tokens, float *y) {
     const slim_dtype_traits *tr = slim_dtype_traits_of(w->type);
     if (!tr || !tr->vec_dot)
-        return slim_error(SLIM_ERR_UNSUPPORTED, "matmul: weight '%s' has type %s with no dot product",
-                          w->name, slim_dtype_name(w->type));
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "matmul: weight '%s' has type %s with no dot product", w->name,
+                          slim_dtype_name(w->type));
     const int64_t n = w->ne[0];
     matmul_task task = {.w = w, .n_tokens = n_tokens, .y = y, .dot = tr->vec_dot};
     if (tr->vec_dot_type == SLIM_DTYPE_F32) {

@@ -8,12 +8,15 @@ void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64
                       float eps) {
     for (int64_t r = 0; r < n_rows; r++, x += n, y += n) {
         double ss = 0; /* double: a fixed, order-independent-enough sum at these widths */
-        for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+        for (int64_t i = 0; i < n; i++)
+            ss += (double)x[i] * x[i];
         const float s = (float)(1.0 / sqrt(ss / (double)n + eps));
         if (w)
-            for (int64_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] * s * w[i];
         else
-            for (int64_t i = 0; i < n; i++) y[i] = x[i] * s;
+            for (int64_t i = 0; i < n; i++)
+                y[i] = x[i] * s;
     }
 }
 
@@ -44,20 +47,24 @@ void slim_cpu_act_mul(float *g, const float *u, int64_t n, slim_act act) {
             g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
         }
     } else {
-        for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        for (int64_t i = 0; i < n; i++)
+            g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
     }
 }
 
 void slim_cpu_add(float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 void slim_cpu_scale(float *y, float s, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] *= s;
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= s;
 }
 
 void slim_cpu_kv_store(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
                        int32_t pos0) {
     uint16_t *dst = cache + (size_t)pos0 * (size_t)width;
-    for (int64_t i = 0; i < n_tokens * width; i++) dst[i] = slim_f32_to_fp16(src[i]);
+    for (int64_t i = 0; i < n_tokens * width; i++)
+        dst[i] = slim_f32_to_fp16(src[i]);
 }

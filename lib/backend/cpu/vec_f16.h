@@ -28,7 +28,8 @@ static inline float slim_dot_f32_f16(const float *x, const uint16_t *h, int32_t 
                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), a1);
     }
     float s = slim_hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * slim_fp16_to_f32(h[i]);
+    for (; i < n; i++)
+        s += x[i] * slim_fp16_to_f32(h[i]);
     return s;
 }
 
@@ -40,19 +41,22 @@ static inline void slim_axpy_f16(float *y, float a, const uint16_t *h, int32_t n
         __m256 hv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i)));
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, hv, _mm256_loadu_ps(y + i)));
     }
-    for (; i < n; i++) y[i] += a * slim_fp16_to_f32(h[i]);
+    for (; i < n; i++)
+        y[i] += a * slim_fp16_to_f32(h[i]);
 }
 
 #else
 
 static inline float slim_dot_f32_f16(const float *x, const uint16_t *h, int32_t n) {
     float s = 0;
-    for (int32_t i = 0; i < n; i++) s += x[i] * slim_fp16_to_f32(h[i]);
+    for (int32_t i = 0; i < n; i++)
+        s += x[i] * slim_fp16_to_f32(h[i]);
     return s;
 }
 
 static inline void slim_axpy_f16(float *y, float a, const uint16_t *h, int32_t n) {
-    for (int32_t i = 0; i < n; i++) y[i] += a * slim_fp16_to_f32(h[i]);
+    for (int32_t i = 0; i < n; i++)
+        y[i] += a * slim_fp16_to_f32(h[i]);
 }
 
 #endif

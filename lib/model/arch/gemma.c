@@ -9,7 +9,8 @@ static slim_status gemma3_finish(const slim_gguf *g, slim_hparams *hp) {
     /* Gemma 3 scales q by query_pre_attn_scalar^-1/2, which the released models
      * set to head_dim, except the 27B (62 layers) which uses n_embd / n_head;
      * GGUF does not store it, so this follows the released configs. */
-    const float qpas = hp->n_layer == 62 ? (float)hp->n_embd / (float)hp->n_head : (float)hp->head_dim;
+    const float qpas =
+        hp->n_layer == 62 ? (float)hp->n_embd / (float)hp->n_head : (float)hp->head_dim;
     hp->attn_scale = 1.0f / sqrtf(qpas);
     hp->embd_scale = sqrtf((float)hp->n_embd);
     /* Local layers: RoPE base 10k, unscaled; every 6th layer is global. */
