@@ -45,6 +45,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 
 MODEL_DIR  ?= models
 MODEL      := $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+SMOLLM2    := $(MODEL_DIR)/smollm2-135m-instruct-q4_1.gguf
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
@@ -82,14 +83,16 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 # The default test run: every Check suite (needs the default model for the
 # tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
-test: $(TEST_BIN) $(CLI) $(MODEL)
-	SLIM_TEST_MODEL=$(MODEL) SLIM_CLI=$(CLI) $(TEST_BIN)
+test: $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_CLI=$(CLI) $(TEST_BIN)
 
 test-full: test
 
-model: $(MODEL)
+model: $(MODEL) $(SMOLLM2)
 $(MODEL):
-	sh tools/fetch_model.sh $(MODEL_DIR)
+	sh tools/fetch_model.sh $(MODEL_DIR) gemma3
+$(SMOLLM2):
+	sh tools/fetch_model.sh $(MODEL_DIR) smollm2
 
 run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
@@ -123,7 +126,7 @@ clean:
 help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
 	@echo "make test       all Check suites (SAN=1: ASan + UBSan build)"
-	@echo "make model      fetch the default model (Gemma 3 270M Q4_K_M) into $(MODEL_DIR)/"
+	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 

@@ -41,5 +41,6 @@ SLIM_HIDDEN const slim_arch *slim_arch_find(const char *name);
 
 /* Descriptors, one file each under lib/model/arch/. */
 extern SLIM_HIDDEN const slim_arch slim_arch_gemma3;
+extern SLIM_HIDDEN const slim_arch slim_arch_llama;
 
 #endif

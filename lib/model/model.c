@@ -8,7 +8,7 @@
 #include <string.h>
 
 const slim_arch *slim_arch_find(const char *name) {
-    static const slim_arch *const all[] = {&slim_arch_gemma3};
+    static const slim_arch *const all[] = {&slim_arch_gemma3, &slim_arch_llama};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, name) == 0) return all[i];
     return NULL;

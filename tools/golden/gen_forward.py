@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Golden next-token data for the forward-pass test, from llama.cpp.
 
-For each prompt: llama.cpp tokenizes it (BOS added) and continues it greedily
+For each prompt: llama.cpp tokenizes it (BOS added where the model's vocab
+asks for it) and continues it greedily
 for N_GREEDY tokens.  The test sequence is prompt + continuation (>= 64
 tokens); teacher-forced over every position of it, llama.cpp's log-partition
 (logsumexp over the whole vocabulary) and its TOP_K largest logits with their
@@ -15,6 +16,11 @@ Output: tests/data/forward_golden.bin, little-endian:
               per position: f32 logsumexp; i32 ids[top_k]; f32 logits[top_k]
 
 usage: python3 tools/golden/gen_forward.py [MODEL.gguf] [OUT]
+  default model, tests/data/forward_golden.bin:
+    python3 tools/golden/gen_forward.py
+  SmolLM2:
+    python3 tools/golden/gen_forward.py models/smollm2-135m-instruct-q4_1.gguf \
+        tests/data/forward_golden_smollm2.bin
 needs: pip install llama-cpp-python numpy
 """
 import struct

@@ -10,15 +10,16 @@ many 32-token greedy continuations are identical (and the mean length of
 their identical prefix).  This is the yardstick for
 the thresholds in tests/unit/test_model.c.
 
-usage: python3 tools/golden/llama_self_agreement.py   (from the repo root)
+usage: python3 tools/golden/llama_self_agreement.py [MODEL.gguf]   (from the repo root)
 """
 import numpy as np, sys
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 from gen_forward import PROMPTS
 from llama_cpp import Llama
-a = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=False)
-b = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=True)
-c = Llama(model_path="models/gemma-3-270m-q4_k_m.gguf", n_ctx=512, n_threads=1, n_batch=16, n_ubatch=16, logits_all=True, verbose=False, flash_attn=False)
+MODEL = sys.argv[1] if len(sys.argv) > 1 else "models/gemma-3-270m-q4_k_m.gguf"
+a = Llama(model_path=MODEL, n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=False)
+b = Llama(model_path=MODEL, n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=True)
+c = Llama(model_path=MODEL, n_ctx=512, n_threads=1, n_batch=16, n_ubatch=16, logits_all=True, verbose=False, flash_attn=False)
 VARIANTS = ('fa', 'b16', 'tbt')
 agree = dict.fromkeys(VARIANTS, 0); n = 0; greedy = dict.fromkeys(VARIANTS, 0); prefix = dict.fromkeys(VARIANTS, 0)
 for text in PROMPTS:
