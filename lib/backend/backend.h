@@ -37,6 +37,17 @@ typedef struct slim_attn_args {
 
 typedef enum slim_act { SLIM_ACT_GELU_TANH, SLIM_ACT_SILU } slim_act;
 
+/* RoPE on the first n_rot dims of each head: pair i (of n_rot / 2) turns by
+ * (pos * freq_scale) * theta_base^(-2i / n_rot) / freq_factors[i], and the
+ * rotated values are scaled by mscale (LongRoPE's attention factor, else 1).
+ * neox: pairs (i, i + n_rot/2); else adjacent pairs (2i, 2i+1). */
+typedef struct slim_rope_args {
+    int32_t n_heads, head_dim, n_rot, pos0;
+    float theta_base, freq_scale, mscale;
+    const float *freq_factors; /* NULL: all 1 */
+    bool neox;
+} slim_rope_args;
+
 typedef struct slim_backend_ops {
     const char *name;
     /* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < w->ne[1]. */
@@ -46,13 +57,13 @@ typedef struct slim_backend_ops {
     void (*get_row)(const slim_tensor *table, int64_t row, float *out);
     /* y = x / rms(x) * w over rows of n (w NULL: no weight); in place allowed. */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, int64_t n_rows, float eps);
-    /* Rotate n_rows rows of n_heads heads of head_dim at positions pos0 + row.
-     * neox: pairs (i, i + n_rot/2); else adjacent pairs (2i, 2i+1). */
-    void (*rope)(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
-                 int32_t pos0, float theta_base, float freq_scale, bool neox);
+    /* Rotate n_rows rows (positions pos0 + row) of n_heads heads, see slim_rope_args. */
+    void (*rope)(float *x, int64_t n_rows, const slim_rope_args *r);
     /* g = act(g) * u, n elements. */
     void (*act_mul)(float *g, const float *u, int64_t n, slim_act act);
     void (*add)(float *y, const float *x, int64_t n); /* y += x */
+    /* y[r][i] += b[i] for n_rows rows of n */
+    void (*add_bias)(float *y, const float *b, int64_t n, int64_t n_rows);
     void (*scale)(float *y, float s, int64_t n);
     /* Store n_tokens rows of width into the fp16 cache at row pos0. */
     void (*kv_store)(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,

@@ -26,14 +26,27 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
         (st = ops->matmul(&ctx->exec, &l->wk, a->h, T, a->k)) ||
         (st = ops->matmul(&ctx->exec, &l->wv, a->h, T, a->v)))
         return st;
+    if (l->bq.name) ops->add_bias(a->q, l->bq.data, Qw, T);
+    if (l->bk.name) ops->add_bias(a->k, l->bk.data, KVw, T);
+    if (l->bv.name) ops->add_bias(a->v, l->bv.data, KVw, T);
     if (m->arch->qk_norm) {
         ops->rmsnorm(a->q, a->q, l->q_norm.data, hd, (int64_t)T * nh, hp->norm_eps);
         ops->rmsnorm(a->k, a->k, l->k_norm.data, hd, (int64_t)T * nkv, hp->norm_eps);
     }
-    const float base = swa ? hp->rope_base_swa : hp->rope_base;
-    const float fscale = swa ? 1.0f : hp->rope_freq_scale;
-    ops->rope(a->q, T, nh, hd, hp->n_rot, ctx->n_past, base, fscale, m->arch->rope_neox);
-    ops->rope(a->k, T, nkv, hd, hp->n_rot, ctx->n_past, base, fscale, m->arch->rope_neox);
+    slim_rope_args rope = {
+        .n_heads = nh,
+        .head_dim = hd,
+        .n_rot = hp->n_rot,
+        .pos0 = ctx->n_past,
+        .theta_base = swa ? hp->rope_base_swa : hp->rope_base,
+        .freq_scale = swa ? 1.0f : hp->rope_freq_scale,
+        .mscale = hp->rope_mscale,
+        .freq_factors = ctx->rope_factors,
+        .neox = m->arch->rope_neox,
+    };
+    ops->rope(a->q, T, &rope);
+    rope.n_heads = nkv;
+    ops->rope(a->k, T, &rope);
     ops->scale(a->q, hp->attn_scale, (int64_t)T * Qw);
     ops->kv_store(ctx->k_cache[il], a->k, T, KVw, ctx->n_past);
     ops->kv_store(ctx->v_cache[il], a->v, T, KVw, ctx->n_past);

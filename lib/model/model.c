@@ -74,6 +74,8 @@ static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_
     if (!get_f32(g, a, "rope.freq_base", &hp->rope_base)) hp->rope_base = 10000.0f;
     hp->rope_base_swa = hp->rope_base;
     hp->rope_freq_scale = 1.0f;
+    hp->rope_mscale = 1.0f;
+    get_i32(g, a, "rope.scaling.original_context_length", &hp->n_ctx_orig);
     char key[160];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
     slim_gguf_str type;
@@ -129,10 +131,63 @@ static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int6
     return SLIM_OK;
 }
 
-static slim_status bind_weights(slim_model *m) {
+/* Rows [r0, r0 + n) of a 2-D weight as a weight of its own. */
+static slim_tensor view_rows(const slim_tensor *t, int64_t r0, int64_t n) {
+    slim_tensor v = *t;
+    v.ne[1] = n;
+    v.data = slim_tensor_row(t, r0);
+    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
+    return v;
+}
+
+static slim_status bind_attn_inputs(slim_model *m, slim_layer *l, int il) {
     const slim_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
-                  KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff, V = hp->n_vocab;
+                  KV = (int64_t)hp->n_head_kv * hp->head_dim;
+    slim_tensor qkv;
+    slim_status st = bind(m, &qkv, false, E, Q + 2 * KV, "blk.%d.attn_qkv.weight", il);
+    if (st) return st;
+    if (qkv.name) { /* fused (Phi-3) */
+        l->wq = view_rows(&qkv, 0, Q);
+        l->wk = view_rows(&qkv, Q, KV);
+        l->wv = view_rows(&qkv, Q + KV, KV);
+    } else if ((st = bind(m, &l->wq, true, E, Q, "blk.%d.attn_q.weight", il)) ||
+               (st = bind(m, &l->wk, true, E, KV, "blk.%d.attn_k.weight", il)) ||
+               (st = bind(m, &l->wv, true, E, KV, "blk.%d.attn_v.weight", il))) {
+        return st;
+    }
+    if ((st = bind(m, &l->bq, false, Q, 0, "blk.%d.attn_q.bias", il)) ||
+        (st = bind(m, &l->bk, false, KV, 0, "blk.%d.attn_k.bias", il)) ||
+        (st = bind(m, &l->bv, false, KV, 0, "blk.%d.attn_v.bias", il)))
+        return st;
+    return SLIM_OK;
+}
+
+static slim_status bind_ffn_inputs(slim_model *m, slim_layer *l, int il) {
+    const int64_t E = m->hp.n_embd, F = m->hp.n_ff;
+    slim_status st = bind(m, &l->w_gate, false, E, F, "blk.%d.ffn_gate.weight", il);
+    if (st) return st;
+    if (l->w_gate.name) return bind(m, &l->w_up, true, E, F, "blk.%d.ffn_up.weight", il);
+    /* No gate: ffn_up holds gate then up (Phi-3), 2 * n_ff rows. */
+    slim_tensor up;
+    if ((st = bind(m, &up, true, E, 2 * F, "blk.%d.ffn_up.weight", il))) return st;
+    l->w_gate = view_rows(&up, 0, F);
+    l->w_up = view_rows(&up, F, F);
+    return SLIM_OK;
+}
+
+const float *slim_model_rope_factors(const slim_model *m, int32_t n_ctx) {
+    if (m->rope_freqs.name) return m->rope_freqs.data;
+    /* LongRoPE: the long factors once the context outgrows the original one. */
+    if (m->rope_long.name && m->hp.n_ctx_orig > 0 && n_ctx > m->hp.n_ctx_orig)
+        return m->rope_long.data;
+    return m->rope_short.name ? m->rope_short.data : NULL;
+}
+
+static slim_status bind_weights(slim_model *m) {
+    const slim_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, F = hp->n_ff,
+                  V = hp->n_vocab;
     const bool qkn = m->arch->qk_norm, post = m->arch->post_norms;
     slim_status st;
     if ((st = bind(m, &m->tok_embd, true, E, V, "token_embd.weight", 0)) ||
@@ -140,22 +195,24 @@ static slim_status bind_weights(slim_model *m) {
         (st = bind(m, &m->output, false, E, V, "output.weight", 0)))
         return st;
     if (!m->output.name) m->output = m->tok_embd; /* tied embeddings */
+    const int64_t R = hp->n_rot / 2;
+    if ((st = bind(m, &m->rope_freqs, false, R, 0, "rope_freqs.weight", 0)) ||
+        (st = bind(m, &m->rope_long, false, R, 0, "rope_factors_long.weight", 0)) ||
+        (st = bind(m, &m->rope_short, false, R, 0, "rope_factors_short.weight", 0)))
+        return st;
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) return slim_error(SLIM_ERR_NOMEM, "model: out of memory");
     for (int il = 0; il < hp->n_layer; il++) {
         slim_layer *l = &m->layers[il];
         if ((st = bind(m, &l->attn_norm, true, E, 0, "blk.%d.attn_norm.weight", il)) ||
-            (st = bind(m, &l->wq, true, E, Q, "blk.%d.attn_q.weight", il)) ||
-            (st = bind(m, &l->wk, true, E, KV, "blk.%d.attn_k.weight", il)) ||
-            (st = bind(m, &l->wv, true, E, KV, "blk.%d.attn_v.weight", il)) ||
+            (st = bind_attn_inputs(m, l, il)) ||
             (st = bind(m, &l->wo, true, Q, E, "blk.%d.attn_output.weight", il)) ||
             (st = bind(m, &l->q_norm, qkn, hp->head_dim, 0, "blk.%d.attn_q_norm.weight", il)) ||
             (st = bind(m, &l->k_norm, qkn, hp->head_dim, 0, "blk.%d.attn_k_norm.weight", il)) ||
             (st = bind(m, &l->post_attn_norm, post, E, 0, "blk.%d.post_attention_norm.weight",
                        il)) ||
             (st = bind(m, &l->ffn_norm, true, E, 0, "blk.%d.ffn_norm.weight", il)) ||
-            (st = bind(m, &l->w_gate, true, E, F, "blk.%d.ffn_gate.weight", il)) ||
-            (st = bind(m, &l->w_up, true, E, F, "blk.%d.ffn_up.weight", il)) ||
+            (st = bind_ffn_inputs(m, l, il)) ||
             (st = bind(m, &l->w_down, true, F, E, "blk.%d.ffn_down.weight", il)) ||
             (st = bind(m, &l->post_ffn_norm, post, E, 0, "blk.%d.post_ffw_norm.weight", il)))
             return st;

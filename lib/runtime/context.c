@@ -102,6 +102,7 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
     ctx->ops = model->ops;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (train < 4096 ? train : 4096);
     ctx->n_batch = p.n_batch ? p.n_batch : 512;
+    ctx->rope_factors = slim_model_rope_factors(model, ctx->n_ctx);
     if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     ctx->n_threads = p.n_threads ? p.n_threads : (online > 0 ? (int32_t)online : 1);

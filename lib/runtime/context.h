@@ -24,6 +24,7 @@ struct slim_context {
     int32_t n_ctx, n_batch, n_threads, n_past;
     uint16_t **k_cache, **v_cache; /* per layer: [n_ctx][n_head_kv * head_dim] fp16 */
     slim_activations act;
+    const float *rope_factors; /* this context's RoPE frequency factors, or NULL */
     bool has_logits;
 };
 

@@ -9,6 +9,12 @@ const char *test_model_path(void) {
     return p && *p ? p : "models/gemma-3-270m-q4_k_m.gguf";
 }
 
+/* SmolLM2-135M-Instruct Q4_1 (SLIM_TEST_MODEL_SMOLLM2, else under models/). */
+const char *test_model_path_smollm2(void) {
+    const char *p = getenv("SLIM_TEST_MODEL_SMOLLM2");
+    return p && *p ? p : "models/smollm2-135m-instruct-q4_1.gguf";
+}
+
 int main(void) {
     Suite *(*const suites[])(void) = {suite_core,    suite_quant, suite_gguf, suite_tokenizer,
                                       suite_sampler, suite_model, suite_api,  suite_cli};

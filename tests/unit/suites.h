@@ -15,5 +15,7 @@ Suite *suite_cli(void);       /* test_cli.c: the slim CLI end to end */
 
 /* Path of the default model (SLIM_TEST_MODEL, else models/gemma-3-270m-q4_k_m.gguf). */
 const char *test_model_path(void);
+/* Path of SmolLM2-135M-Instruct Q4_1 (SLIM_TEST_MODEL_SMOLLM2, else models/...). */
+const char *test_model_path_smollm2(void);
 
 #endif

@@ -8,6 +8,7 @@ static const slim_backend_ops cpu_ops = {
     .rope = slim_cpu_rope,
     .act_mul = slim_cpu_act_mul,
     .add = slim_cpu_add,
+    .add_bias = slim_cpu_add_bias,
     .scale = slim_cpu_scale,
     .kv_store = slim_cpu_kv_store,
     .attention = slim_cpu_attention,

@@ -9,11 +9,10 @@ SLIM_HIDDEN slim_status slim_cpu_matmul(const slim_exec *ex, const slim_tensor *
 SLIM_HIDDEN void slim_cpu_get_row(const slim_tensor *table, int64_t row, float *out);
 SLIM_HIDDEN void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n,
                                   int64_t n_rows, float eps);
-SLIM_HIDDEN void slim_cpu_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
-                               int32_t n_rot, int32_t pos0, float theta_base, float freq_scale,
-                               bool neox);
+SLIM_HIDDEN void slim_cpu_rope(float *x, int64_t n_rows, const slim_rope_args *r);
 SLIM_HIDDEN void slim_cpu_act_mul(float *g, const float *u, int64_t n, slim_act act);
 SLIM_HIDDEN void slim_cpu_add(float *y, const float *x, int64_t n);
+SLIM_HIDDEN void slim_cpu_add_bias(float *y, const float *b, int64_t n, int64_t n_rows);
 SLIM_HIDDEN void slim_cpu_scale(float *y, float s, int64_t n);
 SLIM_HIDDEN void slim_cpu_kv_store(uint16_t *cache, const float *src, int64_t n_tokens,
                                    int64_t width, int32_t pos0);

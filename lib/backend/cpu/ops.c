@@ -20,17 +20,22 @@ void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64
     }
 }
 
-void slim_cpu_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
-                   int32_t pos0, float theta_base, float freq_scale, bool neox) {
-    const int32_t half = n_rot / 2;
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float p = (float)(pos0 + r) * freq_scale;
-        for (int32_t h = 0; h < n_heads; h++) {
-            float *v = x + (r * n_heads + h) * head_dim;
-            for (int32_t i = 0; i < half; i++) {
-                const float theta = p * powf(theta_base, -2.0f * (float)i / (float)n_rot);
-                const float c = cosf(theta), s = sinf(theta);
-                const int32_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+void slim_cpu_rope(float *x, int64_t n_rows, const slim_rope_args *r) {
+    enum { MAX_PAIRS = 512 };
+    const int32_t half = r->n_rot / 2;
+    float inv_freq[MAX_PAIRS];
+    for (int32_t i = 0; i < half && i < MAX_PAIRS; i++) {
+        inv_freq[i] = powf(r->theta_base, -2.0f * (float)i / (float)r->n_rot);
+        if (r->freq_factors) inv_freq[i] /= r->freq_factors[i];
+    }
+    for (int64_t row = 0; row < n_rows; row++) {
+        const float p = (float)(r->pos0 + row) * r->freq_scale;
+        for (int32_t i = 0; i < half && i < MAX_PAIRS; i++) {
+            const float theta = p * inv_freq[i];
+            const float c = cosf(theta) * r->mscale, s = sinf(theta) * r->mscale;
+            const int32_t a = r->neox ? i : 2 * i, b = r->neox ? i + half : 2 * i + 1;
+            for (int32_t h = 0; h < r->n_heads; h++) {
+                float *v = x + (row * r->n_heads + h) * r->head_dim;
                 const float x0 = v[a], x1 = v[b];
                 v[a] = x0 * c - x1 * s;
                 v[b] = x0 * s + x1 * c;
@@ -55,6 +60,11 @@ void slim_cpu_act_mul(float *g, const float *u, int64_t n, slim_act act) {
 void slim_cpu_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         y[i] += x[i];
+}
+
+void slim_cpu_add_bias(float *y, const float *b, int64_t n, int64_t n_rows) {
+    for (int64_t r = 0; r < n_rows; r++, y += n)
+        for (int64_t i = 0; i < n; i++) y[i] += b[i];
 }
 
 void slim_cpu_scale(float *y, float s, int64_t n) {
