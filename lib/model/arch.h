@@ -42,7 +42,7 @@ typedef struct slim_arch {
 SLIM_HIDDEN const slim_arch *slim_arch_find(const char *name);
 
 /* Descriptors, one file each under lib/model/arch/. */
-extern SLIM_HIDDEN const slim_arch slim_arch_gemma3;
-extern SLIM_HIDDEN const slim_arch slim_arch_llama;
+extern SLIM_HIDDEN const slim_arch slim_arch_gemma, slim_arch_gemma2, slim_arch_gemma3;
+extern SLIM_HIDDEN const slim_arch slim_arch_llama, slim_arch_qwen2, slim_arch_phi3;
 
 #endif

@@ -8,7 +8,8 @@
 #include <string.h>
 
 const slim_arch *slim_arch_find(const char *name) {
-    static const slim_arch *const all[] = {&slim_arch_gemma3, &slim_arch_llama};
+    static const slim_arch *const all[] = {&slim_arch_gemma,  &slim_arch_gemma2, &slim_arch_gemma3,
+                                           &slim_arch_llama,  &slim_arch_qwen2,  &slim_arch_phi3};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, name) == 0) return all[i];
     return NULL;
@@ -76,6 +77,8 @@ static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_
     hp->rope_freq_scale = 1.0f;
     hp->rope_mscale = 1.0f;
     get_i32(g, a, "rope.scaling.original_context_length", &hp->n_ctx_orig);
+    if (!get_f32(g, a, "rope.scaling.attn_factor", &hp->rope_mscale) || !(hp->rope_mscale > 0))
+        hp->rope_mscale = 1.0f;
     char key[160];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
     slim_gguf_str type;

@@ -1,6 +1,8 @@
 /* Code point classes, lenient UTF-8 and GPT-2's byte map (see unicode.h). */
 #include "tokenizer/unicode.h"
 
+#include <stdbool.h>
+
 uint16_t slim_unicode_flags(uint32_t cp) {
     /* ASCII fast path: the first ranges cover it; binary search otherwise */
     uint32_t lo = 0, hi = slim_unicode_n_ranges; /* ranges[lo].start <= cp < ranges[hi].start */
@@ -72,24 +74,21 @@ size_t slim_utf8_encode(uint32_t cp, uint8_t out[4]) {
 }
 
 /* Bytes that are printable Latin-1 stand for themselves ('!'..'~', U+00A1..
- * U+00AC, U+00AE..U+00FF); the other 68 get U+0100.. in byte order. */
-static bool printable(unsigned b) {
-    return (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-}
-
+ * U+00AC, U+00AE..U+00FF); the other 68 get U+0100.. in byte order: 0x00..0x20,
+ * then 0x7F..0xA0, then 0xAD. */
 uint32_t slim_byte_to_cp(uint8_t b) {
-    if (printable(b)) return b;
-    unsigned k = 0; /* non-printable bytes before b */
-    for (unsigned x = 0; x < b; x++)
-        k += !printable(x);
-    return 0x100 + k;
+    if (b <= 0x20) return 0x100u + b;
+    if (b >= 0x7f && b <= 0xa0) return 0x121u + (b - 0x7fu);
+    if (b == 0xad) return 0x143;
+    return b;
 }
 
 int slim_cp_to_byte(uint32_t cp) {
-    if (cp < 0x100) return printable(cp) ? (int)cp : -1;
-    if (cp >= 0x100 + 68) return -1;
-    unsigned k = cp - 0x100;
-    for (unsigned x = 0; x < 256; x++)
-        if (!printable(x) && k-- == 0) return (int)x;
-    return -1;
+    if (cp < 0x100) {
+        bool printable = (cp >= 0x21 && cp <= 0x7e) || (cp >= 0xa1 && cp != 0xad);
+        return printable ? (int)cp : -1;
+    }
+    if (cp <= 0x120) return (int)(cp - 0x100);
+    if (cp <= 0x142) return (int)(cp - 0x121 + 0x7f);
+    return cp == 0x143 ? 0xad : -1;
 }
