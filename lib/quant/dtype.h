@@ -67,6 +67,8 @@ SLIM_HIDDEN extern const slim_dtype_traits slim_traits_q2_k, slim_traits_q3_k, s
 /* Portable scalar versions of the dot products that also have a SIMD path
  * (the traits point at the SIMD one when the build has it; tests compare). */
 SLIM_HIDDEN float slim_vec_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q4_k_q8_k_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q6_k_q8_k_ref(int64_t n, const void *w, const void *x);

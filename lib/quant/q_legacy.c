@@ -90,7 +90,7 @@ static void q4_0_from_float(const float *restrict x, void *dst, int64_t n) {
     }
 }
 
-static float vec_dot_q4_0_q8_0(int64_t n, const void *vw, const void *vx) {
+float slim_vec_dot_q4_0_q8_0_ref(int64_t n, const void *vw, const void *vx) {
     const block_q4_0 *restrict w = vw;
     const block_q8_0 *restrict x = vx;
     float sum = 0.0f;
@@ -139,7 +139,7 @@ static void q4_1_from_float(const float *restrict x, void *dst, int64_t n) {
 }
 
 /* sum_j (d*q_j + m) * (dx*p_j) = d*dx*sum(q_j*p_j) + m*s, s = dx*sum(p_j) from the Q8_1 block */
-static float vec_dot_q4_1_q8_1(int64_t n, const void *vw, const void *vx) {
+float slim_vec_dot_q4_1_q8_1_ref(int64_t n, const void *vw, const void *vx) {
     const block_q4_1 *restrict w = vw;
     const block_q8_1 *restrict x = vx;
     float sum = 0.0f;
@@ -414,9 +414,49 @@ static float vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
     }
     return hsum_ps(acc);
 }
+/* Q4_0: unsigned nibbles times signed activations (maddubs needs no sign
+ * trick: |q x| <= 15 * 127, pairs fit int16), minus 8 * sum(x). */
+static float vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *restrict w = vw;
+    const block_q8_0 *restrict x = vx;
+    const __m256i ones16 = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / SLIM_QK4_0; i++) {
+        const __m256i qw = unpack_nibbles_16(w[i].qs);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones16);
+        const __m256i offs = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, qx), ones16);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        acc = madd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, offs)), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* Q4_1: d_w d_x sum(q x) + m_w s_x, the min folded through Q8_1's sum s. */
+static float vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vw, const void *vx) {
+    const block_q4_1 *restrict w = vw;
+    const block_q8_1 *restrict x = vx;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t i = 0; i < n / SLIM_QK4_1; i++) {
+        const __m256i qw = unpack_nibbles_16(w[i].qs);
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones16);
+        const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
+        acc = madd_ps(d, _mm256_cvtepi32_ps(prod), acc);
+        mins += h2f(w[i].m) * h2f(x[i].s);
+    }
+    return hsum_ps(acc) + mins;
+}
+
 #define VEC_DOT_Q8_0 vec_dot_q8_0_q8_0_avx2
 #define VEC_DOT_Q5_0 vec_dot_q5_0_q8_0_avx2
+#define VEC_DOT_Q4_0 vec_dot_q4_0_q8_0_avx2
+#define VEC_DOT_Q4_1 vec_dot_q4_1_q8_1_avx2
 #else
+#define VEC_DOT_Q4_0 slim_vec_dot_q4_0_q8_0_ref
+#define VEC_DOT_Q4_1 slim_vec_dot_q4_1_q8_1_ref
 #define VEC_DOT_Q8_0 slim_vec_dot_q8_0_q8_0_ref
 #define VEC_DOT_Q5_0 slim_vec_dot_q5_0_q8_0_ref
 #endif
@@ -431,7 +471,7 @@ const slim_dtype_traits slim_traits_q4_0 = {
     .to_float = q4_0_to_float,
     .from_float = q4_0_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_0,
-    .vec_dot = vec_dot_q4_0_q8_0,
+    .vec_dot = VEC_DOT_Q4_0,
 };
 
 const slim_dtype_traits slim_traits_q4_1 = {
@@ -442,7 +482,7 @@ const slim_dtype_traits slim_traits_q4_1 = {
     .to_float = q4_1_to_float,
     .from_float = q4_1_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_1,
-    .vec_dot = vec_dot_q4_1_q8_1,
+    .vec_dot = VEC_DOT_Q4_1,
 };
 
 const slim_dtype_traits slim_traits_q5_0 = {

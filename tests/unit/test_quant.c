@@ -399,6 +399,8 @@ START_TEST(test_vec_dot_simd_and_ref) {
         dot_fn ref;
     } paths[] = {
         {SLIM_DTYPE_Q8_0, slim_vec_dot_q8_0_q8_0_ref},
+        {SLIM_DTYPE_Q4_0, slim_vec_dot_q4_0_q8_0_ref},
+        {SLIM_DTYPE_Q4_1, slim_vec_dot_q4_1_q8_1_ref},
         {SLIM_DTYPE_Q5_0, slim_vec_dot_q5_0_q8_0_ref},
         {SLIM_DTYPE_Q4_K, slim_vec_dot_q4_k_q8_k_ref},
         {SLIM_DTYPE_Q6_K, slim_vec_dot_q6_k_q8_k_ref},
