@@ -7,7 +7,10 @@ VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
-CUDA    ?= 0
+# CUDA: auto (the default) uses the CUDA toolkit's headers where present, for
+# the emulated kernels in `make test`; CUDA=0 needs no CUDA toolkit at all.
+CUDA    ?= auto
+CUDA_HOME ?= /usr/local/cuda
 SAN     ?= 0
 # The library is built on the machine that runs it (like llama.cpp's native build);
 # ARCH= (empty) gives a portable build.
@@ -24,6 +27,10 @@ ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
   BUILD   := $(BUILD)-san
+endif
+
+ifeq ($(CUDA),auto)
+  override CUDA := $(if $(wildcard $(CUDA_HOME)/include/cuda_runtime.h),1,0)
 endif
 
 LIB_SRC  := $(shell find lib -name '*.c' | sort)
@@ -51,6 +58,11 @@ THREADS    ?= 2
 
 .PHONY: all lib cli test test-full model run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
+
+# The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
+# when CUDA is on; `make cuda` compiles the kernels with nvcc for sm_80..sm_90.
+include tests/cudasim/cudasim.mk
+CUDASIM_IN_TEST := $(if $(filter 1,$(CUDA)),cudasim-test)
 lib: $(STATIC) $(BUILD)/libslim.so
 
 $(BUILD)/%.o: %.c
@@ -83,7 +95,7 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 # The default test run: every Check suite (needs the default model for the
 # tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
-test: $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2)
+test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2)
 	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_CLI=$(CLI) $(TEST_BIN)
 
 test-full: test
@@ -97,8 +109,7 @@ $(SMOLLM2):
 run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
 
-cuda:
-	@echo "slim: no CUDA kernels yet (see the CUDA backend issue); nothing to build"
+cuda: cudasim-nvcc-check
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -125,7 +136,8 @@ clean:
 
 help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
-	@echo "make test       all Check suites (SAN=1: ASan + UBSan build)"
+	@echo "make test       cudasim self-tests (CUDA=1) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"

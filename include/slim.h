@@ -283,6 +283,54 @@ SLIM_API slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, con
                                    const slim_generate_params *params, slim_token_fn on_token,
                                    void *user, slim_generate_stats *stats);
 
+/* ---- chat ---------------------------------------------------------------- */
+
+/* One message of a conversation: role "system", "user" or "assistant" (any
+ * other role is SLIM_ERR_INVALID_ARG); content is NUL-terminated UTF-8. */
+typedef struct slim_chat_message {
+    const char *role;
+    const char *content;
+} slim_chat_message;
+
+/* The chat template family slim uses for `model`: "chatml" (SmolLM2, Qwen),
+ * "llama3", "gemma", "mistral-v3", "mistral-tekken", "phi3" or "phi4".  It is
+ * recognised from the GGUF's tokenizer.chat_template, unless `override` (NULL:
+ * none) is given: a family name from that list, or a template string to
+ * recognise instead.  SLIM_ERR_UNSUPPORTED, with a message, when the model has
+ * no template or one of no supported family.  *name_out is a constant. */
+SLIM_API slim_status slim_chat_template_name(const slim_model *model, const char *override,
+                                             const char **name_out);
+
+/* Render a conversation as the family's official template does for plain
+ * text (the exact bytes of a jinja2 rendering), into (buf, cap, &n_out): no
+ * NUL appended; a short buffer gets the first cap bytes.  add_assistant_prompt
+ * non-zero appends the header of the assistant's next turn (templates that
+ * ignore add_generation_prompt, Mistral and Phi-4, ignore it too).  The
+ * leading BOS of templates that start with {{ bos_token }} is left out, as in
+ * llama.cpp: tokenize the result with SLIM_TOKENIZE_ADD_BOS, which adds BOS
+ * where the vocabulary asks for it, and SLIM_TOKENIZE_PARSE_SPECIAL.  A ChatML
+ * template's default system prompt (SmolLM2's) is taken from the model's
+ * template text (also when override is "chatml"; an override holding a
+ * template string supplies its own).  Gemma and Mistral require, after an optional leading system
+ * message, roles alternating user/assistant from a user message (their
+ * templates raise otherwise): SLIM_ERR_INVALID_ARG. */
+SLIM_API slim_status slim_chat_render(const slim_model *model, const char *override,
+                                      const slim_chat_message *msgs, size_t n_msgs,
+                                      int add_assistant_prompt, char *buf, size_t cap,
+                                      size_t *n_out);
+
+/* Drop the KV cache entries from position n_past on (0 <= n_past <=
+ * slim_context_n_past(ctx)), so that a chat can re-feed a conversation from
+ * the first token that differs.  slim_get_logits() is NULL afterwards until
+ * the next prefill/decode. */
+SLIM_API slim_status slim_context_truncate(slim_context *ctx, int32_t n_past);
+
+/* 1 if `token` ends a generation for this model (EOS, and end-of-turn tokens
+ * such as <end_of_turn>, <|eot_id|>, <|im_end|> that the vocabulary marks: the
+ * set slim_generate stops at), else 0 (also for a NULL model or an id out of
+ * range).  For callers that drive slim_decode and the sampler themselves. */
+SLIM_API int slim_token_is_eog(const slim_model *model, slim_token token);
+
 #ifdef __cplusplus
 }
 #endif

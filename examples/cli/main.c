@@ -1,4 +1,5 @@
-/* slim: the command-line tool: run, info, tokenize, bench (bench.c), version. */
+/* slim: the command-line tool: run, info, tokenize, bench (bench.c), chat (chat.c),
+ * version. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,12 @@ static const char run_usage[] =
     "  --repeat-penalty R (default 1 = off)   --repeat-last-n N (default 64)\n"
     "  --presence-penalty F   --frequency-penalty F   (default 0)\n"
     "  --seed S           random seed (default 0)\n"
-    "  --no-mmap          read weights into memory instead of mapping the file\n";
+    "  --no-mmap          read weights into memory instead of mapping the file\n"
+    "  --chat             the prompt is one user message: render it with the model's\n"
+    "                     chat template (only the reply is printed)\n"
+    "  --template NAME    with --chat: chatml, llama3, gemma, mistral-v3, mistral-tekken,\n"
+    "                     phi3 or phi4 instead of the model's template\n"
+    "  --system TEXT      with --chat: a system message before the prompt\n";
 
 static int on_token(slim_token tok, const char *piece, size_t len, void *user) {
     (void)tok, (void)user;
@@ -56,7 +62,8 @@ static int on_token(slim_token tok, const char *piece, size_t len, void *user) {
 }
 
 static int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL;
+    const char *model_path = NULL, *prompt = NULL, *tmpl = NULL, *system = NULL;
+    int chat = 0;
     slim_sampler_params sp = slim_sampler_default_params();
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
@@ -112,6 +119,11 @@ static int cmd_run(int argc, char **argv) {
             sp.seed = (uint64_t)d;
         } else if (!strcmp(a, "--no-mmap")) {
             mp.use_mmap = 0;
+        } else if (!strcmp(a, "--chat")) {
+            chat = 1;
+        } else if (!strcmp(a, "--template") || !strcmp(a, "--system")) {
+            if (!v) break;
+            *(a[2] == 't' ? &tmpl : &system) = v, i++;
         } else {
             fprintf(stderr, "slim run: unknown option '%s'\n%s", a, run_usage);
             return 2;
@@ -126,6 +138,7 @@ static int cmd_run(int argc, char **argv) {
     slim_model *model = NULL;
     slim_context *ctx = NULL;
     slim_sampler *sampler = NULL;
+    char *rendered = NULL;
     slim_status st = slim_model_load(model_path, &mp, &model);
     if (st) return cli_fail("load", st);
     double load_ms = now_ms() - t0;
@@ -138,7 +151,21 @@ static int cmd_run(int argc, char **argv) {
         rc = cli_fail("sampler", st);
         goto out;
     }
-    fputs(prompt, stdout);
+    if (chat) { /* the prompt as one user message, in the model's chat template */
+        slim_chat_message msgs[2] = {{"system", system ? system : ""}, {"user", prompt}};
+        size_t off = system ? 0 : 1, n = 0;
+        if ((st = slim_chat_render(model, tmpl, msgs + off, 2 - off, 1, NULL, 0, &n)) ||
+            !(rendered = malloc(n + 1)) ||
+            (st = slim_chat_render(model, tmpl, msgs + off, 2 - off, 1, rendered, n, &n))) {
+            rc = cli_fail("chat template", st ? st : SLIM_ERR_NOMEM);
+            goto out;
+        }
+        rendered[n] = '\0';
+        prompt = rendered;
+        gp.tokenize_flags = SLIM_TOKENIZE_ADD_BOS | SLIM_TOKENIZE_PARSE_SPECIAL;
+    } else {
+        fputs(prompt, stdout);
+    }
     slim_generate_stats stats = {.struct_size = sizeof stats};
     st = slim_generate(ctx, sampler, prompt, &gp, on_token, NULL, &stats);
     fputc('\n', stdout);
@@ -154,6 +181,7 @@ static int cmd_run(int argc, char **argv) {
     fprintf(stderr, "generation: %d tokens in %.1f ms, %.2f tokens/s\n", stats.n_generated,
             stats.gen_ms, stats.gen_ms > 0 ? n_dec * 1e3 / stats.gen_ms : 0.0);
 out:
+    free(rendered);
     slim_sampler_free(sampler);
     slim_context_free(ctx);
     slim_model_free(model);
@@ -253,6 +281,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  info      print a model's metadata and tensors\n"
                             "  tokenize  print the tokens of a text\n"
                             "  bench     measure prompt and generation speed\n"
+                            "  chat      chat with an instruction-tuned model\n"
                             "  version   print the library version\n";
 
 int main(int argc, char **argv) {
@@ -264,6 +293,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cli_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) {
         printf("slim %s\n", slim_version_string());
         return 0;

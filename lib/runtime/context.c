@@ -126,6 +126,20 @@ void slim_context_reset(slim_context *ctx) {
     ctx->has_logits = false;
 }
 
+slim_status slim_context_truncate(slim_context *ctx, int32_t n_past) {
+    if (!ctx) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_truncate: ctx is NULL");
+    if (n_past < 0 || n_past > ctx->n_past)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_truncate: n_past %d outside 0..%d",
+                          n_past, ctx->n_past);
+    /* The cache rows at positions >= n_past stay as they are: attention reads
+     * only positions < n_past, and the next forward pass overwrites them. */
+    if (n_past < ctx->n_past) {
+        ctx->n_past = n_past;
+        ctx->has_logits = false;
+    }
+    return SLIM_OK;
+}
+
 int32_t slim_context_n_past(const slim_context *ctx) { return ctx ? ctx->n_past : 0; }
 int32_t slim_context_n_ctx(const slim_context *ctx) { return ctx ? ctx->n_ctx : 0; }
 

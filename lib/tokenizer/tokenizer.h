@@ -1,4 +1,4 @@
-/* Vocabulary and tokenizers (SentencePiece-style now; byte-level BPE later). */
+/* Vocabulary and tokenizers: SentencePiece and byte-level BPE, as llama.cpp. */
 #ifndef SLIM_TOKENIZER_TOKENIZER_H
 #define SLIM_TOKENIZER_TOKENIZER_H
 

@@ -1,6 +1,7 @@
 /* The vocabulary from GGUF metadata (tokenizer.ggml.*), token -> text and
  * detokenization, following llama.cpp's llama_vocab (load, token_to_piece,
- * detokenize) for SentencePiece ("llama") vocabularies. */
+ * detokenize) for SentencePiece ("llama") and byte-level BPE ("gpt2")
+ * vocabularies; BPE's own parts are in bpe.c. */
 #include "tokenizer/vocab_internal.h"
 
 #include <ctype.h>
@@ -60,6 +61,9 @@ void slim_vocab_free(slim_vocab *v) {
     free(v->special);
     free(v->trie);
     free(v->eog);
+    free(v->merge_buf);
+    free(v->merges);
+    free(v->mslot);
     free(v);
 }
 
@@ -361,10 +365,14 @@ static slim_status load(const slim_gguf *g, slim_vocab *v) {
     slim_gguf_str model;
     if (!slim_gguf_get_str(g, "tokenizer.ggml.model", &model))
         return slim_error(SLIM_ERR_FORMAT, "tokenizer.ggml.model: missing or not a string");
-    if (!str_eq(&model, "llama"))
+    if (str_eq(&model, "llama"))
+        v->type = SLIM_VOCAB_SPM;
+    else if (str_eq(&model, "gpt2"))
+        v->type = SLIM_VOCAB_BPE;
+    else
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "tokenizer.ggml.model '%.*s': not supported (slim reads SentencePiece "
-                          "'llama' vocabularies)",
+                          "'llama' and byte-level BPE 'gpt2' vocabularies)",
                           (int)(model.len > 64 ? 64 : model.len), model.ptr);
 
     const slim_gguf_kv *toks, *scores = NULL, *types = NULL;
@@ -435,15 +443,19 @@ static slim_status load(const slim_gguf *g, slim_vocab *v) {
         }
     }
 
-    /* special ids: llama.cpp's SentencePiece defaults, then the file's */
-    v->bos = v->n > 1 ? 1 : -1;
-    v->eos = v->n > 2 ? 2 : -1;
-    v->unk = 0;
+    /* special ids and flags: llama.cpp's defaults for the type, then the file's */
     v->eot = v->eom = v->sep = v->pad = v->mask = -1;
     v->fim_pre = v->fim_suf = v->fim_mid = v->fim_pad = v->fim_rep = v->fim_sep = -1;
-    v->add_bos = true;
-    v->add_eos = false;
-    v->add_space_prefix = true;
+    if (v->type == SLIM_VOCAB_BPE) {
+        if ((st = slim_bpe_load(g, v))) return st; /* merges, pre-tokenizer, defaults */
+    } else {
+        v->bos = v->n > 1 ? 1 : -1;
+        v->eos = v->n > 2 ? 2 : -1;
+        v->unk = 0;
+        v->add_bos = true;
+        v->add_eos = false;
+        v->add_space_prefix = true;
+    }
     static const struct {
         const char *key;
         size_t off;
@@ -556,6 +568,24 @@ const char *slim_vocab_token_text(const slim_vocab *v, int32_t token) {
 
 /* ---- detokenize ---------------------------------------------------------- */
 
+/* Bytes to dst (up to cap), skipping up to lstrip leading spaces; n counts
+ * every byte written or not. */
+typedef struct sink {
+    char *dst;
+    size_t cap, n;
+    int lstrip;
+} sink;
+
+static void put(sink *k, char c) {
+    if (k->lstrip > 0 && c == ' ' && k->n == 0) {
+        k->lstrip--;
+        return;
+    }
+    k->lstrip = 0;
+    if (k->n < k->cap) k->dst[k->n] = c;
+    k->n++;
+}
+
 /* Write the piece of `token` (llama.cpp's token_to_piece) to dst, up to cap
  * bytes, skipping up to `lstrip` leading spaces; returns its full length. */
 static size_t piece(const slim_vocab *v, int32_t token, bool special, int lstrip, char *dst,
@@ -564,37 +594,27 @@ static size_t piece(const slim_vocab *v, int32_t token, bool special, int lstrip
     const uint16_t attr_special = SLIM_ATTR_UNKNOWN | SLIM_ATTR_CONTROL;
     if (!special && (a & attr_special)) return 0;
     const char *s = v->text[token];
-    size_t len = v->len[token], n = 0;
-    bool unescape = false;
-    char byte;
+    size_t len = v->len[token];
+    sink k = {dst, cap, 0, lstrip};
     if (a & (attr_special | SLIM_ATTR_USER_DEFINED)) {
-        /* the text as is */
+        for (size_t i = 0; i < len; i++) /* the text as is */
+            put(&k, s[i]);
+    } else if ((a & SLIM_ATTR_NORMAL) && v->type == SLIM_VOCAB_BPE) {
+        return slim_bpe_decode(s, len, lstrip, dst, cap); /* GPT-2 byte decoding */
     } else if (a & SLIM_ATTR_NORMAL) {
-        unescape = true;
+        for (size_t i = 0; i < len; i++) { /* U+2581 is a space */
+            if (i + 3 <= len && memcmp(s + i, LOWSP, 3) == 0) {
+                put(&k, ' ');
+                i += 2;
+            } else {
+                put(&k, s[i]);
+            }
+        }
     } else if (a & SLIM_ATTR_BYTE) {
-        byte = (char)v->byte_val[token];
-        s = &byte;
-        len = 1;
-    } else {
-        return 0; /* unused and undefined tokens render as nothing */
+        put(&k, (char)v->byte_val[token]);
     }
-    for (size_t i = 0; i < len;) {
-        char c = s[i];
-        size_t step = 1;
-        if (unescape && i + 3 <= len && memcmp(s + i, LOWSP, 3) == 0) {
-            c = ' ';
-            step = 3;
-        }
-        i += step;
-        if (lstrip > 0 && c == ' ' && n == 0) {
-            lstrip--;
-            continue;
-        }
-        lstrip = 0;
-        if (n < cap) dst[n] = c;
-        n++;
-    }
-    return n;
+    /* unused and undefined tokens render as nothing */
+    return k.n;
 }
 
 static slim_status check_out(void *buf, size_t cap, size_t *n_out, const char *fn) {
@@ -626,7 +646,10 @@ slim_status slim_vocab_token_to_piece(const slim_vocab *v, int32_t token, uint32
 }
 
 /* llama_detokenize(remove_special = false, unparse_special = RENDER_SPECIAL):
- * with add_space_prefix, the first token's leading space is dropped. */
+ * with add_space_prefix, the first token's leading space is dropped; BPE
+ * vocabularies whose pre-tokenizer asks for it clean up spaces after (the size
+ * reported is that of the cleaned text, where llama.cpp reports the size
+ * before cleaning). */
 slim_status slim_vocab_detokenize(const slim_vocab *v, const int32_t *tokens, size_t n_tokens,
                                   uint32_t flags, char *buf, size_t cap, size_t *n_out) {
     slim_status st = check_out(buf, cap, n_out, "slim_detokenize");
@@ -643,10 +666,25 @@ slim_status slim_vocab_detokenize(const slim_vocab *v, const int32_t *tokens, si
                               i, tokens[i], v->n);
     bool special = flags & SLIM_DETOKENIZE_RENDER_SPECIAL;
     size_t total = 0;
+    char *tmp = NULL;
+    if (v->clean_spaces) { /* the whole text first, then llama.cpp's clean-up */
+        for (size_t i = 0; i < n_tokens; i++)
+            total += piece(v, tokens[i], special, i == 0 && v->add_space_prefix, NULL, 0);
+        if (!(tmp = malloc(total ? total : 1)))
+            return slim_error(SLIM_ERR_NOMEM, "slim_detokenize: out of memory");
+    }
+    char *dst = tmp ? tmp : buf;
+    size_t dst_cap = tmp ? total : cap;
+    total = 0;
     for (size_t i = 0; i < n_tokens; i++) {
-        bool fits = buf && total < cap;
+        bool fits = dst && total < dst_cap;
         total += piece(v, tokens[i], special, i == 0 && v->add_space_prefix,
-                       fits ? buf + total : NULL, fits ? cap - total : 0);
+                       fits ? dst + total : NULL, fits ? dst_cap - total : 0);
+    }
+    if (tmp) {
+        total = slim_bpe_clean_spaces(tmp, total);
+        if (buf) memcpy(buf, tmp, total < cap ? total : cap);
+        free(tmp);
     }
     *n_out = total;
     if (total > cap && buf)

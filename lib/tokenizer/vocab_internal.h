@@ -1,5 +1,6 @@
-/* The vocabulary's layout, shared by vocab.c (load, detokenize) and spm.c
- * (tokenize).  Private to lib/tokenizer. */
+/* The vocabulary's layout, shared by vocab.c (load, detokenize), tokenize.c
+ * (special tokens, the tokenize entry), spm.c (SentencePiece) and bpe.c
+ * (byte-level BPE).  Private to lib/tokenizer. */
 #ifndef SLIM_TOKENIZER_VOCAB_INTERNAL_H
 #define SLIM_TOKENIZER_VOCAB_INTERNAL_H
 
@@ -28,7 +29,15 @@ typedef struct slim_trie_node {
     uint8_t byte;
 } slim_trie_node;
 
+enum { SLIM_VOCAB_SPM, SLIM_VOCAB_BPE }; /* tokenizer.ggml.model "llama", "gpt2" */
+
+/* A BPE merge "left right": its text (left, a space, right) in merge_buf. */
+typedef struct slim_merge {
+    uint32_t off, left, right; /* offset into merge_buf, lengths of the two sides */
+} slim_merge;
+
 struct slim_vocab {
+    int type; /* SLIM_VOCAB_* */
     int32_t n;
     char *text_buf;    /* every token's text, each NUL-terminated */
     const char **text; /* [n] into text_buf */
@@ -57,9 +66,47 @@ struct slim_vocab {
 
     int32_t *eog; /* tokens that end generation */
     int32_t n_eog;
+
+    /* byte-level BPE */
+    int pre;            /* SLIM_PRE_* (bpe_pretok.h) */
+    bool ignore_merges; /* a pre-tokenized word that is a token is taken whole */
+    bool clean_spaces;  /* detokenize drops spaces before ?!., and some apostrophes */
+    char *merge_buf;
+    slim_merge *merges; /* [n_merges], index = rank */
+    int32_t n_merges;
+    uint32_t mmask;
+    int32_t *mslot; /* (left, right) -> rank: open addressing, -1 empty */
 };
+
+typedef struct slim_ivec {
+    int32_t *p;
+    size_t n, cap;
+} slim_ivec;
+SLIM_HIDDEN bool slim_ivec_push(slim_ivec *v, int32_t x);
 
 /* The id of the token whose text is exactly s[0..len), or -1. */
 SLIM_HIDDEN int32_t slim_vocab_lookup(const slim_vocab *v, const char *s, size_t len);
+
+/* Tokenize one text fragment (no special tokens in it), appending to out.
+ * *session holds scratch buffers between calls: NULL at first, then freed
+ * with the matching _free. */
+typedef struct slim_spm_session slim_spm_session;
+SLIM_HIDDEN slim_status slim_spm_fragment(slim_spm_session **session, const slim_vocab *v,
+                                          const char *text, size_t len, bool space_prefix,
+                                          slim_ivec *out);
+SLIM_HIDDEN void slim_spm_session_free(slim_spm_session *session);
+typedef struct slim_bpe_session slim_bpe_session;
+SLIM_HIDDEN slim_status slim_bpe_fragment(slim_bpe_session **session, const slim_vocab *v,
+                                          const char *text, size_t len, slim_ivec *out);
+SLIM_HIDDEN void slim_bpe_session_free(slim_bpe_session *session);
+
+/* BPE load: merges, tokenizer.ggml.pre and what it implies (bpe.c). */
+SLIM_HIDDEN slim_status slim_bpe_load(const slim_gguf *g, slim_vocab *v);
+/* A normal BPE token's bytes (GPT-2 byte decoding of its text, as llama.cpp's
+ * llama_decode_text) to dst (up to cap bytes), skipping up to lstrip leading
+ * spaces; returns the full length. */
+SLIM_HIDDEN size_t slim_bpe_decode(const char *text, size_t len, int lstrip, char *dst, size_t cap);
+/* llama.cpp's clean_up_tokenization_spaces on s[0..n), in place; new length. */
+SLIM_HIDDEN size_t slim_bpe_clean_spaces(char *s, size_t n);
 
 #endif

@@ -29,7 +29,14 @@
 #include "slim.h"
 #include "suites.h"
 
-#define GOLDEN "tests/data/forward_golden.bin"
+/* Pass marks for one model's comparison with its golden file. */
+typedef struct forward_bar {
+    double top1;         /* slim's argmax == llama.cpp's, fraction of positions */
+    double top3;         /* slim's argmax in llama.cpp's top 3 */
+    double kl;           /* mean KL(llama.cpp || slim), nats, at most */
+    double greedy_prefix; /* mean identical greedy prefix, tokens, at least */
+    int greedy_same;     /* prompts whose whole greedy continuation is identical, at least */
+} forward_bar;
 
 typedef struct golden_prompt {
     uint32_t n_prompt, n_tokens;
@@ -46,9 +53,9 @@ typedef struct golden {
 
 static int read_exact(FILE *f, void *dst, size_t n) { return fread(dst, 1, n, f) == n; }
 
-static golden *golden_load(void) {
-    FILE *f = fopen(GOLDEN, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", GOLDEN);
+static golden *golden_load(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
     char magic[8];
     uint32_t hdr[4];
     ck_assert(read_exact(f, magic, 8) && memcmp(magic, "SLIMFWD1", 8) == 0);
@@ -101,11 +108,11 @@ static double logsumexp(const float *x, int32_t n) {
     return m + log(s);
 }
 
-START_TEST(test_forward_matches_llama_cpp) {
-    golden *g = golden_load();
+static void check_forward(const char *model_path, const char *golden_path, const forward_bar *bar) {
+    golden *g = golden_load(golden_path);
     slim_model *model = NULL;
     slim_context *ctx = NULL;
-    ck_assert_int_eq(slim_model_load(test_model_path(), NULL, &model), SLIM_OK);
+    ck_assert_msg(slim_model_load(model_path, NULL, &model) == SLIM_OK, "%s", slim_last_error());
     slim_model_info info = {.struct_size = sizeof info};
     ck_assert_int_eq(slim_model_get_info(model, &info), SLIM_OK);
     ck_assert_int_eq(info.n_vocab, (int)g->n_vocab);
@@ -161,22 +168,40 @@ START_TEST(test_forward_matches_llama_cpp) {
         greedy_prefix += (int)same;
     }
     const double agree = (double)top1 / (double)positions, mean_kl = kl_sum / (double)positions;
+    const double top3 = (double)in_top3 / (double)positions;
+    const double prefix = (double)greedy_prefix / g->n_prompts;
     fprintf(stderr,
-            "forward vs llama.cpp: %ld positions, top-1 agreement %.4f, in top-3 %.4f, "
+            "forward vs llama.cpp (%s): %ld positions, top-1 agreement %.4f, in top-3 %.4f, "
             "mean KL %.6f nats, max |dlogit| (top-%d) %.4f, greedy %u identical %d/%u, "
             "mean identical greedy prefix %.1f\n",
-            positions, agree, (double)in_top3 / (double)positions, mean_kl, K, max_dlogit,
-            g->n_greedy, greedy_same, g->n_prompts, (double)greedy_prefix / g->n_prompts);
+            model_path, positions, agree, top3, mean_kl, K, max_dlogit, g->n_greedy, greedy_same,
+            g->n_prompts, prefix);
     ck_assert_int_ge(positions, 640);
-    ck_assert_msg(agree >= 0.94, "top-1 agreement %.4f < 0.94", agree);
-    ck_assert_msg(in_top3 >= 0.995 * (double)positions, "top-3 agreement %ld of %ld", in_top3,
-                  positions);
-    ck_assert_msg(mean_kl <= 0.01, "mean KL %.6f > 0.01", mean_kl);
-    ck_assert_msg(greedy_prefix >= 10 * (int)g->n_prompts, "mean identical greedy prefix %.1f < 10",
-                  (double)greedy_prefix / g->n_prompts);
+    ck_assert_msg(agree >= bar->top1, "top-1 agreement %.4f < %.4f", agree, bar->top1);
+    ck_assert_msg(top3 >= bar->top3, "top-3 agreement %.4f < %.4f", top3, bar->top3);
+    ck_assert_msg(mean_kl <= bar->kl, "mean KL %.6f > %.4f", mean_kl, bar->kl);
+    ck_assert_msg(prefix >= bar->greedy_prefix, "mean identical greedy prefix %.1f < %.1f", prefix,
+                  bar->greedy_prefix);
+    ck_assert_msg(greedy_same >= bar->greedy_same, "greedy identical for %d < %d prompts",
+                  greedy_same, bar->greedy_same);
     slim_context_free(ctx);
     slim_model_free(model);
     golden_free(g);
+}
+
+START_TEST(test_forward_gemma3) {
+    const forward_bar bar = {.top1 = 0.94, .top3 = 0.995, .kl = 0.01, .greedy_prefix = 10};
+    check_forward(test_model_path(), "tests/data/forward_golden.bin", &bar);
+}
+END_TEST
+
+/* SmolLM2-135M-Instruct (Llama architecture, Q4_1).  llama.cpp against itself
+ * on these prompts (tools/golden/llama_self_agreement.py): flash attention
+ * on/off top-1 0.9591, greedy identical 4/10, mean prefix 19.3; one token per
+ * call 0.9717, 4/10, 19.0.  Same kind of bars as for Gemma 3. */
+START_TEST(test_forward_smollm2) {
+    const forward_bar bar = {.top1 = 0.95, .top3 = 0.995, .kl = 0.01, .greedy_prefix = 15};
+    check_forward(test_model_path_smollm2(), "tests/data/forward_golden_smollm2.bin", &bar);
 }
 END_TEST
 
@@ -232,7 +257,8 @@ Suite *suite_model(void) {
     TCase *tc = tcase_create("gemma3");
     tcase_set_timeout(tc, 1200);
     tcase_add_test(tc, test_decode_equals_prefill);
-    tcase_add_test(tc, test_forward_matches_llama_cpp);
+    tcase_add_test(tc, test_forward_gemma3);
+    tcase_add_test(tc, test_forward_smollm2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,10 @@
-/* The SentencePiece tokenizer against llama.cpp: golden token ids and
- * detokenizations from tools/golden/gen_tokenizer.py, on the real Gemma 3
- * vocabulary and on a small synthetic Llama-2-style one (space prefix);
- * round trips, buffer conventions, invalid UTF-8, speed, malformed metadata. */
+/* The tokenizers against llama.cpp: golden token ids and detokenizations from
+ * tools/golden/gen_tokenizer.py.  SentencePiece on the real Gemma 3 vocabulary
+ * and on a small synthetic Llama-2-style one (space prefix); byte-level BPE on
+ * SmolLM2's vocabulary with its own pre-tokenizer ("smollm") and with each
+ * other pre-tokenizer (gpt-2, llama-bpe, dbrx, qwen2, tekken, gpt-4o, default);
+ * round trips, buffer conventions, invalid UTF-8, speed, malformed metadata;
+ * the Unicode tables and the pre-tokenizers' splits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 
 #include "format/gguf.h"
 #include "suites.h"
+#include "tokenizer/bpe_pretok.h"
 #include "tokenizer/tokenizer.h"
 
 static double now_s(void) {
@@ -70,6 +74,7 @@ typedef struct gcase {
 
 typedef struct golden {
     char name[256]; /* general.name for a synthetic vocabulary, "" if none */
+    char pre[64];   /* tokenizer.ggml.pre for a synthetic BPE vocabulary, "" if none */
     char model[256];
     int32_t n_vocab;
     ids eog;
@@ -133,6 +138,8 @@ static void golden_load(const char *name, golden *g) {
         int nf = split_tabs(line, fd, fl, 64);
         if (!strcmp(fd[0], "name") && nf == 2) {
             snprintf(g->name, sizeof g->name, "%s", fd[1]);
+        } else if (!strcmp(fd[0], "pre") && nf == 2) {
+            snprintf(g->pre, sizeof g->pre, "%s", fd[1]);
         } else if (!strcmp(fd[0], "model") && nf == 3) {
             snprintf(g->model, sizeof g->model, "%s", fd[1]);
             g->n_vocab = atoi(fd[2]);
@@ -160,8 +167,10 @@ static void golden_load(const char *name, golden *g) {
             c->text = unhex(fd[1], fl[1]);
             c->a = parse_ids(fd[2], fl[2]);
             c->p = parse_ids(fd[3], fl[3]);
-            for (int k = 0; k < 4; k++)
-                c->det[k] = unhex(fd[4 + k], fl[4 + k]);
+            for (int k = 0; k < 4; k++) { /* "=": the text itself */
+                bool same = fl[4 + k] == 1 && fd[4 + k][0] == '=';
+                c->det[k] = same ? unhex(fd[1], fl[1]) : unhex(fd[4 + k], fl[4 + k]);
+            }
         } else {
             ck_abort_msg("%s: bad line starting '%.20s'", path, fd[0]);
         }
@@ -787,9 +796,12 @@ START_TEST(test_errors) {
     ck_assert_msg(load_synth(&ok, &v) == SLIM_OK, "%s", slim_last_error());
 
     synth s = ok;
-    s.model = "gpt2";
+    s.model = "bert";
     ck_assert_int_eq(load_synth(&s, &v), SLIM_ERR_UNSUPPORTED);
-    ck_assert_msg(strstr(slim_last_error(), "gpt2"), "message: %s", slim_last_error());
+    ck_assert_msg(strstr(slim_last_error(), "bert"), "message: %s", slim_last_error());
+    s.model = "gpt2"; /* BPE needs its merges */
+    ck_assert_int_eq(load_synth(&s, &v), SLIM_ERR_FORMAT);
+    ck_assert_msg(strstr(slim_last_error(), "merges"), "message: %s", slim_last_error());
     ck_assert_ptr_null(v);
     s = ok;
     s.model = NULL;
@@ -832,6 +844,523 @@ START_TEST(test_errors) {
 }
 END_TEST
 
+/* ---- byte-level BPE: SmolLM2's vocabulary --------------------------------- */
+
+static slim_gguf *smol_gguf;
+static slim_vocab *smol;
+static double smol_load_s;
+
+static void smol_setup(void) {
+    const char *path = test_model_path_smollm2();
+    if (slim_gguf_open(path, true, &smol_gguf)) {
+        fprintf(stderr, "tokenizer: cannot open %s: %s\n", path, slim_last_error());
+        return;
+    }
+    double t0 = now_s();
+    if (slim_vocab_from_gguf(smol_gguf, &smol))
+        fprintf(stderr, "tokenizer: smollm2 vocab: %s\n", slim_last_error());
+    smol_load_s = now_s() - t0;
+}
+
+static void smol_teardown(void) {
+    slim_vocab_free(smol);
+    slim_gguf_close(smol_gguf);
+    smol = NULL;
+    smol_gguf = NULL;
+}
+
+#define NEED_SMOL() ck_assert_msg(smol != NULL, "model %s did not load", test_model_path_smollm2())
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
+ * what byte-level BPE gives back byte for byte. */
+static bool valid_utf8(const unsigned char *t, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = t[i];
+        size_t len = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+        if (len == 0 || i + len > n) return false;
+        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((t[i + k] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (t[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static void check_eog(const slim_vocab *v, const golden *g) {
+    size_t n_eog = 0;
+    for (int32_t t = 0; t < slim_vocab_size(v); t++)
+        n_eog += slim_vocab_is_eog(v, t);
+    ck_assert_uint_eq(n_eog, g->eog.n);
+    for (size_t i = 0; i < g->eog.n; i++)
+        ck_assert(slim_vocab_is_eog(v, g->eog.p[i]));
+}
+
+static void gb_kv_gstrs(gbuf *b, const char *key, const slim_gguf_kv *kv) {
+    gb_key(b, key, 9);
+    gb_u32(b, 8);
+    gb_u64(b, kv->arr_n);
+    for (uint64_t i = 0; i < kv->arr_n; i++)
+        gb_str(b, kv->arr_strs[i].ptr, kv->arr_strs[i].len);
+}
+
+/* A vocabulary-only GGUF with SmolLM2's tokens, token types, merges and
+ * special ids and tokenizer.ggml.pre = pre (NULL: no such key), without
+ * add_bos_token / add_space_prefix: the pre-tokenizer's defaults apply.
+ * merges: 0 none, 1 SmolLM2's, 2 an int32 array in their place. */
+static gbuf bpe_gguf(const slim_gguf *src, const char *pre, int merges) {
+    gbuf kv = {0};
+    const slim_gguf_kv *toks, *types, *mg;
+    ck_assert(slim_gguf_get_arr(src, "tokenizer.ggml.tokens", SLIM_GGUF_STRING, &toks));
+    ck_assert(slim_gguf_get_arr(src, "tokenizer.ggml.token_type", SLIM_GGUF_INT32, &types));
+    ck_assert(slim_gguf_get_arr(src, "tokenizer.ggml.merges", SLIM_GGUF_STRING, &mg));
+    gb_kv_str(&kv, "general.architecture", "llama");
+    gb_kv_str(&kv, "tokenizer.ggml.model", "gpt2");
+    if (pre) gb_kv_str(&kv, "tokenizer.ggml.pre", pre);
+    gb_kv_gstrs(&kv, "tokenizer.ggml.tokens", toks);
+    gb_kv_arr(&kv, "tokenizer.ggml.token_type", 5, types->arr_data, types->arr_n);
+    if (merges == 1) gb_kv_gstrs(&kv, "tokenizer.ggml.merges", mg);
+    if (merges == 2) gb_kv_arr(&kv, "tokenizer.ggml.merges", 5, types->arr_data, 16);
+    static const char *const keys[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                       "tokenizer.ggml.unknown_token_id",
+                                       "tokenizer.ggml.padding_token_id"};
+    for (int i = 0; i < 4; i++) {
+        uint32_t id;
+        if (slim_gguf_get_u32(src, keys[i], &id)) gb_kv_u32(&kv, keys[i], id);
+    }
+    return gb_finish(&kv);
+}
+
+START_TEST(test_bpe_load) {
+    NEED_SMOL();
+    fprintf(stderr, "tokenizer: smollm2 vocabulary of %d (48900 merges) built in %.1f ms\n",
+            slim_vocab_size(smol), smol_load_s * 1e3);
+    ck_assert_int_eq(slim_vocab_size(smol), 49152);
+    ck_assert_int_eq(slim_vocab_bos(smol), 1);
+    ck_assert_int_eq(slim_vocab_eos(smol), 2);
+    ck_assert_str_eq(slim_vocab_token_text(smol, 1), "<|im_start|>");
+    ck_assert(slim_vocab_is_eog(smol, 2) && slim_vocab_is_eog(smol, 0));
+    ck_assert(!slim_vocab_is_eog(smol, 1));
+    ck_assert_msg(smol_load_s < 1.0, "building the vocabulary took %.3f s", smol_load_s);
+}
+END_TEST
+
+/* SmolLM2 (pre-tokenizer "smollm") against llama.cpp; every golden string
+ * that is valid UTF-8 must come back exactly, both ways. */
+START_TEST(test_golden_smollm2) {
+    NEED_SMOL();
+    golden g;
+    golden_load("tokenizer_golden_smollm2.txt", &g);
+    ck_assert_int_eq(g.n_vocab, slim_vocab_size(smol));
+    check_eog(smol, &g);
+    stats s = run_golden(smol, &g);
+    size_t valid = 0, valid_ok = 0;
+    for (size_t i = 0; i < g.n_cases; i++) {
+        const gcase *c = &g.cases[i];
+        if (!valid_utf8(c->text.p, c->text.n)) continue;
+        valid++;
+        ids a = tok(smol, c->text.p, c->text.n, 0);
+        ids p = tok(smol, c->text.p, c->text.n, SLIM_TOKENIZE_PARSE_SPECIAL);
+        bytes da = detok(smol, a.p, a.n, 0),
+              dp = detok(smol, p.p, p.n, SLIM_DETOKENIZE_RENDER_SPECIAL);
+        bool ok = bytes_eq(da, c->text.p, c->text.n) && bytes_eq(dp, c->text.p, c->text.n);
+        if (!ok) fprintf(stderr, "  smollm2: golden string %zu does not come back\n", i);
+        valid_ok += ok;
+        free(a.p);
+        free(p.p);
+        free(da.p);
+        free(dp.p);
+    }
+    fprintf(stderr,
+            "tokenizer: smollm2 golden: %zu strings x 2 flag settings, %zu id mismatches, %zu "
+            "detokenize mismatches, %zu round trips (%zu special + %zu plain), %zu failed; %zu "
+            "valid UTF-8, %zu come back\n",
+            s.strings, s.id_mismatch, s.det_mismatch, s.lossless + s.lossless_plain, s.lossless,
+            s.lossless_plain, s.roundtrip_fail, valid, valid_ok);
+    ck_assert_uint_ge(s.strings, 300);
+    ck_assert_uint_eq(s.id_mismatch, 0);
+    ck_assert_uint_eq(s.det_mismatch, 0);
+    ck_assert_uint_eq(s.roundtrip_fail, 0);
+    ck_assert_uint_ge(valid, 600);
+    ck_assert_uint_eq(valid_ok, valid);
+    golden_free(&g);
+}
+END_TEST
+
+/* Each other pre-tokenizer on SmolLM2's vocabulary, against llama.cpp. */
+START_TEST(test_golden_bpe_pre) {
+    NEED_SMOL();
+    static const char *const pres[] = {"gpt-2",  "llama-bpe", "dbrx",   "qwen2",
+                                       "tekken", "gpt-4o",    "default"};
+    const char *pre = pres[_i];
+    char name[128];
+    snprintf(name, sizeof name, "tokenizer_golden_bpe_%s.txt", pre);
+    golden g;
+    golden_load(name, &g);
+    ck_assert_str_eq(g.pre, pre);
+    gbuf f = bpe_gguf(smol_gguf, pre, 1);
+    slim_gguf *gg;
+    slim_vocab *v;
+    ck_assert_int_eq(slim_gguf_open_memory(f.p, f.n, &gg), SLIM_OK);
+    ck_assert_msg(slim_vocab_from_gguf(gg, &v) == SLIM_OK, "%s", slim_last_error());
+    ck_assert_int_eq(g.n_vocab, slim_vocab_size(v));
+    check_eog(v, &g);
+    stats s = run_golden(v, &g);
+    fprintf(stderr,
+            "tokenizer: bpe pre-tokenizer %s golden: %zu strings x 2 flag settings, %zu id "
+            "mismatches, %zu detokenize mismatches, %zu round trips, %zu failed\n",
+            pre, s.strings, s.id_mismatch, s.det_mismatch, s.lossless + s.lossless_plain,
+            s.roundtrip_fail);
+    ck_assert_uint_ge(s.strings, 100);
+    ck_assert_uint_eq(s.id_mismatch, 0);
+    ck_assert_uint_eq(s.det_mismatch, 0);
+    ck_assert_uint_eq(s.roundtrip_fail, 0);
+    slim_vocab_free(v);
+    slim_gguf_close(gg);
+    free(f.p);
+    golden_free(&g);
+}
+END_TEST
+
+START_TEST(test_bpe_pieces) {
+    NEED_SMOL();
+    char buf[64];
+    size_t n;
+    /* llama.cpp's ids for "don't I'LL": don 't  I ' LL */
+    ids t = tok(smol, "don't I'LL", 10, SLIM_TOKENIZE_ADD_BOS);
+    const int32_t want[] = {12420, 982, 339, 23, 16421};
+    ck_assert(ids_eq(t, (ids){(int32_t *)want, 5}));
+    free(t.p);
+    /* Ġ is a space */
+    t = tok(smol, " the", 4, 0);
+    ck_assert_uint_eq(t.n, 1);
+    ck_assert_str_eq(slim_vocab_token_text(smol, t.p[0]), "\xc4\xa0the");
+    ck_assert_int_eq(slim_vocab_token_to_piece(smol, t.p[0], 0, buf, sizeof buf, &n), SLIM_OK);
+    ck_assert(n == 4 && !memcmp(buf, " the", 4));
+    free(t.p);
+    /* special tokens: parsed only with PARSE_SPECIAL, rendered only with RENDER_SPECIAL */
+    t = tok(smol, "<|im_start|>", 12, SLIM_TOKENIZE_PARSE_SPECIAL);
+    ck_assert(t.n == 1 && t.p[0] == 1);
+    ck_assert_int_eq(slim_vocab_token_to_piece(smol, 1, 0, buf, sizeof buf, &n), SLIM_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(
+        slim_vocab_token_to_piece(smol, 1, SLIM_DETOKENIZE_RENDER_SPECIAL, buf, sizeof buf, &n),
+        SLIM_OK);
+    ck_assert(n == 12 && !memcmp(buf, "<|im_start|>", 12));
+    free(t.p);
+    t = tok(smol, "<|im_start|>", 12, 0);
+    ck_assert_uint_gt(t.n, 1);
+    free(t.p);
+    /* no BOS for SmolLM2 (add_bos_token false); an invalid byte is U+FFFD */
+    t = tok(smol, "", 0, SLIM_TOKENIZE_ADD_BOS);
+    ck_assert_uint_eq(t.n, 0);
+    free(t.p);
+    t = tok(smol, "\xff", 1, 0);
+    ck_assert_uint_eq(t.n, 1);
+    bytes d = detok(smol, t.p, t.n, 0);
+    ck_assert(bytes_eq(d, "\xef\xbf\xbd", 3));
+    free(t.p);
+    free(d.p);
+    /* buffers: size query, too small */
+    ck_assert_int_eq(slim_vocab_tokenize(smol, "Hello world", 11, 0, NULL, 0, &n), SLIM_OK);
+    ck_assert_uint_eq(n, 2);
+    int32_t one[1];
+    ck_assert_int_eq(slim_vocab_tokenize(smol, "Hello world", 11, 0, one, 1, &n),
+                     SLIM_ERR_BUFFER_TOO_SMALL);
+    ck_assert_uint_eq(n, 2);
+}
+END_TEST
+
+/* clean_spaces (gpt-2 and llama-bpe): the size reported is the cleaned one. */
+START_TEST(test_bpe_clean_spaces) {
+    NEED_SMOL();
+    gbuf f = bpe_gguf(smol_gguf, "gpt-2", 1);
+    slim_gguf *gg;
+    slim_vocab *v;
+    ck_assert_int_eq(slim_gguf_open_memory(f.p, f.n, &gg), SLIM_OK);
+    ck_assert_int_eq(slim_vocab_from_gguf(gg, &v), SLIM_OK);
+    const char *text = "Hello , world ! it ' s I 'm";
+    ids t = tok(v, text, strlen(text), 0);
+    size_t need = 0;
+    ck_assert_int_eq(slim_vocab_detokenize(v, t.p, t.n, 0, NULL, 0, &need), SLIM_OK);
+    const char *clean = "Hello, world! it's I'm";
+    ck_assert_uint_eq(need, strlen(clean));
+    char out[64];
+    size_t n;
+    ck_assert_int_eq(slim_vocab_detokenize(v, t.p, t.n, 0, out, 5, &n), SLIM_ERR_BUFFER_TOO_SMALL);
+    ck_assert_uint_eq(n, need);
+    ck_assert_int_eq(slim_vocab_detokenize(v, t.p, t.n, 0, out, need, &n), SLIM_OK);
+    ck_assert(n == need && !memcmp(out, clean, n));
+    char raw[64];
+    size_t l = 0;
+    for (size_t i = 0; i < t.n; i++) { /* the pieces themselves are not cleaned */
+        size_t m;
+        ck_assert_int_eq(slim_vocab_token_to_piece(v, t.p[i], 0, raw + l, sizeof raw - l, &m),
+                         SLIM_OK);
+        l += m;
+    }
+    ck_assert(l == strlen(text) && !memcmp(raw, text, l));
+    free(t.p);
+    slim_vocab_free(v);
+    slim_gguf_close(gg);
+    free(f.p);
+}
+END_TEST
+
+START_TEST(test_bpe_invalid_utf8) {
+    NEED_SMOL();
+    static const char *const cases[] = {
+        "\xff",         "\xc3",           "\xe2\x82",         "\xf0\x9f\x98",
+        "\x80\x80",     "a\xc3 b",        "\xf4\x90\x80\x80", "\xf7\xbf\xbf\xbf",
+        "\xed\xa0\x80", "<|im_end\xff|>", "\xc0\xaf",         "\xf8\x88\x80\x80\x80"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (uint32_t fl = 0; fl < 4; fl++) {
+            ids t = tok(smol, cases[i], strlen(cases[i]), fl);
+            ck_assert_uint_gt(t.n, 0);
+            for (size_t k = 0; k < t.n; k++)
+                ck_assert(t.p[k] >= 0 && t.p[k] < 49152);
+            free(t.p);
+        }
+    /* past U+10FFFF (llama.cpp aborts there): U+FFFD */
+    ids a = tok(smol, "\xf4\x90\x80\x80", 4, 0), b = tok(smol, "\xef\xbf\xbd", 3, 0);
+    ck_assert(ids_eq(a, b));
+    free(a.p);
+    free(b.p);
+    /* random bytes: no crash, exact round trips of the valid UTF-8 ones */
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    unsigned char buf[200];
+    size_t n_valid = 0;
+    static const char *const bits[] = {"a",  " ",  "'", "\n", "\xc3\xa9",     "1",         "<|",
+                                       "|>", "\t", "L", "s",  "\xe4\xbd\xa0", "<|im_end|>"};
+    for (int it = 0; it < 500; it++) {
+        size_t len = 1 + (size_t)(it % 180);
+        for (size_t i = 0; i < len;) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (it % 2) { /* pieces of valid UTF-8 */
+                const char *piece = bits[x % 13];
+                size_t bl = strlen(piece) < len - i ? strlen(piece) : len - i;
+                memcpy(buf + i, piece, bl);
+                i += bl;
+            } else {
+                buf[i++] = (unsigned char)(x >> 24);
+            }
+        }
+        uint32_t fl = (uint32_t)it & SLIM_TOKENIZE_PARSE_SPECIAL;
+        ids t = tok(smol, buf, len, fl);
+        bytes d = detok(smol, t.p, t.n, fl ? SLIM_DETOKENIZE_RENDER_SPECIAL : 0);
+        if (valid_utf8(buf, len)) {
+            n_valid++;
+            ck_assert_msg(bytes_eq(d, buf, len), "round trip of random bytes #%d", it);
+        }
+        free(t.p);
+        free(d.p);
+    }
+    ck_assert_uint_gt(n_valid, 200);
+}
+END_TEST
+
+START_TEST(test_bpe_speed) {
+    NEED_SMOL();
+    static const char *const parts[] = {
+        "The quick brown fox jumps over the lazy dog. ",
+        "int main(void) {\n    for (int i = 0; i < 10; ++i) printf(\"%d\\n\", i);\n}\n",
+        "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c\xef\xbc\x81 ",
+        "Caf\xc3\xa9 cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+        "e, na\xc3\xafve r\xc3\xa9sum\xc3\xa9 don't I'LL.\n\n",
+        "\xf0\x9f\x98\x80\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd  <|im_start|>user\n",
+        "antidisestablishmentarianism 1234567890 ",
+    };
+    size_t cap = 100 * 1024, len = 0;
+    char *text = malloc(cap + 256);
+    for (int i = 0; len < cap; i++) {
+        const char *p = parts[i % 6];
+        memcpy(text + len, p, strlen(p));
+        len += strlen(p);
+    }
+    int32_t *out = malloc((len + 16) * sizeof *out);
+    size_t n = 0;
+    uint32_t fl = SLIM_TOKENIZE_ADD_BOS | SLIM_TOKENIZE_PARSE_SPECIAL;
+    double t0 = now_s();
+    ck_assert_int_eq(slim_vocab_tokenize(smol, text, len, fl, out, len + 16, &n), SLIM_OK);
+    double dt = now_s() - t0;
+    fprintf(stderr, "tokenizer: smollm2: %zu bytes -> %zu tokens in %.1f ms\n", len, n, dt * 1e3);
+    ck_assert_msg(dt < 0.5, "tokenizing %zu bytes took %.3f s", len, dt);
+    /* pathological: one 100 KiB word, spaces, digits */
+    static const char fill[] = {'a', ' ', '7', '\n'};
+    for (int k = 0; k < 4; k++) {
+        memset(text, fill[k], cap);
+        t0 = now_s();
+        ck_assert_int_eq(slim_vocab_tokenize(smol, text, cap, 0, out, len + 16, &n), SLIM_OK);
+        dt = now_s() - t0;
+        fprintf(stderr, "tokenizer: smollm2: 100 KiB of 0x%02x -> %zu tokens in %.1f ms\n", fill[k],
+                n, dt * 1e3);
+        ck_assert_msg(dt < 1.0, "100 KiB of 0x%02x took %.3f s", fill[k], dt);
+    }
+    free(out);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_bpe_errors) {
+    NEED_SMOL();
+    slim_gguf *gg;
+    slim_vocab *v = NULL;
+    /* an unknown pre-tokenizer is refused by name (llama.cpp refuses it too) */
+    gbuf f = bpe_gguf(smol_gguf, "no-such-pre", 1);
+    ck_assert_int_eq(slim_gguf_open_memory(f.p, f.n, &gg), SLIM_OK);
+    ck_assert_int_eq(slim_vocab_from_gguf(gg, &v), SLIM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(slim_last_error(), "no-such-pre"), "message: %s", slim_last_error());
+    ck_assert_ptr_null(v);
+    slim_gguf_close(gg);
+    free(f.p);
+    /* merges missing, or not strings */
+    for (int m = 0; m <= 2; m += 2) {
+        f = bpe_gguf(smol_gguf, "smollm", m);
+        ck_assert_int_eq(slim_gguf_open_memory(f.p, f.n, &gg), SLIM_OK);
+        ck_assert_int_eq(slim_vocab_from_gguf(gg, &v), SLIM_ERR_FORMAT);
+        ck_assert_msg(strstr(slim_last_error(), "merges"), "message: %s", slim_last_error());
+        slim_gguf_close(gg);
+        free(f.p);
+    }
+    /* no tokenizer.ggml.pre: llama.cpp's "default" */
+    gbuf fd = bpe_gguf(smol_gguf, "default", 1), fn = bpe_gguf(smol_gguf, NULL, 1);
+    slim_gguf *gd, *gn;
+    slim_vocab *vd, *vn;
+    ck_assert_int_eq(slim_gguf_open_memory(fd.p, fd.n, &gd), SLIM_OK);
+    ck_assert_int_eq(slim_gguf_open_memory(fn.p, fn.n, &gn), SLIM_OK);
+    ck_assert_int_eq(slim_vocab_from_gguf(gd, &vd), SLIM_OK);
+    ck_assert_int_eq(slim_vocab_from_gguf(gn, &vn), SLIM_OK);
+    static const char *const texts[] = {"a+b=12345 don't", "Hello, world!!", "x <= y ~ z|w"};
+    for (int i = 0; i < 3; i++) {
+        ids a = tok(vd, texts[i], strlen(texts[i]), 0), b = tok(vn, texts[i], strlen(texts[i]), 0);
+        ck_assert(ids_eq(a, b));
+        free(a.p);
+        free(b.p);
+    }
+    slim_vocab_free(vd);
+    slim_vocab_free(vn);
+    slim_gguf_close(gd);
+    slim_gguf_close(gn);
+    free(fd.p);
+    free(fn.p);
+}
+END_TEST
+
+/* ---- Unicode tables and the pre-tokenizers' splits ------------------------ */
+
+START_TEST(test_unicode) {
+    ck_assert_str_eq(slim_unicode_version, "15.1.0");
+    ck_assert_int_eq(slim_unicode_flags('a'), SLIM_UC_LETTER);
+    ck_assert_int_eq(slim_unicode_flags('7'), SLIM_UC_NUMBER);
+    ck_assert_int_eq(slim_unicode_flags(' '), SLIM_UC_SEPARATOR | SLIM_UC_SPACE);
+    ck_assert_int_eq(slim_unicode_flags('\n'), SLIM_UC_CONTROL | SLIM_UC_SPACE);
+    ck_assert_int_eq(slim_unicode_flags(0x1c), SLIM_UC_CONTROL); /* not White_Space */
+    ck_assert_int_eq(slim_unicode_flags(0x85), SLIM_UC_CONTROL | SLIM_UC_SPACE);
+    ck_assert_int_eq(slim_unicode_flags(0x3000), SLIM_UC_SEPARATOR | SLIM_UC_SPACE);
+    ck_assert_int_eq(slim_unicode_flags(0x200b), SLIM_UC_CONTROL);
+    ck_assert_int_eq(slim_unicode_flags('$'), SLIM_UC_SYMBOL);
+    ck_assert_int_eq(slim_unicode_flags('_'), SLIM_UC_PUNCT);
+    ck_assert_int_eq(slim_unicode_flags(0x301), SLIM_UC_MARK);
+    ck_assert_int_eq(slim_unicode_flags(0x661), SLIM_UC_NUMBER);
+    ck_assert_int_eq(slim_unicode_flags(0x1f600), SLIM_UC_SYMBOL);
+    ck_assert_int_eq(slim_unicode_flags(0x378), SLIM_UC_UNDEFINED);
+    ck_assert_int_eq(slim_unicode_flags(0xd800), SLIM_UC_CONTROL);
+    ck_assert_int_eq(slim_unicode_flags(0x2ebf0), SLIM_UC_LETTER); /* new in 15.1 */
+    ck_assert_int_eq(slim_unicode_flags(0x10ffff), SLIM_UC_UNDEFINED);
+    ck_assert_int_eq(slim_unicode_flags(0x110000), SLIM_UC_UNDEFINED);
+    ck_assert_uint_eq(slim_unicode_tolower('Q'), 'q');
+    ck_assert_uint_eq(slim_unicode_tolower('q'), 'q');
+    ck_assert_uint_eq(slim_unicode_tolower(0x130), 'i');
+    ck_assert_uint_eq(slim_unicode_tolower(0x212a), 'k');
+    ck_assert_uint_eq(slim_unicode_tolower(0x1e9e), 0xdf);
+    ck_assert_uint_eq(slim_unicode_tolower(0x100), 0x101);
+    ck_assert_uint_eq(slim_unicode_tolower(0x101), 0x101);
+    ck_assert_uint_eq(slim_unicode_tolower(0x10400), 0x10428);
+    /* GPT-2's byte map is a bijection onto printable code points */
+    bool seen[0x144] = {0};
+    for (int b = 0; b < 256; b++) {
+        uint32_t c = slim_byte_to_cp((uint8_t)b);
+        ck_assert(c < 0x144 && !seen[c]);
+        seen[c] = true;
+        ck_assert_int_eq(slim_cp_to_byte(c), b);
+    }
+    ck_assert_uint_eq(slim_byte_to_cp(' '), 0x120); /* Ġ */
+    ck_assert_int_eq(slim_cp_to_byte(0x20), -1);
+    ck_assert_int_eq(slim_cp_to_byte(0x144), -1);
+    /* lenient UTF-8, as llama.cpp */
+    static const struct {
+        const char *s;
+        uint32_t cp;
+        size_t used;
+    } dec[] = {{"\xc0\xaf", 0x2f, 2},       {"\xed\xa0\x80", 0xd800, 3},
+               {"\xff", 0xfffd, 1},         {"\xe2\x82", 0xfffd, 1},
+               {"\x80", 0xfffd, 1},         {"\xf4\x90\x80\x80", 0x110000, 4},
+               {"\xe2\x82\xac", 0x20ac, 3}, {"\xc3(", 0xfffd, 1}};
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        size_t used;
+        uint32_t c = slim_utf8_decode((const uint8_t *)dec[i].s, strlen(dec[i].s), &used);
+        ck_assert_uint_eq(c, dec[i].cp);
+        ck_assert_uint_eq(used, dec[i].used);
+    }
+    uint8_t u[4];
+    ck_assert_uint_eq(slim_utf8_encode(0x110000, u), 3);
+    ck_assert(!memcmp(u, "\xef\xbf\xbd", 3));
+}
+END_TEST
+
+/* Words of each pre-tokenizer, joined by '|' */
+static void split_str(int kind, const char *text, char *out, size_t cap) {
+    slim_pretok pt = {0};
+    ck_assert_int_eq(slim_pretok_split(&pt, kind, text, strlen(text)), SLIM_OK);
+    size_t o = 0, k = 0;
+    for (size_t w = 0; w < pt.n_piece; w++) {
+        if (w) out[o++] = '|';
+        for (size_t j = 0; j < pt.piece[w]; j++, k++)
+            o += slim_utf8_encode(pt.cp[k], (uint8_t *)out + o);
+        ck_assert_uint_lt(o + 8, cap);
+    }
+    out[o] = '\0';
+    slim_pretok_free(&pt);
+}
+
+START_TEST(test_pretok_splits) {
+    static const struct {
+        int kind;
+        const char *text, *want;
+    } cases[] = {
+        {SLIM_PRE_GPT2, "a  b\n", "a| | b|\n"},
+        {SLIM_PRE_GPT2, "don't 12ab  ", "don|'t| 12|ab|  "},
+        {SLIM_PRE_SMOLLM, "don't I'LL 12", "don|'t| I|'|LL| |1|2"},
+        {SLIM_PRE_LLAMA3, "don't I'LL 1234", "don|'t| I|'LL| |123|4"},
+        {SLIM_PRE_LLAMA3, "(hi)\n\n  x", "(hi|)\n\n| | x"},
+        {SLIM_PRE_QWEN2, "don't I'LL 1234", "don|'t| I|'LL| |1|2|3|4"},
+        {SLIM_PRE_TEKKEN,
+         "\xc3\x89"
+         "COLE McDonald's",
+         "\xc3\x89|COLE| Mc|Donald|'s"},
+        {SLIM_PRE_TEKKEN, "a/b\n//x!/\n/y", "a|/b|\n|//|x|!/\n/|y"},
+        {SLIM_PRE_GPT4O,
+         "\xc3\x89"
+         "COLE McDonald's 12345",
+         "\xc3\x89|COLE| Mc|Donald's| |123|45"},
+        {SLIM_PRE_DEFAULT, "a+b=12345", "a|+|b|=|123|45"},
+        {SLIM_PRE_DEFAULT, "", ""},
+    };
+    char got[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        split_str(cases[i].kind, cases[i].text, got, sizeof got);
+        ck_assert_msg(!strcmp(got, cases[i].want), "case %zu: '%s', want '%s'", i, got,
+                      cases[i].want);
+    }
+}
+END_TEST
+
 Suite *suite_tokenizer(void) {
     Suite *s = suite_create("tokenizer");
     TCase *tc = tcase_create("gemma");
@@ -849,6 +1378,20 @@ Suite *suite_tokenizer(void) {
     tcase_add_test(syn, test_golden_synthetic);
     tcase_add_test(syn, test_golden_phi3);
     tcase_add_test(syn, test_errors);
+    tcase_add_test(syn, test_unicode);
+    tcase_add_test(syn, test_pretok_splits);
     suite_add_tcase(s, syn);
+    TCase *bpe = tcase_create("bpe");
+    tcase_add_unchecked_fixture(bpe, smol_setup, smol_teardown);
+    tcase_set_timeout(bpe, 120);
+    tcase_add_test(bpe, test_bpe_load);
+    tcase_add_test(bpe, test_golden_smollm2);
+    tcase_add_loop_test(bpe, test_golden_bpe_pre, 0, 7);
+    tcase_add_test(bpe, test_bpe_pieces);
+    tcase_add_test(bpe, test_bpe_clean_spaces);
+    tcase_add_test(bpe, test_bpe_invalid_utf8);
+    tcase_add_test(bpe, test_bpe_speed);
+    tcase_add_test(bpe, test_bpe_errors);
+    suite_add_tcase(s, bpe);
     return s;
 }

@@ -5,9 +5,9 @@ Tokenizes a deterministic list of test strings (hand-written cases plus
 programmatic variations) with llama.cpp, through llama-cpp-python, on the same
 GGUF that the unit tests load, and writes tests/data/tokenizer_golden.txt.
 
-Usage: python3 tools/golden/gen_tokenizer.py [model.gguf] [out_dir]
+Usage: python3 tools/golden/gen_tokenizer.py [model.gguf] [out_dir] [smollm2.gguf]
 
-Writes three files:
+Writes:
   tokenizer_golden.txt      the model's own vocabulary (Gemma 3: no space prefix)
   tokenizer_golden_spm.txt  a small synthetic Llama-2-style vocabulary (space
                             prefix, add_bos by default), its tokens included as
@@ -15,6 +15,17 @@ Writes three files:
   tokenizer_golden_phi3.txt the same vocabulary with general.name "Phi-3 ..."
                             (llama.cpp strips whitespace after special tokens
                             there), on the strings with markup or spacing
+  tokenizer_golden_smollm2.txt  byte-level BPE: SmolLM2-135M's own vocabulary
+                            (tokenizer.ggml.pre "smollm"; the model's path is
+                            the third argument, else $SLIM_TEST_MODEL_SMOLLM2,
+                            else models/smollm2-135m-instruct-q4_1.gguf)
+  tokenizer_golden_bpe_<pre>.txt  SmolLM2's vocabulary and merges with another
+                            tokenizer.ggml.pre (gpt-2, llama-bpe, dbrx, qwen2,
+                            tekken, gpt-4o, default) and no add_bos_token /
+                            add_space_prefix keys, so that the pre-tokenizer's
+                            own defaults apply: llama.cpp is the oracle for each
+                            pre-tokenizer's splitting.  A "pre <name>" line
+                            names it; the test rebuilds the GGUF in memory.
 
 Format (one record per line, fields separated by TABs):
   # ...                             comment
@@ -24,7 +35,8 @@ Format (one record per line, fields separated by TABs):
      hex text: the test string's bytes in hex ("" for the empty string)
      idsA: llama_tokenize(add_special=True,  parse_special=False), ids joined by ","
      idsP: llama_tokenize(add_special=False, parse_special=True)
-     dXn:  llama_detokenize(idsX, remove_special=False, unparse_special=n), hex
+     dXn:  llama_detokenize(idsX, remove_special=False, unparse_special=n), hex;
+           "=" where it is the text itself (the BPE files only)
 The strings are kept as bytes, so invalid UTF-8 survives.
 """
 
@@ -186,6 +198,109 @@ def variations(base):
     return out
 
 
+def bpe_extra():
+    """Cases aimed at the byte-level BPE pre-tokenizers: contractions in every
+    case, digit runs, case changes inside words, Unicode white space, marks,
+    numbers and letters of other scripts, punctuation runs, SmolLM2's special
+    tokens."""
+    s = ["don't I'LL", "I'm", "I'M", "you're YOU'RE You'Re", "we've WE'VE", "she'd SHE'D",
+         "it's IT'S It'S", "can't CAN'T", "'s", "'S", "'", "''s", "x's", " 's", "'ll've'd",
+         "rock'n'roll", "O'Neil", "l'\u00e9t\u00e9", "qu'il", "\u2019s curly", "'re'RE", "'ve",
+         "'lL", "'\u0130", "word'\u017f", "12345678", "1234567", "123456", "12", "1 2 3",
+         "12,345.678", "x1y22z333w4444", "\u0661\u0662\u0663\u0664\u0665", "\u0967\u0968\u0969",
+         "\u00bd\u2153", "\u216b2", "\u00b2\u00b3", "3rd", "v1.2.3-rc4", "McDonald's", "iPhone",
+         "eBay", "HTMLParser", "getHTTPResponseCode", "\u00c9COLE", "\u00c9cole",
+         "\u00c9coleNormale", "\u01c5ungla", "\u01c8", "\u03a3\u038a\u03a3\u03a5\u03a6\u039f\u03a3",
+         "\ufb01nancial", "\ua78b\ua78cA", "\u1d00\u0299\u1d04", "\u02b0ello", "x\u00b2",
+         "\u00c0\u00c9\u00ce\u00f5\u00fc", "stra\u00dfe STRASSE", "\u0130stanbul'da",
+         "\u01f2won", "ABCdef", "abcDEF", "aBcDeF", "ABC DEF", "A", "AB'S", "\u00c9'S",
+         "\n\n  \t", "  \n", " \n\n", "\r\n\r\n", "a\r\n", "\t\n", "\n \n  \n", "x  \n  y",
+         "x \t y", "a \u00a0b", "\u00a0\u00a0", "a\u2003b", "\u3000x", "\u0085", "a\u0085b",
+         "\u2028x", "\u1680", "\u200bx", "x\u180e", " \u0301", "a\u0301\u0302b", "\u0301a",
+         "\u00e9\u0301t\u00e9", "(a)", "[x]y", "...x", "!?!a", "a!b", "a/b/c",
+         "/path/to//file", "http://x.y/z?q=1", "a//\n", "x/\n/y",
+         "@user #tag $5 %d &amp; *p", "a_b-c.d", "<<<", ">>> x", "~~~", "$$x$$", "+1 -1", "=>",
+         "|x|", "^^", "`code`", "x^2+y^2", "  ...  ", " .", " ,", " !", " ?",
+         "Hello , world !", "it ' s", "I 'm here", "you 're", "they 've", " 'll", " 'd",
+         "a ' b", "' '", "  '  '  ", "x 's y", "a . b , c ! d ? e", "<|im_start|>",
+         "<|im_end|>", "<|endoftext|>", "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+         "<|im_start|>system", "text<|endoftext|>more", "<|im_start|><|im_end|>", "<|im_start",
+         "im_start|>", "<repo_name>x<file_sep>y", "<jupyter_code>print(1)", "<|IM_START|>",
+         " <|im_end|> ", "<|im_end|>\n\n", "\U0001F600x", "x\U0001F600", "\U0001F600 x",
+         "a\U0001F44D\U0001F3FDb", "\U000323af\U0002ebf0", "\U0001e030\U00011f00"]
+    return [t.encode("utf-8") for t in s]
+
+
+def bpe_variations():
+    """Seeded random mixes of the characters and special tokens that matter to
+    the BPE pre-tokenizers."""
+    rng = random.Random(20250117)
+    pool = ("abcxyzABCXYZ0123456789 '.,;:!?\"()-_/\n\r\t"
+            "\u00e9\u00c9\u00df\u4f60\u597d\u3042\u0627\u05d0\u03b1\u03a9\u0436\u0416"
+            "\u0661\u00bd\u00a0\u3000\u0301\U0001f600\u2019\u01c5")
+    specials = ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "  ", "\n\n", "'s", "'LL"]
+    out = []
+    for i in range(60):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            parts.append(rng.choice(specials) if rng.random() < 0.25 else
+                         "".join(rng.choice(pool) for _ in range(rng.randint(1, 10))))
+        out.append("".join(parts).encode())
+    return out
+
+
+def past_unicode(b):
+    """True if llama.cpp's UTF-8 decoder makes a code point past U+10FFFF out
+    of these bytes (its BPE path then aborts: no golden data for those)."""
+    i = 0
+    while i < len(b):
+        c = b[i]
+        n = 1 if c < 0x80 else 0 if c < 0xc0 else 2 if c < 0xe0 else 3 if c < 0xf0 else \
+            4 if c < 0xf8 else 0
+        if n <= 1 or i + n > len(b) or any((b[i + k] & 0xc0) != 0x80 for k in range(1, n)):
+            i += 1
+            continue
+        cp = c & (0x7f >> n)
+        for k in range(1, n):
+            cp = cp << 6 | (b[i + k] & 0x3f)
+        if cp > 0x10FFFF:
+            return True
+        i += n
+    return False
+
+
+def bpe_gguf(src, path, pre):
+    """SmolLM2's vocabulary and merges with tokenizer.ggml.pre = pre, and only
+    the special ids (no add_bos_token / add_space_prefix)."""
+    import gguf
+    from gguf import GGUFReader
+    r = GGUFReader(src)
+    f = r.fields
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_context_length(128)
+    w.add_embedding_length(64)
+    w.add_block_count(1)
+    w.add_feed_forward_length(128)
+    w.add_head_count(2)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(f["tokenizer.ggml.tokens"].contents())
+    w.add_token_types(f["tokenizer.ggml.token_type"].contents())
+    w.add_token_merges(f["tokenizer.ggml.merges"].contents())
+    w.add_bos_token_id(f["tokenizer.ggml.bos_token_id"].contents())
+    w.add_eos_token_id(f["tokenizer.ggml.eos_token_id"].contents())
+    w.add_unk_token_id(f["tokenizer.ggml.unknown_token_id"].contents())
+    w.add_pad_token_id(f["tokenizer.ggml.padding_token_id"].contents())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+BPE_PRES = ["gpt-2", "llama-bpe", "dbrx", "qwen2", "tekken", "gpt-4o", "default"]
+
+
 def synthetic_vocab(gemma_path):
     """A small SentencePiece vocabulary in the Llama 2 style (no add_space_prefix
     or add_bos_token keys: llama.cpp's defaults, both true), built from the
@@ -240,7 +355,7 @@ def write_gguf(path, vocab, name=None):
     w.close()
 
 
-def golden_lines(model, cases):
+def golden_lines(model, cases, compact=False):
     import llama_cpp
     from llama_cpp import Llama
 
@@ -266,9 +381,9 @@ def golden_lines(model, cases):
     for text in cases:
         ids_a = m.tokenize(text, add_bos=True, special=False)
         ids_p = m.tokenize(text, add_bos=False, special=True)
-        fields = ["T", text.hex(), ",".join(map(str, ids_a)), ",".join(map(str, ids_p)),
-                  detok(ids_a, False).hex(), detok(ids_a, True).hex(),
-                  detok(ids_p, False).hex(), detok(ids_p, True).hex()]
+        dets = [detok(ids_a, False), detok(ids_a, True), detok(ids_p, False), detok(ids_p, True)]
+        fields = ["T", text.hex(), ",".join(map(str, ids_a)), ",".join(map(str, ids_p))] + \
+            ["=" if compact and d == text else d.hex() for d in dets]
         lines.append("\t".join(fields))
     return lines
 
@@ -321,6 +436,40 @@ def main():
     with open(out_path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote %s: %d strings, %d bytes" % (out_path, len(markup), os.path.getsize(out_path)))
+
+    # byte-level BPE: SmolLM2's own vocabulary, then other pre-tokenizers on it
+    smol = sys.argv[3] if len(sys.argv) > 3 else os.environ.get("SLIM_TEST_MODEL_SMOLLM2") or \
+        os.path.join(ROOT, "models", "smollm2-135m-instruct-q4_1.gguf")
+    bpe_cases, seen = [], set()
+    for c in bpe_extra() + cases + bpe_variations():
+        if c not in seen and not past_unicode(c):
+            seen.add(c)
+            bpe_cases.append(c)
+    out_path = os.path.join(out_dir, "tokenizer_golden_smollm2.txt")
+    with open(out_path, "w") as f:
+        f.write("\n".join(golden_lines(smol, bpe_cases, compact=True)) + "\n")
+    print("wrote %s: %d strings, %d bytes" % (out_path, len(bpe_cases),
+                                              os.path.getsize(out_path)))
+    # the other pre-tokenizers: the BPE cases, then a quarter of the short others
+    extra = set(bpe_extra() + bpe_variations())
+    short = [c for c in bpe_cases if c in extra or (len(c) <= 32 and hash_pick(c))]
+    for pre in BPE_PRES:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "synthetic-bpe-%s.gguf" % pre)
+            bpe_gguf(smol, path, pre)
+            lines = golden_lines(path, short, compact=True)
+        lines.insert(1, "pre\t%s" % pre)
+        out_path = os.path.join(out_dir, "tokenizer_golden_bpe_%s.txt" % pre)
+        with open(out_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print("wrote %s: %d strings, %d bytes" % (out_path, len(short),
+                                                  os.path.getsize(out_path)))
+
+
+def hash_pick(b):
+    """A deterministic quarter of the strings."""
+    import hashlib
+    return hashlib.sha256(b).digest()[0] < 64
 
 
 if __name__ == "__main__":
