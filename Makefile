@@ -53,10 +53,13 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 MODEL_DIR  ?= models
 MODEL      := $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
 SMOLLM2    := $(MODEL_DIR)/smollm2-135m-instruct-q4_1.gguf
+# Vocab-only GGUFs built from the reference tokenizers' own files (Llama 3,
+# Mistral Nemo and v3, Phi-4) for tests/unit/test_tokenizer_refs.c.
+VOCABS     := $(MODEL_DIR)/vocab/.done
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
-.PHONY: all lib cli test test-full model run install uninstall clean format help cuda
+.PHONY: all lib cli test test-full model vocabs run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
 
 # The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
@@ -95,8 +98,9 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 # The default test run: every Check suite (needs the default model for the
 # tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
-test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2)
-	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_CLI=$(CLI) $(TEST_BIN)
+test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_TEST_VOCAB_DIR=$(MODEL_DIR)/vocab \
+	    SLIM_CLI=$(CLI) $(TEST_BIN)
 
 test-full: test
 
@@ -105,6 +109,10 @@ $(MODEL):
 	sh tools/fetch_model.sh $(MODEL_DIR) gemma3
 $(SMOLLM2):
 	sh tools/fetch_model.sh $(MODEL_DIR) smollm2
+vocabs: $(VOCABS)
+$(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py
+	sh tools/fetch_tokenizers.sh $(MODEL_DIR)
+	touch $@
 
 run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
@@ -139,6 +147,7 @@ help:
 	@echo "make test       cudasim self-tests (CUDA=1) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
+	@echo "make vocabs     reference tokenizers as vocab GGUFs (needs pip: gguf mistral-common sentencepiece)"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 

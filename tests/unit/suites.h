@@ -4,16 +4,18 @@
 
 #include <check.h>
 
-Suite *suite_core(void);      /* test_core.c: errors, fp16, threadpool */
-Suite *suite_quant(void);     /* test_quant.c: every format vs the gguf package */
-Suite *suite_gguf(void);      /* test_gguf.c: reader, malformed corpus */
-Suite *suite_tokenizer(void); /* test_tokenizer.c: SentencePiece and BPE vs llama.cpp */
-Suite *suite_sampler(void);   /* test_sampler.c */
-Suite *suite_model(void);     /* test_model.c: forward pass vs llama.cpp golden logits */
-Suite *suite_arch(void);      /* test_arch.c: synthetic models of every architecture vs llama.cpp */
-Suite *suite_api(void);       /* test_api.c: public API argument checks, generate */
-Suite *suite_cli(void);       /* test_cli.c: the slim CLI end to end */
-Suite *suite_chat(void);      /* test_chat.c: chat templates vs jinja2, truncate, slim chat */
+Suite *suite_core(void);           /* test_core.c: errors, fp16, threadpool */
+Suite *suite_quant(void);          /* test_quant.c: every format vs the gguf package */
+Suite *suite_gguf(void);           /* test_gguf.c: reader, malformed corpus */
+Suite *suite_tokenizer(void);      /* test_tokenizer.c: SentencePiece and BPE vs llama.cpp */
+Suite *suite_tokenizer_refs(void); /* test_tokenizer_refs.c: Llama 3, Nemo, Mistral v3, Phi-4
+                                      vs their reference libraries */
+Suite *suite_sampler(void);        /* test_sampler.c */
+Suite *suite_model(void);          /* test_model.c: forward pass vs llama.cpp golden logits */
+Suite *suite_arch(void); /* test_arch.c: synthetic models of every architecture vs llama.cpp */
+Suite *suite_api(void);  /* test_api.c: public API argument checks, generate */
+Suite *suite_cli(void);  /* test_cli.c: the slim CLI end to end */
+Suite *suite_chat(void); /* test_chat.c: chat templates vs jinja2, truncate, slim chat */
 
 /* Path of the default model (SLIM_TEST_MODEL, else models/gemma-3-270m-q4_k_m.gguf). */
 const char *test_model_path(void);
