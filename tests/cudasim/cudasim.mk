@@ -4,15 +4,19 @@
 #   make -f tests/cudasim/cudasim.mk cudasim-test        [SAN=1] [BUILD=dir]
 #   make -f tests/cudasim/cudasim.mk cudasim-nvcc-check  (needs nvcc; not part of cudasim-test)
 # Targets:
-#   cudasim-test        build $(BUILD)/cudasim/test_cudasim and run the self-tests
-#                       (last line "N passed, N failed"; non-zero exit on failure)
-#   cudasim-nvcc-check  compile the same kernels with nvcc for each CUDASIM_NVCC_ARCHS,
-#                       host and device warnings as errors, ptxas spill report
+#   cudasim-test        build $(BUILD)/cudasim/test_cudasim (the emulator's self-tests) and
+#                       $(BUILD)/cudasim/test_ops (kernels/*.cu vs the CPU backend's C code),
+#                       run both; one closing line "N passed, N failed" for the two
+#                       (non-zero exit on failure)
+#   cudasim-nvcc-check  compile the same kernels (test_kernels.cu and kernels/*.cu) with nvcc
+#                       for each CUDASIM_NVCC_ARCHS, host and device warnings as errors,
+#                       ptxas spills/lmem as errors; reports in $(BUILD)/cudasim/nvcc/*.log
 #   cudasim-clean       remove $(BUILD)/cudasim
 
 BUILD             ?= build
 CUDA_HOME         ?= /usr/local/cuda
 CUDASIM_CXX       ?= g++
+CUDASIM_CC        ?= gcc
 CUDASIM_NVCC      ?= $(CUDA_HOME)/bin/nvcc
 CUDASIM_NVCC_ARCHS ?= 80 86 89 90
 CUDASIM_DIR       := tests/cudasim
@@ -27,8 +31,12 @@ CUDASIM_SAVED_GOAL := $(.DEFAULT_GOAL)
 CUDASIM_CPPFLAGS  := -I$(CUDASIM_DIR) -Ikernels -isystem $(CUDA_HOME)/include
 CUDASIM_CXXFLAGS  := -std=c++17 -O1 -g -fno-strict-aliasing -Wall -Wextra -Werror -pthread -MMD -MP
 CUDASIM_LDFLAGS   := -pthread
+# The CPU reference for test_ops: the project's own C files, compiled as C.
+CUDASIM_REF_CFLAGS := -std=c11 -O2 $(ARCH) -g -Iinclude -Ilib -D_GNU_SOURCE -DSLIM_BUILDING -Wall -Wextra -Werror \
+                      -Wno-unused-parameter -pthread -MMD -MP
 ifeq ($(SAN),1)
   CUDASIM_CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CUDASIM_REF_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   CUDASIM_LDFLAGS  += -fsanitize=address,undefined
 endif
 
@@ -39,13 +47,45 @@ CUDASIM_CC_OBJ     = $(patsubst $(CUDASIM_DIR)/%.cc,$(CUDASIM_BUILD)/%.o,$(CUDAS
 CUDASIM_CU_OBJ     = $(patsubst $(CUDASIM_DIR)/%.cu,$(CUDASIM_BUILD)/%.cu.o,$(CUDASIM_TEST_CU))
 CUDASIM_TEST_BIN   = $(CUDASIM_BUILD)/test_cudasim
 
+# The kernels (kernels/*.cu) and their test against the CPU backend.
+CUDASIM_KERNEL_CU := $(sort $(wildcard kernels/*.cu))
+CUDASIM_KERNEL_OBJ = $(patsubst kernels/%.cu,$(CUDASIM_BUILD)/kernels/%.cu.o,$(CUDASIM_KERNEL_CU))
+CUDASIM_REF_SRC   := lib/backend/cpu/ops.c $(sort $(wildcard lib/quant/*.c)) lib/core/error.c
+CUDASIM_REF_OBJ    = $(patsubst %.c,$(CUDASIM_BUILD)/ref/%.o,$(CUDASIM_REF_SRC))
+CUDASIM_OPS_OBJ    = $(CUDASIM_BUILD)/fiber.o $(CUDASIM_BUILD)/cudasim.o $(CUDASIM_BUILD)/test_ops.o
+CUDASIM_OPS_BIN    = $(CUDASIM_BUILD)/test_ops
+
 .PHONY: cudasim-test cudasim-nvcc-check cudasim-clean
 
-cudasim-test: $(CUDASIM_TEST_BIN)
-	$(CUDASIM_TEST_BIN)
+# Runs each test program into a log, prints it without its closing line, and
+# closes with one "N passed, N failed" line for all (a crash counts as a failure).
+cudasim-test: $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BIN)
+	@rc=0; p=0; f=0; for t in $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BIN); do \
+	  echo "== $$t"; \
+	  $$t > $$t.log 2>&1 || rc=1; \
+	  grep -Ev '^[0-9]+ passed, [0-9]+ failed$$' $$t.log || true; \
+	  set -- $$(tail -n 1 $$t.log); \
+	  if [ "$$2" = "passed," ] && [ "$$4" = "failed" ]; then p=$$((p + $$1)); f=$$((f + $$3)); \
+	  else echo "FAIL $$t did not finish"; f=$$((f + 1)); rc=1; fi; \
+	done; echo "$$p passed, $$f failed"; exit $$rc
 
 $(CUDASIM_TEST_BIN): $(CUDASIM_CC_OBJ) $(CUDASIM_CU_OBJ)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^
+
+$(CUDASIM_OPS_BIN): $(CUDASIM_OPS_OBJ) $(CUDASIM_KERNEL_OBJ) $(CUDASIM_REF_OBJ)
+	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
+
+$(CUDASIM_BUILD)/test_ops.o: $(CUDASIM_DIR)/test_ops.cc
+	@mkdir -p $(@D)
+	$(CUDASIM_CXX) $(CUDASIM_CPPFLAGS) -Iinclude -Ilib $(CUDASIM_CXXFLAGS) -c $< -o $@
+
+$(CUDASIM_BUILD)/kernels/%.cu.o: kernels/%.cu
+	@mkdir -p $(@D)
+	$(CUDASIM_CXX) $(CUDASIM_CPPFLAGS) $(CUDASIM_CXXFLAGS) -x c++ -c $< -o $@
+
+$(CUDASIM_BUILD)/ref/%.o: %.c
+	@mkdir -p $(@D)
+	$(CUDASIM_CC) $(CUDASIM_REF_CFLAGS) -c $< -o $@
 
 $(CUDASIM_BUILD)/%.o: $(CUDASIM_DIR)/%.cc
 	@mkdir -p $(@D)
@@ -63,11 +103,18 @@ cudasim-nvcc-check:
 	    -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror -Xptxas -v,-warn-spills,-warn-lmem-usage,-Werror \
 	    -c $(CUDASIM_TEST_CU) -o $(CUDASIM_BUILD)/nvcc/test_kernels.sm_$$a.o 2> $(CUDASIM_BUILD)/nvcc/ptxas.sm_$$a.log \
 	    || { cat $(CUDASIM_BUILD)/nvcc/ptxas.sm_$$a.log; exit 1; }; \
+	  for k in $(CUDASIM_KERNEL_CU); do \
+	    b=$$(basename $$k .cu); echo "nvcc sm_$$a $$k"; \
+	    $(CUDASIM_NVCC) -std=c++17 -arch=sm_$$a -Ikernels \
+	      -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror -Xptxas -v,-warn-spills,-warn-lmem-usage,-Werror \
+	      -c $$k -o $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.o 2> $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.log \
+	      || { cat $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.log; exit 1; }; \
+	  done; \
 	done; echo "cudasim-nvcc-check: ok ($(CUDASIM_NVCC_ARCHS))"
 
 cudasim-clean:
 	rm -rf $(CUDASIM_BUILD)
 
--include $(wildcard $(CUDASIM_BUILD)/*.d)
+-include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ)))
 
 .DEFAULT_GOAL := $(CUDASIM_SAVED_GOAL)

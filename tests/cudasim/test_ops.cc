@@ -1,0 +1,443 @@
+// test_ops.cc: the CUDA kernels of kernels/*.cu (through their kernels.h
+// launchers) under the cudasim emulator, against the CPU backend's own code
+// (lib/backend/cpu/ops.c and the quant traits in lib/quant, compiled as C
+// and linked in).  Every case runs under 4 scheduling policies x 3 seeds
+// (in-order, reverse, random, greedy), with shared memory poisoned by the
+// kernels and output buffers pre-filled with NaN; sizes are ragged.
+// Prints one line per test and ends with "N passed, N failed".
+//
+// Tolerances (see docs/CUDA.md, "Kernels"):
+//   rmsnorm          |gpu - cpu| <= 1e-5 * |cpu| per element (f32 vs double sum of squares)
+//   rope             |gpu - cpu| <= 1e-5 absolute (|x| <= 1, positions up to 1e5)
+//   act_mul          |gpu - cpu| <= 1e-6 + 1e-5 * |cpu|
+//   add, add_bias, scale: bitwise equal (one rounding each, same on both sides)
+//   matvec (Q8_0, Q4_0, Q5_0)
+//                    |gpu - ref| <= 1e-5 * sum_i |w_i x_i|, ref = double dot of the
+//                    weight row dequantized by the type's traits to_float with x
+// and every kernel must give bitwise the same output under every policy and seed.
+#include "cudasim.h"
+#include "kernels.h"
+#include "util.cuh"
+
+extern "C" {
+#include "backend/cpu/cpu.h"
+#include "quant/dtype.h"
+}
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <string>
+#include <vector>
+
+using cudasim::Policy;
+
+static int g_pass, g_fail;
+static std::string g_why;
+
+#define EXPECT(cond, ...)                                 \
+    do {                                                  \
+        if (!(cond)) {                                    \
+            char b_[512];                                 \
+            snprintf(b_, sizeof b_, __VA_ARGS__);         \
+            g_why = std::string(#cond) + ": " + b_;       \
+            return false;                                 \
+        }                                                 \
+    } while (0)
+
+static void run(const char *name, bool (*fn)()) {
+    g_why.clear();
+    cudasim::set_policy(cudasim::POLICY_IN_ORDER, 1);
+    (void)cudasim::take_error();
+    bool ok = fn();
+    if (ok && cudasim::error_pending()) {
+        ok = false;
+        g_why = "unexpected emulator error: " + cudasim::take_error();
+    }
+    if (ok) {
+        g_pass++;
+        printf("ok   %s\n", name);
+    } else {
+        g_fail++;
+        printf("FAIL %s\n     %s\n", name, g_why.c_str());
+    }
+    fflush(stdout);
+}
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd() {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 11);
+}
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.0f; }
+static void fill(std::vector<float> &v, float lo, float hi) {
+    for (auto &x : v) x = frand(lo, hi);
+}
+
+struct PolicySeed {
+    Policy p;
+    uint64_t seed;
+};
+static std::vector<PolicySeed> policies() {
+    std::vector<PolicySeed> v;
+    for (int p = 0; p < 4; p++)
+        for (uint64_t s = 1; s <= 3; s++) v.push_back({(Policy)p, s});
+    return v;
+}
+
+static bool same_bits(const std::vector<float> &a, const std::vector<float> &b) {
+    return a.size() == b.size() && (a.empty() || memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// Float buffer with 64-byte aligned storage (device allocations are 256-byte
+// aligned; std::vector only promises 16).
+struct AlignedBuf {
+    float *p;
+    size_t n;
+    explicit AlignedBuf(size_t n_) : p((float *)aligned_alloc(64, ((n_ * sizeof(float) + 63) / 64 + 1) * 64)), n(n_) {}
+    ~AlignedBuf() { free(p); }
+    AlignedBuf(const AlignedBuf &) = delete;
+    AlignedBuf &operator=(const AlignedBuf &) = delete;
+};
+
+static const int64_t NS[] = {1, 31, 33, 257, 640, 1000};
+static const int64_t ROWS[] = {1, 3, 17};
+
+// Runs `launch` (which must write `out` from scratch) under every policy and
+// seed; checks no emulator error, and that all runs agree bitwise.  The first
+// run's output is left in `out`.
+template <typename F>
+static bool all_policies_same(const char *what, std::vector<float> &out, F launch) {
+    std::vector<float> first;
+    for (auto ps : policies()) {
+        cudasim::set_policy(ps.p, ps.seed);
+        launch(out);
+        std::string e = cudasim::take_error();
+        EXPECT(e.empty(), "%s, %s seed %llu: %s", what, cudasim::policy_name(ps.p), (unsigned long long)ps.seed,
+               e.c_str());
+        if (first.empty())
+            first = out;
+        else
+            EXPECT(same_bits(first, out), "%s: %s seed %llu differs from the first run", what,
+                   cudasim::policy_name(ps.p), (unsigned long long)ps.seed);
+    }
+    out = first;
+    return true;
+}
+
+// ------------------------------------------------------------ rmsnorm
+static bool t_rmsnorm() {
+    for (int64_t n : NS)
+        for (int64_t rows : ROWS)
+            for (int use_w = 0; use_w < 2; use_w++)
+                for (int in_place = 0; in_place < 2; in_place++) {
+                    std::vector<float> x(n * rows), w(n), ref(n * rows), out(n * rows);
+                    fill(x, -2.0f, 2.0f);
+                    fill(w, 0.5f, 1.5f);
+                    const float eps = 1e-6f;
+                    slim_cpu_rmsnorm(ref.data(), x.data(), use_w ? w.data() : nullptr, n, rows, eps);
+                    char what[96];
+                    snprintf(what, sizeof what, "n=%lld rows=%lld w=%d in_place=%d", (long long)n, (long long)rows,
+                             use_w, in_place);
+                    const float *wp = use_w ? w.data() : nullptr;
+                    int rc = 0;
+                    if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                            if (in_place) {
+                                o = x;
+                                rc |= slim_cuda_rmsnorm(o.data(), o.data(), wp, n, rows, eps, nullptr);
+                            } else {
+                                std::fill(o.begin(), o.end(), NAN);
+                                rc |= slim_cuda_rmsnorm(o.data(), x.data(), wp, n, rows, eps, nullptr);
+                            }
+                        }))
+                        return false;
+                    EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
+                    for (int64_t i = 0; i < n * rows; i++)
+                        EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f * fabsf(ref[i]), "%s: [%lld] %.9g vs cpu %.9g", what,
+                               (long long)i, out[i], ref[i]);
+                }
+    return true;
+}
+
+static bool t_rmsnorm_args() {
+    std::vector<float> x(8, 1.0f);
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 0, 5, 1e-6f, nullptr) == 0, "n = 0 is a no-op");
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 8, 0, 1e-6f, nullptr) == 0, "no rows is a no-op");
+    EXPECT(x[0] == 1.0f, "no-op wrote");
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, -1, 1, 1e-6f, nullptr) == (int)cudaErrorInvalidValue,
+           "negative n rejected");
+    return true;
+}
+
+// ------------------------------------------------------------ rope
+struct RopeCase {
+    int32_t n_heads, head_dim, n_rot, pos0;
+    float theta, freq_scale, mscale;
+    bool factors, neox;
+};
+
+static bool t_rope() {
+    const RopeCase cases[] = {
+        {1, 64, 64, 0, 10000.0f, 1.0f, 1.0f, false, true},      // full rotary, neox
+        {3, 64, 64, 7, 10000.0f, 1.0f, 1.0f, false, false},     // adjacent pairs
+        {5, 80, 32, 1000, 10000.0f, 1.0f, 1.0f, false, true},   // partial rotary (Phi-like)
+        {3, 96, 48, 3, 500000.0f, 0.25f, 1.0f, true, true},     // freq factors + linear scaling
+        {2, 128, 128, 11, 1000000.0f, 1.0f, 1.19f, true, false}, // LongRoPE-style factors + mscale
+        {3, 33, 22, 5, 10000.0f, 0.5f, 1.0f, false, false},     // odd head_dim, partial, adjacent
+        {1, 2, 2, 0, 10000.0f, 1.0f, 1.0f, false, true},        // one pair
+        {2, 64, 64, 100000, 500000.0f, 1.0f, 1.0f, false, true}, // long context: angles up to 1e5
+    };
+    for (const RopeCase &c : cases)
+        for (int64_t rows : ROWS) {
+            const int64_t n = rows * c.n_heads * c.head_dim;
+            std::vector<float> x(n), ref(n), out(n), ff(c.n_rot / 2);
+            fill(x, -1.0f, 1.0f);
+            fill(ff, 1.0f, 8.0f);
+            slim_rope_args a;
+            a.n_heads = c.n_heads;
+            a.head_dim = c.head_dim;
+            a.n_rot = c.n_rot;
+            a.pos0 = c.pos0;
+            a.theta_base = c.theta;
+            a.freq_scale = c.freq_scale;
+            a.mscale = c.mscale;
+            a.freq_factors = c.factors ? ff.data() : nullptr;
+            a.neox = c.neox;
+            ref = x;
+            slim_cpu_rope(ref.data(), rows, &a);
+            char what[128];
+            snprintf(what, sizeof what, "heads=%d head_dim=%d n_rot=%d pos0=%d neox=%d factors=%d rows=%lld",
+                     c.n_heads, c.head_dim, c.n_rot, c.pos0, c.neox, c.factors, (long long)rows);
+            int rc = 0;
+            if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                    o = x;
+                    rc |= slim_cuda_rope(o.data(), rows, c.n_heads, c.head_dim, c.n_rot, c.pos0, c.theta,
+                                         c.freq_scale, c.mscale, c.factors ? ff.data() : nullptr, c.neox, nullptr);
+                }))
+                return false;
+            EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
+            for (int64_t i = 0; i < n; i++) {
+                EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f, "%s: [%lld] %.9g vs cpu %.9g", what, (long long)i, out[i],
+                       ref[i]);
+                if (i % c.head_dim >= c.n_rot) EXPECT(out[i] == x[i], "%s: [%lld] beyond n_rot changed", what,
+                                                      (long long)i);
+            }
+        }
+    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 3, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == (int)cudaErrorInvalidValue,
+           "odd n_rot rejected");
+    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 10, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == (int)cudaErrorInvalidValue,
+           "n_rot > head_dim rejected");
+    EXPECT(slim_cuda_rope(nullptr, 0, 1, 8, 8, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == 0, "no rows is a no-op");
+    return true;
+}
+
+// ------------------------------------------------------------ element-wise
+static bool t_act_mul() {
+    const slim_act acts[2] = {SLIM_ACT_GELU_TANH, SLIM_ACT_SILU};
+    const int cuda_acts[2] = {SLIM_CUDA_ACT_GELU_TANH, SLIM_CUDA_ACT_SILU};
+    for (int k = 0; k < 2; k++)
+        for (int64_t n : NS)
+            for (int64_t rows : ROWS) {
+                const int64_t m = n * rows;  // element-wise: rows only make the sizes more ragged
+                std::vector<float> g(m), u(m), ref, out(m);
+                fill(g, -8.0f, 8.0f);
+                fill(u, -2.0f, 2.0f);
+                ref = g;
+                slim_cpu_act_mul(ref.data(), u.data(), m, acts[k]);
+                char what[64];
+                snprintf(what, sizeof what, "act=%d n=%lld", k, (long long)m);
+                int rc = 0;
+                if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                        o = g;
+                        rc |= slim_cuda_act_mul(o.data(), u.data(), m, cuda_acts[k], nullptr);
+                    }))
+                    return false;
+                EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
+                for (int64_t i = 0; i < m; i++)
+                    EXPECT(fabsf(out[i] - ref[i]) <= 1e-6f + 1e-5f * fabsf(ref[i]), "%s: [%lld] g=%.9g %.9g vs cpu %.9g",
+                           what, (long long)i, g[i], out[i], ref[i]);
+            }
+    EXPECT(slim_cuda_act_mul(nullptr, nullptr, 4, 7, nullptr) == (int)cudaErrorInvalidValue, "bad act rejected");
+    return true;
+}
+
+static bool t_add_scale_bias() {
+    for (int64_t n : NS)
+        for (int64_t rows : ROWS) {
+            const int64_t m = n * rows;
+            std::vector<float> y(m), x(m), b(n), ref, out(m);
+            fill(y, -4.0f, 4.0f);
+            fill(x, -4.0f, 4.0f);
+            fill(b, -1.0f, 1.0f);
+            char what[64];
+            int rc = 0;
+
+            ref = y;
+            slim_cpu_add(ref.data(), x.data(), m);
+            snprintf(what, sizeof what, "add n=%lld", (long long)m);
+            if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                    o = y;
+                    rc |= slim_cuda_add(o.data(), x.data(), m, nullptr);
+                }))
+                return false;
+            EXPECT(same_bits(out, ref), "%s: not bitwise equal to the CPU", what);
+
+            ref = y;
+            slim_cpu_add_bias(ref.data(), b.data(), n, rows);
+            snprintf(what, sizeof what, "add_bias n=%lld rows=%lld", (long long)n, (long long)rows);
+            if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                    o = y;
+                    rc |= slim_cuda_add_bias(o.data(), b.data(), n, rows, nullptr);
+                }))
+                return false;
+            EXPECT(same_bits(out, ref), "%s: not bitwise equal to the CPU", what);
+
+            ref = y;
+            slim_cpu_scale(ref.data(), 0.3f, m);
+            snprintf(what, sizeof what, "scale n=%lld", (long long)m);
+            if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                    o = y;
+                    rc |= slim_cuda_scale(o.data(), 0.3f, m, nullptr);
+                }))
+                return false;
+            EXPECT(same_bits(out, ref), "%s: not bitwise equal to the CPU", what);
+            EXPECT(rc == 0, "launchers returned %d", rc);
+        }
+    return true;
+}
+
+// ------------------------------------------------------------ matvec
+typedef int (*matvec_fn)(float *, const void *, size_t, const float *, int64_t, int64_t, void *);
+struct MatvecType {
+    slim_dtype type;
+    matvec_fn fn;
+};
+static const MatvecType MATVEC_TYPES[] = {
+    {SLIM_DTYPE_Q8_0, slim_cuda_matvec_q8_0},
+    {SLIM_DTYPE_Q4_0, slim_cuda_matvec_q4_0},
+    {SLIM_DTYPE_Q5_0, slim_cuda_matvec_q5_0},
+};
+
+// w_offset: bytes the weight buffer is shifted by (2: only 2-byte aligned);
+// pad: extra bytes between rows (row views of fused weights).
+static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w_offset, size_t pad) {
+    const slim_dtype_traits *tr = slim_dtype_traits_of(mt.type);
+    const int64_t n = nb * 32;
+    const size_t row_size = slim_dtype_row_size(mt.type, n), stride = row_size + pad;
+    std::vector<unsigned char> wbuf(stride * rows + w_offset + 16, 0xAB);
+    unsigned char *w = wbuf.data() + w_offset;
+    AlignedBuf x(n);
+    std::vector<float> wf(n), row(n), ref(rows), mag(rows), out(rows);
+    for (int64_t i = 0; i < n; i++) x.p[i] = frand(-1.0f, 1.0f);
+    for (int64_t r = 0; r < rows; r++) {
+        for (auto &v : wf) v = frand(-0.1f, 0.1f) * (rnd() % 16 == 0 ? 10.0f : 1.0f);  // a few outliers
+        tr->from_float(wf.data(), w + r * stride, n);
+        tr->to_float(w + r * stride, row.data(), n);
+        double s = 0, a = 0;
+        for (int64_t i = 0; i < n; i++) {
+            s += (double)row[i] * x.p[i];
+            a += fabs((double)row[i] * x.p[i]);
+        }
+        ref[r] = (float)s;
+        mag[r] = (float)a;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "%s n=%lld rows=%lld w_offset=%zu pad=%zu", tr->name, (long long)n, (long long)rows,
+             w_offset, pad);
+    int rc = 0;
+    if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+            std::fill(o.begin(), o.end(), NAN);
+            rc |= mt.fn(o.data(), w, stride, x.p, n, rows, nullptr);
+        }))
+        return false;
+    EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
+    for (int64_t r = 0; r < rows; r++)
+        EXPECT(fabsf(out[r] - ref[r]) <= 1e-5f * mag[r], "%s: row %lld: %.9g vs ref %.9g (sum|wx| %.3g)", what,
+               (long long)r, out[r], ref[r], mag[r]);
+    return true;
+}
+
+static bool t_matvec() {
+    const int64_t NBS[] = {1, 2, 3, 5, 9, 13, 17, 20, 33, 129};  // n = 32 .. 4128; 640 = 20 blocks
+    for (const MatvecType &mt : MATVEC_TYPES) {
+        for (int64_t nb : NBS)
+            for (int64_t rows : ROWS)
+                if (!matvec_case(mt, nb, rows, 0, 0)) return false;
+        // 2-byte aligned weights and padded row strides (row views).
+        if (!matvec_case(mt, 20, 17, 2, 0)) return false;
+        if (!matvec_case(mt, 13, 3, 2, 6)) return false;
+        if (!matvec_case(mt, 33, 5, 0, 34 * 3)) return false;
+    }
+    return true;
+}
+
+static bool t_matvec_args() {
+    AlignedBuf x(64);
+    std::vector<unsigned char> w(4 * 34 + 8);
+    float y[2];
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 48, 2, nullptr) == (int)cudaErrorInvalidValue,
+           "n not a multiple of 32 rejected");
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p + 1, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+           "x not 16-byte aligned rejected");
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data() + 1, 68, x.p, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+           "odd weight address rejected");
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 66, x.p, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+           "row stride below the row size rejected");
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 64, 0, nullptr) == 0, "no rows is a no-op");
+    return true;
+}
+
+// ------------------------------------------------------------ util.cuh under the emulator
+__global__ void misaligned_load_kernel(const float *x, float *out) {
+    float4 v = ld_f32x4(x + threadIdx.x);  // thread 1 is misaligned
+    out[threadIdx.x] = v.x;
+}
+__global__ void unaligned_u32_kernel(const unsigned char *p, uint32_t *out) {
+    out[threadIdx.x] = ld_u32_a2(p + 2 * threadIdx.x);
+}
+
+static bool t_load_checks() {
+    AlignedBuf x(64);
+    for (int i = 0; i < 64; i++) x.p[i] = (float)i;
+    float out[32];
+    LAUNCH(misaligned_load_kernel, 1, 2, 0, 0, (const float *)x.p, out);
+    std::string e = cudasim::take_error();
+    EXPECT(e.find("ld_f32x4: address not 16-byte aligned") != std::string::npos, "'%s'", e.c_str());
+    LAUNCH(misaligned_load_kernel, 1, 1, 0, 0, (const float *)x.p, out);
+    e = cudasim::take_error();
+    EXPECT(e.empty() && out[0] == 0.0f, "aligned load: '%s'", e.c_str());
+    unsigned char bytes[80];
+    for (int i = 0; i < 80; i++) bytes[i] = (unsigned char)(3 * i + 1);
+    alignas(4) unsigned char b2[82];
+    memcpy(b2 + 2, bytes, 80);  // 2-byte aligned, not 4
+    uint32_t u[32];
+    LAUNCH(unaligned_u32_kernel, 1, 32, 0, 0, (const unsigned char *)(b2 + 2), u);
+    EXPECT(cudasim::take_error().empty(), "ld_u32_a2 on 2-byte aligned data");
+    for (int t = 0; t < 32; t++) {
+        uint32_t want;
+        memcpy(&want, bytes + 2 * t, 4);
+        EXPECT(u[t] == want, "thread %d: %08x vs %08x", t, u[t], want);
+    }
+    LAUNCH(unaligned_u32_kernel, 1, 1, 0, 0, (const unsigned char *)(b2 + 3), u);
+    e = cudasim::take_error();
+    EXPECT(e.find("ld_u16: address not 2-byte aligned") != std::string::npos, "'%s'", e.c_str());
+    return true;
+}
+
+int main() {
+    run("rmsnorm vs slim_cpu_rmsnorm: n 1..1000, rows 1/3/17, w/no w, in place, 4 policies x 3 seeds", t_rmsnorm);
+    run("rmsnorm launcher: empty and invalid sizes", t_rmsnorm_args);
+    run("rope vs slim_cpu_rope: neox/adjacent, partial, freq factors, scaling, mscale, pos0", t_rope);
+    run("act_mul (gelu-tanh, silu) vs slim_cpu_act_mul", t_act_mul);
+    run("add / add_bias / scale bitwise vs the CPU backend", t_add_scale_bias);
+    run("matvec Q8_0/Q4_0/Q5_0 vs traits to_float + double dot: 1..129 blocks, rows 1/3/17, strides, "
+        "2-byte aligned w",
+        t_matvec);
+    run("matvec Q8_0 launcher: invalid arguments rejected", t_matvec_args);
+    run("checked loads: misaligned 16-byte / 2-byte loads reported, 2x16-bit words", t_load_checks);
+    printf("%d passed, %d failed\n", g_pass, g_fail);
+    return g_fail ? 1 : 0;
+}
