@@ -18,9 +18,10 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-#define LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
-#define SHARED_DYN(T, name)                                      \
-    extern __shared__ __align__(128) unsigned char slim_dyn_smem_[]; \
+#define LAUNCH(kernel, grid, block, smem, stream, ...)                                             \
+    kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#define SHARED_DYN(T, name)                                                                        \
+    extern __shared__ __align__(128) unsigned char slim_dyn_smem_[];                               \
     T *name = reinterpret_cast<T *>(slim_dyn_smem_)
 #define POISON_SHARED(var) ((void)0)
 
@@ -30,4 +31,4 @@
 
 #endif
 
-#endif  // SLIM_KERNELS_COMMON_CUH
+#endif // SLIM_KERNELS_COMMON_CUH

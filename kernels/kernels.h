@@ -24,8 +24,8 @@ extern "C" {
 
 /* norm.cu: y = x / rms(x) * w over n_rows rows of n (w NULL: no weight);
  * rms(x) = sqrt(mean(x^2) + eps).  y == x (in place) is allowed. */
-int slim_cuda_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t n_rows, float eps,
-                      void *stream);
+int slim_cuda_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t n_rows,
+                      float eps, void *stream);
 
 /* rope.cu: RoPE in place on n_rows rows of n_heads heads of head_dim
  * (row r is at position pos0 + r), as slim_rope_args: pair i < n_rot/2 turns by

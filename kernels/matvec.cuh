@@ -25,16 +25,17 @@
 
 namespace {
 
-constexpr int MV_WARPS = 4;  // rows per block
+constexpr int MV_WARPS = 4; // rows per block
 constexpr int MV_THREADS = 32 * MV_WARPS;
 
 template <typename Q>
 __global__ void __launch_bounds__(MV_THREADS)
-    matvec_kernel(float *y, const unsigned char *w, size_t w_row_stride, const float *x, int64_t nb, int64_t n_rows) {
-    constexpr int STEP = 32 / Q::LANES;  // blocks per warp step
+    matvec_kernel(float *y, const unsigned char *w, size_t w_row_stride, const float *x, int64_t nb,
+                  int64_t n_rows) {
+    constexpr int STEP = 32 / Q::LANES; // blocks per warp step
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t row = (int64_t)blockIdx.x * MV_WARPS + warp;
-    if (row >= n_rows) return;  // the whole warp leaves together
+    if (row >= n_rows) return; // the whole warp leaves together
     const unsigned char *wr = w + row * w_row_stride;
     const int j = lane % Q::LANES;
 
@@ -48,9 +49,11 @@ __global__ void __launch_bounds__(MV_THREADS)
             p[u] = Q::part(wr + b * Q::BYTES, x + b * 32, j);
         }
         SLIM_UNROLL
-        for (int u = 0; u < 4; u++) acc += p[u];
+        for (int u = 0; u < 4; u++)
+            acc += p[u];
     }
-    for (; ib < nb; ib += STEP) acc += Q::part(wr + ib * Q::BYTES, x + ib * 32, j);
+    for (; ib < nb; ib += STEP)
+        acc += Q::part(wr + ib * Q::BYTES, x + ib * 32, j);
 
     acc = warp_sum(acc);
     if (lane == 0) y[row] = acc;
@@ -58,10 +61,10 @@ __global__ void __launch_bounds__(MV_THREADS)
 
 // Checks the arguments (see kernels.h) and launches matvec_kernel<Q>.
 template <typename Q>
-int matvec_launch(float *y, const void *w, size_t w_row_stride, const float *x, int64_t n, int64_t n_rows,
-                  void *stream) {
-    if (n <= 0 || n % 32 || n_rows < 0 || ((uintptr_t)x & 15) || ((uintptr_t)w & 1) || (w_row_stride & 1) ||
-        (n_rows > 1 && w_row_stride < (size_t)(n / 32) * Q::BYTES))
+int matvec_launch(float *y, const void *w, size_t w_row_stride, const float *x, int64_t n,
+                  int64_t n_rows, void *stream) {
+    if (n <= 0 || n % 32 || n_rows < 0 || ((uintptr_t)x & 15) || ((uintptr_t)w & 1) ||
+        (w_row_stride & 1) || (n_rows > 1 && w_row_stride < (size_t)(n / 32) * Q::BYTES))
         return (int)cudaErrorInvalidValue;
     if (n_rows == 0) return 0;
     const int64_t blocks = (n_rows + MV_WARPS - 1) / MV_WARPS;
@@ -71,6 +74,6 @@ int matvec_launch(float *y, const void *w, size_t w_row_stride, const float *x, 
     return slim_launch_result();
 }
 
-}  // namespace
+} // namespace
 
-#endif  // SLIM_KERNELS_MATVEC_CUH
+#endif // SLIM_KERNELS_MATVEC_CUH

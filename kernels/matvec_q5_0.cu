@@ -19,7 +19,8 @@ struct Q5_0 {
         const float d = f16_bits_to_f32(ld_u16(blk));
         const uint32_t qh = ld_u32_a2(blk + 2);
         const uint32_t q = ld_u32_a2(blk + 6 + 4 * j);
-        const uint32_t hl = qh >> (4 * j), hh = qh >> (16 + 4 * j);  // fifth bits of the low / high elements
+        const uint32_t hl = qh >> (4 * j),
+                       hh = qh >> (16 + 4 * j); // fifth bits of the low / high elements
         const float4 lo = ld_f32x4(xb + 4 * j), hi = ld_f32x4(xb + 16 + 4 * j);
         float s = 0.0f;
         s += (float)((int)((q & 15) | (hl & 1) << 4) - 16) * lo.x;
@@ -35,9 +36,9 @@ struct Q5_0 {
 };
 static_assert(sizeof(block_q5_0) == Q5_0::BYTES, "block_q5_0 layout");
 
-}  // namespace
+} // namespace
 
-extern "C" int slim_cuda_matvec_q5_0(float *y, const void *w, size_t w_row_stride, const float *x, int64_t n,
-                                     int64_t n_rows, void *stream) {
+extern "C" int slim_cuda_matvec_q5_0(float *y, const void *w, size_t w_row_stride, const float *x,
+                                     int64_t n, int64_t n_rows, void *stream) {
     return matvec_launch<Q5_0>(y, w, w_row_stride, x, n, n_rows, stream);
 }

@@ -25,9 +25,9 @@ struct Q8_0 {
 };
 static_assert(sizeof(block_q8_0) == Q8_0::BYTES, "block_q8_0 layout");
 
-}  // namespace
+} // namespace
 
-extern "C" int slim_cuda_matvec_q8_0(float *y, const void *w, size_t w_row_stride, const float *x, int64_t n,
-                                     int64_t n_rows, void *stream) {
+extern "C" int slim_cuda_matvec_q8_0(float *y, const void *w, size_t w_row_stride, const float *x,
+                                     int64_t n, int64_t n_rows, void *stream) {
     return matvec_launch<Q8_0>(y, w, w_row_stride, x, n, n_rows, stream);
 }

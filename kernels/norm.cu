@@ -12,8 +12,8 @@ namespace {
 
 constexpr int NORM_THREADS = 256;
 
-__global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *y, const float *x, const float *w, int64_t n,
-                                                               float eps) {
+__global__ void __launch_bounds__(NORM_THREADS)
+    rmsnorm_kernel(float *y, const float *x, const float *w, int64_t n, float eps) {
     __shared__ float scratch[32];
     POISON_SHARED(scratch);
     const int64_t row = blockIdx.x;
@@ -30,18 +30,21 @@ __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *y, const f
 
     // Each thread rewrites only the elements it read: in place is safe.
     if (w) {
-        for (int64_t i = threadIdx.x; i < n; i += NORM_THREADS) yr[i] = xr[i] * s * w[i];
+        for (int64_t i = threadIdx.x; i < n; i += NORM_THREADS)
+            yr[i] = xr[i] * s * w[i];
     } else {
-        for (int64_t i = threadIdx.x; i < n; i += NORM_THREADS) yr[i] = xr[i] * s;
+        for (int64_t i = threadIdx.x; i < n; i += NORM_THREADS)
+            yr[i] = xr[i] * s;
     }
 }
 
-}  // namespace
+} // namespace
 
-extern "C" int slim_cuda_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64_t n_rows, float eps,
-                                 void *stream) {
+extern "C" int slim_cuda_rmsnorm(float *y, const float *x, const float *w, int64_t n,
+                                 int64_t n_rows, float eps, void *stream) {
     if (n < 0 || n_rows < 0 || n_rows > 0x7fffffff) return (int)cudaErrorInvalidValue;
     if (n == 0 || n_rows == 0) return 0;
-    LAUNCH(rmsnorm_kernel, dim3((unsigned)n_rows), dim3(NORM_THREADS), 0, (cudaStream_t)stream, y, x, w, n, eps);
+    LAUNCH(rmsnorm_kernel, dim3((unsigned)n_rows), dim3(NORM_THREADS), 0, (cudaStream_t)stream, y,
+           x, w, n, eps);
     return slim_launch_result();
 }

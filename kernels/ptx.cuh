@@ -18,15 +18,23 @@ namespace ptx_layout {
 // PTX ISA, mma.m16n8k16, .f16/.bf16 multiplicands, f32 accumulators.
 // groupID = lane >> 2, threadID_in_group = lane % 4.
 // A (16x16, row-major fragment): a0..a7, two per .b32 register (low half first).
-__host__ __device__ constexpr int mma_a_row(int lane, int i) { return (lane >> 2) + ((i & 2) ? 8 : 0); }
-__host__ __device__ constexpr int mma_a_col(int lane, int i) { return (lane % 4) * 2 + (i & 1) + (i >= 4 ? 8 : 0); }
+__host__ __device__ constexpr int mma_a_row(int lane, int i) {
+    return (lane >> 2) + ((i & 2) ? 8 : 0);
+}
+__host__ __device__ constexpr int mma_a_col(int lane, int i) {
+    return (lane % 4) * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+}
 // B (16x8, k x n): b0..b3, two per register.
-__host__ __device__ constexpr int mma_b_row(int lane, int i) { return (lane % 4) * 2 + (i & 1) + (i >= 2 ? 8 : 0); }
+__host__ __device__ constexpr int mma_b_row(int lane, int i) {
+    return (lane % 4) * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+}
 __host__ __device__ constexpr int mma_b_col(int lane, int /*i*/) { return lane >> 2; }
 // C/D (16x8 f32): c0..c3.
-__host__ __device__ constexpr int mma_c_row(int lane, int i) { return (lane >> 2) + (i >= 2 ? 8 : 0); }
+__host__ __device__ constexpr int mma_c_row(int lane, int i) {
+    return (lane >> 2) + (i >= 2 ? 8 : 0);
+}
 __host__ __device__ constexpr int mma_c_col(int lane, int i) { return (lane % 4) * 2 + (i & 1); }
-}  // namespace ptx_layout
+} // namespace ptx_layout
 
 #if !defined(__CUDACC__)
 namespace cudasim {
@@ -45,8 +53,7 @@ inline float bits_to_f(uint16_t h, bool bf16) {
     r.x = h;
     return __half2float(__half(r));
 }
-template <bool BF16>
-inline void mma_m16n8k16_complete(void *const *lanes, unsigned mask) {
+template <bool BF16> inline void mma_m16n8k16_complete(void *const *lanes, unsigned mask) {
     (void)mask;
     float A[16][16], B[16][8], C[16][8];
     for (int l = 0; l < 32; l++) {
@@ -57,22 +64,25 @@ inline void mma_m16n8k16_complete(void *const *lanes, unsigned mask) {
         for (int i = 0; i < 4; i++)
             B[ptx_layout::mma_b_row(l, i)][ptx_layout::mma_b_col(l, i)] =
                 bits_to_f((uint16_t)(d->b[i / 2] >> (16 * (i & 1))), BF16);
-        for (int i = 0; i < 4; i++) C[ptx_layout::mma_c_row(l, i)][ptx_layout::mma_c_col(l, i)] = d->c[i];
+        for (int i = 0; i < 4; i++)
+            C[ptx_layout::mma_c_row(l, i)][ptx_layout::mma_c_col(l, i)] = d->c[i];
     }
     for (int l = 0; l < 32; l++) {
         MmaLane *d = static_cast<MmaLane *>(lanes[l]);
         for (int i = 0; i < 4; i++) {
             int r = ptx_layout::mma_c_row(l, i), c = ptx_layout::mma_c_col(l, i);
             float acc = C[r][c];
-            for (int k = 0; k < 16; k++) acc += A[r][k] * B[k][c];
+            for (int k = 0; k < 16; k++)
+                acc += A[r][k] * B[k][c];
             d->d[i] = acc;
         }
     }
 }
 template <bool BF16>
-inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char *file,
-                         int line) {
-    if (warp_exist_mask() != 0xffffffffu) device_error(file, line, "mma.sync needs all 32 lanes of the warp");
+inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                         const char *file, int line) {
+    if (warp_exist_mask() != 0xffffffffu)
+        device_error(file, line, "mma.sync needs all 32 lanes of the warp");
     MmaLane x;
     memcpy(x.a, a, sizeof x.a);
     memcpy(x.b, b, sizeof x.b);
@@ -88,24 +98,24 @@ struct LdmLane {
     const char *file;
     int line;
 };
-template <int NUM, bool TRANS>
-inline void ldmatrix_complete(void *const *lanes, unsigned mask) {
+template <int NUM, bool TRANS> inline void ldmatrix_complete(void *const *lanes, unsigned mask) {
     (void)mask;
     const unsigned char *row[32];
     for (int m = 0; m < NUM; m++)
         for (int r = 0; r < 8; r++) {
             const LdmLane *s = static_cast<const LdmLane *>(lanes[m * 8 + r]);
-            if ((uintptr_t)s->p & 15) device_error(s->file, s->line, "ldmatrix: row address not 16-byte aligned");
+            if ((uintptr_t)s->p & 15)
+                device_error(s->file, s->line, "ldmatrix: row address not 16-byte aligned");
             row[m * 8 + r] = s->p;
         }
     for (int l = 0; l < 32; l++) {
         LdmLane *d = static_cast<LdmLane *>(lanes[l]);
         for (int m = 0; m < NUM; m++) {
             uint16_t lo, hi;
-            if (!TRANS) {  // row l/4, columns 2*(l%4) and +1
+            if (!TRANS) { // row l/4, columns 2*(l%4) and +1
                 memcpy(&lo, row[m * 8 + l / 4] + 4 * (l % 4), 2);
                 memcpy(&hi, row[m * 8 + l / 4] + 4 * (l % 4) + 2, 2);
-            } else {  // column l/4, rows 2*(l%4) and +1
+            } else { // column l/4, rows 2*(l%4) and +1
                 memcpy(&lo, row[m * 8 + 2 * (l % 4)] + 2 * (l / 4), 2);
                 memcpy(&hi, row[m * 8 + 2 * (l % 4) + 1] + 2 * (l / 4), 2);
             }
@@ -115,40 +125,50 @@ inline void ldmatrix_complete(void *const *lanes, unsigned mask) {
 }
 template <int NUM, bool TRANS>
 inline void ldmatrix(uint32_t *r, const void *smem_row, const char *file, int line) {
-    if (warp_exist_mask() != 0xffffffffu) device_error(file, line, "ldmatrix needs all 32 lanes of the warp");
+    if (warp_exist_mask() != 0xffffffffu)
+        device_error(file, line, "ldmatrix needs all 32 lanes of the warp");
     LdmLane x;
     x.p = static_cast<const unsigned char *>(smem_row);
     x.file = file;
     x.line = line;
-    static const char *names[2][3] = {{"ldmatrix.x1", "ldmatrix.x2", "ldmatrix.x4"},
-                                      {"ldmatrix.x1.trans", "ldmatrix.x2.trans", "ldmatrix.x4.trans"}};
-    warp_collective(0xffffffffu, names[TRANS][NUM == 1 ? 0 : NUM == 2 ? 1 : 2], file, line, &x,
-                    ldmatrix_complete<NUM, TRANS>);
-    for (int i = 0; i < NUM; i++) r[i] = x.r[i];
+    static const char *names[2][3] = {
+        {"ldmatrix.x1", "ldmatrix.x2", "ldmatrix.x4"},
+        {"ldmatrix.x1.trans", "ldmatrix.x2.trans", "ldmatrix.x4.trans"}};
+    warp_collective(0xffffffffu,
+                    names[TRANS][NUM == 1   ? 0
+                                 : NUM == 2 ? 1
+                                            : 2],
+                    file, line, &x, ldmatrix_complete<NUM, TRANS>);
+    for (int i = 0; i < NUM; i++)
+        r[i] = x.r[i];
 }
-}  // namespace cudasim
+} // namespace cudasim
 #define CUDASIM_HERE __FILE__, __LINE__
 #endif
 
 // D = A * B + C, m16n8k16, A row-major / B column-major fragments, f32 accumulate.
 // a: 4 registers (8 f16), b: 2 registers (4 f16), c/d: 4 floats (d may alias c).
-__device__ __forceinline__ void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+__device__ __forceinline__ void mma_m16n8k16_f16(float d[4], const uint32_t a[4],
+                                                 const uint32_t b[2], const float c[4]) {
 #if defined(__CUDA_ARCH__)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%10,%11,%12,%13};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
+                   "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #elif !defined(__CUDACC__)
     cudasim::mma_m16n8k16<false>(d, a, b, c, CUDASIM_HERE);
 #endif
 }
 
-__device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+__device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4],
+                                                  const uint32_t b[2], const float c[4]) {
 #if defined(__CUDA_ARCH__)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
-        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+                 "{%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]),
+                   "f"(c[1]), "f"(c[2]), "f"(c[3]));
 #elif !defined(__CUDACC__)
     cudasim::mma_m16n8k16<true>(d, a, b, c, CUDASIM_HERE);
 #endif
@@ -183,7 +203,9 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *sme
 __device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void *smem_row) {
 #if defined(__CUDA_ARCH__)
     unsigned a = (unsigned)__cvta_generic_to_shared(smem_row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(a));
 #elif !defined(__CUDACC__)
     cudasim::ldmatrix<2, false>(r, smem_row, CUDASIM_HERE);
 #endif
@@ -192,10 +214,12 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t r[2], const void *smem_row)
 __device__ __forceinline__ void ldmatrix_x2_trans(uint32_t r[2], const void *smem_row) {
 #if defined(__CUDA_ARCH__)
     unsigned a = (unsigned)__cvta_generic_to_shared(smem_row);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1])
+                 : "r"(a));
 #elif !defined(__CUDACC__)
     cudasim::ldmatrix<2, true>(r, smem_row, CUDASIM_HERE);
 #endif
 }
 
-#endif  // SLIM_KERNELS_PTX_CUH
+#endif // SLIM_KERNELS_PTX_CUH

@@ -20,19 +20,20 @@ constexpr int ROPE_THREADS = 256;
 // ~ |theta| * 2^-53), rounded to float, then the fast path.
 __device__ __forceinline__ void sincos_any(float theta, float *s, float *c) {
     const double t = (double)theta;
-    const double k = rint(t * 0.15915494309189535);  // 1 / (2 pi)
+    const double k = rint(t * 0.15915494309189535); // 1 / (2 pi)
     const float r = (float)fma(-k, 6.283185307179586, t);
     __sincosf(r, s, c);
 }
 
 __global__ void __launch_bounds__(ROPE_THREADS)
-    rope_kernel(float *x, int64_t n_pairs, int32_t n_heads, int32_t head_dim, int32_t n_rot, int32_t pos0,
-                float theta_base, float freq_scale, float mscale, const float *freq_factors, int neox) {
+    rope_kernel(float *x, int64_t n_pairs, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                int32_t pos0, float theta_base, float freq_scale, float mscale,
+                const float *freq_factors, int neox) {
     const int32_t half = n_rot / 2;
     for (int64_t idx = (int64_t)blockIdx.x * ROPE_THREADS + threadIdx.x; idx < n_pairs;
          idx += (int64_t)gridDim.x * ROPE_THREADS) {
         const int32_t i = (int32_t)(idx % half);
-        const int64_t rh = idx / half;  // row * n_heads + head
+        const int64_t rh = idx / half; // row * n_heads + head
         const int64_t row = rh / n_heads;
 
         float inv_freq = powf(theta_base, -2.0f * (float)i / (float)n_rot);
@@ -52,18 +53,19 @@ __global__ void __launch_bounds__(ROPE_THREADS)
     }
 }
 
-}  // namespace
+} // namespace
 
-extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
-                              int32_t pos0, float theta_base, float freq_scale, float mscale,
-                              const float *freq_factors, int neox, void *stream) {
+extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
+                              int32_t n_rot, int32_t pos0, float theta_base, float freq_scale,
+                              float mscale, const float *freq_factors, int neox, void *stream) {
     if (n_rows < 0 || n_heads < 0 || head_dim < 0 || n_rot < 0 || n_rot % 2 || n_rot > head_dim)
         return (int)cudaErrorInvalidValue;
     const int64_t n_pairs = n_rows * n_heads * (int64_t)(n_rot / 2);
     if (n_pairs == 0) return 0;
     int64_t blocks = (n_pairs + ROPE_THREADS - 1) / ROPE_THREADS;
-    if (blocks > 65535 * 32) blocks = 65535 * 32;  // grid-stride beyond this
-    LAUNCH(rope_kernel, dim3((unsigned)blocks), dim3(ROPE_THREADS), 0, (cudaStream_t)stream, x, n_pairs, n_heads,
-           head_dim, n_rot, pos0, theta_base, freq_scale, mscale, freq_factors, neox);
+    if (blocks > 65535 * 32) blocks = 65535 * 32; // grid-stride beyond this
+    LAUNCH(rope_kernel, dim3((unsigned)blocks), dim3(ROPE_THREADS), 0, (cudaStream_t)stream, x,
+           n_pairs, n_heads, head_dim, n_rot, pos0, theta_base, freq_scale, mscale, freq_factors,
+           neox);
     return slim_launch_result();
 }

@@ -19,9 +19,9 @@
 // fault).  Host memory does not care, so under cudasim these helpers check the
 // address and abort the launch with a report instead.
 #if defined(CUDASIM)
-#define SLIM_CHECK_ALIGN(p, a, what)                                                       \
-    do {                                                                                   \
-        if (reinterpret_cast<uintptr_t>(p) & ((a) - 1))                                    \
+#define SLIM_CHECK_ALIGN(p, a, what)                                                               \
+    do {                                                                                           \
+        if (reinterpret_cast<uintptr_t>(p) & ((a)-1))                                              \
             ::cudasim::device_error(__FILE__, __LINE__, what ": address not " #a "-byte aligned"); \
     } while (0)
 #else
@@ -58,16 +58,16 @@ __device__ __forceinline__ float f16_bits_to_f32(uint32_t bits) {
 // Butterfly sum over the 32 lanes: every lane ends with the same value (float
 // addition is commutative), in an order fixed by the lane numbering.
 __device__ __forceinline__ float warp_sum(float v) {
-SLIM_UNROLL
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(SLIM_FULL_MASK, v, o);
+    SLIM_UNROLL
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(SLIM_FULL_MASK, v, o);
     return v;
 }
 
 // Sum over a block of NWARPS full warps; every thread gets the result.
 // scratch: __shared__ float[32].  Contains two __syncthreads: all threads of
 // the block must call it.  Safe to call again with the same scratch.
-template <int NWARPS>
-__device__ __forceinline__ float block_sum(float v, float *scratch) {
+template <int NWARPS> __device__ __forceinline__ float block_sum(float v, float *scratch) {
     static_assert(NWARPS >= 1 && NWARPS <= 32, "block_sum: 1..32 warps");
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     v = warp_sum(v);
@@ -75,7 +75,7 @@ __device__ __forceinline__ float block_sum(float v, float *scratch) {
     __syncthreads();
     float t = lane < NWARPS ? scratch[lane] : 0.0f;
     t = warp_sum(t);
-    __syncthreads();  // scratch may be rewritten by the next call
+    __syncthreads(); // scratch may be rewritten by the next call
     return t;
 }
 
@@ -91,4 +91,4 @@ static inline int slim_launch_result() {
 #endif
 }
 
-#endif  // SLIM_KERNELS_UTIL_CUH
+#endif // SLIM_KERNELS_UTIL_CUH

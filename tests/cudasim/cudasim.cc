@@ -28,15 +28,15 @@ enum State { ST_READY, ST_BAR, ST_WARP, ST_DONE, ST_FAILED };
 struct Thread {
     Fiber *fib;
     State state;
-    const char *what;  // "__syncthreads" or the warp intrinsic waited in
+    const char *what; // "__syncthreads" or the warp intrinsic waited in
     const char *file;
     int line;
     uint3 tid;
 };
 
 struct Warp {
-    unsigned exist;    // lanes that exist
-    unsigned arrived;  // lanes waiting at the current exchange
+    unsigned exist;   // lanes that exist
+    unsigned arrived; // lanes waiting at the current exchange
     unsigned mask;
     const char *what;
     warp_fn fn;
@@ -83,16 +83,16 @@ thread_local std::string t_error;
 thread_local unsigned long t_failed;
 thread_local uint64_t t_launch_no;
 
-uint64_t rng_next(uint64_t &s) {  // splitmix64
+uint64_t rng_next(uint64_t &s) { // splitmix64
     uint64_t z = (s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
-template <typename T>
-void shuffle_vec(std::vector<T> &v, uint64_t &s) {
-    for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[rng_next(s) % i]);
+template <typename T> void shuffle_vec(std::vector<T> &v, uint64_t &s) {
+    for (size_t i = v.size(); i > 1; i--)
+        std::swap(v[i - 1], v[rng_next(s) % i]);
 }
 
 void config_init() {
@@ -139,7 +139,8 @@ Block &blk(const char *what) {
 // never resumed, so nothing with a destructor may live on its stack here:
 // the message is formatted into a local buffer, not a std::string temporary.
 std::string describe(Block &b);
-[[noreturn]] void fail_here(bool with_threads, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+[[noreturn]] void fail_here(bool with_threads, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void fail_here(bool with_threads, const char *fmt, ...) {
     Block &b = *t_blk;
     if (!b.failed) {
@@ -155,7 +156,7 @@ void fail_here(bool with_threads, const char *fmt, ...) {
     Thread &t = b.th[b.cur];
     t.state = ST_FAILED;
     fiber_yield(t.fib, false);
-    abort();  // never resumed
+    abort(); // never resumed
 }
 
 std::string where(const char *file, int line) { return strf("%s:%d", file ? file : "?", line); }
@@ -189,7 +190,8 @@ std::string describe(Block &b) {
         auto &v = g.second;
         for (size_t i = 0; i < v.size();) {
             size_t j = i;
-            while (j + 1 < v.size() && v[j + 1] == v[j] + 1) j++;
+            while (j + 1 < v.size() && v[j + 1] == v[j] + 1)
+                j++;
             if (!ids.empty()) ids += ",";
             ids += v[i] == v[j] ? strf("%d", v[i]) : strf("%d-%d", v[i], v[j]);
             i = j + 1;
@@ -211,7 +213,8 @@ int pick(Block &b) {
     }
     if (p == POLICY_RANDOM) {
         int cnt = 0;
-        for (int i = 0; i < n; i++) cnt += b.th[i].state == ST_READY;
+        for (int i = 0; i < n; i++)
+            cnt += b.th[i].state == ST_READY;
         if (!cnt) return -1;
         int k = (int)(rng_next(b.rng) % (uint64_t)cnt);
         for (int i = 0; i < n; i++)
@@ -241,7 +244,8 @@ bool settle(Block &b) {
         for (int i = 1; i < b.n && same; i++)
             same = b.th[i].line == t0.line && !strcmp(b.th[i].file, t0.file);
         if (same) {
-            for (int i = 0; i < b.n; i++) b.th[i].state = ST_READY;
+            for (int i = 0; i < b.n; i++)
+                b.th[i].state = ST_READY;
             if (t_cfg.policy == POLICY_GREEDY) shuffle_vec(b.warp_order, b.rng);
             return true;
         }
@@ -256,7 +260,7 @@ bool settle(Block &b) {
     return false;
 }
 
-}  // namespace
+} // namespace
 
 // ---------------------------------------------------------------- policy & errors
 void set_policy(Policy p, uint64_t seed) {
@@ -298,7 +302,8 @@ void syncthreads(const char *file, int line) {
 void device_error(const char *file, int line, const char *msg) {
     Block &b = blk("device_error");
     uint3 ti = b.th[b.cur].tid;
-    fail_here(false, "device error at %s:%d, thread (%u,%u,%u): %s", file, line, ti.x, ti.y, ti.z, msg);
+    fail_here(false, "device error at %s:%d, thread (%u,%u,%u): %s", file, line, ti.x, ti.y, ti.z,
+              msg);
 }
 
 unsigned lane_id() { return (unsigned)blk("lane_id").cur % 32u; }
@@ -308,7 +313,8 @@ unsigned warp_exist_mask() {
     return b.warps[b.cur / 32].exist;
 }
 
-void warp_collective(unsigned mask, const char *what, const char *file, int line, void *lane_data, warp_fn fn) {
+void warp_collective(unsigned mask, const char *what, const char *file, int line, void *lane_data,
+                     warp_fn fn) {
     Block &b = blk(what);
     Thread &t = b.th[b.cur];
     int w = b.cur / 32, lane = b.cur % 32;
@@ -330,14 +336,15 @@ void warp_collective(unsigned mask, const char *what, const char *file, int line
         W.fn = fn;
     } else if (strcmp(W.what, what) != 0) {
         t.state = ST_WARP;
-        fail_here(true, "warp %d: threads meet in different warp intrinsics (%s at %s:%d vs %s)", w, what, file, line,
-                  W.what);
+        fail_here(true, "warp %d: threads meet in different warp intrinsics (%s at %s:%d vs %s)", w,
+                  what, file, line, W.what);
     }
     W.data[lane] = lane_data;
     W.arrived |= 1u << lane;
     if (W.arrived == W.mask) {
         void *data[32];
-        for (int i = 0; i < 32; i++) data[i] = (W.mask >> i & 1) ? W.data[i] : nullptr;
+        for (int i = 0; i < 32; i++)
+            data[i] = (W.mask >> i & 1) ? W.data[i] : nullptr;
         W.arrived = 0;
         W.fn(data, W.mask);
         for (int i = 0; i < 32; i++)
@@ -358,14 +365,16 @@ void poison_shared(void *p, size_t n) {
 
 int shfl_check_width(int width, const char *what, const char *file, int line) {
     if (width < 1 || width > 32 || (width & (width - 1)))
-        fail_here(false, "%s at %s:%d: width %d is not a power of two in 1..32", what, file, line, width);
+        fail_here(false, "%s at %s:%d: width %d is not a power of two in 1..32", what, file, line,
+                  width);
     return width;
 }
 
 // shfl.sync per the PTX ISA: segmask = c[12:8], clamp = c[4:0].
 void shfl_complete(void *const *lanes, unsigned mask) {
     ShflLane *d[32];
-    for (int i = 0; i < 32; i++) d[i] = static_cast<ShflLane *>(lanes[i]);
+    for (int i = 0; i < 32; i++)
+        d[i] = static_cast<ShflLane *>(lanes[i]);
     for (int lane = 0; lane < 32; lane++) {
         if (!d[lane]) continue;
         int b = d[lane]->b & 0x1f, c = d[lane]->c;
@@ -375,10 +384,22 @@ void shfl_complete(void *const *lanes, unsigned mask) {
         int j;
         bool pval;
         switch (d[lane]->mode) {
-        case 0: j = minLane | (b & ~segmask); pval = j <= maxLane; break;
-        case 1: j = lane - b; pval = j >= maxLane; break;
-        case 2: j = lane + b; pval = j <= maxLane; break;
-        default: j = lane ^ b; pval = j <= maxLane; break;
+        case 0:
+            j = minLane | (b & ~segmask);
+            pval = j <= maxLane;
+            break;
+        case 1:
+            j = lane - b;
+            pval = j >= maxLane;
+            break;
+        case 2:
+            j = lane + b;
+            pval = j <= maxLane;
+            break;
+        default:
+            j = lane ^ b;
+            pval = j <= maxLane;
+            break;
         }
         if (!pval) j = lane;
         // A source lane outside the mask gives an undefined value: poison it.
@@ -411,8 +432,12 @@ void reduce_complete(void *const *lanes, unsigned mask) {
         }
         switch (op & 7) {
         case 0: acc += v; break;
-        case 1: acc = (op & 8) ? (uint32_t)std::min((int32_t)acc, (int32_t)v) : std::min(acc, v); break;
-        case 2: acc = (op & 8) ? (uint32_t)std::max((int32_t)acc, (int32_t)v) : std::max(acc, v); break;
+        case 1:
+            acc = (op & 8) ? (uint32_t)std::min((int32_t)acc, (int32_t)v) : std::min(acc, v);
+            break;
+        case 2:
+            acc = (op & 8) ? (uint32_t)std::max((int32_t)acc, (int32_t)v) : std::max(acc, v);
+            break;
         case 3: acc &= v; break;
         case 4: acc |= v; break;
         default: acc ^= v; break;
@@ -428,11 +453,13 @@ void syncwarp(const char *file, int line, unsigned mask) {
 }
 
 // ---------------------------------------------------------------- launch
-bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 block, size_t smem, thunk_fn thunk,
-                 void *ctx) {
+bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 block, size_t smem,
+                 thunk_fn thunk, void *ctx) {
     config_init();
     if (t_blk) {
-        fprintf(stderr, "cudasim: LAUNCH of %s at %s from inside a kernel (dynamic parallelism) is not emulated\n",
+        fprintf(stderr,
+                "cudasim: LAUNCH of %s at %s from inside a kernel (dynamic parallelism) is not "
+                "emulated\n",
                 name, where(file, line).c_str());
         abort();
     }
@@ -450,9 +477,11 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
     unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || block.z > 64)
         return fail_launch(strf("invalid block (%u,%u,%u)", block.x, block.y, block.z));
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535)
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
+        grid.z > 65535)
         return fail_launch(strf("invalid grid (%u,%u,%u)", grid.x, grid.y, grid.z));
-    if (smem > 227 * 1024) return fail_launch(strf("dynamic shared memory %zu bytes exceeds 227 KiB", smem));
+    if (smem > 227 * 1024)
+        return fail_launch(strf("dynamic shared memory %zu bytes exceeds 227 KiB", smem));
 
     Block b;
     b.n = (int)nthreads;
@@ -465,7 +494,8 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
     int nw = (b.n + 31) / 32;
     b.warps.resize(nw);
     size_t ssz = stack_bytes();
-    while ((int)t_pool.fibers.size() < b.n) t_pool.fibers.push_back(new Fiber());
+    while ((int)t_pool.fibers.size() < b.n)
+        t_pool.fibers.push_back(new Fiber());
     for (int i = 0; i < b.n; i++)
         if (!fiber_alloc(t_pool.fibers[i], ssz)) return fail_launch("cannot map fiber stacks");
     for (int i = 0; i < b.n; i++) {
@@ -475,7 +505,8 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
 
     unsigned long long nblocks = (unsigned long long)grid.x * grid.y * grid.z;
     std::vector<unsigned long long> order(nblocks);
-    for (unsigned long long i = 0; i < nblocks; i++) order[i] = i;
+    for (unsigned long long i = 0; i < nblocks; i++)
+        order[i] = i;
     uint64_t rng = t_cfg.seed * 0x2545f4914f6cdd1dull + launch_no;
     if (t_cfg.policy == POLICY_REVERSE) std::reverse(order.begin(), order.end());
     if (t_cfg.policy == POLICY_RANDOM || t_cfg.policy == POLICY_GREEDY) shuffle_vec(order, rng);
@@ -498,7 +529,8 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
             b.warps[w].exist = k == 32 ? 0xffffffffu : ((1u << k) - 1);
         }
         b.warp_order.resize(nw);
-        for (int w = 0; w < nw; w++) b.warp_order[w] = w;
+        for (int w = 0; w < nw; w++)
+            b.warp_order[w] = w;
         if (t_cfg.policy == POLICY_GREEDY) shuffle_vec(b.warp_order, b.rng);
         for (int i = 0; i < b.n; i++) {
             Thread &t = b.th[i];
@@ -522,7 +554,8 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
         if (b.failed) {
             uint3 bx = tl_blockIdx;
             ok = fail_launch(strf("block (%u,%u,%u), policy %s seed %llu: %s", bx.x, bx.y, bx.z,
-                                  policy_name(t_cfg.policy), (unsigned long long)t_cfg.seed, b.err.c_str()));
+                                  policy_name(t_cfg.policy), (unsigned long long)t_cfg.seed,
+                                  b.err.c_str()));
             break;
         }
     }
@@ -530,4 +563,4 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
     return ok;
 }
 
-}  // namespace cudasim
+} // namespace cudasim

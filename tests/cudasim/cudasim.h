@@ -18,7 +18,8 @@
 #define CUDASIM_H
 
 #if defined(__CUDACC__)
-#error "cudasim.h is the host-compiler emulation shim; nvcc builds use kernels/common.cuh's nvcc side"
+#error                                                                                             \
+    "cudasim.h is the host-compiler emulation shim; nvcc builds use kernels/common.cuh's nvcc side"
 #endif
 
 #define CUDASIM 1
@@ -68,7 +69,7 @@ const char *policy_name(Policy p);
 // A failed launch (divergent barrier, deadlock, bad mask, device_error...)
 // leaves a message here; launches after it still run.
 bool error_pending();
-std::string take_error();  // returns the message and clears it ("" if none)
+std::string take_error(); // returns the message and clears it ("" if none)
 unsigned long launches_failed();
 
 // ---------------------------------------------------------------- device side
@@ -82,15 +83,17 @@ void syncthreads(const char *file, int line);
 [[noreturn]] void device_error(const char *file, int line, const char *msg);
 
 unsigned lane_id();
-unsigned warp_id();          // warp index within the block
-unsigned warp_exist_mask();  // lanes that exist in this warp (0xffffffff unless the block's last warp is partial)
+unsigned warp_id();         // warp index within the block
+unsigned warp_exist_mask(); // lanes that exist in this warp (0xffffffff unless the block's last
+                            // warp is partial)
 
 // One warp exchange point.  Every lane in `mask` calls it with the same
 // `what` (the intrinsic's name) and its own lane_data; when the last one
 // arrives, fn(lane_data[32], mask) runs once (entries of lanes outside the
 // mask are null) and all lanes continue.  Only full masks are accepted.
 typedef void (*warp_fn)(void *const *lane_data, unsigned mask);
-void warp_collective(unsigned mask, const char *what, const char *file, int line, void *lane_data, warp_fn fn);
+void warp_collective(unsigned mask, const char *what, const char *file, int line, void *lane_data,
+                     warp_fn fn);
 
 void *dyn_smem();
 size_t dyn_smem_size();
@@ -101,15 +104,17 @@ void poison_shared(void *p, size_t n);
 // ---------------------------------------------------------------- warp intrinsics
 struct ShflLane {
     uint64_t v, out;
-    int mode;  // 0 idx, 1 up, 2 down, 3 bfly
+    int mode; // 0 idx, 1 up, 2 down, 3 bfly
     int b, c;
 };
 void shfl_complete(void *const *lanes, unsigned mask);
 int shfl_check_width(int width, const char *what, const char *file, int line);
 
 template <typename T>
-inline T shfl(const char *what, const char *file, int line, unsigned mask, T var, int mode, int b, int width) {
-    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "cudasim: shuffle of a type wider than 8 bytes");
+inline T shfl(const char *what, const char *file, int line, unsigned mask, T var, int mode, int b,
+              int width) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value,
+                  "cudasim: shuffle of a type wider than 8 bytes");
     int w = shfl_check_width(width, what, file, line);
     ShflLane d;
     d.v = 0;
@@ -136,10 +141,11 @@ inline unsigned vote(const char *what, const char *file, int line, unsigned mask
 
 struct ReduceLane {
     uint32_t v, out;
-    int op;  // 0 add 1 min 2 max 3 and 4 or 5 xor; |8 = signed
+    int op; // 0 add 1 min 2 max 3 and 4 or 5 xor; |8 = signed
 };
 void reduce_complete(void *const *lanes, unsigned mask);
-inline uint32_t reduce(const char *what, const char *file, int line, unsigned mask, uint32_t v, int op) {
+inline uint32_t reduce(const char *what, const char *file, int line, unsigned mask, uint32_t v,
+                       int op) {
     ReduceLane d{v, 0, op};
     warp_collective(mask, what, file, line, &d, reduce_complete);
     return d.out;
@@ -153,25 +159,26 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
                  thunk_fn thunk, void *ctx);
 
 template <typename... P, typename... A>
-bool launch(const char *name, const char *file, int line, void (*kernel)(P...), dim3 grid, dim3 block,
-            size_t smem, cudaStream_t stream, A &&...args) {
+bool launch(const char *name, const char *file, int line, void (*kernel)(P...), dim3 grid,
+            dim3 block, size_t smem, cudaStream_t stream, A &&...args) {
     static_assert(sizeof...(P) == sizeof...(A), "LAUNCH: wrong number of kernel arguments");
-    (void)stream;  // launches are synchronous
+    (void)stream; // launches are synchronous
     typedef std::tuple<typename std::decay<P>::type...> Params;
     Params params(static_cast<typename std::decay<P>::type>(std::forward<A>(args))...);
     struct Ctx {
         void (*k)(P...);
         Params *p;
     } ctx{kernel, &params};
-    return launch_impl(name, file, line, grid, block, smem,
-                       [](void *c) {
-                           Ctx *x = static_cast<Ctx *>(c);
-                           std::apply(x->k, *x->p);  // each thread gets its own copy of the arguments
-                       },
-                       &ctx);
+    return launch_impl(
+        name, file, line, grid, block, smem,
+        [](void *c) {
+            Ctx *x = static_cast<Ctx *>(c);
+            std::apply(x->k, *x->p); // each thread gets its own copy of the arguments
+        },
+        &ctx);
 }
 
-}  // namespace cudasim
+} // namespace cudasim
 
 // ---------------------------------------------------------------- built-ins
 #define threadIdx (static_cast<const uint3 &>(::cudasim::tl_threadIdx))
@@ -189,14 +196,21 @@ bool launch(const char *name, const char *file, int line, void (*kernel)(P...), 
 #define __shfl_down_sync(...) ::cudasim::shfl_down(__FILE__, __LINE__, __VA_ARGS__)
 #define __shfl_xor_sync(...) ::cudasim::shfl_xor(__FILE__, __LINE__, __VA_ARGS__)
 #define __ballot_sync(mask, pred) ::cudasim::vote("__ballot_sync", __FILE__, __LINE__, mask, (pred))
-#define __any_sync(mask, pred) (::cudasim::vote("__any_sync", __FILE__, __LINE__, mask, (pred)) != 0u)
+#define __any_sync(mask, pred)                                                                     \
+    (::cudasim::vote("__any_sync", __FILE__, __LINE__, mask, (pred)) != 0u)
 #define __all_sync(mask, pred) ::cudasim::vote_all(__FILE__, __LINE__, mask, (pred))
-#define __reduce_add_sync(mask, v) ::cudasim::reduce_op("__reduce_add_sync", __FILE__, __LINE__, mask, v, 0)
-#define __reduce_min_sync(mask, v) ::cudasim::reduce_op("__reduce_min_sync", __FILE__, __LINE__, mask, v, 1)
-#define __reduce_max_sync(mask, v) ::cudasim::reduce_op("__reduce_max_sync", __FILE__, __LINE__, mask, v, 2)
-#define __reduce_and_sync(mask, v) ::cudasim::reduce("__reduce_and_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 3)
-#define __reduce_or_sync(mask, v) ::cudasim::reduce("__reduce_or_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 4)
-#define __reduce_xor_sync(mask, v) ::cudasim::reduce("__reduce_xor_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 5)
+#define __reduce_add_sync(mask, v)                                                                 \
+    ::cudasim::reduce_op("__reduce_add_sync", __FILE__, __LINE__, mask, v, 0)
+#define __reduce_min_sync(mask, v)                                                                 \
+    ::cudasim::reduce_op("__reduce_min_sync", __FILE__, __LINE__, mask, v, 1)
+#define __reduce_max_sync(mask, v)                                                                 \
+    ::cudasim::reduce_op("__reduce_max_sync", __FILE__, __LINE__, mask, v, 2)
+#define __reduce_and_sync(mask, v)                                                                 \
+    ::cudasim::reduce("__reduce_and_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 3)
+#define __reduce_or_sync(mask, v)                                                                  \
+    ::cudasim::reduce("__reduce_or_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 4)
+#define __reduce_xor_sync(mask, v)                                                                 \
+    ::cudasim::reduce("__reduce_xor_sync", __FILE__, __LINE__, mask, (uint32_t)(v), 5)
 
 namespace cudasim {
 template <typename T>
@@ -221,10 +235,11 @@ inline bool vote_all(const char *f, int l, unsigned mask, int pred) {
 inline int reduce_op(const char *what, const char *f, int l, unsigned mask, int v, int op) {
     return (int)reduce(what, f, l, mask, (uint32_t)v, op | 8);
 }
-inline unsigned reduce_op(const char *what, const char *f, int l, unsigned mask, unsigned v, int op) {
+inline unsigned reduce_op(const char *what, const char *f, int l, unsigned mask, unsigned v,
+                          int op) {
     return reduce(what, f, l, mask, v, op);
 }
-}  // namespace cudasim
+} // namespace cudasim
 
 // No thread divergence is modelled: the active mask is the warp's existing lanes.
 inline unsigned __activemask() { return ::cudasim::warp_exist_mask(); }
@@ -232,8 +247,7 @@ inline unsigned __activemask() { return ::cudasim::warp_exist_mask(); }
 // Fibers switch only at barriers and warp exchanges, so a read-modify-write is
 // atomic with respect to the other threads of the block; the __atomic builtins
 // keep it so should blocks ever run on several OS threads.
-template <typename T>
-inline T cudasim_atomic_rmw_float(T *p, T v, int op) {
+template <typename T> inline T cudasim_atomic_rmw_float(T *p, T v, int op) {
     T old = *p, nw;
     do {
         nw = op == 0 ? old + v : (op == 1 ? (v < old ? v : old) : (v > old ? v : old));
@@ -241,36 +255,60 @@ inline T cudasim_atomic_rmw_float(T *p, T v, int op) {
     return old;
 }
 inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
-inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+inline unsigned atomicAdd(unsigned *p, unsigned v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
 inline float atomicAdd(float *p, float v) { return cudasim_atomic_rmw_float(p, v, 0); }
 inline double atomicAdd(double *p, double v) { return cudasim_atomic_rmw_float(p, v, 0); }
 inline int atomicSub(int *p, int v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicSub(unsigned *p, unsigned v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+inline unsigned atomicSub(unsigned *p, unsigned v) {
+    return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED);
+}
 inline int atomicMin(int *p, int v) { return cudasim_atomic_rmw_float(p, v, 1); }
 inline unsigned atomicMin(unsigned *p, unsigned v) { return cudasim_atomic_rmw_float(p, v, 1); }
 inline int atomicMax(int *p, int v) { return cudasim_atomic_rmw_float(p, v, 2); }
 inline unsigned atomicMax(unsigned *p, unsigned v) { return cudasim_atomic_rmw_float(p, v, 2); }
 inline int atomicExch(int *p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicExch(unsigned *p, unsigned v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
-inline float atomicExch(float *p, float v) { float r; __atomic_exchange(p, &v, &r, __ATOMIC_RELAXED); return r; }
-inline int atomicCAS(int *p, int cmp, int v) { __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); return cmp; }
-inline unsigned atomicCAS(unsigned *p, unsigned cmp, unsigned v) { __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); return cmp; }
-inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long cmp, unsigned long long v) {
+inline unsigned atomicExch(unsigned *p, unsigned v) {
+    return __atomic_exchange_n(p, v, __ATOMIC_RELAXED);
+}
+inline float atomicExch(float *p, float v) {
+    float r;
+    __atomic_exchange(p, &v, &r, __ATOMIC_RELAXED);
+    return r;
+}
+inline int atomicCAS(int *p, int cmp, int v) {
+    __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return cmp;
+}
+inline unsigned atomicCAS(unsigned *p, unsigned cmp, unsigned v) {
+    __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return cmp;
+}
+inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long cmp,
+                                    unsigned long long v) {
     __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     return cmp;
 }
 inline int atomicAnd(int *p, int v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicAnd(unsigned *p, unsigned v) { return __atomic_fetch_and(p, v, __ATOMIC_RELAXED); }
+inline unsigned atomicAnd(unsigned *p, unsigned v) {
+    return __atomic_fetch_and(p, v, __ATOMIC_RELAXED);
+}
 inline int atomicOr(int *p, int v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicOr(unsigned *p, unsigned v) { return __atomic_fetch_or(p, v, __ATOMIC_RELAXED); }
+inline unsigned atomicOr(unsigned *p, unsigned v) {
+    return __atomic_fetch_or(p, v, __ATOMIC_RELAXED);
+}
 inline int atomicXor(int *p, int v) { return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); }
-inline unsigned atomicXor(unsigned *p, unsigned v) { return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED); }
+inline unsigned atomicXor(unsigned *p, unsigned v) {
+    return __atomic_fetch_xor(p, v, __ATOMIC_RELAXED);
+}
 
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_signal_fence(__ATOMIC_SEQ_CST); }
-template <typename T>
-inline T __ldg(const T *p) { return *p; }
+template <typename T> inline T __ldg(const T *p) { return *p; }
 
 // ---------------------------------------------------------------- math / bits
 // Plain libm: no hardware rounding or fast-math approximation error is modelled.
@@ -282,7 +320,10 @@ inline float __logf(float x) { return logf(x); }
 inline float __log2f(float x) { return log2f(x); }
 inline float __sinf(float x) { return sinf(x); }
 inline float __cosf(float x) { return cosf(x); }
-inline void __sincosf(float x, float *s, float *c) { *s = sinf(x); *c = cosf(x); }
+inline void __sincosf(float x, float *s, float *c) {
+    *s = sinf(x);
+    *c = cosf(x);
+}
 inline float __tanf(float x) { return tanf(x); }
 inline float __powf(float x, float y) { return powf(x, y); }
 inline float __fdividef(float x, float y) { return x / y; }
@@ -291,13 +332,39 @@ inline float __fsqrt_rn(float x) { return sqrtf(x); }
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f)); }
-inline float __int_as_float(int x) { float f; memcpy(&f, &x, 4); return f; }
-inline int __float_as_int(float x) { int i; memcpy(&i, &x, 4); return i; }
-inline float __uint_as_float(unsigned x) { float f; memcpy(&f, &x, 4); return f; }
-inline unsigned __float_as_uint(float x) { unsigned i; memcpy(&i, &x, 4); return i; }
-inline double __longlong_as_double(long long x) { double d; memcpy(&d, &x, 8); return d; }
-inline long long __double_as_longlong(double x) { long long i; memcpy(&i, &x, 8); return i; }
+inline float __saturatef(float x) {
+    return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f));
+}
+inline float __int_as_float(int x) {
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+inline int __float_as_int(float x) {
+    int i;
+    memcpy(&i, &x, 4);
+    return i;
+}
+inline float __uint_as_float(unsigned x) {
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+inline unsigned __float_as_uint(float x) {
+    unsigned i;
+    memcpy(&i, &x, 4);
+    return i;
+}
+inline double __longlong_as_double(long long x) {
+    double d;
+    memcpy(&d, &x, 8);
+    return d;
+}
+inline long long __double_as_longlong(double x) {
+    long long i;
+    memcpy(&i, &x, 8);
+    return i;
+}
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
@@ -310,12 +377,15 @@ inline unsigned __brev(unsigned x) {
     x = ((x >> 4) & 0x0f0f0f0fu) | ((x & 0x0f0f0f0fu) << 4);
     return __builtin_bswap32(x);
 }
-inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
+inline unsigned __umulhi(unsigned a, unsigned b) {
+    return (unsigned)(((unsigned long long)a * b) >> 32);
+}
 inline int __mulhi(int a, int b) { return (int)(((long long)a * b) >> 32); }
 inline unsigned __byte_perm(unsigned x, unsigned y, unsigned s) {
     unsigned long long v = ((unsigned long long)y << 32) | x;
     unsigned r = 0;
-    for (int i = 0; i < 4; i++) r |= (unsigned)((v >> (8 * ((s >> (4 * i)) & 7))) & 0xff) << (8 * i);
+    for (int i = 0; i < 4; i++)
+        r |= (unsigned)((v >> (8 * ((s >> (4 * i)) & 7))) & 0xff) << (8 * i);
     return r;
 }
 inline long long clock64() { return (long long)__builtin_ia32_rdtsc(); }
@@ -330,11 +400,12 @@ inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline float max(float a, float b) { return fmaxf(a, b); }
 
 // ---------------------------------------------------------------- launch & shared memory macros
-#define LAUNCH(kernel, grid, block, smem, stream, ...) \
-    ::cudasim::launch(#kernel, __FILE__, __LINE__, kernel, grid, block, smem, stream __VA_OPT__(, ) __VA_ARGS__)
+#define LAUNCH(kernel, grid, block, smem, stream, ...)                                             \
+    ::cudasim::launch(#kernel, __FILE__, __LINE__, kernel, grid, block, smem,                      \
+                      stream __VA_OPT__(, ) __VA_ARGS__)
 // Dynamic shared memory as a T* named `name` (poisoned with 0xFF at block start).
 #define SHARED_DYN(T, name) T *name = reinterpret_cast<T *>(::cudasim::dyn_smem())
 // Poison a static __shared__ object at block start (no-op under nvcc).
 #define POISON_SHARED(var) ::cudasim::poison_shared((void *)&(var), sizeof(var))
 
-#endif  // CUDASIM_H
+#endif // CUDASIM_H

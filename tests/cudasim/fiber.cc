@@ -26,16 +26,16 @@ namespace {
 #if defined(CUDASIM_UCONTEXT)
 thread_local ucontext_t t_sched_uc;
 #else
-thread_local void *t_sched_sp;  // scheduler's saved stack pointer
+thread_local void *t_sched_sp; // scheduler's saved stack pointer
 #endif
 #if defined(CUDASIM_ASAN)
 thread_local const void *t_sched_bottom;
 thread_local size_t t_sched_size;
 thread_local void *t_sched_fake;
 #endif
-}  // namespace
+} // namespace
 
-}  // namespace cudasim
+} // namespace cudasim
 
 #if !defined(CUDASIM_UCONTEXT)
 // void cudasim_ctx_switch(void **save_sp, void *new_sp)
@@ -108,9 +108,10 @@ bool fiber_alloc(Fiber *f, size_t stack_size) {
     if (f->map && f->stack_size == stack_size) return true;
     fiber_free(f);
     size_t total = stack_size + page;
-    void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *m = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) return false;
-    if (mprotect(m, page, PROT_NONE) != 0) {  // guard page below the stack
+    if (mprotect(m, page, PROT_NONE) != 0) { // guard page below the stack
         munmap(m, total);
         return false;
     }
@@ -147,20 +148,20 @@ void fiber_prepare(Fiber *f, fiber_fn fn, void *arg) {
 #else
     uintptr_t top = reinterpret_cast<uintptr_t>(f->stack + f->stack_size);
     top &= ~(uintptr_t)15;
-    uint64_t *sp = reinterpret_cast<uint64_t *>(top - 16 - 64);  // 16-aligned
+    uint64_t *sp = reinterpret_cast<uint64_t *>(top - 16 - 64); // 16-aligned
     uint32_t mxcsr;
     uint16_t fpucw;
     asm volatile("stmxcsr %0" : "=m"(mxcsr));
     asm volatile("fnstcw %0" : "=m"(fpucw));
     uint64_t ctl = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
-    sp[0] = ctl;                                   // mxcsr, x87 cw
-    sp[1] = 0;                                     // r15
-    sp[2] = 0;                                     // r14
-    sp[3] = reinterpret_cast<uint64_t>(f);         // r13 -> rdi
-    sp[4] = reinterpret_cast<uint64_t>(&fiber_entry);  // r12 -> call target
-    sp[5] = 0;                                     // rbx
-    sp[6] = 0;                                     // rbp
-    sp[7] = reinterpret_cast<uint64_t>(&cudasim_ctx_trampoline);  // ret
+    sp[0] = ctl;                                                 // mxcsr, x87 cw
+    sp[1] = 0;                                                   // r15
+    sp[2] = 0;                                                   // r14
+    sp[3] = reinterpret_cast<uint64_t>(f);                       // r13 -> rdi
+    sp[4] = reinterpret_cast<uint64_t>(&fiber_entry);            // r12 -> call target
+    sp[5] = 0;                                                   // rbx
+    sp[6] = 0;                                                   // rbp
+    sp[7] = reinterpret_cast<uint64_t>(&cudasim_ctx_trampoline); // ret
     f->sp = sp;
 #endif
 }
@@ -195,4 +196,4 @@ void fiber_yield(Fiber *self, bool last) {
 #endif
 }
 
-}  // namespace cudasim
+} // namespace cudasim

@@ -24,17 +24,17 @@ namespace cudasim {
 typedef void (*fiber_fn)(void *arg);
 
 struct Fiber {
-    void *sp = nullptr;          // saved stack pointer (asm switch)
+    void *sp = nullptr; // saved stack pointer (asm switch)
 #if defined(CUDASIM_UCONTEXT)
     ucontext_t uc;
 #endif
-    unsigned char *map = nullptr;  // mmap'd region: guard page + stack
+    unsigned char *map = nullptr; // mmap'd region: guard page + stack
     size_t map_size = 0;
-    unsigned char *stack = nullptr;  // usable stack (above the guard page)
+    unsigned char *stack = nullptr; // usable stack (above the guard page)
     size_t stack_size = 0;
     fiber_fn fn = nullptr;
     void *arg = nullptr;
-    void *asan_fake = nullptr;   // ASan fake-stack handle while switched out
+    void *asan_fake = nullptr; // ASan fake-stack handle while switched out
 };
 
 // Allocates the stack (once; reused by later fiber_prepare calls).
@@ -49,6 +49,6 @@ void fiber_resume(Fiber *f);
 // resumed again (lets ASan drop its fake stack).
 void fiber_yield(Fiber *self, bool last);
 
-}  // namespace cudasim
+} // namespace cudasim
 
 #endif

@@ -36,14 +36,14 @@ using cudasim::Policy;
 static int g_pass, g_fail;
 static std::string g_why;
 
-#define EXPECT(cond, ...)                                 \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            char b_[512];                                 \
-            snprintf(b_, sizeof b_, __VA_ARGS__);         \
-            g_why = std::string(#cond) + ": " + b_;       \
-            return false;                                 \
-        }                                                 \
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            char b_[512];                                                                          \
+            snprintf(b_, sizeof b_, __VA_ARGS__);                                                  \
+            g_why = std::string(#cond) + ": " + b_;                                                \
+            return false;                                                                          \
+        }                                                                                          \
     } while (0)
 
 static void run(const char *name, bool (*fn)()) {
@@ -72,9 +72,12 @@ static uint32_t rnd() {
     g_rng ^= g_rng << 17;
     return (uint32_t)(g_rng >> 11);
 }
-static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.0f; }
+static float frand(float lo, float hi) {
+    return lo + (hi - lo) * (float)(rnd() & 0xffffff) / 16777216.0f;
+}
 static void fill(std::vector<float> &v, float lo, float hi) {
-    for (auto &x : v) x = frand(lo, hi);
+    for (auto &x : v)
+        x = frand(lo, hi);
 }
 
 struct PolicySeed {
@@ -84,12 +87,14 @@ struct PolicySeed {
 static std::vector<PolicySeed> policies() {
     std::vector<PolicySeed> v;
     for (int p = 0; p < 4; p++)
-        for (uint64_t s = 1; s <= 3; s++) v.push_back({(Policy)p, s});
+        for (uint64_t s = 1; s <= 3; s++)
+            v.push_back({(Policy)p, s});
     return v;
 }
 
 static bool same_bits(const std::vector<float> &a, const std::vector<float> &b) {
-    return a.size() == b.size() && (a.empty() || memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    return a.size() == b.size() &&
+           (a.empty() || memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Float buffer with 64-byte aligned storage (device allocations are 256-byte
@@ -97,7 +102,8 @@ static bool same_bits(const std::vector<float> &a, const std::vector<float> &b) 
 struct AlignedBuf {
     float *p;
     size_t n;
-    explicit AlignedBuf(size_t n_) : p((float *)aligned_alloc(64, ((n_ * sizeof(float) + 63) / 64 + 1) * 64)), n(n_) {}
+    explicit AlignedBuf(size_t n_)
+        : p((float *)aligned_alloc(64, ((n_ * sizeof(float) + 63) / 64 + 1) * 64)), n(n_) {}
     ~AlignedBuf() { free(p); }
     AlignedBuf(const AlignedBuf &) = delete;
     AlignedBuf &operator=(const AlignedBuf &) = delete;
@@ -116,8 +122,8 @@ static bool all_policies_same(const char *what, std::vector<float> &out, F launc
         cudasim::set_policy(ps.p, ps.seed);
         launch(out);
         std::string e = cudasim::take_error();
-        EXPECT(e.empty(), "%s, %s seed %llu: %s", what, cudasim::policy_name(ps.p), (unsigned long long)ps.seed,
-               e.c_str());
+        EXPECT(e.empty(), "%s, %s seed %llu: %s", what, cudasim::policy_name(ps.p),
+               (unsigned long long)ps.seed, e.c_str());
         if (first.empty())
             first = out;
         else
@@ -138,36 +144,42 @@ static bool t_rmsnorm() {
                     fill(x, -2.0f, 2.0f);
                     fill(w, 0.5f, 1.5f);
                     const float eps = 1e-6f;
-                    slim_cpu_rmsnorm(ref.data(), x.data(), use_w ? w.data() : nullptr, n, rows, eps);
+                    slim_cpu_rmsnorm(ref.data(), x.data(), use_w ? w.data() : nullptr, n, rows,
+                                     eps);
                     char what[96];
-                    snprintf(what, sizeof what, "n=%lld rows=%lld w=%d in_place=%d", (long long)n, (long long)rows,
-                             use_w, in_place);
+                    snprintf(what, sizeof what, "n=%lld rows=%lld w=%d in_place=%d", (long long)n,
+                             (long long)rows, use_w, in_place);
                     const float *wp = use_w ? w.data() : nullptr;
                     int rc = 0;
                     if (!all_policies_same(what, out, [&](std::vector<float> &o) {
                             if (in_place) {
                                 o = x;
-                                rc |= slim_cuda_rmsnorm(o.data(), o.data(), wp, n, rows, eps, nullptr);
+                                rc |= slim_cuda_rmsnorm(o.data(), o.data(), wp, n, rows, eps,
+                                                        nullptr);
                             } else {
                                 std::fill(o.begin(), o.end(), NAN);
-                                rc |= slim_cuda_rmsnorm(o.data(), x.data(), wp, n, rows, eps, nullptr);
+                                rc |= slim_cuda_rmsnorm(o.data(), x.data(), wp, n, rows, eps,
+                                                        nullptr);
                             }
                         }))
                         return false;
                     EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
                     for (int64_t i = 0; i < n * rows; i++)
-                        EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f * fabsf(ref[i]), "%s: [%lld] %.9g vs cpu %.9g", what,
-                               (long long)i, out[i], ref[i]);
+                        EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f * fabsf(ref[i]),
+                               "%s: [%lld] %.9g vs cpu %.9g", what, (long long)i, out[i], ref[i]);
                 }
     return true;
 }
 
 static bool t_rmsnorm_args() {
     std::vector<float> x(8, 1.0f);
-    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 0, 5, 1e-6f, nullptr) == 0, "n = 0 is a no-op");
-    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 8, 0, 1e-6f, nullptr) == 0, "no rows is a no-op");
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 0, 5, 1e-6f, nullptr) == 0,
+           "n = 0 is a no-op");
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, 8, 0, 1e-6f, nullptr) == 0,
+           "no rows is a no-op");
     EXPECT(x[0] == 1.0f, "no-op wrote");
-    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, -1, 1, 1e-6f, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_rmsnorm(x.data(), x.data(), nullptr, -1, 1, 1e-6f, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "negative n rejected");
     return true;
 }
@@ -181,13 +193,13 @@ struct RopeCase {
 
 static bool t_rope() {
     const RopeCase cases[] = {
-        {1, 64, 64, 0, 10000.0f, 1.0f, 1.0f, false, true},      // full rotary, neox
-        {3, 64, 64, 7, 10000.0f, 1.0f, 1.0f, false, false},     // adjacent pairs
-        {5, 80, 32, 1000, 10000.0f, 1.0f, 1.0f, false, true},   // partial rotary (Phi-like)
-        {3, 96, 48, 3, 500000.0f, 0.25f, 1.0f, true, true},     // freq factors + linear scaling
+        {1, 64, 64, 0, 10000.0f, 1.0f, 1.0f, false, true},       // full rotary, neox
+        {3, 64, 64, 7, 10000.0f, 1.0f, 1.0f, false, false},      // adjacent pairs
+        {5, 80, 32, 1000, 10000.0f, 1.0f, 1.0f, false, true},    // partial rotary (Phi-like)
+        {3, 96, 48, 3, 500000.0f, 0.25f, 1.0f, true, true},      // freq factors + linear scaling
         {2, 128, 128, 11, 1000000.0f, 1.0f, 1.19f, true, false}, // LongRoPE-style factors + mscale
-        {3, 33, 22, 5, 10000.0f, 0.5f, 1.0f, false, false},     // odd head_dim, partial, adjacent
-        {1, 2, 2, 0, 10000.0f, 1.0f, 1.0f, false, true},        // one pair
+        {3, 33, 22, 5, 10000.0f, 0.5f, 1.0f, false, false},      // odd head_dim, partial, adjacent
+        {1, 2, 2, 0, 10000.0f, 1.0f, 1.0f, false, true},         // one pair
         {2, 64, 64, 100000, 500000.0f, 1.0f, 1.0f, false, true}, // long context: angles up to 1e5
     };
     for (const RopeCase &c : cases)
@@ -209,28 +221,33 @@ static bool t_rope() {
             ref = x;
             slim_cpu_rope(ref.data(), rows, &a);
             char what[128];
-            snprintf(what, sizeof what, "heads=%d head_dim=%d n_rot=%d pos0=%d neox=%d factors=%d rows=%lld",
+            snprintf(what, sizeof what,
+                     "heads=%d head_dim=%d n_rot=%d pos0=%d neox=%d factors=%d rows=%lld",
                      c.n_heads, c.head_dim, c.n_rot, c.pos0, c.neox, c.factors, (long long)rows);
             int rc = 0;
             if (!all_policies_same(what, out, [&](std::vector<float> &o) {
                     o = x;
-                    rc |= slim_cuda_rope(o.data(), rows, c.n_heads, c.head_dim, c.n_rot, c.pos0, c.theta,
-                                         c.freq_scale, c.mscale, c.factors ? ff.data() : nullptr, c.neox, nullptr);
+                    rc |= slim_cuda_rope(o.data(), rows, c.n_heads, c.head_dim, c.n_rot, c.pos0,
+                                         c.theta, c.freq_scale, c.mscale,
+                                         c.factors ? ff.data() : nullptr, c.neox, nullptr);
                 }))
                 return false;
             EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
             for (int64_t i = 0; i < n; i++) {
-                EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f, "%s: [%lld] %.9g vs cpu %.9g", what, (long long)i, out[i],
-                       ref[i]);
-                if (i % c.head_dim >= c.n_rot) EXPECT(out[i] == x[i], "%s: [%lld] beyond n_rot changed", what,
-                                                      (long long)i);
+                EXPECT(fabsf(out[i] - ref[i]) <= 1e-5f, "%s: [%lld] %.9g vs cpu %.9g", what,
+                       (long long)i, out[i], ref[i]);
+                if (i % c.head_dim >= c.n_rot)
+                    EXPECT(out[i] == x[i], "%s: [%lld] beyond n_rot changed", what, (long long)i);
             }
         }
-    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 3, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 3, 0, 1e4f, 1, 1, nullptr, 1, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "odd n_rot rejected");
-    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 10, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_rope(nullptr, 1, 1, 8, 10, 0, 1e4f, 1, 1, nullptr, 1, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "n_rot > head_dim rejected");
-    EXPECT(slim_cuda_rope(nullptr, 0, 1, 8, 8, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == 0, "no rows is a no-op");
+    EXPECT(slim_cuda_rope(nullptr, 0, 1, 8, 8, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == 0,
+           "no rows is a no-op");
     return true;
 }
 
@@ -241,7 +258,7 @@ static bool t_act_mul() {
     for (int k = 0; k < 2; k++)
         for (int64_t n : NS)
             for (int64_t rows : ROWS) {
-                const int64_t m = n * rows;  // element-wise: rows only make the sizes more ragged
+                const int64_t m = n * rows; // element-wise: rows only make the sizes more ragged
                 std::vector<float> g(m), u(m), ref, out(m);
                 fill(g, -8.0f, 8.0f);
                 fill(u, -2.0f, 2.0f);
@@ -257,10 +274,12 @@ static bool t_act_mul() {
                     return false;
                 EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
                 for (int64_t i = 0; i < m; i++)
-                    EXPECT(fabsf(out[i] - ref[i]) <= 1e-6f + 1e-5f * fabsf(ref[i]), "%s: [%lld] g=%.9g %.9g vs cpu %.9g",
-                           what, (long long)i, g[i], out[i], ref[i]);
+                    EXPECT(fabsf(out[i] - ref[i]) <= 1e-6f + 1e-5f * fabsf(ref[i]),
+                           "%s: [%lld] g=%.9g %.9g vs cpu %.9g", what, (long long)i, g[i], out[i],
+                           ref[i]);
             }
-    EXPECT(slim_cuda_act_mul(nullptr, nullptr, 4, 7, nullptr) == (int)cudaErrorInvalidValue, "bad act rejected");
+    EXPECT(slim_cuda_act_mul(nullptr, nullptr, 4, 7, nullptr) == (int)cudaErrorInvalidValue,
+           "bad act rejected");
     return true;
 }
 
@@ -323,7 +342,8 @@ static const MatvecType MATVEC_TYPES[] = {
 
 // w_offset: bytes the weight buffer is shifted by (2: only 2-byte aligned);
 // pad: extra bytes between rows (row views of fused weights).
-static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w_offset, size_t pad) {
+static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w_offset,
+                        size_t pad) {
     const slim_dtype_traits *tr = slim_dtype_traits_of(mt.type);
     const int64_t n = nb * 32;
     const size_t row_size = slim_dtype_row_size(mt.type, n), stride = row_size + pad;
@@ -331,9 +351,11 @@ static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w
     unsigned char *w = wbuf.data() + w_offset;
     AlignedBuf x(n);
     std::vector<float> wf(n), row(n), ref(rows), mag(rows), out(rows);
-    for (int64_t i = 0; i < n; i++) x.p[i] = frand(-1.0f, 1.0f);
+    for (int64_t i = 0; i < n; i++)
+        x.p[i] = frand(-1.0f, 1.0f);
     for (int64_t r = 0; r < rows; r++) {
-        for (auto &v : wf) v = frand(-0.1f, 0.1f) * (rnd() % 16 == 0 ? 10.0f : 1.0f);  // a few outliers
+        for (auto &v : wf)
+            v = frand(-0.1f, 0.1f) * (rnd() % 16 == 0 ? 10.0f : 1.0f); // a few outliers
         tr->from_float(wf.data(), w + r * stride, n);
         tr->to_float(w + r * stride, row.data(), n);
         double s = 0, a = 0;
@@ -345,8 +367,8 @@ static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w
         mag[r] = (float)a;
     }
     char what[96];
-    snprintf(what, sizeof what, "%s n=%lld rows=%lld w_offset=%zu pad=%zu", tr->name, (long long)n, (long long)rows,
-             w_offset, pad);
+    snprintf(what, sizeof what, "%s n=%lld rows=%lld w_offset=%zu pad=%zu", tr->name, (long long)n,
+             (long long)rows, w_offset, pad);
     int rc = 0;
     if (!all_policies_same(what, out, [&](std::vector<float> &o) {
             std::fill(o.begin(), o.end(), NAN);
@@ -355,13 +377,14 @@ static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w
         return false;
     EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
     for (int64_t r = 0; r < rows; r++)
-        EXPECT(fabsf(out[r] - ref[r]) <= 1e-5f * mag[r], "%s: row %lld: %.9g vs ref %.9g (sum|wx| %.3g)", what,
-               (long long)r, out[r], ref[r], mag[r]);
+        EXPECT(fabsf(out[r] - ref[r]) <= 1e-5f * mag[r],
+               "%s: row %lld: %.9g vs ref %.9g (sum|wx| %.3g)", what, (long long)r, out[r], ref[r],
+               mag[r]);
     return true;
 }
 
 static bool t_matvec() {
-    const int64_t NBS[] = {1, 2, 3, 5, 9, 13, 17, 20, 33, 129};  // n = 32 .. 4128; 640 = 20 blocks
+    const int64_t NBS[] = {1, 2, 3, 5, 9, 13, 17, 20, 33, 129}; // n = 32 .. 4128; 640 = 20 blocks
     for (const MatvecType &mt : MATVEC_TYPES) {
         for (int64_t nb : NBS)
             for (int64_t rows : ROWS)
@@ -378,13 +401,17 @@ static bool t_matvec_args() {
     AlignedBuf x(64);
     std::vector<unsigned char> w(4 * 34 + 8);
     float y[2];
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 48, 2, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 48, 2, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "n not a multiple of 32 rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p + 1, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p + 1, 64, 2, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "x not 16-byte aligned rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data() + 1, 68, x.p, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data() + 1, 68, x.p, 64, 2, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "odd weight address rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 66, x.p, 64, 2, nullptr) == (int)cudaErrorInvalidValue,
+    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 66, x.p, 64, 2, nullptr) ==
+               (int)cudaErrorInvalidValue,
            "row stride below the row size rejected");
     EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 64, 0, nullptr) == 0, "no rows is a no-op");
     return true;
@@ -392,7 +419,7 @@ static bool t_matvec_args() {
 
 // ------------------------------------------------------------ util.cuh under the emulator
 __global__ void misaligned_load_kernel(const float *x, float *out) {
-    float4 v = ld_f32x4(x + threadIdx.x);  // thread 1 is misaligned
+    float4 v = ld_f32x4(x + threadIdx.x); // thread 1 is misaligned
     out[threadIdx.x] = v.x;
 }
 __global__ void unaligned_u32_kernel(const unsigned char *p, uint32_t *out) {
@@ -401,7 +428,8 @@ __global__ void unaligned_u32_kernel(const unsigned char *p, uint32_t *out) {
 
 static bool t_load_checks() {
     AlignedBuf x(64);
-    for (int i = 0; i < 64; i++) x.p[i] = (float)i;
+    for (int i = 0; i < 64; i++)
+        x.p[i] = (float)i;
     float out[32];
     LAUNCH(misaligned_load_kernel, 1, 2, 0, 0, (const float *)x.p, out);
     std::string e = cudasim::take_error();
@@ -410,9 +438,10 @@ static bool t_load_checks() {
     e = cudasim::take_error();
     EXPECT(e.empty() && out[0] == 0.0f, "aligned load: '%s'", e.c_str());
     unsigned char bytes[80];
-    for (int i = 0; i < 80; i++) bytes[i] = (unsigned char)(3 * i + 1);
+    for (int i = 0; i < 80; i++)
+        bytes[i] = (unsigned char)(3 * i + 1);
     alignas(4) unsigned char b2[82];
-    memcpy(b2 + 2, bytes, 80);  // 2-byte aligned, not 4
+    memcpy(b2 + 2, bytes, 80); // 2-byte aligned, not 4
     uint32_t u[32];
     LAUNCH(unaligned_u32_kernel, 1, 32, 0, 0, (const unsigned char *)(b2 + 2), u);
     EXPECT(cudasim::take_error().empty(), "ld_u32_a2 on 2-byte aligned data");
@@ -428,12 +457,16 @@ static bool t_load_checks() {
 }
 
 int main() {
-    run("rmsnorm vs slim_cpu_rmsnorm: n 1..1000, rows 1/3/17, w/no w, in place, 4 policies x 3 seeds", t_rmsnorm);
+    run("rmsnorm vs slim_cpu_rmsnorm: n 1..1000, rows 1/3/17, w/no w, in place, 4 policies x 3 "
+        "seeds",
+        t_rmsnorm);
     run("rmsnorm launcher: empty and invalid sizes", t_rmsnorm_args);
-    run("rope vs slim_cpu_rope: neox/adjacent, partial, freq factors, scaling, mscale, pos0", t_rope);
+    run("rope vs slim_cpu_rope: neox/adjacent, partial, freq factors, scaling, mscale, pos0",
+        t_rope);
     run("act_mul (gelu-tanh, silu) vs slim_cpu_act_mul", t_act_mul);
     run("add / add_bias / scale bitwise vs the CPU backend", t_add_scale_bias);
-    run("matvec Q8_0/Q4_0/Q5_0 vs traits to_float + double dot: 1..129 blocks, rows 1/3/17, strides, "
+    run("matvec Q8_0/Q4_0/Q5_0 vs traits to_float + double dot: 1..129 blocks, rows 1/3/17, "
+        "strides, "
         "2-byte aligned w",
         t_matvec);
     run("matvec Q8_0 launcher: invalid arguments rejected", t_matvec_args);
