@@ -219,7 +219,7 @@ SLIM_API slim_status slim_prefill(slim_context *ctx, const slim_token *tokens, s
 SLIM_API slim_status slim_decode(slim_context *ctx, slim_token token);
 
 /* Logits after the last token evaluated (n_vocab floats), NULL before any.
- * Valid until the next prefill/decode/reset/free on this context. */
+ * Valid until the next prefill/decode/reset/truncate/free on this context. */
 SLIM_API const float *slim_get_logits(const slim_context *ctx);
 
 /* ---- sampling ----------------------------------------------------------- */
@@ -321,8 +321,9 @@ SLIM_API slim_status slim_chat_render(const slim_model *model, const char *overr
 
 /* Drop the KV cache entries from position n_past on (0 <= n_past <=
  * slim_context_n_past(ctx)), so that a chat can re-feed a conversation from
- * the first token that differs.  slim_get_logits() is NULL afterwards until
- * the next prefill/decode. */
+ * the first token that differs.  When n_past is below the current count,
+ * slim_get_logits() is NULL afterwards until the next prefill/decode; the same
+ * count changes nothing. */
 SLIM_API slim_status slim_context_truncate(slim_context *ctx, int32_t n_past);
 
 /* 1 if `token` ends a generation for this model (EOS, and end-of-turn tokens

@@ -134,6 +134,10 @@ static int cmd_run(int argc, char **argv) {
         fprintf(stderr, "slim run: -m FILE and -p TEXT are required\n%s", run_usage);
         return 2;
     }
+    if ((tmpl || system) && !chat) {
+        fprintf(stderr, "slim run: --template and --system need --chat\n");
+        return 2;
+    }
     double t0 = now_ms();
     slim_model *model = NULL;
     slim_context *ctx = NULL;

@@ -184,6 +184,11 @@ START_TEST(test_cli_bad_options) {
     ASSERT_STATUS(r, 2);
     ASSERT_CONTAINS(r.err, "--frobnicate");
     cli_free(&r);
+    /* Chat-only options without --chat are a usage error, not ignored. */
+    r = RUN_CLI("run", "-m", m, "-p", "Hi", "--system", "Be brief.");
+    ASSERT_STATUS(r, 2);
+    ASSERT_CONTAINS(r.err, "--chat");
+    cli_free(&r);
     /* A context longer than the model's training context is the library's
      * refusal: exit 1 naming n_ctx. */
     r = RUN_CLI("run", "-m", m, "-p", "Hi", "-c", "40000", "-n", "1");
