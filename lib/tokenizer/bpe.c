@@ -15,6 +15,7 @@
  *     llama.cpp drops it).
  * Special tokens are split out before (tokenize.c). */
 #include "tokenizer/bpe_pretok.h"
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/vocab_internal.h"
 
 #include <stdio.h>
@@ -194,66 +195,21 @@ typedef struct sym {
     uint32_t off, n; /* bytes of the encoded word; n == 0: merged away */
 } sym;
 
-typedef struct bigram {
-    int32_t left, right, rank;
-    uint32_t size;
-} bigram;
-
 struct slim_bpe_session {
     slim_pretok pt;
     char *word; /* the encoded word */
     size_t word_cap;
     sym *syms;
     size_t syms_cap;
-    bigram *heap;
-    size_t heap_n, heap_cap;
+    slim_bigram_heap heap;
 };
-
-/* Pop order: the lowest rank first, then the leftmost. */
-static bool before(const bigram *a, const bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static bool heap_push(slim_bpe_session *s, bigram bg) {
-    if (s->heap_n == s->heap_cap) {
-        size_t ncap = s->heap_cap ? s->heap_cap * 2 : 256;
-        bigram *p = realloc(s->heap, ncap * sizeof *p);
-        if (!p) return false;
-        s->heap = p;
-        s->heap_cap = ncap;
-    }
-    size_t i = s->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&bg, &s->heap[parent])) break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = bg;
-    return true;
-}
-
-static bigram heap_pop(slim_bpe_session *s) {
-    bigram top = s->heap[0], last = s->heap[--s->heap_n];
-    size_t i = 0, n = s->heap_n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && before(&s->heap[c + 1], &s->heap[c])) c++;
-        if (!before(&s->heap[c], &last)) break;
-        s->heap[i] = s->heap[c];
-        i = c;
-    }
-    if (n) s->heap[i] = last;
-    return top;
-}
 
 static bool try_bigram(slim_bpe_session *s, const slim_vocab *v, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return true;
     const sym *l = &s->syms[left], *r = &s->syms[right];
     int32_t rank = find_rank(v, s->word + l->off, l->n, s->word + r->off, r->n);
     if (rank < 0) return true;
-    return heap_push(s, (bigram){left, right, rank, l->n + r->n});
+    return slim_bigram_push(&s->heap, (slim_bigram){left, right, -(float)rank, l->n + r->n});
 }
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -285,11 +241,11 @@ static slim_status bpe_word(slim_bpe_session *s, const slim_vocab *v, size_t len
         n_sym++;
         off += n;
     }
-    s->heap_n = 0;
+    s->heap.n = 0;
     for (int32_t i = 1; i < n_sym; i++)
         if (!try_bigram(s, v, i - 1, i)) return nomem;
-    while (s->heap_n > 0) {
-        bigram bg = heap_pop(s);
+    while (s->heap.n > 0) {
+        slim_bigram bg = slim_bigram_pop(&s->heap);
         sym *l = &s->syms[bg.left], *r = &s->syms[bg.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size) continue; /* outdated */
         l->n += r->n;
@@ -352,7 +308,7 @@ void slim_bpe_session_free(slim_bpe_session *s) {
     slim_pretok_free(&s->pt);
     free(s->word);
     free(s->syms);
-    free(s->heap);
+    free(s->heap.v);
     free(s);
 }
 

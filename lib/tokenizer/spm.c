@@ -8,6 +8,7 @@
  *     and again (ties: leftmost first);
  *  2. pieces that are not tokens fall back to byte tokens <0xXX>.
  * Special tokens are split out before (tokenize.c). */
+#include "tokenizer/bigram_heap.h"
 #include "tokenizer/vocab_internal.h"
 
 #include <stdlib.h>
@@ -18,68 +19,22 @@ typedef struct sym {
     size_t off, n; /* bytes of the escaped text; n == 0: merged away */
 } sym;
 
-typedef struct bigram {
-    int32_t left, right;
-    float score;
-    size_t size;
-} bigram;
-
 struct slim_spm_session {
     const slim_vocab *v;
     char *buf; /* the escaped fragment */
     size_t buf_cap;
     sym *syms;
     size_t syms_cap;
-    bigram *heap;
-    size_t heap_n, heap_cap;
+    slim_bigram_heap heap;
 };
 typedef struct slim_spm_session spm;
-
-/* Pop order: the highest score first, then the leftmost. */
-static bool before(const bigram *a, const bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static bool heap_push(spm *s, bigram bg) {
-    if (s->heap_n == s->heap_cap) {
-        size_t ncap = s->heap_cap ? s->heap_cap * 2 : 256;
-        bigram *p = realloc(s->heap, ncap * sizeof *p);
-        if (!p) return false;
-        s->heap = p;
-        s->heap_cap = ncap;
-    }
-    size_t i = s->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&bg, &s->heap[parent])) break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = bg;
-    return true;
-}
-
-static bigram heap_pop(spm *s) {
-    bigram top = s->heap[0], last = s->heap[--s->heap_n];
-    size_t i = 0, n = s->heap_n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && before(&s->heap[c + 1], &s->heap[c])) c++;
-        if (!before(&s->heap[c], &last)) break;
-        s->heap[i] = s->heap[c];
-        i = c;
-    }
-    if (n) s->heap[i] = last;
-    return top;
-}
 
 static bool try_bigram(spm *s, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return true;
     size_t size = s->syms[left].n + s->syms[right].n;
     int32_t tok = slim_vocab_lookup(s->v, s->buf + s->syms[left].off, size);
     if (tok < 0) return true;
-    return heap_push(s, (bigram){left, right, s->v->score[tok], size});
+    return slim_bigram_push(&s->heap, (slim_bigram){left, right, s->v->score[tok], size});
 }
 
 static size_t utf8_len(uint8_t lead) {
@@ -127,12 +82,12 @@ slim_status slim_spm_fragment(slim_spm_session **session, const slim_vocab *v, c
         off += n;
     }
 
-    s->heap_n = 0;
+    s->heap.n = 0;
     for (int32_t i = 1; i < n_sym; i++)
         if (!try_bigram(s, i - 1, i))
             return slim_error(SLIM_ERR_NOMEM, "slim_tokenize: out of memory");
-    while (s->heap_n > 0) {
-        bigram bg = heap_pop(s);
+    while (s->heap.n > 0) {
+        slim_bigram bg = slim_bigram_pop(&s->heap);
         sym *l = &s->syms[bg.left], *r = &s->syms[bg.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != bg.size) continue; /* stale */
         l->n += r->n;
@@ -170,6 +125,6 @@ void slim_spm_session_free(slim_spm_session *s) {
     if (!s) return;
     free(s->buf);
     free(s->syms);
-    free(s->heap);
+    free(s->heap.v);
     free(s);
 }

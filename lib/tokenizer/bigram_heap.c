@@ -1,0 +1,41 @@
+#include "tokenizer/bigram_heap.h"
+
+#include <stdlib.h>
+
+static bool before(const slim_bigram *a, const slim_bigram *b) {
+    return a->priority > b->priority || (a->priority == b->priority && a->left < b->left);
+}
+
+bool slim_bigram_push(slim_bigram_heap *h, slim_bigram b) {
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 256;
+        slim_bigram *p = realloc(h->v, ncap * sizeof *p);
+        if (!p) return false;
+        h->v = p;
+        h->cap = ncap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!before(&b, &h->v[parent])) break;
+        h->v[i] = h->v[parent];
+        i = parent;
+    }
+    h->v[i] = b;
+    return true;
+}
+
+slim_bigram slim_bigram_pop(slim_bigram_heap *h) {
+    slim_bigram top = h->v[0], last = h->v[--h->n];
+    size_t i = 0, n = h->n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && before(&h->v[c + 1], &h->v[c])) c++;
+        if (!before(&h->v[c], &last)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (n) h->v[i] = last;
+    return top;
+}
