@@ -16,6 +16,8 @@
 #include <string.h>
 
 #if defined(__AVX2__)
+#include "core/simd_x86.h"
+
 #include <immintrin.h>
 #endif
 
@@ -324,21 +326,6 @@ static void q8_k_from_float(const float *restrict x, void *dst, int64_t n) {
 /* ---- AVX2 --------------------------------------------------------------- */
 
 #if defined(__AVX2__)
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline __m256 madd_ps(__m256 a, __m256 b, __m256 c) {
-#if defined(__FMA__)
-    return _mm256_fmadd_ps(a, b, c);
-#else
-    return _mm256_add_ps(_mm256_mul_ps(a, b), c);
-#endif
-}
-
 /* 16-bit scale a for bytes 0..15 (one sub-block of 16), b for bytes 16..31. */
 static inline __m256i scales_2x16(int a, int b) {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)a)),
@@ -373,10 +360,10 @@ static float vec_dot_q4_k_q8_k_avx2(int64_t n, const void *vw, const void *vx) {
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
         }
         const float dx = x[i].d;
-        acc = madd_ps(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        acc = slim_madd_f32x8(_mm256_set1_ps(dx * h2f(w[i].d)), _mm256_cvtepi32_ps(isum), acc);
         mins += dx * h2f(w[i].dmin) * (float)msum;
     }
-    return hsum_ps(acc) - mins;
+    return slim_hsum_f32x8(acc) - mins;
 }
 
 /* The unsigned 6-bit q (0..63) is multiplied in; the -32 offset comes back
@@ -419,10 +406,10 @@ static float vec_dot_q6_k_q8_k_avx2(int64_t n, const void *vw, const void *vx) {
             }
         }
         const float dd = x[i].d * h2f(w[i].d);
-        acc = madd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+        acc = slim_madd_f32x8(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc);
         offs += dd * (float)(32 * osum);
     }
-    return hsum_ps(acc) - offs;
+    return slim_hsum_f32x8(acc) - offs;
 }
 #define VEC_DOT_Q4_K vec_dot_q4_k_q8_k_avx2
 #define VEC_DOT_Q6_K vec_dot_q6_k_q8_k_avx2

@@ -23,6 +23,8 @@
 #include <string.h>
 
 #if defined(__AVX2__)
+#include "core/simd_x86.h"
+
 #include <immintrin.h>
 #endif
 
@@ -354,21 +356,6 @@ static inline __m256i dot_i8_pairs(__m256i w, __m256i x) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline __m256 madd_ps(__m256 a, __m256 b, __m256 c) {
-#if defined(__FMA__)
-    return _mm256_fmadd_ps(a, b, c);
-#else
-    return _mm256_add_ps(_mm256_mul_ps(a, b), c);
-#endif
-}
-
 static float vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
     const block_q8_0 *restrict w = vw;
     const block_q8_0 *restrict x = vx;
@@ -377,9 +364,9 @@ static float vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
         const __m256i qw = _mm256_loadu_si256((const __m256i *)w[i].qs);
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
-        acc = madd_ps(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
+        acc = slim_madd_f32x8(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
     }
-    return hsum_ps(acc);
+    return slim_hsum_f32x8(acc);
 }
 
 /* 16 packed bytes to 32: low nibbles (elements 0..15), then high nibbles. */
@@ -410,9 +397,9 @@ static float vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
         const __m256i qw = _mm256_or_si256(unpack_nibbles_16(w[i].qs), hi);
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
-        acc = madd_ps(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
+        acc = slim_madd_f32x8(d, _mm256_cvtepi32_ps(dot_i8_pairs(qw, qx)), acc);
     }
-    return hsum_ps(acc);
+    return slim_hsum_f32x8(acc);
 }
 /* Q4_0: unsigned nibbles times signed activations (maddubs needs no sign
  * trick: |q x| <= 15 * 127, pairs fit int16), minus 8 * sum(x). */
@@ -427,9 +414,9 @@ static float vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
         const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones16);
         const __m256i offs = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, qx), ones16);
         const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
-        acc = madd_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, offs)), acc);
+        acc = slim_madd_f32x8(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, offs)), acc);
     }
-    return hsum_ps(acc);
+    return slim_hsum_f32x8(acc);
 }
 
 /* Q4_1: d_w d_x sum(q x) + m_w s_x, the min folded through Q8_1's sum s. */
@@ -444,10 +431,10 @@ static float vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vw, const void *vx) {
         const __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
         const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones16);
         const __m256 d = _mm256_set1_ps(h2f(w[i].d) * h2f(x[i].d));
-        acc = madd_ps(d, _mm256_cvtepi32_ps(prod), acc);
+        acc = slim_madd_f32x8(d, _mm256_cvtepi32_ps(prod), acc);
         mins += h2f(w[i].m) * h2f(x[i].s);
     }
-    return hsum_ps(acc) + mins;
+    return slim_hsum_f32x8(acc) + mins;
 }
 
 #define VEC_DOT_Q8_0 vec_dot_q8_0_q8_0_avx2

@@ -14,6 +14,7 @@
  *     tokens of its single bytes, those that exist (the rest is dropped, as
  *     llama.cpp drops it).
  * Special tokens are split out before (tokenize.c). */
+#include "core/grow.h"
 #include "tokenizer/bpe_pretok.h"
 #include "tokenizer/bigram_heap.h"
 #include "tokenizer/vocab_internal.h"
@@ -212,18 +213,6 @@ static bool try_bigram(slim_bpe_session *s, const slim_vocab *v, int32_t left, i
     return slim_bigram_push(&s->heap, (slim_bigram){left, right, -(float)rank, l->n + r->n});
 }
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *q = realloc(*p, ncap * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = ncap;
-    return true;
-}
-
 /* BPE on s->word[0..len) */
 static slim_status bpe_word(slim_bpe_session *s, const slim_vocab *v, size_t len, slim_ivec *out) {
     const slim_status nomem = SLIM_ERR_NOMEM;
@@ -231,7 +220,7 @@ static slim_status bpe_word(slim_bpe_session *s, const slim_vocab *v, size_t len
         int32_t tok = slim_vocab_lookup(v, s->word, len);
         if (tok >= 0) return slim_ivec_push(out, tok) ? SLIM_OK : nomem;
     }
-    if (!grow((void **)&s->syms, &s->syms_cap, len, sizeof *s->syms)) return nomem;
+    if (!slim_grow((void **)&s->syms, &s->syms_cap, len, sizeof *s->syms)) return nomem;
     int32_t n_sym = 0;
     for (size_t off = 0; off < len;) {
         size_t n = (uint8_t)s->word[off] < 0x80 ? 1 : 2; /* GPT-2 code points are < U+0800 */
@@ -280,7 +269,7 @@ slim_status slim_bpe_fragment(slim_bpe_session **session, const slim_vocab *v, c
     const uint32_t *cp = s->pt.cp;
     for (size_t w = 0; w < s->pt.n_piece; w++) {
         size_t n_cp = s->pt.piece[w];
-        if (!grow((void **)&s->word, &s->word_cap, n_cp * 8, 1))
+        if (!slim_grow((void **)&s->word, &s->word_cap, n_cp * 8, 1))
             return slim_error(SLIM_ERR_NOMEM, "slim_tokenize: out of memory");
         size_t len_w = 0;
         for (size_t k = 0; k < n_cp; k++) {

@@ -11,6 +11,7 @@
  * every non-ASCII code point stands for its class; \s, \p{L}, \p{N} there are
  * exactly the White_Space, letter and number flags, and [a-z], [A-Z] are ASCII
  * only.  The matchers below return the length of that first match. */
+#include "core/grow.h"
 #include "tokenizer/bpe_pretok.h"
 
 #include <stdlib.h>
@@ -394,24 +395,12 @@ static const pass PASSES[][4] = {
     [SLIM_PRE_GPT4O] = {{0, match_gpt4o}},
 };
 
-static bool grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap) return true;
-    size_t ncap = *cap ? *cap : 256;
-    while (ncap < need)
-        ncap *= 2;
-    void *q = realloc(*p, ncap * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = ncap;
-    return true;
-}
-
 slim_status slim_pretok_split(slim_pretok *pt, int kind, const char *text, size_t len) {
     const uint8_t *t = (const uint8_t *)text;
     pt->n_cp = pt->n_piece = 0;
     size_t cap_cp = pt->cap_cp;
-    if (!grow((void **)&pt->cp, &cap_cp, len + 1, sizeof *pt->cp) ||
-        !grow((void **)&pt->fl, &pt->cap_cp, len + 1, sizeof *pt->fl))
+    if (!slim_grow((void **)&pt->cp, &cap_cp, len + 1, sizeof *pt->cp) ||
+        !slim_grow((void **)&pt->fl, &pt->cap_cp, len + 1, sizeof *pt->fl))
         return slim_error(SLIM_ERR_NOMEM, "slim_tokenize: out of memory");
     for (size_t i = 0; i < len;) {
         size_t used;

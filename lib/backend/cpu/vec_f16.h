@@ -8,14 +8,7 @@
 #include "core/fp16.h"
 
 #if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-#include <immintrin.h>
-
-static inline float slim_hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "core/simd_x86.h"
 
 /* sum x[i] * h[i] */
 static inline float slim_dot_f32_f16(const float *x, const uint16_t *h, int32_t n) {
@@ -27,7 +20,7 @@ static inline float slim_dot_f32_f16(const float *x, const uint16_t *h, int32_t 
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8),
                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), a1);
     }
-    float s = slim_hsum256(_mm256_add_ps(a0, a1));
+    float s = slim_hsum_f32x8(_mm256_add_ps(a0, a1));
     for (; i < n; i++)
         s += x[i] * slim_fp16_to_f32(h[i]);
     return s;

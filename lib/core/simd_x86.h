@@ -1,0 +1,24 @@
+/* AVX2 helpers shared by every x86 kernel (include only under __AVX2__). */
+#ifndef SLIM_CORE_SIMD_X86_H
+#define SLIM_CORE_SIMD_X86_H
+
+#include <immintrin.h>
+
+/* The sum of the 8 lanes, in a fixed order. */
+static inline float slim_hsum_f32x8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* a * b + c, fused where the build has FMA. */
+static inline __m256 slim_madd_f32x8(__m256 a, __m256 b, __m256 c) {
+#if defined(__FMA__)
+    return _mm256_fmadd_ps(a, b, c);
+#else
+    return _mm256_add_ps(_mm256_mul_ps(a, b), c);
+#endif
+}
+
+#endif
