@@ -32,6 +32,15 @@ typedef enum slim_dtype {
  * activation row already converted to the traits' vec_dot_type. */
 typedef float (*slim_vec_dot_fn)(int64_t n, const void *w, const void *x);
 
+/* Several tokens at once: y[t * ldy + r] for rows r in [r0, r1) of w (rows
+ * w_stride bytes apart, w pointing at row 0) and tokens t in [0, n_tokens) of x
+ * (rows x_stride bytes apart, in vec_dot_type).  Every output is bitwise the
+ * float vec_dot(n, row r, token t) returns: same integer block sums, same
+ * per-block scaling, same lane-wise accumulation and final horizontal sum. */
+typedef void (*slim_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                             const void *x, size_t x_stride, int64_t n_tokens, float *y,
+                             int64_t ldy);
+
 typedef struct slim_dtype_traits {
     const char *name;   /* "Q4_K" */
     int32_t block_size; /* elements per block (1 for plain floats) */
@@ -43,6 +52,7 @@ typedef struct slim_dtype_traits {
     void (*from_float)(const float *src, void *dst, int64_t n);
     slim_dtype vec_dot_type; /* what activations are converted to for vec_dot */
     slim_vec_dot_fn vec_dot; /* NULL for types that are never weights (Q8_K) */
+    slim_gemm_fn gemm;       /* optional multi-token vec_dot (NULL: use vec_dot) */
 } slim_dtype_traits;
 
 /* Traits of a type, or NULL if the id is not a type slim knows. */

@@ -411,9 +411,221 @@ static float vec_dot_q6_k_q8_k_avx2(int64_t n, const void *vw, const void *vx) {
     }
     return slim_hsum_f32x8(acc) - offs;
 }
+
+/* ---- multi-token kernels (gemm) ------------------------------------------
+ *
+ * As in q_legacy.c: a tile of up to GEMM_R weight rows x GEMM_C tokens walks
+ * the super-blocks once, unpacking each weight block once for the tile's
+ * tokens and loading each activation block once for its rows.  Every (row,
+ * token) pair repeats its vec_dot's operations: the same int32 lane sums
+ * (exact integers), the same float scale products in the same order, the same
+ * multiply-add into its own accumulator and scalar min/offset sum, and the
+ * same horizontal sum at the end, so its output is bitwise vec_dot's. */
+
+enum { GEMM_R = 4, GEMM_C = 2 };
+#define GEMM_INLINE static inline __attribute__((always_inline))
+
+GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
+                           int nc, float *y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[GEMM_R][GEMM_C];
+    float mins[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            mins[r][c] = 0.0f;
+        }
+    for (int64_t i = 0; i < nb; i++) {
+        const block_q4_K *b[GEMM_R];
+        const block_q8_K *bx[GEMM_C];
+        int sc[GEMM_R][8], m[GEMM_R][8];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            b[r] = (const block_q4_K *)(w + (size_t)r * ws) + i;
+            for (int j = 0; j < 8; j++)
+                scale_min_k4(j, b[r]->scales, &sc[r][j], &m[r][j]);
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            bx[c] = (const block_q8_K *)(x + (size_t)c * xs) + i;
+        __m256i isum[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++)
+                isum[r][c] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            __m256i lo[GEMM_R], hi[GEMM_R];
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b[r]->qs + 32 * k));
+                lo[r] = _mm256_and_si256(q, m4);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) {
+                const __m256i xl = _mm256_loadu_si256((const __m256i *)(bx[c]->qs + 64 * k));
+                const __m256i xh = _mm256_loadu_si256((const __m256i *)(bx[c]->qs + 64 * k + 32));
+#pragma GCC unroll 4
+                for (int r = 0; r < nr; r++) {
+                    const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], xl),
+                                                         _mm256_set1_epi16((short)sc[r][2 * k]));
+                    const __m256i ph =
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], xh),
+                                          _mm256_set1_epi16((short)sc[r][2 * k + 1]));
+                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(pl, ph));
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const float dx = bx[c]->d;
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                int32_t msum = 0;
+                for (int j = 0; j < 8; j++)
+                    msum += m[r][j] * (bx[c]->bsums[2 * j] + bx[c]->bsums[2 * j + 1]);
+                acc[r][c] = slim_madd_f32x8(_mm256_set1_ps(dx * h2f(b[r]->d)),
+                                            _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                mins[r][c] += dx * h2f(b[r]->dmin) * (float)msum;
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            y[c * ldy + r] = slim_hsum_f32x8(acc[r][c]) - mins[r][c];
+}
+
+/* The 6-bit quants of elements 128h + 32s .. +31 of a Q6_K block. */
+GEMM_INLINE __m256i q6_k_quants(const block_q6_K *b, int h, int s) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const __m256i l = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32 * (s & 1)));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    const __m256i lo =
+        s < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+    __m256i hb;
+    switch (s) {
+    case 0: hb = _mm256_and_si256(qh, m2); break;
+    case 1: hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2); break;
+    case 2: hb = _mm256_and_si256(_mm256_srli_epi16(qh, 4), m2); break;
+    default: hb = _mm256_and_si256(_mm256_srli_epi16(qh, 6), m2); break;
+    }
+    return _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
+}
+
+GEMM_INLINE void q6_k_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
+                           int nc, float *y, int64_t ldy) {
+    __m256 acc[GEMM_R][GEMM_C];
+    float offs[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            offs[r][c] = 0.0f;
+        }
+    for (int64_t i = 0; i < nb; i++) {
+        const block_q6_K *b[GEMM_R];
+        const block_q8_K *bx[GEMM_C];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+            b[r] = (const block_q6_K *)(w + (size_t)r * ws) + i;
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            bx[c] = (const block_q8_K *)(x + (size_t)c * xs) + i;
+        __m256i isum[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++)
+                isum[r][c] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) {
+                const int e = 128 * h + 32 * s;
+                __m256i q[GEMM_R], scl[GEMM_R];
+#pragma GCC unroll 4
+                for (int r = 0; r < nr; r++) {
+                    q[r] = q6_k_quants(b[r], h, s);
+                    scl[r] = scales_2x16(b[r]->scales[e / 16], b[r]->scales[e / 16 + 1]);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < nc; c++) {
+                    const __m256i xq = _mm256_loadu_si256((const __m256i *)(bx[c]->qs + e));
+#pragma GCC unroll 4
+                    for (int r = 0; r < nr; r++)
+                        isum[r][c] = _mm256_add_epi32(
+                            isum[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xq), scl[r]));
+                }
+            }
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                int32_t osum = 0;
+                for (int j = 0; j < 16; j++)
+                    osum += b[r]->scales[j] * bx[c]->bsums[j];
+                const float dd = bx[c]->d * h2f(b[r]->d);
+                acc[r][c] =
+                    slim_madd_f32x8(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                offs[r][c] += dd * (float)(32 * osum);
+            }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            y[c * ldy + r] = slim_hsum_f32x8(acc[r][c]) - offs[r][c];
+}
+
+/* Tokens in groups of GEMM_C, rows in groups of GEMM_R; a last partial group
+ * of tokens goes one token at a time.  Each tile size is its own inlined copy. */
+#define GEMM_TILE_ROWS(tile, NC, xt_, yt_)                                                         \
+    switch (nr) {                                                                                  \
+    case 4: tile(nb, wr, ws, xt_, xs, 4, NC, yt_, ldy); break;                                     \
+    case 3: tile(nb, wr, ws, xt_, xs, 3, NC, yt_, ldy); break;                                     \
+    case 2: tile(nb, wr, ws, xt_, xs, 2, NC, yt_, ldy); break;                                     \
+    default: tile(nb, wr, ws, xt_, xs, 1, NC, yt_, ldy); break;                                    \
+    }
+
+#define DEFINE_GEMM(name, tile, QK)                                                                \
+    static void name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *x,   \
+                     size_t xs, int64_t n_tokens, float *y, int64_t ldy) {                         \
+        const int64_t nb = n / (QK);                                                               \
+        for (int64_t t = 0; t < n_tokens; t += GEMM_C) {                                           \
+            const int nc = n_tokens - t < GEMM_C ? (int)(n_tokens - t) : GEMM_C;                   \
+            const char *xt = (const char *)x + (size_t)t * xs;                                     \
+            for (int64_t r = r0; r < r1; r += GEMM_R) {                                            \
+                const int nr = r1 - r < GEMM_R ? (int)(r1 - r) : GEMM_R;                           \
+                const char *wr = (const char *)w + (size_t)r * ws;                                 \
+                float *yt = y + t * ldy + r;                                                       \
+                if (nc == GEMM_C) {                                                                \
+                    GEMM_TILE_ROWS(tile, GEMM_C, xt, yt)                                           \
+                } else {                                                                           \
+                    for (int c = 0; c < nc; c++) {                                                 \
+                        GEMM_TILE_ROWS(tile, 1, xt + (size_t)c * xs, yt + c * ldy)                 \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_GEMM(gemm_q4_k_q8_k, q4_k_tile, SLIM_QK_K)
+DEFINE_GEMM(gemm_q6_k_q8_k, q6_k_tile, SLIM_QK_K)
+
 #define VEC_DOT_Q4_K vec_dot_q4_k_q8_k_avx2
 #define VEC_DOT_Q6_K vec_dot_q6_k_q8_k_avx2
+#define GEMM_Q4_K gemm_q4_k_q8_k
+#define GEMM_Q6_K gemm_q6_k_q8_k
 #else
+#define GEMM_Q4_K NULL
+#define GEMM_Q6_K NULL
 #define VEC_DOT_Q4_K slim_vec_dot_q4_k_q8_k_ref
 #define VEC_DOT_Q6_K slim_vec_dot_q6_k_q8_k_ref
 #endif
@@ -459,6 +671,7 @@ const slim_dtype_traits slim_traits_q4_k = {
     .from_float = NULL,
     .vec_dot_type = SLIM_DTYPE_Q8_K,
     .vec_dot = VEC_DOT_Q4_K,
+    .gemm = GEMM_Q4_K,
 };
 
 const slim_dtype_traits slim_traits_q5_k = {
@@ -481,6 +694,7 @@ const slim_dtype_traits slim_traits_q6_k = {
     .from_float = NULL,
     .vec_dot_type = SLIM_DTYPE_Q8_K,
     .vec_dot = VEC_DOT_Q6_K,
+    .gemm = GEMM_Q6_K,
 };
 
 const slim_dtype_traits slim_traits_q8_k = {

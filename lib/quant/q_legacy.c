@@ -437,11 +437,189 @@ static float vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vw, const void *vx) {
     return slim_hsum_f32x8(acc) + mins;
 }
 
+/* ---- multi-token kernels (gemm) ------------------------------------------
+ *
+ * A tile of up to GEMM_R weight rows x GEMM_C tokens walks the blocks once:
+ * each weight block is unpacked once for GEMM_C tokens, each activation block
+ * loaded once for GEMM_R rows.  Every (row, token) pair keeps its own
+ * accumulator and does exactly what vec_dot does per block: the same int32
+ * lanes (each the exact sum of 4 products of bytes 4j..4j+3, computed here
+ * with VNNI where the build has it, an exact integer so the same value), the
+ * same scale d_w * d_x, the same multiply-add into the same lanes, and the
+ * same horizontal sum at the end: the output is bitwise vec_dot's. */
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define GEMM_VNNI 1
+enum { GEMM_R = 4, GEMM_C = 4 };
+#else
+#define GEMM_VNNI 0
+enum { GEMM_R = 4, GEMM_C = 2 };
+#endif
+
+#define GEMM_INLINE static inline __attribute__((always_inline))
+
+/* Q8_0 x Q8_0.  VNNI: (x + 128) as unsigned times signed w, minus 128 * sum(w)
+ * per lane, which starts the accumulation. */
+GEMM_INLINE void q8_0_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
+                           int nc, float *y, int64_t ldy) {
+    __m256 acc[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i qw[GEMM_R], aux[GEMM_R];
+        float dw[GEMM_R];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const block_q8_0 *b = (const block_q8_0 *)(w + (size_t)r * ws) + i;
+            qw[r] = _mm256_loadu_si256((const __m256i *)b->qs);
+#if GEMM_VNNI
+            aux[r] = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), qw[r]));
+#else
+            aux[r] = _mm256_sign_epi8(qw[r], qw[r]);
+#endif
+            dw[r] = h2f(b->d);
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const block_q8_0 *bx = (const block_q8_0 *)(x + (size_t)c * xs) + i;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)bx->qs);
+            const float dx = h2f(bx->d);
+#if GEMM_VNNI
+            const __m256i ux = _mm256_xor_si256(qx, _mm256_set1_epi8((char)0x80));
+#endif
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+#if GEMM_VNNI
+                const __m256i s = _mm256_dpbusd_epi32(aux[r], ux, qw[r]);
+#else
+                const __m256i s =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(aux[r], _mm256_sign_epi8(qx, qw[r])),
+                                      _mm256_set1_epi16(1));
+#endif
+                acc[r][c] =
+                    slim_madd_f32x8(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(s), acc[r][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            y[c * ldy + r] = slim_hsum_f32x8(acc[r][c]);
+}
+
+/* Q5_0 x Q8_0.  VNNI: the unsigned 5-bit q times x, the lanes starting at
+ * -16 * sum(x) (per token, shared by the rows). */
+GEMM_INLINE void q5_0_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
+                           int nc, float *y, int64_t ldy) {
+    __m256 acc[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i qw[GEMM_R];
+#if !GEMM_VNNI
+        __m256i aux[GEMM_R];
+#endif
+        float dw[GEMM_R];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const block_q5_0 *b = (const block_q5_0 *)(w + (size_t)r * ws) + i;
+            const __m256i bit5 = spread_bits_32(load_qh(b->qh));
+#if GEMM_VNNI
+            qw[r] = _mm256_or_si256(unpack_nibbles_16(b->qs),
+                                    _mm256_and_si256(bit5, _mm256_set1_epi8(0x10)));
+#else
+            qw[r] = _mm256_or_si256(unpack_nibbles_16(b->qs),
+                                    _mm256_andnot_si256(bit5, _mm256_set1_epi8((char)0xF0)));
+            aux[r] = _mm256_sign_epi8(qw[r], qw[r]);
+#endif
+            dw[r] = h2f(b->d);
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const block_q8_0 *bx = (const block_q8_0 *)(x + (size_t)c * xs) + i;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)bx->qs);
+            const float dx = h2f(bx->d);
+#if GEMM_VNNI
+            const __m256i off = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), qx));
+#endif
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+#if GEMM_VNNI
+                const __m256i s = _mm256_dpbusd_epi32(off, qw[r], qx);
+#else
+                const __m256i s =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(aux[r], _mm256_sign_epi8(qx, qw[r])),
+                                      _mm256_set1_epi16(1));
+#endif
+                acc[r][c] =
+                    slim_madd_f32x8(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(s), acc[r][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            y[c * ldy + r] = slim_hsum_f32x8(acc[r][c]);
+}
+
+/* The loops over tiles shared by the formats: tokens in groups of GEMM_C,
+ * rows in groups of GEMM_R (the caller's row range is small enough to stay in
+ * cache while every token passes); a last partial group of tokens goes one
+ * token at a time.  Each tile size is its own inlined copy. */
+#define GEMM_TILE_ROWS(tile, NC, xt_, yt_)                                                         \
+    switch (nr) {                                                                                  \
+    case 4: tile(nb, wr, ws, xt_, xs, 4, NC, yt_, ldy); break;                                     \
+    case 3: tile(nb, wr, ws, xt_, xs, 3, NC, yt_, ldy); break;                                     \
+    case 2: tile(nb, wr, ws, xt_, xs, 2, NC, yt_, ldy); break;                                     \
+    default: tile(nb, wr, ws, xt_, xs, 1, NC, yt_, ldy); break;                                    \
+    }
+
+#define DEFINE_GEMM(name, tile, QK)                                                                \
+    static void name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *x,   \
+                     size_t xs, int64_t n_tokens, float *y, int64_t ldy) {                         \
+        const int64_t nb = n / (QK);                                                               \
+        for (int64_t t = 0; t < n_tokens; t += GEMM_C) {                                           \
+            const int nc = n_tokens - t < GEMM_C ? (int)(n_tokens - t) : GEMM_C;                   \
+            const char *xt = (const char *)x + (size_t)t * xs;                                     \
+            for (int64_t r = r0; r < r1; r += GEMM_R) {                                            \
+                const int nr = r1 - r < GEMM_R ? (int)(r1 - r) : GEMM_R;                           \
+                const char *wr = (const char *)w + (size_t)r * ws;                                 \
+                float *yt = y + t * ldy + r;                                                       \
+                if (nc == GEMM_C) {                                                                \
+                    GEMM_TILE_ROWS(tile, GEMM_C, xt, yt)                                           \
+                } else {                                                                           \
+                    for (int c = 0; c < nc; c++) {                                                 \
+                        GEMM_TILE_ROWS(tile, 1, xt + (size_t)c * xs, yt + c * ldy)                 \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+DEFINE_GEMM(gemm_q8_0_q8_0, q8_0_tile, SLIM_QK8_0)
+DEFINE_GEMM(gemm_q5_0_q8_0, q5_0_tile, SLIM_QK5_0)
+
 #define VEC_DOT_Q8_0 vec_dot_q8_0_q8_0_avx2
 #define VEC_DOT_Q5_0 vec_dot_q5_0_q8_0_avx2
 #define VEC_DOT_Q4_0 vec_dot_q4_0_q8_0_avx2
 #define VEC_DOT_Q4_1 vec_dot_q4_1_q8_1_avx2
+#define GEMM_Q8_0 gemm_q8_0_q8_0
+#define GEMM_Q5_0 gemm_q5_0_q8_0
 #else
+#define GEMM_Q8_0 NULL
+#define GEMM_Q5_0 NULL
 #define VEC_DOT_Q4_0 slim_vec_dot_q4_0_q8_0_ref
 #define VEC_DOT_Q4_1 slim_vec_dot_q4_1_q8_1_ref
 #define VEC_DOT_Q8_0 slim_vec_dot_q8_0_q8_0_ref
@@ -481,6 +659,7 @@ const slim_dtype_traits slim_traits_q5_0 = {
     .from_float = q5_0_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_0,
     .vec_dot = VEC_DOT_Q5_0,
+    .gemm = GEMM_Q5_0,
 };
 
 const slim_dtype_traits slim_traits_q5_1 = {
@@ -503,6 +682,7 @@ const slim_dtype_traits slim_traits_q8_0 = {
     .from_float = q8_0_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_0,
     .vec_dot = VEC_DOT_Q8_0,
+    .gemm = GEMM_Q8_0,
 };
 
 const slim_dtype_traits slim_traits_q8_1 = {

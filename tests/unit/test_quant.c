@@ -480,6 +480,75 @@ START_TEST(test_vec_dot_extremes) {
 }
 END_TEST
 
+/* The multi-token gemm of every format that has one: each (row, token) output
+ * bitwise equal to that format's vec_dot (batch invariance), over ragged row
+ * and token counts and row sub-ranges, and nothing written outside the range. */
+START_TEST(test_gemm_bitwise) {
+    static const int rows_list[] = {1, 3, 17, 33};
+    static const int toks_list[] = {1, 2, 3, 5, 8};
+    rng_state = 0x6E770000u;
+    int n_formats = 0;
+    for (int k = 0; k < N_TYPES; k++) {
+        const int type = expected_traits[k].type;
+        const slim_dtype_traits *t = slim_dtype_traits_of(type);
+        if (!t->gemm) continue;
+        n_formats++;
+        const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
+        const int64_t bs = t->block_size;
+        const int64_t ns[] = {bs, 2 * bs, 5 * bs, bs == 32 ? 32 * 20 : 256 * 3};
+        for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+            const int64_t n = ns[in];
+            const size_t ws = slim_dtype_row_size((slim_dtype)type, n);
+            const size_t xs = slim_dtype_row_size(t->vec_dot_type, n);
+            for (size_t ir = 0; ir < sizeof rows_list / sizeof rows_list[0]; ir++)
+                for (size_t it = 0; it < sizeof toks_list / sizeof toks_list[0]; it++) {
+                    const int rows = rows_list[ir], toks = toks_list[it];
+                    const int64_t ldy = rows + 3;
+                    uint8_t *w = random_weights(type, n, rows);
+                    uint8_t *xq = malloc(xs * (size_t)toks + 1);
+                    float *x = malloc(sizeof(float) * (size_t)n);
+                    float *y = malloc(sizeof(float) * (size_t)(ldy * toks));
+                    ck_assert(xq && x && y);
+                    for (int tok = 0; tok < toks; tok++) {
+                        random_activations(x, n);
+                        vt->from_float(x, xq + xs * (size_t)tok, n);
+                    }
+                    /* the whole range, then a sub-range starting past row 0 */
+                    for (int pass = 0; pass < 2; pass++) {
+                        const int64_t r0 = pass == 0 ? 0 : rows / 3,
+                                      r1 = pass == 0 ? rows : rows - rows / 4;
+                        for (int64_t i = 0; i < ldy * toks; i++)
+                            y[i] = -12345.0f;
+                        t->gemm(n, w, ws, r0, r1, xq, xs, toks, y, ldy);
+                        for (int tok = 0; tok < toks; tok++)
+                            for (int64_t r = 0; r < ldy; r++) {
+                                const float got = y[tok * ldy + r];
+                                if (r < r0 || r >= r1) {
+                                    ck_assert_msg(got == -12345.0f,
+                                                  "%s gemm wrote outside rows [%lld, %lld)",
+                                                  t->name, (long long)r0, (long long)r1);
+                                    continue;
+                                }
+                                const float want =
+                                    t->vec_dot(n, w + ws * (size_t)r, xq + xs * (size_t)tok);
+                                ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                                              "%s gemm n=%lld rows=%d tokens=%d: row %lld token "
+                                              "%d: %.9g, vec_dot %.9g",
+                                              t->name, (long long)n, rows, toks, (long long)r, tok,
+                                              (double)got, (double)want);
+                            }
+                    }
+                    free(w);
+                    free(xq);
+                    free(x);
+                    free(y);
+                }
+        }
+    }
+    if (slim_quant_has_simd()) ck_assert_int_ge(n_formats, 2);
+}
+END_TEST
+
 /* Quantize-dequantize error of the quantizers stays within half a step (a
  * whole step for Q4_0/Q5_0, whose largest magnitude of the other sign clamps
  * to 7 or 15 steps instead of 8 or 16). */
@@ -541,6 +610,7 @@ Suite *suite_quant(void) {
     tcase_add_loop_test(tc, test_vec_dot_all, 0, N_TYPES);
     tcase_add_test(tc, test_vec_dot_simd_and_ref);
     tcase_add_test(tc, test_vec_dot_extremes);
+    tcase_add_test(tc, test_gemm_bitwise);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,8 @@
 /* CPU matmul: activations are converted once to the weight type's vec_dot
  * type, then each thread takes a contiguous range of weight rows and, for a
- * tile of rows, runs every token through it so the tile stays in cache. */
+ * tile of rows, runs every token through it so the tile stays in cache.  With
+ * two or more tokens, a format's gemm (register tiles of rows x tokens, each
+ * output bitwise its vec_dot) does the tile. */
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -14,6 +16,7 @@ typedef struct matmul_task {
     int64_t n_tokens;
     float *y;
     slim_vec_dot_fn dot;
+    slim_gemm_fn gemm; /* NULL: one vec_dot per (row, token) */
 } matmul_task;
 
 static void matmul_worker(void *arg, int ith, int nth) {
@@ -22,6 +25,11 @@ static void matmul_worker(void *arg, int ith, int nth) {
     const int64_t r0 = n_rows * ith / nth, r1 = n_rows * (ith + 1) / nth;
     for (int64_t rt = r0; rt < r1; rt += ROW_TILE) {
         const int64_t rend = rt + ROW_TILE < r1 ? rt + ROW_TILE : r1;
+        if (t->gemm) { /* bitwise the same floats as the vec_dot loop below */
+            t->gemm(n, t->w->data, t->w->nb[1], rt, rend, t->xq, t->xq_row, t->n_tokens, t->y,
+                    n_rows);
+            continue;
+        }
         for (int64_t tok = 0; tok < t->n_tokens; tok++) {
             const void *x = t->xq + (size_t)tok * t->xq_row;
             float *y = t->y + tok * n_rows;
@@ -39,7 +47,11 @@ slim_status slim_cpu_matmul(const slim_exec *ex, const slim_tensor *w, const flo
                           "matmul: weight '%s' has type %s with no dot product", w->name,
                           slim_dtype_name(w->type));
     const int64_t n = w->ne[0];
-    matmul_task task = {.w = w, .n_tokens = n_tokens, .y = y, .dot = tr->vec_dot};
+    matmul_task task = {.w = w,
+                        .n_tokens = n_tokens,
+                        .y = y,
+                        .dot = tr->vec_dot,
+                        .gemm = n_tokens >= 2 ? tr->gemm : NULL};
     if (tr->vec_dot_type == SLIM_DTYPE_F32) {
         task.xq = (const char *)x;
         task.xq_row = (size_t)n * sizeof(float);
