@@ -57,17 +57,18 @@ typedef struct out {
 
 static void emit(out *o, size_t len) {
     if (len == 0 || o->oom) return;
-    if (o->n == o->cap) {
-        size_t ncap = o->cap ? o->cap * 2 : 256;
-        size_t *p = realloc(o->p, ncap * sizeof *p);
-        if (!p) {
-            o->oom = true;
-            return;
-        }
-        o->p = p;
-        o->cap = ncap;
+    if (!slim_grow((void **)&o->p, &o->cap, o->n + 1, sizeof *o->p)) {
+        o->oom = true;
+        return;
     }
     o->p[o->n++] = len;
+}
+
+/* The tail both hand-written splitters end with, `\s+(?!\S)|\s+|.`, at pos
+ * with nws spaces there: the end of that piece. */
+static size_t space_run_end(const span *s, size_t pos, size_t nws) {
+    if (nws > 1 && C(s, pos + nws) != OUT_OF_RANGE) return pos + nws - 1;
+    return pos + (nws > 0 ? nws : 1);
 }
 
 /* ---- llama.cpp's hand-written splitters ----------------------------------- */
@@ -124,17 +125,7 @@ static void split_gpt2(const span *s, size_t ini, out *o) {
         size_t nws = 0;
         while (is_space(s, pos + nws))
             nws++;
-        if (nws > 1 && C(s, pos + nws) != OUT_OF_RANGE) {
-            pos += nws - 1;
-            TOKEN(pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            TOKEN(pos);
-            continue;
-        }
-        pos++;
+        pos = space_run_end(s, pos, nws);
         TOKEN(pos);
     }
 }
@@ -204,17 +195,7 @@ static void split_llama3(const span *s, size_t ini, out *o) {
             TOKEN(pos);
             continue;
         }
-        if (nws > 1 && C(s, pos + nws) != OUT_OF_RANGE) {
-            pos += nws - 1;
-            TOKEN(pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            TOKEN(pos);
-            continue;
-        }
-        pos++;
+        pos = space_run_end(s, pos, nws);
         TOKEN(pos);
     }
 }
