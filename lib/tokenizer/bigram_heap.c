@@ -1,19 +1,13 @@
 #include "tokenizer/bigram_heap.h"
 
-#include <stdlib.h>
+#include "core/grow.h"
 
 static bool before(const slim_bigram *a, const slim_bigram *b) {
     return a->priority > b->priority || (a->priority == b->priority && a->left < b->left);
 }
 
 bool slim_bigram_push(slim_bigram_heap *h, slim_bigram b) {
-    if (h->n == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 256;
-        slim_bigram *p = realloc(h->v, ncap * sizeof *p);
-        if (!p) return false;
-        h->v = p;
-        h->cap = ncap;
-    }
+    if (!slim_grow((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v)) return false;
     size_t i = h->n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;

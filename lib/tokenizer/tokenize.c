@@ -9,19 +9,14 @@
  *     they are;
  *  3. with ADD_BOS (llama.cpp's add_special), BOS first and EOS last where the
  *     vocabulary asks for them. */
+#include "core/grow.h"
 #include "tokenizer/vocab_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 bool slim_ivec_push(slim_ivec *v, int32_t x) {
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 64;
-        int32_t *p = realloc(v->p, ncap * sizeof *p);
-        if (!p) return false;
-        v->p = p;
-        v->cap = ncap;
-    }
+    if (!slim_grow((void **)&v->p, &v->cap, v->n + 1, sizeof *v->p)) return false;
     v->p[v->n++] = x;
     return true;
 }
@@ -60,13 +55,7 @@ typedef struct fvec {
 } fvec;
 
 static bool fvec_push(fvec *v, frag f) {
-    if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 16;
-        frag *p = realloc(v->p, ncap * sizeof *p);
-        if (!p) return false;
-        v->p = p;
-        v->cap = ncap;
-    }
+    if (!slim_grow((void **)&v->p, &v->cap, v->n + 1, sizeof *v->p)) return false;
     v->p[v->n++] = f;
     return true;
 }
