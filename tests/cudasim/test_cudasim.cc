@@ -11,39 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "test_harness.h"
+
 using cudasim::Policy;
-
-static int g_pass, g_fail;
-static std::string g_why;
-
-#define EXPECT(cond, ...)                                                                          \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            char b_[512];                                                                          \
-            snprintf(b_, sizeof b_, __VA_ARGS__);                                                  \
-            g_why = std::string(#cond) + ": " + b_;                                                \
-            return false;                                                                          \
-        }                                                                                          \
-    } while (0)
-
-static void run(const char *name, bool (*fn)()) {
-    g_why.clear();
-    cudasim::set_policy(cudasim::POLICY_IN_ORDER, 1);
-    (void)cudasim::take_error();
-    bool ok = fn();
-    if (ok && cudasim::error_pending()) {
-        ok = false;
-        g_why = "unexpected emulator error: " + cudasim::take_error();
-    }
-    if (ok) {
-        g_pass++;
-        printf("ok   %s\n", name);
-    } else {
-        g_fail++;
-        printf("FAIL %s\n     %s\n", name, g_why.c_str());
-    }
-    fflush(stdout);
-}
 
 static uint64_t g_rng = 12345;
 static uint32_t rnd() {
