@@ -242,6 +242,18 @@ inline unsigned reduce_op(const char *what, const char *f, int l, unsigned mask,
 } // namespace cudasim
 
 // No thread divergence is modelled: the active mask is the warp's existing lanes.
+// Integer dot products of packed bytes (sm_61+): 4 signed/unsigned byte
+// products summed into c, as dp4a.s32.s32 / .u32.u32.
+inline int __dp4a(int a, int b, int c) {
+    for (int i = 0; i < 4; i++)
+        c += (int)(int8_t)(a >> 8 * i) * (int)(int8_t)(b >> 8 * i);
+    return c;
+}
+inline unsigned __dp4a(unsigned a, unsigned b, unsigned c) {
+    for (int i = 0; i < 4; i++)
+        c += ((a >> 8 * i) & 0xffu) * ((b >> 8 * i) & 0xffu);
+    return c;
+}
 inline unsigned __activemask() { return ::cudasim::warp_exist_mask(); }
 
 // Fibers switch only at barriers and warp exchanges, so a read-modify-write is

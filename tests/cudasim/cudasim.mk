@@ -5,7 +5,7 @@
 #   make -f tests/cudasim/cudasim.mk cudasim-nvcc-check  (needs nvcc; not part of cudasim-test)
 # Targets:
 #   cudasim-test        build $(BUILD)/cudasim/test_cudasim (the emulator's self-tests) and
-#                       $(BUILD)/cudasim/test_ops (kernels/*.cu vs the CPU backend's C code),
+#                       $(BUILD)/cudasim/test_ops_* (kernels/*.cu vs the CPU backend's C code),
 #                       run both; one closing line "N passed, N failed" for the two
 #                       (non-zero exit on failure)
 #   cudasim-nvcc-check  compile the same kernels (test_kernels.cu and kernels/*.cu) with nvcc
@@ -47,20 +47,29 @@ CUDASIM_CC_OBJ     = $(patsubst $(CUDASIM_DIR)/%.cc,$(CUDASIM_BUILD)/%.o,$(CUDAS
 CUDASIM_CU_OBJ     = $(patsubst $(CUDASIM_DIR)/%.cu,$(CUDASIM_BUILD)/%.cu.o,$(CUDASIM_TEST_CU))
 CUDASIM_TEST_BIN   = $(CUDASIM_BUILD)/test_cudasim
 
-# The kernels (kernels/*.cu) and their test against the CPU backend.
+# The kernels (kernels/*.cu) and their tests against the CPU backend: every
+# tests/cudasim/test_ops_*.cc is one program, linked with all emulated kernels,
+# the cudart / cuBLAS stand-ins (tests/cudasim/*_sim.cc) and the library's C
+# code compiled as C (the CPU reference; an archive, so each program pulls in
+# only what it uses).
 CUDASIM_KERNEL_CU := $(sort $(wildcard kernels/*.cu))
 CUDASIM_KERNEL_OBJ = $(patsubst kernels/%.cu,$(CUDASIM_BUILD)/kernels/%.cu.o,$(CUDASIM_KERNEL_CU))
-CUDASIM_REF_SRC   := lib/backend/cpu/ops.c $(sort $(wildcard lib/quant/*.c)) lib/core/error.c
+CUDASIM_STANDIN_CC := $(sort $(wildcard $(CUDASIM_DIR)/*_sim.cc))
+CUDASIM_STANDIN_OBJ = $(patsubst $(CUDASIM_DIR)/%.cc,$(CUDASIM_BUILD)/%.o,$(CUDASIM_STANDIN_CC))
+CUDASIM_REF_SRC   := $(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*.c))
 CUDASIM_REF_OBJ    = $(patsubst %.c,$(CUDASIM_BUILD)/ref/%.o,$(CUDASIM_REF_SRC))
-CUDASIM_OPS_OBJ    = $(CUDASIM_BUILD)/fiber.o $(CUDASIM_BUILD)/cudasim.o $(CUDASIM_BUILD)/test_ops.o
-CUDASIM_OPS_BIN    = $(CUDASIM_BUILD)/test_ops
+CUDASIM_REF_LIB    = $(CUDASIM_BUILD)/libslim_ref.a
+CUDASIM_OPS_CC    := $(sort $(wildcard $(CUDASIM_DIR)/test_ops_*.cc))
+CUDASIM_OPS_BINS   = $(patsubst $(CUDASIM_DIR)/%.cc,$(CUDASIM_BUILD)/%,$(CUDASIM_OPS_CC))
+CUDASIM_EMU_OBJ    = $(CUDASIM_BUILD)/fiber.o $(CUDASIM_BUILD)/cudasim.o $(CUDASIM_STANDIN_OBJ) \
+                     $(CUDASIM_KERNEL_OBJ)
 
 .PHONY: cudasim-test cudasim-nvcc-check cudasim-clean
 
 # Runs each test program into a log, prints it without its closing line, and
 # closes with one "N passed, N failed" line for all (a crash counts as a failure).
-cudasim-test: $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BIN)
-	@rc=0; p=0; f=0; for t in $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BIN); do \
+cudasim-test: $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BINS)
+	@rc=0; p=0; f=0; for t in $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BINS); do \
 	  echo "== $$t"; \
 	  $$t > $$t.log 2>&1 || rc=1; \
 	  grep -Ev '^[0-9]+ passed, [0-9]+ failed$$' $$t.log || true; \
@@ -72,12 +81,16 @@ cudasim-test: $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BIN)
 $(CUDASIM_TEST_BIN): $(CUDASIM_CC_OBJ) $(CUDASIM_CU_OBJ)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^
 
-$(CUDASIM_OPS_BIN): $(CUDASIM_OPS_OBJ) $(CUDASIM_KERNEL_OBJ) $(CUDASIM_REF_OBJ)
+$(CUDASIM_BUILD)/test_ops_%: $(CUDASIM_BUILD)/test_ops_%.o $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
 
-$(CUDASIM_BUILD)/test_ops.o: $(CUDASIM_DIR)/test_ops.cc
+$(CUDASIM_BUILD)/test_ops_%.o: $(CUDASIM_DIR)/test_ops_%.cc
 	@mkdir -p $(@D)
 	$(CUDASIM_CXX) $(CUDASIM_CPPFLAGS) -Iinclude -Ilib $(CUDASIM_CXXFLAGS) -c $< -o $@
+
+$(CUDASIM_REF_LIB): $(CUDASIM_REF_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
 $(CUDASIM_BUILD)/kernels/%.cu.o: kernels/%.cu
 	@mkdir -p $(@D)
@@ -116,5 +129,7 @@ cudasim-clean:
 	rm -rf $(CUDASIM_BUILD)
 
 -include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ)))
+
+.PRECIOUS: $(CUDASIM_BUILD)/test_ops_%.o
 
 .DEFAULT_GOAL := $(CUDASIM_SAVED_GOAL)
