@@ -96,10 +96,18 @@ typedef struct slim_sampler slim_sampler;
 
 /* ---- model -------------------------------------------------------------- */
 
+/* Where a model's weights live and its contexts compute. */
+typedef enum slim_backend {
+    SLIM_BACKEND_CPU = 0,  /* the default */
+    SLIM_BACKEND_CUDA = 1, /* one NVIDIA GPU (device 0); needs a build with CUDA
+                              (make GPU=1), else SLIM_ERR_UNSUPPORTED */
+} slim_backend;
+
 typedef struct slim_model_params {
     size_t struct_size;
     int32_t use_mmap; /* 1 (default): weights are used in place from the mapped file;
                          0: they are read into ordinary memory */
+    int32_t backend;  /* a slim_backend; CUDA copies the weights to the GPU at load */
 } slim_model_params;
 
 SLIM_API slim_model_params slim_model_default_params(void);

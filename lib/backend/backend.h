@@ -1,7 +1,9 @@
 /* The ops a compute backend provides.  The model layer calls these only: it
  * never knows which backend runs them.  Activations are float rows, one row
- * per token; weights are slim_tensor views.  The CPU backend is the reference;
- * the CUDA backend (later) implements the same table. */
+ * per token, in the backend's memory (device memory for CUDA: host code never
+ * dereferences them); weights are slim_tensor views, uploaded by the backend
+ * at model load.  The CPU backend is the reference; the CUDA backend
+ * (backend/cuda) implements the same table with kernels/. */
 #ifndef SLIM_BACKEND_BACKEND_H
 #define SLIM_BACKEND_BACKEND_H
 
@@ -18,7 +20,14 @@ typedef struct slim_exec {
     slim_threadpool *pool;
     void *scratch;
     size_t scratch_size;
+    void *dev; /* a device backend's per-context state (stream, device scratch); NULL on the CPU */
 } slim_exec;
+
+/* What a device backend sizes its per-context scratch from. */
+typedef struct slim_exec_shape {
+    int32_t n_batch, n_ctx, n_head, head_dim;
+    int64_t widest; /* widest activation row (elements) a matmul reads */
+} slim_exec_shape;
 
 /* One attention call: n_tokens queries at positions pos0.., attending to the
  * layer's KV cache (fp16, [n_ctx][n_head_kv * head_dim]) which already holds
@@ -53,24 +62,62 @@ typedef struct slim_backend_ops {
     /* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < w->ne[1]. */
     slim_status (*matmul)(const slim_exec *ex, const slim_tensor *w, const float *x,
                           int64_t n_tokens, float *y);
-    /* Row `row` of an embedding table, as floats. */
-    void (*get_row)(const slim_tensor *table, int64_t row, float *out);
+    /* out[t] = row tokens[t] of an embedding table as floats, times scale (1: none).
+     * tokens are host ids, the ones passed to begin() for this step. */
+    void (*get_rows)(const slim_exec *ex, const slim_tensor *table, const int32_t *tokens,
+                     int64_t n_tokens, float scale, float *out);
     /* y = x / rms(x) * w over rows of n (w NULL: no weight); in place allowed. */
-    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, int64_t n_rows, float eps);
+    void (*rmsnorm)(const slim_exec *ex, float *y, const float *x, const float *w, int64_t n,
+                    int64_t n_rows, float eps);
     /* Rotate n_rows rows (positions pos0 + row) of n_heads heads, see slim_rope_args. */
-    void (*rope)(float *x, int64_t n_rows, const slim_rope_args *r);
+    void (*rope)(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r);
     /* g = act(g) * u, n elements. */
-    void (*act_mul)(float *g, const float *u, int64_t n, slim_act act);
-    void (*add)(float *y, const float *x, int64_t n); /* y += x */
+    void (*act_mul)(const slim_exec *ex, float *g, const float *u, int64_t n, slim_act act);
+    void (*add)(const slim_exec *ex, float *y, const float *x, int64_t n); /* y += x */
     /* y[r][i] += b[i] for n_rows rows of n */
-    void (*add_bias)(float *y, const float *b, int64_t n, int64_t n_rows);
-    void (*scale)(float *y, float s, int64_t n);
+    void (*add_bias)(const slim_exec *ex, float *y, const float *b, int64_t n, int64_t n_rows);
+    void (*scale)(const slim_exec *ex, float *y, float s, int64_t n);
+    /* y = cap * tanh(y / cap) */
+    void (*softcap)(const slim_exec *ex, float *y, float cap, int64_t n);
     /* Store n_tokens rows of width into the fp16 cache at row pos0. */
-    void (*kv_store)(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
-                     int32_t pos0);
+    void (*kv_store)(const slim_exec *ex, uint16_t *cache, const float *src, int64_t n_tokens,
+                     int64_t width, int32_t pos0);
     void (*attention)(const slim_exec *ex, const slim_attn_args *a);
+
+    /* ---- memory and steps.  The CPU's are plain malloc / memcpy / no-ops. */
+    /* Backend memory for activations and the KV cache (NULL: out of memory). */
+    void *(*alloc)(size_t bytes);
+    void (*release)(void *p);
+    /* Host memory the backend copies results into (pinned for CUDA). */
+    void *(*alloc_host)(size_t bytes);
+    void (*release_host)(void *p);
+    /* Per-context state in ex->dev. */
+    slim_status (*exec_init)(slim_exec *ex, const slim_exec_shape *shape);
+    void (*exec_free)(slim_exec *ex);
+    /* One forward step: begin() hands the backend this step's token ids and
+     * first position (device backends upload them, so a captured decode graph
+     * stays valid at every position); download() queues a copy of n floats of
+     * backend memory into host memory from alloc_host; finish() waits for the
+     * step and reports the first error of its ops. */
+    slim_status (*begin)(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
+                         int32_t pos0);
+    void (*download)(const slim_exec *ex, float *host, const float *src, int64_t n);
+    slim_status (*finish)(const slim_exec *ex);
+    /* Optional (NULL: none): a single-token step recorded once and replayed.
+     * graph_begin returns true when it replayed the recorded step (the caller
+     * then skips the ops), false when it started recording them; graph_end
+     * stops recording and runs the step (ok false: discard the recording). */
+    bool (*graph_begin)(const slim_exec *ex);
+    slim_status (*graph_end)(const slim_exec *ex, bool ok);
+    /* Model weights: copy the file's tensor data (bytes at host) into backend
+     * memory; *dev receives its address there.  NULL: weights stay in place. */
+    slim_status (*weights_upload)(const void *host, size_t bytes, void **dev);
+    void (*weights_free)(void *dev);
 } slim_backend_ops;
 
 SLIM_HIDDEN const slim_backend_ops *slim_backend_cpu(void);
+/* The CUDA backend, or an error saying why not (built without CUDA, no
+ * device, no driver). */
+SLIM_HIDDEN slim_status slim_backend_cuda(const slim_backend_ops **out);
 
 #endif

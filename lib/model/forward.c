@@ -1,14 +1,11 @@
 /* The generic decoder forward pass, written once for every architecture: the
- * descriptor's flags choose the norms, activation and attention variants. */
-#include <math.h>
+ * descriptor's flags choose the norms, activation and attention variants.
+ * Every op goes through the context's backend, so the same code runs on the
+ * CPU and on the GPU (where a single-token step is recorded once as a graph
+ * and replayed). */
 #include <string.h>
 
 #include "runtime/context.h"
-
-static void softcap(float *x, int64_t n, float cap) {
-    for (int64_t i = 0; i < n; i++)
-        x[i] = cap * tanhf(x[i] / cap);
-}
 
 static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     const slim_model *m = ctx->model;
@@ -21,17 +18,17 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     const bool swa = hp->layer_swa[il];
     slim_status st;
 
-    ops->rmsnorm(a->h, a->x, l->attn_norm.data, E, T, hp->norm_eps);
+    ops->rmsnorm(&ctx->exec, a->h, a->x, l->attn_norm.data, E, T, hp->norm_eps);
     if ((st = ops->matmul(&ctx->exec, &l->wq, a->h, T, a->q)) ||
         (st = ops->matmul(&ctx->exec, &l->wk, a->h, T, a->k)) ||
         (st = ops->matmul(&ctx->exec, &l->wv, a->h, T, a->v)))
         return st;
-    if (l->bq.name) ops->add_bias(a->q, l->bq.data, Qw, T);
-    if (l->bk.name) ops->add_bias(a->k, l->bk.data, KVw, T);
-    if (l->bv.name) ops->add_bias(a->v, l->bv.data, KVw, T);
+    if (l->bq.name) ops->add_bias(&ctx->exec, a->q, l->bq.data, Qw, T);
+    if (l->bk.name) ops->add_bias(&ctx->exec, a->k, l->bk.data, KVw, T);
+    if (l->bv.name) ops->add_bias(&ctx->exec, a->v, l->bv.data, KVw, T);
     if (m->arch->qk_norm) {
-        ops->rmsnorm(a->q, a->q, l->q_norm.data, hd, (int64_t)T * nh, hp->norm_eps);
-        ops->rmsnorm(a->k, a->k, l->k_norm.data, hd, (int64_t)T * nkv, hp->norm_eps);
+        ops->rmsnorm(&ctx->exec, a->q, a->q, l->q_norm.data, hd, (int64_t)T * nh, hp->norm_eps);
+        ops->rmsnorm(&ctx->exec, a->k, a->k, l->k_norm.data, hd, (int64_t)T * nkv, hp->norm_eps);
     }
     slim_rope_args rope = {
         .n_heads = nh,
@@ -44,12 +41,12 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
         .freq_factors = ctx->rope_factors,
         .neox = m->arch->rope_neox,
     };
-    ops->rope(a->q, T, &rope);
+    ops->rope(&ctx->exec, a->q, T, &rope);
     rope.n_heads = nkv;
-    ops->rope(a->k, T, &rope);
-    ops->scale(a->q, hp->attn_scale, (int64_t)T * Qw);
-    ops->kv_store(ctx->k_cache[il], a->k, T, KVw, ctx->n_past);
-    ops->kv_store(ctx->v_cache[il], a->v, T, KVw, ctx->n_past);
+    ops->rope(&ctx->exec, a->k, T, &rope);
+    ops->scale(&ctx->exec, a->q, hp->attn_scale, (int64_t)T * Qw);
+    ops->kv_store(&ctx->exec, ctx->k_cache[il], a->k, T, KVw, ctx->n_past);
+    ops->kv_store(&ctx->exec, ctx->v_cache[il], a->v, T, KVw, ctx->n_past);
     const slim_attn_args args = {
         .q = a->q,
         .out = a->h,
@@ -67,8 +64,9 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     };
     ops->attention(&ctx->exec, &args);
     if ((st = ops->matmul(&ctx->exec, &l->wo, a->h, T, a->o))) return st;
-    if (m->arch->post_norms) ops->rmsnorm(a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
-    ops->add(a->x, a->o, (int64_t)T * E);
+    if (m->arch->post_norms)
+        ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
+    ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
     return SLIM_OK;
 }
 
@@ -80,38 +78,72 @@ static slim_status ffn_block(slim_context *ctx, int il, int32_t T) {
     slim_activations *a = &ctx->act;
     const int64_t E = hp->n_embd, F = hp->n_ff;
     slim_status st;
-    ops->rmsnorm(a->h, a->x, l->ffn_norm.data, E, T, hp->norm_eps);
+    ops->rmsnorm(&ctx->exec, a->h, a->x, l->ffn_norm.data, E, T, hp->norm_eps);
     if ((st = ops->matmul(&ctx->exec, &l->w_gate, a->h, T, a->gate)) ||
         (st = ops->matmul(&ctx->exec, &l->w_up, a->h, T, a->up)))
         return st;
-    ops->act_mul(a->gate, a->up, (int64_t)T * F, m->arch->act);
+    ops->act_mul(&ctx->exec, a->gate, a->up, (int64_t)T * F, m->arch->act);
     if ((st = ops->matmul(&ctx->exec, &l->w_down, a->gate, T, a->o))) return st;
-    if (m->arch->post_norms) ops->rmsnorm(a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
-    ops->add(a->x, a->o, (int64_t)T * E);
+    if (m->arch->post_norms)
+        ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
+    ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
     return SLIM_OK;
 }
 
-slim_status slim_forward(slim_context *ctx, const int32_t *tokens, int32_t T, float *logits_all) {
+/* Final norm and output matrix for rows [first, T), in chunks of the
+ * backend's logits buffer, into logits_all (or act.logits for the last row). */
+static slim_status output_block(slim_context *ctx, int32_t T, float *logits_all) {
     const slim_model *m = ctx->model;
     const slim_hparams *hp = &m->hp;
     const slim_backend_ops *ops = ctx->ops;
     slim_activations *a = &ctx->act;
     const int64_t E = hp->n_embd, V = hp->n_vocab;
-    slim_status st;
-
-    for (int32_t t = 0; t < T; t++) {
-        ops->get_row(&m->tok_embd, tokens[t], a->x + t * E);
-        if (hp->embd_scale != 1.0f) ops->scale(a->x + t * E, hp->embd_scale, E);
+    const int32_t first = logits_all ? 0 : T - 1;
+    for (int32_t r0 = first; r0 < T; r0 += ctx->logits_rows) {
+        const int32_t n = T - r0 < ctx->logits_rows ? T - r0 : ctx->logits_rows;
+        float *host = logits_all ? logits_all + (int64_t)r0 * V : a->logits;
+        /* The CPU writes straight into the host rows; a device backend into its buffer. */
+        float *dst = a->logits_dev ? a->logits_dev : host;
+        ops->rmsnorm(&ctx->exec, a->h, a->x + (int64_t)r0 * E, m->output_norm.data, E, n,
+                     hp->norm_eps);
+        slim_status st = ops->matmul(&ctx->exec, &m->output, a->h, n, dst);
+        if (st) return st;
+        if (hp->final_softcap > 0) ops->softcap(&ctx->exec, dst, hp->final_softcap, (int64_t)n * V);
+        ops->download(&ctx->exec, host, dst, (int64_t)n * V);
     }
+    return SLIM_OK;
+}
+
+static slim_status forward_ops(slim_context *ctx, const int32_t *tokens, int32_t T,
+                               float *logits_all) {
+    const slim_model *m = ctx->model;
+    const slim_hparams *hp = &m->hp;
+    slim_status st;
+    ctx->ops->get_rows(&ctx->exec, &m->tok_embd, tokens, T, hp->embd_scale, ctx->act.x);
     for (int il = 0; il < hp->n_layer; il++) {
         if ((st = attention_block(ctx, il, T)) || (st = ffn_block(ctx, il, T))) return st;
     }
-    /* Logits: every row when asked, else only the last token's. */
-    const int32_t first = logits_all ? 0 : T - 1;
-    ops->rmsnorm(a->h, a->x + first * E, m->output_norm.data, E, T - first, hp->norm_eps);
-    float *dst = logits_all ? logits_all : a->logits;
-    if ((st = ops->matmul(&ctx->exec, &m->output, a->h, T - first, dst))) return st;
-    if (hp->final_softcap > 0) softcap(dst, (int64_t)(T - first) * V, hp->final_softcap);
-    if (logits_all) memcpy(a->logits, logits_all + (int64_t)(T - 1) * V, (size_t)V * sizeof(float));
+    return output_block(ctx, T, logits_all);
+}
+
+slim_status slim_forward(slim_context *ctx, const int32_t *tokens, int32_t T, float *logits_all) {
+    const slim_backend_ops *ops = ctx->ops;
+    slim_status st = ops->begin(&ctx->exec, tokens, T, ctx->n_past);
+    if (st) return st;
+    if (T == 1 && !logits_all && ops->graph_begin) {
+        if (!ops->graph_begin(&ctx->exec)) {
+            st = forward_ops(ctx, tokens, T, NULL);
+            slim_status end = ops->graph_end(&ctx->exec, st == SLIM_OK);
+            if (!st) st = end;
+        }
+    } else {
+        st = forward_ops(ctx, tokens, T, logits_all);
+    }
+    slim_status fin = ops->finish(&ctx->exec);
+    if (st) return st;
+    if (fin) return fin;
+    if (logits_all)
+        memcpy(ctx->act.logits, logits_all + (int64_t)(T - 1) * ctx->model->hp.n_vocab,
+               (size_t)ctx->model->hp.n_vocab * sizeof(float));
     return SLIM_OK;
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 
 const slim_arch *slim_arch_find(const char *name) {
-    static const slim_arch *const all[] = {&slim_arch_gemma,  &slim_arch_gemma2, &slim_arch_gemma3,
-                                           &slim_arch_llama,  &slim_arch_qwen2,  &slim_arch_phi3};
+    static const slim_arch *const all[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
+                                           &slim_arch_llama, &slim_arch_qwen2,  &slim_arch_phi3};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (strcmp(all[i]->name, name) == 0) return all[i];
     return NULL;
@@ -252,6 +252,64 @@ static void copy_str(char *dst, size_t cap, slim_gguf_str s) {
     dst[n] = '\0';
 }
 
+/* Every weight view of the model (out: NULL to count), for moving them together. */
+static size_t model_tensors(slim_model *m, slim_tensor **out) {
+    slim_tensor *top[] = {&m->tok_embd,   &m->output_norm, &m->output,
+                          &m->rope_freqs, &m->rope_long,   &m->rope_short};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++, n++)
+        if (out) out[n] = top[i];
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        slim_layer *l = &m->layers[il];
+        slim_tensor *per[] = {&l->attn_norm, &l->wq,     &l->wk,     &l->wv,
+                              &l->wo,        &l->q_norm, &l->k_norm, &l->post_attn_norm,
+                              &l->bq,        &l->bk,     &l->bv,     &l->ffn_norm,
+                              &l->w_gate,    &l->w_up,   &l->w_down, &l->post_ffn_norm};
+        for (size_t i = 0; i < sizeof per / sizeof per[0]; i++, n++)
+            if (out) out[n] = per[i];
+    }
+    return n;
+}
+
+/* Chooses the backend and, for a device one, copies the file's tensor data
+ * there in one piece and points every weight view at its copy. */
+static slim_status place_weights(slim_model *m, int32_t backend) {
+    if (backend == SLIM_BACKEND_CPU) {
+        m->ops = slim_backend_cpu();
+        return SLIM_OK;
+    }
+    if (backend != SLIM_BACKEND_CUDA)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_load: backend %d is not a slim_backend",
+                          backend);
+    const slim_backend_ops *ops = NULL;
+    slim_status st = slim_backend_cuda(&ops);
+    if (st) return st;
+    const char *base = (const char *)m->gguf->map.data + m->gguf->data_offset;
+    const size_t bytes = m->gguf->map.size - m->gguf->data_offset;
+    void *dev = NULL;
+    st = ops->weights_upload(base, bytes, &dev);
+    if (st) return st;
+    m->ops = ops;
+    m->weights_dev = dev;
+    const size_t n = model_tensors(m, NULL);
+    slim_tensor **all = malloc(n * sizeof *all);
+    if (!all) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
+    model_tensors(m, all);
+    for (size_t i = 0; i < n; i++) {
+        slim_tensor *t = all[i];
+        if (!t->name) continue;
+        const char *p = t->data;
+        if (p < base || p >= base + bytes) {
+            free(all);
+            return slim_error(SLIM_ERR_INTERNAL, "model: tensor '%s' is outside the data section",
+                              t->name);
+        }
+        t->data = (char *)dev + (p - base);
+    }
+    free(all);
+    return SLIM_OK;
+}
+
 static slim_status model_load(const char *path, const slim_model_params *params, slim_model *m) {
     slim_status st = slim_gguf_open(path, params->use_mmap != 0, &m->gguf);
     if (st) return st;
@@ -274,8 +332,7 @@ static slim_status model_load(const char *path, const slim_model_params *params,
         const slim_gguf_tensor *t = &m->gguf->tensors[i];
         m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
-    m->ops = slim_backend_cpu();
-    return SLIM_OK;
+    return place_weights(m, params->backend);
 }
 
 slim_model_params slim_model_default_params(void) {
@@ -284,6 +341,7 @@ slim_model_params slim_model_default_params(void) {
 
 void slim_model_free(slim_model *m) {
     if (!m) return;
+    if (m->weights_dev) m->ops->weights_free(m->weights_dev);
     slim_vocab_free(m->vocab);
     free(m->layers);
     slim_gguf_close(m->gguf);

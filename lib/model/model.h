@@ -29,6 +29,7 @@ struct slim_model {
      * LongRoPE's pair, chosen by the context length (slim_model_rope_factors). */
     slim_tensor rope_freqs, rope_long, rope_short;
     slim_layer *layers;
+    void *weights_dev; /* the file's tensor data in backend memory, or NULL (used in place) */
     uint64_t n_params;
     char name[128];
     char file_type[16];

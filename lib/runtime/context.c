@@ -9,65 +9,85 @@ slim_context_params slim_context_default_params(void) {
     return (slim_context_params){.struct_size = sizeof(slim_context_params)};
 }
 
-static void *alloc_floats(int64_t n, bool *ok) {
-    void *p = malloc((size_t)n * sizeof(float));
+static void *alloc_floats(const slim_backend_ops *ops, int64_t n, bool *ok) {
+    void *p = ops->alloc((size_t)n * sizeof(float));
     if (!p) *ok = false;
     return p;
 }
 
 void slim_context_free(slim_context *ctx) {
     if (!ctx) return;
+    const slim_backend_ops *ops = ctx->ops;
     if (ctx->k_cache)
         for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
-            free(ctx->k_cache[il]);
+            ops->release(ctx->k_cache[il]);
     if (ctx->v_cache)
         for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
-            free(ctx->v_cache[il]);
+            ops->release(ctx->v_cache[il]);
     free(ctx->k_cache);
     free(ctx->v_cache);
     slim_activations *a = &ctx->act;
-    free(a->x), free(a->h), free(a->q), free(a->k), free(a->v), free(a->o);
-    free(a->gate), free(a->up), free(a->logits), free(a->attn_scratch);
+    float *bufs[] = {a->x, a->h, a->q, a->k, a->v, a->o, a->gate, a->up, a->logits_dev};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        ops->release(bufs[i]);
+    ops->release_host(a->logits);
+    free(a->attn_scratch);
     free(ctx->exec.scratch);
+    if (ctx->exec.dev) ops->exec_free(&ctx->exec);
     slim_threadpool_free(ctx->exec.pool);
     free(ctx);
 }
 
 static slim_status context_alloc(slim_context *ctx) {
     const slim_hparams *hp = &ctx->model->hp;
+    const slim_backend_ops *ops = ctx->ops;
     const int64_t B = ctx->n_batch, E = hp->n_embd, Qw = (int64_t)hp->n_head * hp->head_dim,
                   KVw = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     const int64_t widest = E > Qw ? (E > F ? E : F) : (Qw > F ? Qw : F);
+    const bool device = ops->weights_upload != NULL;
+    /* A device backend computes the output matrix for a few rows at a time
+     * (a batch of 262k-entry rows would not fit); the CPU writes the caller's rows. */
+    ctx->logits_rows = device ? (ctx->n_batch < 8 ? ctx->n_batch : 8) : ctx->n_batch;
     bool ok = true;
     slim_activations *a = &ctx->act;
-    a->x = alloc_floats(B * E, &ok);
-    a->h = alloc_floats(B * (E > Qw ? E : Qw), &ok);
-    a->q = alloc_floats(B * Qw, &ok);
-    a->k = alloc_floats(B * KVw, &ok);
-    a->v = alloc_floats(B * KVw, &ok);
-    a->o = alloc_floats(B * E, &ok);
-    a->gate = alloc_floats(B * F, &ok);
-    a->up = alloc_floats(B * F, &ok);
-    a->logits = alloc_floats(hp->n_vocab, &ok);
-    a->attn_scratch = alloc_floats((int64_t)ctx->n_threads * ctx->n_ctx, &ok);
-    /* Quantized activations never take more than 4 bytes per element. */
-    ctx->exec.scratch_size = (size_t)(B * widest) * sizeof(float);
-    ctx->exec.scratch = malloc(ctx->exec.scratch_size);
+    a->x = alloc_floats(ops, B * E, &ok);
+    a->h = alloc_floats(ops, B * (E > Qw ? E : Qw), &ok);
+    a->q = alloc_floats(ops, B * Qw, &ok);
+    a->k = alloc_floats(ops, B * KVw, &ok);
+    a->v = alloc_floats(ops, B * KVw, &ok);
+    a->o = alloc_floats(ops, B * E, &ok);
+    a->gate = alloc_floats(ops, B * F, &ok);
+    a->up = alloc_floats(ops, B * F, &ok);
+    if (device) a->logits_dev = alloc_floats(ops, (int64_t)ctx->logits_rows * hp->n_vocab, &ok);
+    if (!(a->logits = ops->alloc_host((size_t)hp->n_vocab * sizeof(float)))) ok = false;
+    if (!device) {
+        a->attn_scratch = malloc((size_t)ctx->n_threads * (size_t)ctx->n_ctx * sizeof(float));
+        /* Quantized activations never take more than 4 bytes per element. */
+        ctx->exec.scratch_size = (size_t)(B * widest) * sizeof(float);
+        ctx->exec.scratch = malloc(ctx->exec.scratch_size);
+        if (!a->attn_scratch || !ctx->exec.scratch) ok = false;
+    }
     ctx->k_cache = calloc((size_t)hp->n_layer, sizeof *ctx->k_cache);
     ctx->v_cache = calloc((size_t)hp->n_layer, sizeof *ctx->v_cache);
-    if (!ok || !ctx->exec.scratch || !ctx->k_cache || !ctx->v_cache)
-        return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory for buffers");
+    if (!ok || !ctx->k_cache || !ctx->v_cache)
+        return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of %s memory for buffers",
+                          ops->name);
     const size_t cache_bytes = (size_t)ctx->n_ctx * (size_t)KVw * sizeof(uint16_t);
     for (int32_t il = 0; il < hp->n_layer; il++) {
-        ctx->k_cache[il] = malloc(cache_bytes);
-        ctx->v_cache[il] = malloc(cache_bytes);
+        ctx->k_cache[il] = ops->alloc(cache_bytes);
+        ctx->v_cache[il] = ops->alloc(cache_bytes);
         if (!ctx->k_cache[il] || !ctx->v_cache[il])
             return slim_error(SLIM_ERR_NOMEM,
-                              "slim_context_create: out of memory for a KV cache of %d tokens "
+                              "slim_context_create: out of %s memory for a KV cache of %d tokens "
                               "(%zu bytes per layer)",
-                              ctx->n_ctx, 2 * cache_bytes);
+                              ops->name, ctx->n_ctx, 2 * cache_bytes);
     }
-    return SLIM_OK;
+    const slim_exec_shape shape = {.n_batch = ctx->n_batch,
+                                   .n_ctx = ctx->n_ctx,
+                                   .n_head = hp->n_head,
+                                   .head_dim = hp->head_dim,
+                                   .widest = widest};
+    return ops->exec_init(&ctx->exec, &shape);
 }
 
 slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
@@ -113,8 +133,9 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
         return st;
     }
     const slim_hparams *hp = &model->hp;
-    slim_log(SLIM_LOG_INFO, "context: n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (fp16)",
-             ctx->n_ctx, ctx->n_batch, ctx->n_threads,
+    slim_log(SLIM_LOG_INFO,
+             "context: %s, n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (fp16)",
+             ctx->ops->name, ctx->n_ctx, ctx->n_batch, ctx->n_threads,
              2.0 * hp->n_layer * ctx->n_ctx * hp->n_head_kv * hp->head_dim * 2 / (1 << 20));
     *out = ctx;
     return SLIM_OK;

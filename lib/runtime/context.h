@@ -1,4 +1,5 @@
-/* A context: one sequence's KV cache, activation buffers and threads. */
+/* A context: one sequence's KV cache, activation buffers and threads.  The
+ * buffers live in the backend's memory (ops->alloc), except logits. */
 #ifndef SLIM_RUNTIME_CONTEXT_H
 #define SLIM_RUNTIME_CONTEXT_H
 
@@ -13,7 +14,8 @@ typedef struct slim_activations {
     float *o;            /* [n_batch][n_embd] */
     float *gate;         /* [n_batch][n_ff] */
     float *up;           /* [n_batch][n_ff] */
-    float *logits;       /* [n_vocab] (last token) */
+    float *logits;       /* [n_vocab] (last token), host memory */
+    float *logits_dev;   /* device backends: [logits_rows][n_vocab]; NULL on the CPU */
     float *attn_scratch; /* [n_threads][n_ctx] */
 } slim_activations;
 
@@ -22,6 +24,7 @@ struct slim_context {
     const slim_backend_ops *ops;
     slim_exec exec;
     int32_t n_ctx, n_batch, n_threads, n_past;
+    int32_t logits_rows; /* output rows computed at once (device backends: a small buffer) */
     uint16_t **k_cache, **v_cache; /* per layer: [n_ctx][n_head_kv * head_dim] fp16 */
     slim_activations act;
     const float *rope_factors; /* this context's RoPE frequency factors, or NULL */

@@ -1,17 +1,76 @@
+/* The CPU backend's op table: the ops of cpu.h behind the backend.h
+ * signatures; memory is malloc'd, steps need no setup or synchronisation. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cpu/cpu.h"
+
+static void get_rows(const slim_exec *ex, const slim_tensor *table, const int32_t *tokens,
+                     int64_t n_tokens, float scale, float *out) {
+    const int64_t n = table->ne[0];
+    for (int64_t t = 0; t < n_tokens; t++) {
+        slim_cpu_get_row(table, tokens[t], out + t * n);
+        if (scale != 1.0f) slim_cpu_scale(out + t * n, scale, n);
+    }
+}
+static void rmsnorm(const slim_exec *ex, float *y, const float *x, const float *w, int64_t n,
+                    int64_t n_rows, float eps) {
+    slim_cpu_rmsnorm(y, x, w, n, n_rows, eps);
+}
+static void rope(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r) {
+    slim_cpu_rope(x, n_rows, r);
+}
+static void act_mul(const slim_exec *ex, float *g, const float *u, int64_t n, slim_act act) {
+    slim_cpu_act_mul(g, u, n, act);
+}
+static void add(const slim_exec *ex, float *y, const float *x, int64_t n) { slim_cpu_add(y, x, n); }
+static void add_bias(const slim_exec *ex, float *y, const float *b, int64_t n, int64_t n_rows) {
+    slim_cpu_add_bias(y, b, n, n_rows);
+}
+static void scale(const slim_exec *ex, float *y, float s, int64_t n) { slim_cpu_scale(y, s, n); }
+static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
+    slim_cpu_softcap(y, cap, n);
+}
+static void kv_store(const slim_exec *ex, uint16_t *cache, const float *src, int64_t n_tokens,
+                     int64_t width, int32_t pos0) {
+    slim_cpu_kv_store(cache, src, n_tokens, width, pos0);
+}
+
+static void *host_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
+static void host_release(void *p) { free(p); }
+static slim_status exec_init(slim_exec *ex, const slim_exec_shape *shape) { return SLIM_OK; }
+static void exec_free(slim_exec *ex) {}
+static slim_status begin(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
+                         int32_t pos0) {
+    return SLIM_OK;
+}
+static void download(const slim_exec *ex, float *host, const float *src, int64_t n) {
+    if (host != src) memcpy(host, src, (size_t)n * sizeof(float));
+}
+static slim_status finish(const slim_exec *ex) { return SLIM_OK; }
 
 static const slim_backend_ops cpu_ops = {
     .name = "cpu",
     .matmul = slim_cpu_matmul,
-    .get_row = slim_cpu_get_row,
-    .rmsnorm = slim_cpu_rmsnorm,
-    .rope = slim_cpu_rope,
-    .act_mul = slim_cpu_act_mul,
-    .add = slim_cpu_add,
-    .add_bias = slim_cpu_add_bias,
-    .scale = slim_cpu_scale,
-    .kv_store = slim_cpu_kv_store,
+    .get_rows = get_rows,
+    .rmsnorm = rmsnorm,
+    .rope = rope,
+    .act_mul = act_mul,
+    .add = add,
+    .add_bias = add_bias,
+    .scale = scale,
+    .softcap = softcap,
+    .kv_store = kv_store,
     .attention = slim_cpu_attention,
+    .alloc = host_alloc,
+    .release = host_release,
+    .alloc_host = host_alloc,
+    .release_host = host_release,
+    .exec_init = exec_init,
+    .exec_free = exec_free,
+    .begin = begin,
+    .download = download,
+    .finish = finish,
 };
 
 const slim_backend_ops *slim_backend_cpu(void) { return &cpu_ops; }

@@ -64,12 +64,18 @@ void slim_cpu_add(float *y, const float *x, int64_t n) {
 
 void slim_cpu_add_bias(float *y, const float *b, int64_t n, int64_t n_rows) {
     for (int64_t r = 0; r < n_rows; r++, y += n)
-        for (int64_t i = 0; i < n; i++) y[i] += b[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] += b[i];
 }
 
 void slim_cpu_scale(float *y, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         y[i] *= s;
+}
+
+void slim_cpu_softcap(float *y, float cap, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] = cap * tanhf(y[i] / cap);
 }
 
 void slim_cpu_kv_store(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
