@@ -33,8 +33,20 @@ ifeq ($(CUDA),auto)
   override CUDA := $(if $(wildcard $(CUDA_HOME)/include/cuda_runtime.h),1,0)
 endif
 
+# GPU=1: the library with the CUDA backend (lib/backend/cuda + kernels/*.cu
+# compiled by nvcc for GPU_ARCHS, linked with cudart), built in $(BUILD)-gpu.
+GPU       ?= 0
+GPU_ARCHS ?= 80 86 89 90
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+ifeq ($(GPU),1)
+  BUILD    := $(BUILD)-gpu
+  CPPFLAGS += -DSLIM_WITH_CUDA -Ikernels -isystem $(CUDA_HOME)/include
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  KERNEL_OBJ = $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(sort $(wildcard kernels/*.cu)))
+endif
+
 LIB_SRC  := $(shell find lib -name '*.c' | sort)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNEL_OBJ)
 STATIC   := $(BUILD)/libslim.a
 SONAME   := libslim.so.$(VERSION_MAJOR)
 SHARED   := $(BUILD)/libslim.so.$(VERSION)
@@ -66,11 +78,22 @@ all: lib $(CLI) $(SIMPLE)
 # when CUDA is on; `make cuda` compiles the kernels with nvcc for sm_80..sm_90.
 include tests/cudasim/cudasim.mk
 CUDASIM_IN_TEST := $(if $(filter 1,$(CUDA)),cudasim-test)
+# The whole-model test under the emulator (test_ops_model) also runs the real models.
+cudasim-test: $(MODEL) $(SMOLLM2)
+cudasim-test: export SLIM_TEST_MODEL = $(MODEL)
+cudasim-test: export SLIM_TEST_MODEL_SMOLLM2 = $(SMOLLM2)
 lib: $(STATIC) $(BUILD)/libslim.so
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# GPU=1: device code for every GPU_ARCHS, host side as position-independent C-style C++.
+$(BUILD)/kernels/%.o: kernels/%.cu kernels/kernels.h $(wildcard kernels/*.cuh)
+	@mkdir -p $(@D)
+	$(NVCC) -std=c++17 -O3 $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+	    -Ikernels -Werror all-warnings -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra,-Werror \
+	    -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@
@@ -146,6 +169,7 @@ help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
 	@echo "make test       cudasim self-tests (CUDA=1) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
+	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
 	@echo "make vocabs     reference tokenizers as vocab GGUFs (needs pip: gguf mistral-common sentencepiece)"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"

@@ -26,7 +26,8 @@ static double median(double *v, int n) {
 }
 
 static const char bench_usage[] =
-    "usage: slim bench -m FILE [-p N] [-n N] [-t THREADS] [-r REPS] [--no-mmap]\n"
+    "usage: slim bench -m FILE [-p N] [-n N] [-t THREADS] [-r REPS] [--no-mmap] [--backend "
+    "cpu|cuda]\n"
     "  Median tokens/s of a prefill of -p tokens (default 512) and of -n\n"
     "  single-token decodes (default 128), each from an empty context.\n";
 
@@ -53,6 +54,8 @@ int cli_bench(int argc, char **argv) {
             reps = (int)d, i++;
         } else if (!strcmp(a, "--no-mmap")) {
             mp.use_mmap = 0;
+        } else if (!strcmp(a, "--backend") && v && (!strcmp(v, "cpu") || !strcmp(v, "cuda"))) {
+            mp.backend = !strcmp(v, "cuda") ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU, i++;
         } else {
             fprintf(stderr, "slim bench: bad or unknown option '%s'\n%s", a, bench_usage);
             return 2;

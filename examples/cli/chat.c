@@ -26,7 +26,7 @@ static const char chat_usage[] =
     "  -v, --verbose        per-turn token counts and speed on stderr\n"
     "  -t, --threads N   -c, --ctx-size N   --temp T   --top-k K   --top-p P\n"
     "  --min-p P   --repeat-penalty R   --repeat-last-n N   --presence-penalty F\n"
-    "  --frequency-penalty F   --seed S   --no-mmap   (as for slim run)\n";
+    "  --frequency-penalty F   --seed S   --no-mmap   --backend B   (as for slim run)\n";
 
 int cli_parse_model_opt(const char *a, const char *v, int *i, slim_sampler_params *sp,
                         slim_context_params *cp, slim_model_params *mp) {
@@ -67,6 +67,16 @@ int cli_parse_model_opt(const char *a, const char *v, int *i, slim_sampler_param
         sp->seed = (uint64_t)d;
     } else if (!strcmp(a, "--no-mmap")) {
         mp->use_mmap = 0;
+    } else if (!strcmp(a, "--backend")) {
+        if (v && !strcmp(v, "cpu"))
+            mp->backend = SLIM_BACKEND_CPU;
+        else if (v && !strcmp(v, "cuda"))
+            mp->backend = SLIM_BACKEND_CUDA;
+        else {
+            fprintf(stderr, "slim: --backend needs cpu or cuda, not '%s'\n", v ? v : "");
+            return -1;
+        }
+        (*i)++;
     } else {
         return 0;
     }

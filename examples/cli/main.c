@@ -48,6 +48,7 @@ static const char run_usage[] =
     "  --presence-penalty F   --frequency-penalty F   (default 0)\n"
     "  --seed S           random seed (default 0)\n"
     "  --no-mmap          read weights into memory instead of mapping the file\n"
+    "  --backend B        cpu (default) or cuda (one NVIDIA GPU; a build with GPU=1)\n"
     "  --chat             the prompt is one user message: render it with the model's\n"
     "                     chat template (only the reply is printed)\n"
     "  --template NAME    with --chat: chatml, llama3, gemma, mistral-v3, mistral-tekken,\n"
@@ -71,6 +72,7 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
+        int handled;
 #define NUM(lo, hi) (cli_parse_num(a, v, lo, hi, &d) ? (i++, 1) : 0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(run_usage, stdout);
@@ -84,41 +86,8 @@ static int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
             if (!NUM(0, 1e9)) return 2;
             gp.max_tokens = (int32_t)d;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!NUM(1, 512)) return 2;
-            cp.n_threads = (int32_t)d;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!NUM(1, 1e7)) return 2;
-            cp.n_ctx = (int32_t)d;
-        } else if (!strcmp(a, "--temp")) {
-            if (!NUM(0, 100)) return 2;
-            sp.temperature = (float)d;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!NUM(0, 1e9)) return 2;
-            sp.top_k = (int32_t)d;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!NUM(0, 1)) return 2;
-            sp.top_p = (float)d;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!NUM(0, 1)) return 2;
-            sp.min_p = (float)d;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!NUM(0, 100)) return 2;
-            sp.repeat_penalty = (float)d;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!NUM(0, 1e6)) return 2;
-            sp.repeat_last_n = (int32_t)d;
-        } else if (!strcmp(a, "--presence-penalty")) {
-            if (!NUM(-100, 100)) return 2;
-            sp.presence_penalty = (float)d;
-        } else if (!strcmp(a, "--frequency-penalty")) {
-            if (!NUM(-100, 100)) return 2;
-            sp.frequency_penalty = (float)d;
-        } else if (!strcmp(a, "--seed")) {
-            if (!NUM(0, 1.8e19)) return 2;
-            sp.seed = (uint64_t)d;
-        } else if (!strcmp(a, "--no-mmap")) {
-            mp.use_mmap = 0;
+        } else if ((handled = cli_parse_model_opt(a, v, &i, &sp, &cp, &mp)) != 0) {
+            if (handled < 0) return 2;
         } else if (!strcmp(a, "--chat")) {
             chat = 1;
         } else if (!strcmp(a, "--template") || !strcmp(a, "--system")) {

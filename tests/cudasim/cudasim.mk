@@ -32,7 +32,9 @@ CUDASIM_CPPFLAGS  := -I$(CUDASIM_DIR) -Ikernels -isystem $(CUDA_HOME)/include
 CUDASIM_CXXFLAGS  := -std=c++17 -O1 -g -fno-strict-aliasing -Wall -Wextra -Werror -pthread -MMD -MP
 CUDASIM_LDFLAGS   := -pthread
 # The CPU reference for test_ops: the project's own C files, compiled as C.
-CUDASIM_REF_CFLAGS := -std=c11 -O2 $(ARCH) -g -Iinclude -Ilib -D_GNU_SOURCE -DSLIM_BUILDING -Wall -Wextra -Werror \
+# SLIM_WITH_CUDA: lib/backend/cuda is the real backend here, over the stand-ins.
+CUDASIM_REF_CFLAGS := -std=c11 -O2 $(ARCH) -g -Iinclude -Ilib -Ikernels -isystem $(CUDA_HOME)/include \
+                      -D_GNU_SOURCE -DSLIM_BUILDING -DSLIM_WITH_CUDA -Wall -Wextra -Werror \
                       -Wno-unused-parameter -pthread -MMD -MP
 ifeq ($(SAN),1)
   CUDASIM_CXXFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -56,7 +58,9 @@ CUDASIM_KERNEL_CU := $(sort $(wildcard kernels/*.cu))
 CUDASIM_KERNEL_OBJ = $(patsubst kernels/%.cu,$(CUDASIM_BUILD)/kernels/%.cu.o,$(CUDASIM_KERNEL_CU))
 CUDASIM_STANDIN_CC := $(sort $(wildcard $(CUDASIM_DIR)/*_sim.cc))
 CUDASIM_STANDIN_OBJ = $(patsubst $(CUDASIM_DIR)/%.cc,$(CUDASIM_BUILD)/%.o,$(CUDASIM_STANDIN_CC))
-CUDASIM_REF_SRC   := $(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*.c))
+# lib/backend/cuda (host code calling the launchers) goes only into test_ops_model.
+CUDASIM_REF_SRC   := $(filter-out lib/backend/cuda/%,$(sort $(wildcard lib/*/*.c lib/*/*/*.c lib/*.c)))
+CUDASIM_BACKEND_OBJ = $(patsubst %.c,$(CUDASIM_BUILD)/ref/%.o,$(sort $(wildcard lib/backend/cuda/*.c)))
 CUDASIM_REF_OBJ    = $(patsubst %.c,$(CUDASIM_BUILD)/ref/%.o,$(CUDASIM_REF_SRC))
 CUDASIM_REF_LIB    = $(CUDASIM_BUILD)/libslim_ref.a
 CUDASIM_OPS_CC    := $(sort $(wildcard $(CUDASIM_DIR)/test_ops_*.cc))
@@ -80,6 +84,11 @@ cudasim-test: $(CUDASIM_TEST_BIN) $(CUDASIM_OPS_BINS)
 
 $(CUDASIM_TEST_BIN): $(CUDASIM_CC_OBJ) $(CUDASIM_CU_OBJ)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^
+
+# The whole CUDA backend: its host code, before the archive it calls into.
+$(CUDASIM_BUILD)/test_ops_model: $(CUDASIM_BUILD)/test_ops_model.o $(CUDASIM_BACKEND_OBJ) \
+                                 $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)
+	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
 
 $(CUDASIM_BUILD)/test_ops_%: $(CUDASIM_BUILD)/test_ops_%.o $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
@@ -128,7 +137,7 @@ cudasim-nvcc-check:
 cudasim-clean:
 	rm -rf $(CUDASIM_BUILD)
 
--include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ)))
+-include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ) $(CUDASIM_BACKEND_OBJ)))
 
 .PRECIOUS: $(CUDASIM_BUILD)/test_ops_%.o
 
