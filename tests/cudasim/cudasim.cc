@@ -452,6 +452,75 @@ void syncwarp(const char *file, int line, unsigned mask) {
     warp_collective(mask, "__syncwarp", file, line, nullptr, syncwarp_complete);
 }
 
+// ---------------------------------------------------------------- streams, limits, last error
+namespace {
+enqueue_fn g_enqueue;            // installed by cudart_sim.cc; null = run now
+thread_local cudaError_t t_last; // cudart's per-thread last error
+std::map<const void *, int> g_max_dyn_smem;
+const size_t k_default_dyn_smem = 48 * 1024, k_optin_dyn_smem = 227 * 1024;
+
+// A failed launch: the emulator's message (take_error) and the cudart error.
+bool launch_failed(const std::string &site, const std::string &m, cudaError_t code) {
+    t_failed++;
+    t_last = code;
+    if (t_error.empty()) t_error = site + ": " + m;
+    if (getenv("CUDASIM_ABORT")) {
+        fprintf(stderr, "cudasim: %s: %s\n", site.c_str(), m.c_str());
+        abort();
+    }
+    return false;
+}
+} // namespace
+
+void set_enqueue_impl(enqueue_fn fn) { g_enqueue = fn; }
+cudaError_t enqueue(cudaStream_t stream, const char *what, std::function<void()> work) {
+    if (g_enqueue) return g_enqueue(stream, what, std::move(work));
+    work();
+    return cudaSuccess;
+}
+void set_last_error(cudaError_t e) { t_last = e; }
+cudaError_t last_error(bool reset) {
+    cudaError_t e = t_last;
+    if (reset) t_last = cudaSuccess;
+    return e;
+}
+void set_max_dynamic_smem(const void *func, int bytes) { g_max_dyn_smem[func] = bytes; }
+int max_dynamic_smem(const void *func) {
+    auto it = g_max_dyn_smem.find(func);
+    return it == g_max_dyn_smem.end() ? (int)k_default_dyn_smem : it->second;
+}
+
+bool launch_check(const char *name, const char *file, int line, const void *func, dim3 grid,
+                  dim3 block, size_t smem) {
+    std::string site = strf("%s launched at %s", name, where(file, line).c_str());
+    unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
+    if (nthreads == 0 || nthreads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64)
+        return launch_failed(site, strf("invalid block (%u,%u,%u)", block.x, block.y, block.z),
+                             cudaErrorInvalidConfiguration);
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
+        grid.z > 65535)
+        return launch_failed(site, strf("invalid grid (%u,%u,%u)", grid.x, grid.y, grid.z),
+                             cudaErrorInvalidConfiguration);
+    if (smem > k_optin_dyn_smem)
+        return launch_failed(site, strf("dynamic shared memory %zu bytes exceeds 227 KiB", smem),
+                             cudaErrorInvalidValue);
+    size_t lim = (size_t)max_dynamic_smem(func);
+    if (smem > k_default_dyn_smem && smem > lim)
+        return launch_failed(
+            site,
+            strf("dynamic shared memory %zu bytes exceeds the kernel's limit of %zu bytes (above "
+                 "48 KiB it must be raised with cudaFuncSetAttribute("
+                 "cudaFuncAttributeMaxDynamicSharedMemorySize))",
+                 smem, lim),
+            cudaErrorInvalidValue);
+    return true;
+}
+
+void launch_rejected(const char *name, const char *file, int line, cudaError_t e) {
+    launch_failed(strf("%s launched at %s", name, where(file, line).c_str()),
+                  strf("rejected by the stream (cudaError_t %d)", (int)e), e);
+}
+
 // ---------------------------------------------------------------- launch
 bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 block, size_t smem,
                  thunk_fn thunk, void *ctx) {
@@ -466,21 +535,16 @@ bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 b
     uint64_t launch_no = t_launch_no++;
     std::string site = strf("%s launched at %s", name, where(file, line).c_str());
     auto fail_launch = [&](const std::string &m) {
-        t_failed++;
-        if (t_error.empty()) t_error = site + ": " + m;
-        if (getenv("CUDASIM_ABORT")) {
-            fprintf(stderr, "cudasim: %s: %s\n", site.c_str(), m.c_str());
-            abort();
-        }
-        return false;
+        return launch_failed(site, m, cudaErrorLaunchFailure);
     };
+    // launch_check() ran at LAUNCH time; these guard direct callers.
     unsigned long long nthreads = (unsigned long long)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || block.z > 64)
         return fail_launch(strf("invalid block (%u,%u,%u)", block.x, block.y, block.z));
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 ||
         grid.z > 65535)
         return fail_launch(strf("invalid grid (%u,%u,%u)", grid.x, grid.y, grid.z));
-    if (smem > 227 * 1024)
+    if (smem > k_optin_dyn_smem)
         return fail_launch(strf("dynamic shared memory %zu bytes exceeds 227 KiB", smem));
 
     Block b;

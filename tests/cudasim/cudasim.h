@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <functional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -152,40 +153,102 @@ inline uint32_t reduce(const char *what, const char *file, int line, unsigned ma
 }
 void syncwarp(const char *file, int line, unsigned mask = 0xffffffffu);
 
+// ---------------------------------------------------------------- streams (the async seam)
+// All GPU work (LAUNCH, the cudart stand-in's async memcpy/memset, the cuBLAS
+// stand-in) goes through enqueue(): `work` runs now (synchronous mode, the
+// default), is recorded into a graph (the stream is capturing), or waits in
+// the stream's queue until a synchronisation point of that stream, an event
+// or the device (deferred mode).  Returns cudaSuccess, or the error the
+// runtime would return for enqueueing here (a capture error, an invalid
+// stream handle); the work is then dropped.  `work` captures its arguments by
+// value: a graph replays the same closure, re-reading the memory its pointer
+// arguments point to.  Without tests/cudasim/cudart_sim.cc linked in, work
+// always runs now.
+cudaError_t enqueue(cudaStream_t stream, const char *what, std::function<void()> work);
+// Deferred mode (also env CUDASIM_DEFERRED=1): catches host code that reads
+// results without synchronising.  Switching it off runs all queued work.
+// Device-memory protection (also env CUDASIM_PROTECT=1): cudaMalloc'd memory
+// is PROT_NONE whenever no emulated GPU work runs, so a host dereference of a
+// device pointer faults; applies to allocations made while it is on.
+// Both are defined in cudart_sim.cc.
+void set_deferred(bool on);
+bool deferred();
+void set_protect_device(bool on);
+bool protect_device();
+// The cudart last error of this thread (cudaGetLastError/cudaPeekAtLastError).
+void set_last_error(cudaError_t e);
+cudaError_t last_error(bool reset);
+// cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, n).
+void set_max_dynamic_smem(const void *func, int bytes);
+int max_dynamic_smem(const void *func); // 48 KiB unless raised
+// Internal: cudart_sim.cc installs the queue/capture machinery behind enqueue().
+typedef cudaError_t (*enqueue_fn)(cudaStream_t stream, const char *what,
+                                  std::function<void()> &&work);
+void set_enqueue_impl(enqueue_fn fn);
+
 // ---------------------------------------------------------------- launch
 typedef void (*thunk_fn)(void *ctx);
 // Runs all blocks of a launch; returns false (and records the error) on failure.
 bool launch_impl(const char *name, const char *file, int line, dim3 grid, dim3 block, size_t smem,
                  thunk_fn thunk, void *ctx);
+// What the runtime checks at <<<>>> time (grid, block, dynamic shared memory
+// against the kernel's limit); false = error recorded (take_error) and the
+// cudart last error set.
+bool launch_check(const char *name, const char *file, int line, const void *func, dim3 grid,
+                  dim3 block, size_t smem);
+// Records an enqueue() failure of a launch (error message + last error).
+void launch_rejected(const char *name, const char *file, int line, cudaError_t e);
 
+// Returns true when the launch was accepted and, if it already ran, succeeded.
 template <typename... P, typename... A>
 bool launch(const char *name, const char *file, int line, void (*kernel)(P...), dim3 grid,
             dim3 block, size_t smem, cudaStream_t stream, A &&...args) {
     static_assert(sizeof...(P) == sizeof...(A), "LAUNCH: wrong number of kernel arguments");
-    (void)stream; // launches are synchronous
     typedef std::tuple<typename std::decay<P>::type...> Params;
     Params params(static_cast<typename std::decay<P>::type>(std::forward<A>(args))...);
-    struct Ctx {
-        void (*k)(P...);
-        Params *p;
-    } ctx{kernel, &params};
-    return launch_impl(
-        name, file, line, grid, block, smem,
-        [](void *c) {
-            Ctx *x = static_cast<Ctx *>(c);
-            std::apply(x->k, *x->p); // each thread gets its own copy of the arguments
-        },
-        &ctx);
+    if (!launch_check(name, file, line, reinterpret_cast<const void *>(kernel), grid, block, smem))
+        return false;
+    unsigned long failed = launches_failed();
+    // The closure owns the arguments (by value): deferred and replayed
+    // launches see them as they were at LAUNCH time.
+    cudaError_t e = enqueue(stream, name, [=]() {
+        struct Ctx {
+            void (*k)(P...);
+            const Params *p;
+        } ctx{kernel, &params};
+        launch_impl(
+            name, file, line, grid, block, smem,
+            [](void *c) {
+                Ctx *x = static_cast<Ctx *>(c);
+                std::apply(x->k, *x->p); // each thread gets its own copy of the arguments
+            },
+            &ctx);
+    });
+    if (e != cudaSuccess) {
+        launch_rejected(name, file, line, e);
+        return false;
+    }
+    return launches_failed() == failed;
 }
 
 } // namespace cudasim
+
+// cuda_runtime.h declares its C++ overloads taking a kernel pointer only for
+// nvcc; the host compiler needs them to pass an emulated kernel.
+template <class T> inline cudaError_t cudaFuncSetAttribute(T *func, cudaFuncAttribute attr, int v) {
+    return ::cudaFuncSetAttribute(reinterpret_cast<const void *>(func), attr, v);
+}
+template <class T> inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *attr, T *func) {
+    return ::cudaFuncGetAttributes(attr, reinterpret_cast<const void *>(func));
+}
 
 // ---------------------------------------------------------------- built-ins
 #define threadIdx (static_cast<const uint3 &>(::cudasim::tl_threadIdx))
 #define blockIdx (static_cast<const uint3 &>(::cudasim::tl_blockIdx))
 #define blockDim (static_cast<const dim3 &>(::cudasim::tl_blockDim))
 #define gridDim (static_cast<const dim3 &>(::cudasim::tl_gridDim))
-#define warpSize 32
+// A constant, not a macro, so host code can still name cudaDeviceProp::warpSize.
+constexpr int warpSize = 32;
 
 #define __syncthreads() ::cudasim::syncthreads(__FILE__, __LINE__)
 #define __syncwarp(...) ::cudasim::syncwarp(__FILE__, __LINE__ __VA_OPT__(, ) __VA_ARGS__)
