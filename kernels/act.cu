@@ -1,5 +1,5 @@
 // act.cu: element-wise ops: gated activations (GELU-tanh, SiLU), residual
-// add, bias add, scale.  Grid-stride loops, one element per thread per step,
+// add, bias add, scale, soft-capping.  Grid-stride loops, one element per thread per step,
 // with the CPU reference's expressions (lib/backend/cpu/ops.c).
 #include "common.cuh"
 #include "kernels.h"
@@ -42,6 +42,11 @@ __global__ void __launch_bounds__(EW_THREADS) scale_kernel(float *y, float s, in
     EW_LOOP(i, n) y[i] *= s;
 }
 
+// Gemma's logit soft-capping, the CPU's expression (lib/model/forward.c).
+__global__ void __launch_bounds__(EW_THREADS) softcap_kernel(float *y, float cap, int64_t n) {
+    EW_LOOP(i, n) y[i] = __fmul_rn(cap, tanhf(y[i] / cap));
+}
+
 inline dim3 ew_grid(int64_t n) {
     int64_t b = (n + EW_THREADS - 1) / EW_THREADS;
     return dim3((unsigned)(b < EW_MAX_BLOCKS ? b : EW_MAX_BLOCKS));
@@ -82,5 +87,12 @@ extern "C" int slim_cuda_scale(float *y, float s, int64_t n, void *stream) {
     if (n < 0) return (int)cudaErrorInvalidValue;
     if (n == 0) return 0;
     LAUNCH(scale_kernel, ew_grid(n), dim3(EW_THREADS), 0, (cudaStream_t)stream, y, s, n);
+    return slim_launch_result();
+}
+
+extern "C" int slim_cuda_softcap(float *y, float cap, int64_t n, void *stream) {
+    if (n < 0 || !(cap > 0.0f) || cap == INFINITY) return (int)cudaErrorInvalidValue;
+    if (n == 0) return 0;
+    LAUNCH(softcap_kernel, ew_grid(n), dim3(EW_THREADS), 0, (cudaStream_t)stream, y, cap, n);
     return slim_launch_result();
 }

@@ -1,79 +1,124 @@
-// matvec.cuh: the decode mat-vec y = W x for block-quantized weights in the
-// GGUF layout (lib/quant/blocks.h), x in f32, shared by matvec_<type>.cu.
+// matvec.cuh: the decode mat-vec y = W x shared by matvec_<type>.cu.  The
+// weights stay quantized (GGUF layout, lib/quant/blocks.h); x is the
+// activation row already converted to the weight type's vec_dot_type
+// (quantize.cu: Q8_0, Q8_1 or Q8_K; plain f32 for F32/F16/BF16 weights),
+// exactly as the CPU backend's matmul does (lib/backend/cpu/matmul.c).
 //
-// One warp per row, 4 rows per 128-thread block.  A block format Q gives
-//   Q::BYTES  bytes per 32-weight block,
-//   Q::LANES  lanes that share one block (each takes 32 / LANES weights),
-//   Q::part(blk, xb, j)  lane j's (< LANES) part of dot(block, xb[0..31]),
-//                        dequantized in registers.
-// A warp step covers 32 / LANES consecutive blocks; lane l takes block
-// l / LANES of the step.  The weights stay quantized.
+// Quantized types: one warp per row, MV_WARPS rows per block.  A block
+// format Q gives
+//   Q::BYTES, Q::XBYTES   bytes of a weight block and of an activation block
+//   Q::LANES              lanes that share one block (a warp step covers
+//                         32 / LANES consecutive blocks; lane l takes block
+//                         l / LANES of the step as its part j = l % LANES)
+//   Q::TWO                whether a part has a second integer sum (mins)
+//   Q::part(wb, xb, j)    lane j's integer sums (__dp4a on the quants)
+//   Q::value(wb, xb, s)   the block's float from the block's integer sums,
+//                         with the CPU vec_dot's expression for the block
+// The integer sums of a block are exact, so after the sum over its lanes
+// (xor shuffles within the group) they equal the CPU's isum/msum; value()
+// rounds exactly as the CPU does per block (__fmul_rn: no FMA contraction).
+// Only the order of the final float additions differs from the CPU: the
+// group's first lane adds its blocks in increasing order, then a butterfly
+// over the warp (fixed for a given n: deterministic).
 //
-// Order: each lane accumulates its blocks in increasing order (4 warp steps
-// unrolled per iteration, their loads first), then a butterfly sum over the
-// warp: fixed for a given n, so results are deterministic.
-//
-// Alignment: GGUF blocks are 34 (Q8_0), 18 (Q4_0), 22 (Q5_0) bytes, so their
-// fields are only 2-byte aligned; 4-byte words are assembled from two 2-byte
-// loads (ld_u32_a2, as llama.cpp does).  x is read with 16-byte loads.
-// 16-byte weight loads would need a repacked layout (docs/CUDA.md).
+// Alignment: legacy blocks (18..34 bytes) and Q6_K (210) are only 2-byte
+// aligned: 4-byte words are two 2-byte loads (ld_u32_a2, as llama.cpp does);
+// Q4_K/Q5_K weights (144/176 bytes) and the Q8_1/Q8_K activations (36/292)
+// are 4-byte aligned and use 4-byte loads.
 #ifndef SLIM_KERNELS_MATVEC_CUH
 #define SLIM_KERNELS_MATVEC_CUH
 
 #include "common.cuh"
 #include "util.cuh"
 
-namespace {
+namespace slim_mv {
 
 constexpr int MV_WARPS = 4; // rows per block
 constexpr int MV_THREADS = 32 * MV_WARPS;
 
+// 4 bytes from 4-byte aligned global memory, read-only path.
+__device__ __forceinline__ uint32_t ld_u32(const unsigned char *p) {
+    SLIM_CHECK_ALIGN(p, 4, "ld_u32");
+    return __ldg(reinterpret_cast<const unsigned int *>(p));
+}
+__device__ __forceinline__ float ld_h(const unsigned char *p) { return f16_bits_to_f32(ld_u16(p)); }
+__device__ __forceinline__ int dp4a(uint32_t a, uint32_t b, int c) {
+    return __dp4a((int)a, (int)b, c);
+}
+constexpr uint32_t NIB = 0x0f0f0f0fu, ONES = 0x01010101u;
+
+struct Sums {
+    int a, b;
+};
+
 template <typename Q>
 __global__ void __launch_bounds__(MV_THREADS)
-    matvec_kernel(float *y, const unsigned char *w, size_t w_row_stride, const float *x, int64_t nb,
-                  int64_t n_rows) {
-    constexpr int STEP = 32 / Q::LANES; // blocks per warp step
+    matvec_q_kernel(float *y, const unsigned char *w, size_t w_row_stride, const unsigned char *x,
+                    int64_t nb, int64_t n_rows) {
+    constexpr int L = Q::LANES, STEP = 32 / L, U = Q::UNROLL;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t row = (int64_t)blockIdx.x * MV_WARPS + warp;
     if (row >= n_rows) return; // the whole warp leaves together
     const unsigned char *wr = w + row * w_row_stride;
-    const int j = lane % Q::LANES;
+    const int g = lane / L, j = lane % L;
 
     float acc = 0.0f;
-    int64_t ib = lane / Q::LANES;
-    for (; ib + 3 * STEP < nb; ib += 4 * STEP) {
-        float p[4];
+    // Warp-uniform trip count (the group sums are shuffles); blocks past the
+    // end contribute zero sums and are not added.
+    for (int64_t base = 0; base < nb; base += U * STEP) {
+        Sums s[U];
         SLIM_UNROLL
-        for (int u = 0; u < 4; u++) {
-            const int64_t b = ib + u * STEP;
-            p[u] = Q::part(wr + b * Q::BYTES, x + b * 32, j);
+        for (int u = 0; u < U; u++) {
+            const int64_t ib = base + u * STEP + g;
+            s[u] = ib < nb ? Q::part(wr + ib * Q::BYTES, x + ib * Q::XBYTES, j) : Sums{0, 0};
         }
         SLIM_UNROLL
-        for (int u = 0; u < 4; u++)
-            acc += p[u];
+        for (int o = L / 2; o > 0; o >>= 1)
+            SLIM_UNROLL
+        for (int u = 0; u < U; u++) {
+            s[u].a += __shfl_xor_sync(SLIM_FULL_MASK, s[u].a, o);
+            if constexpr (Q::TWO) s[u].b += __shfl_xor_sync(SLIM_FULL_MASK, s[u].b, o);
+        }
+        if (j == 0) {
+            SLIM_UNROLL
+            for (int u = 0; u < U; u++) {
+                const int64_t ib = base + u * STEP + g;
+                if (ib < nb) acc += Q::value(wr + ib * Q::BYTES, x + ib * Q::XBYTES, s[u]);
+            }
+        }
     }
-    for (; ib < nb; ib += STEP)
-        acc += Q::part(wr + ib * Q::BYTES, x + ib * 32, j);
-
     acc = warp_sum(acc);
     if (lane == 0) y[row] = acc;
 }
 
-// Checks the arguments (see kernels.h) and launches matvec_kernel<Q>.
+// Launch for n_rows rows of nb blocks (arguments checked by the dispatcher).
 template <typename Q>
-int matvec_launch(float *y, const void *w, size_t w_row_stride, const float *x, int64_t n,
-                  int64_t n_rows, void *stream) {
-    if (n <= 0 || n % 32 || n_rows < 0 || ((uintptr_t)x & 15) || ((uintptr_t)w & 1) ||
-        (w_row_stride & 1) || (n_rows > 1 && w_row_stride < (size_t)(n / 32) * Q::BYTES))
-        return (int)cudaErrorInvalidValue;
-    if (n_rows == 0) return 0;
+int matvec_q_launch(float *y, const void *w, size_t w_row_stride, const void *x, int64_t nb,
+                    int64_t n_rows, void *stream) {
     const int64_t blocks = (n_rows + MV_WARPS - 1) / MV_WARPS;
-    if (blocks > 0x7fffffff) return (int)cudaErrorInvalidValue;
-    LAUNCH((matvec_kernel<Q>), dim3((unsigned)blocks), dim3(MV_THREADS), 0, (cudaStream_t)stream, y,
-           static_cast<const unsigned char *>(w), w_row_stride, x, n / 32, n_rows);
+    LAUNCH((matvec_q_kernel<Q>), dim3((unsigned)blocks), dim3(MV_THREADS), 0, (cudaStream_t)stream,
+           y, static_cast<const unsigned char *>(w), w_row_stride,
+           static_cast<const unsigned char *>(x), nb, n_rows);
     return slim_launch_result();
 }
 
-} // namespace
+// The per-format launchers (matvec_<type>.cu), reached through the
+// dispatcher slim_cuda_matvec (matvec_dispatch.cu).  nb: blocks per row.
+typedef int (*launch_fn)(float *y, const void *w, size_t w_row_stride, const void *x, int64_t nb,
+                         int64_t n_rows, void *stream);
+int launch_q8_0(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q4_0(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q4_1(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q5_0(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q5_1(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q4_k(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q5_k(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_q6_k(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+// Float weights: nb = n / 4 (F32) or n / 8 (F16, BF16): 16-byte chunks.
+int launch_f32(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_f16(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+int launch_bf16(float *, const void *, size_t, const void *, int64_t, int64_t, void *);
+
+} // namespace slim_mv
 
 #endif // SLIM_KERNELS_MATVEC_CUH

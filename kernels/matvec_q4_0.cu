@@ -1,37 +1,68 @@
-// matvec_q4_0.cu: decode mat-vec for Q4_0 weights (block_q4_0: fp16 d, 16
-// bytes of nibbles; byte k holds element k (low nibble) and k + 16 (high);
-// w = d * (q - 8)).  The generic kernel is in matvec.cuh.
+// matvec_q4_0.cu: decode mat-vec for Q4_0 weights (fp16 d, 16 nibble bytes;
+// byte k holds element k (low nibble) and k + 16 (high); w = d * (q - 8))
+// against Q8_0 activations, and Q4_1 (fp16 d, fp16 m, nibbles; w = d * q + m)
+// against Q8_1 (matvec.cuh).
 //
-// 4 lanes per block: lane j takes nibble bytes 4j..4j+3 (one 4-byte word),
-// i.e. elements 4j..4j+3 and 16+4j..16+4j+3, and the 8 floats of x they meet
-// (two 16-byte loads).
+// 4 lanes per block: lane j takes nibble bytes 4j..4j+3 (elements 4j..4j+3
+// and 16+4j..16+4j+3) and the two activation words they meet: two __dp4a.
+// Q4_0's -8 goes through the activation sum (as slim_vec_dot_q4_0_q8_0_ref:
+// isum - 8 * xsum, exact in int32); Q4_1's min through the Q8_1 block's s:
+// (d_w d_x) isum + m_w s_x.
 #include "common.cuh"
 #include "kernels.h"
 #include "matvec.cuh"
 
 #include "../lib/quant/blocks.h"
 
+namespace slim_mv {
 namespace {
 
 struct Q4_0 {
-    static constexpr int BYTES = 18, LANES = 4;
-    __device__ static __forceinline__ float part(const unsigned char *blk, const float *xb, int j) {
-        const float d = f16_bits_to_f32(ld_u16(blk));
-        const uint32_t q = ld_u32_a2(blk + 2 + 4 * j);
-        const float4 lo = ld_f32x4(xb + 4 * j), hi = ld_f32x4(xb + 16 + 4 * j);
-        const float s =
-            (float)((int)(q & 15) - 8) * lo.x + (float)((int)((q >> 8) & 15) - 8) * lo.y +
-            (float)((int)((q >> 16) & 15) - 8) * lo.z + (float)((int)((q >> 24) & 15) - 8) * lo.w +
-            (float)((int)((q >> 4) & 15) - 8) * hi.x + (float)((int)((q >> 12) & 15) - 8) * hi.y +
-            (float)((int)((q >> 20) & 15) - 8) * hi.z + (float)((int)(q >> 28) - 8) * hi.w;
-        return d * s;
+    static constexpr int BYTES = 18, XBYTES = 34, LANES = 4, UNROLL = 4;
+    static constexpr bool TWO = false;
+    __device__ static __forceinline__ Sums part(const unsigned char *wb, const unsigned char *xb,
+                                                int j) {
+        const uint32_t q = ld_u32_a2(wb + 2 + 4 * j);
+        const uint32_t xl = ld_u32_a2(xb + 2 + 4 * j), xh = ld_u32_a2(xb + 18 + 4 * j);
+        const int s = dp4a(q & NIB, xl, dp4a((q >> 4) & NIB, xh, 0));
+        return Sums{s - 8 * dp4a(ONES, xl, dp4a(ONES, xh, 0)), 0};
+    }
+    __device__ static __forceinline__ float value(const unsigned char *wb, const unsigned char *xb,
+                                                  Sums s) {
+        return __fmul_rn(__fmul_rn(ld_h(wb), ld_h(xb)), (float)s.a);
     }
 };
-static_assert(sizeof(block_q4_0) == Q4_0::BYTES, "block_q4_0 layout");
+static_assert(sizeof(block_q4_0) == Q4_0::BYTES && sizeof(block_q8_0) == Q4_0::XBYTES,
+              "block_q4_0 layout");
+
+struct Q4_1 {
+    static constexpr int BYTES = 20, XBYTES = 36, LANES = 4, UNROLL = 4;
+    static constexpr bool TWO = false;
+    __device__ static __forceinline__ Sums part(const unsigned char *wb, const unsigned char *xb,
+                                                int j) {
+        const uint32_t q = ld_u32_a2(wb + 4 + 4 * j);
+        const uint32_t xl = ld_u32(xb + 4 + 4 * j), xh = ld_u32(xb + 20 + 4 * j);
+        return Sums{dp4a(q & NIB, xl, dp4a((q >> 4) & NIB, xh, 0)), 0};
+    }
+    __device__ static __forceinline__ float value(const unsigned char *wb, const unsigned char *xb,
+                                                  Sums s) {
+        return __fadd_rn(__fmul_rn(__fmul_rn(ld_h(wb), ld_h(xb)), (float)s.a),
+                         __fmul_rn(ld_h(wb + 2), ld_h(xb + 2)));
+    }
+};
+static_assert(sizeof(block_q4_1) == Q4_1::BYTES && sizeof(block_q8_1) == Q4_1::XBYTES,
+              "block_q4_1 layout");
 
 } // namespace
 
-extern "C" int slim_cuda_matvec_q4_0(float *y, const void *w, size_t w_row_stride, const float *x,
-                                     int64_t n, int64_t n_rows, void *stream) {
-    return matvec_launch<Q4_0>(y, w, w_row_stride, x, n, n_rows, stream);
+int launch_q4_0(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
+                void *stream) {
+    return matvec_q_launch<Q4_0>(y, w, ws, x, nb, n_rows, stream);
 }
+
+int launch_q4_1(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
+                void *stream) {
+    return matvec_q_launch<Q4_1>(y, w, ws, x, nb, n_rows, stream);
+}
+
+} // namespace slim_mv

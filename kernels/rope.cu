@@ -1,4 +1,6 @@
 // rope.cu: rotary position embedding in place, one thread per rotated pair.
+// The first row's position is read from device memory (pos0), so a captured
+// CUDA graph rotates at the current position at every replay.
 //
 // The angle is computed with the CPU reference's expressions in the same
 // order (powf, divide by the frequency factor, times the scaled position);
@@ -27,9 +29,10 @@ __device__ __forceinline__ void sincos_any(float theta, float *s, float *c) {
 
 __global__ void __launch_bounds__(ROPE_THREADS)
     rope_kernel(float *x, int64_t n_pairs, int32_t n_heads, int32_t head_dim, int32_t n_rot,
-                int32_t pos0, float theta_base, float freq_scale, float mscale,
+                const int32_t *pos0_p, float theta_base, float freq_scale, float mscale,
                 const float *freq_factors, int neox) {
     const int32_t half = n_rot / 2;
+    const int32_t pos0 = __ldg(pos0_p);
     for (int64_t idx = (int64_t)blockIdx.x * ROPE_THREADS + threadIdx.x; idx < n_pairs;
          idx += (int64_t)gridDim.x * ROPE_THREADS) {
         const int32_t i = (int32_t)(idx % half);
@@ -56,12 +59,14 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 } // namespace
 
 extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
-                              int32_t n_rot, int32_t pos0, float theta_base, float freq_scale,
-                              float mscale, const float *freq_factors, int neox, void *stream) {
+                              int32_t n_rot, const int32_t *pos0, float theta_base,
+                              float freq_scale, float mscale, const float *freq_factors, int neox,
+                              void *stream) {
     if (n_rows < 0 || n_heads < 0 || head_dim < 0 || n_rot < 0 || n_rot % 2 || n_rot > head_dim)
         return (int)cudaErrorInvalidValue;
     const int64_t n_pairs = n_rows * n_heads * (int64_t)(n_rot / 2);
     if (n_pairs == 0) return 0;
+    if (!pos0) return (int)cudaErrorInvalidValue;
     int64_t blocks = (n_pairs + ROPE_THREADS - 1) / ROPE_THREADS;
     if (blocks > 65535 * 32) blocks = 65535 * 32; // grid-stride beyond this
     LAUNCH(rope_kernel, dim3((unsigned)blocks), dim3(ROPE_THREADS), 0, (cudaStream_t)stream, x,

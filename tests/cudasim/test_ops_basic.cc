@@ -11,9 +11,7 @@
 //   rope             |gpu - cpu| <= 1e-5 absolute (|x| <= 1, positions up to 1e5)
 //   act_mul          |gpu - cpu| <= 1e-6 + 1e-5 * |cpu|
 //   add, add_bias, scale: bitwise equal (one rounding each, same on both sides)
-//   matvec (Q8_0, Q4_0, Q5_0)
-//                    |gpu - ref| <= 1e-5 * sum_i |w_i x_i|, ref = double dot of the
-//                    weight row dequantized by the type's traits to_float with x
+//   (matvec and the other decode kernels: test_ops_matvec.cc, test_ops_misc.cc)
 // and every kernel must give bitwise the same output under every policy and seed.
 #include "cudasim.h"
 #include "kernels.h"
@@ -130,7 +128,7 @@ static bool t_rope() {
             int rc = 0;
             if (!all_policies_same(what, out, [&](std::vector<float> &o) {
                     o = x;
-                    rc |= slim_cuda_rope(o.data(), rows, c.n_heads, c.head_dim, c.n_rot, c.pos0,
+                    rc |= slim_cuda_rope(o.data(), rows, c.n_heads, c.head_dim, c.n_rot, &c.pos0,
                                          c.theta, c.freq_scale, c.mscale,
                                          c.factors ? ff.data() : nullptr, c.neox, nullptr);
                 }))
@@ -151,6 +149,10 @@ static bool t_rope() {
            "n_rot > head_dim rejected");
     EXPECT(slim_cuda_rope(nullptr, 0, 1, 8, 8, 0, 1e4f, 1, 1, nullptr, 1, nullptr) == 0,
            "no rows is a no-op");
+    float v[8] = {0};
+    EXPECT(slim_cuda_rope(v, 1, 1, 8, 8, nullptr, 1e4f, 1, 1, nullptr, 1, nullptr) ==
+               (int)cudaErrorInvalidValue,
+           "NULL pos0 rejected");
     return true;
 }
 
@@ -231,95 +233,6 @@ static bool t_add_scale_bias() {
     return true;
 }
 
-// ------------------------------------------------------------ matvec
-typedef int (*matvec_fn)(float *, const void *, size_t, const float *, int64_t, int64_t, void *);
-struct MatvecType {
-    slim_dtype type;
-    matvec_fn fn;
-};
-static const MatvecType MATVEC_TYPES[] = {
-    {SLIM_DTYPE_Q8_0, slim_cuda_matvec_q8_0},
-    {SLIM_DTYPE_Q4_0, slim_cuda_matvec_q4_0},
-    {SLIM_DTYPE_Q5_0, slim_cuda_matvec_q5_0},
-};
-
-// w_offset: bytes the weight buffer is shifted by (2: only 2-byte aligned);
-// pad: extra bytes between rows (row views of fused weights).
-static bool matvec_case(const MatvecType &mt, int64_t nb, int64_t rows, size_t w_offset,
-                        size_t pad) {
-    const slim_dtype_traits *tr = slim_dtype_traits_of(mt.type);
-    const int64_t n = nb * 32;
-    const size_t row_size = slim_dtype_row_size(mt.type, n), stride = row_size + pad;
-    std::vector<unsigned char> wbuf(stride * rows + w_offset + 16, 0xAB);
-    unsigned char *w = wbuf.data() + w_offset;
-    AlignedBuf x(n);
-    std::vector<float> wf(n), row(n), ref(rows), mag(rows), out(rows);
-    for (int64_t i = 0; i < n; i++)
-        x.p[i] = frand(-1.0f, 1.0f);
-    for (int64_t r = 0; r < rows; r++) {
-        for (auto &v : wf)
-            v = frand(-0.1f, 0.1f) * (rnd() % 16 == 0 ? 10.0f : 1.0f); // a few outliers
-        tr->from_float(wf.data(), w + r * stride, n);
-        tr->to_float(w + r * stride, row.data(), n);
-        double s = 0, a = 0;
-        for (int64_t i = 0; i < n; i++) {
-            s += (double)row[i] * x.p[i];
-            a += fabs((double)row[i] * x.p[i]);
-        }
-        ref[r] = (float)s;
-        mag[r] = (float)a;
-    }
-    char what[96];
-    snprintf(what, sizeof what, "%s n=%lld rows=%lld w_offset=%zu pad=%zu", tr->name, (long long)n,
-             (long long)rows, w_offset, pad);
-    int rc = 0;
-    if (!all_policies_same(what, out, [&](std::vector<float> &o) {
-            std::fill(o.begin(), o.end(), NAN);
-            rc |= mt.fn(o.data(), w, stride, x.p, n, rows, nullptr);
-        }))
-        return false;
-    EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
-    for (int64_t r = 0; r < rows; r++)
-        EXPECT(fabsf(out[r] - ref[r]) <= 1e-5f * mag[r],
-               "%s: row %lld: %.9g vs ref %.9g (sum|wx| %.3g)", what, (long long)r, out[r], ref[r],
-               mag[r]);
-    return true;
-}
-
-static bool t_matvec() {
-    const int64_t NBS[] = {1, 2, 3, 5, 9, 13, 17, 20, 33, 129}; // n = 32 .. 4128; 640 = 20 blocks
-    for (const MatvecType &mt : MATVEC_TYPES) {
-        for (int64_t nb : NBS)
-            for (int64_t rows : ROWS)
-                if (!matvec_case(mt, nb, rows, 0, 0)) return false;
-        // 2-byte aligned weights and padded row strides (row views).
-        if (!matvec_case(mt, 20, 17, 2, 0)) return false;
-        if (!matvec_case(mt, 13, 3, 2, 6)) return false;
-        if (!matvec_case(mt, 33, 5, 0, 34 * 3)) return false;
-    }
-    return true;
-}
-
-static bool t_matvec_args() {
-    AlignedBuf x(64);
-    std::vector<unsigned char> w(4 * 34 + 8);
-    float y[2];
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 48, 2, nullptr) ==
-               (int)cudaErrorInvalidValue,
-           "n not a multiple of 32 rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p + 1, 64, 2, nullptr) ==
-               (int)cudaErrorInvalidValue,
-           "x not 16-byte aligned rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data() + 1, 68, x.p, 64, 2, nullptr) ==
-               (int)cudaErrorInvalidValue,
-           "odd weight address rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 66, x.p, 64, 2, nullptr) ==
-               (int)cudaErrorInvalidValue,
-           "row stride below the row size rejected");
-    EXPECT(slim_cuda_matvec_q8_0(y, w.data(), 68, x.p, 64, 0, nullptr) == 0, "no rows is a no-op");
-    return true;
-}
-
 // ------------------------------------------------------------ util.cuh under the emulator
 __global__ void misaligned_load_kernel(const float *x, float *out) {
     float4 v = ld_f32x4(x + threadIdx.x); // thread 1 is misaligned
@@ -368,11 +281,6 @@ int main() {
         t_rope);
     run("act_mul (gelu-tanh, silu) vs slim_cpu_act_mul", t_act_mul);
     run("add / add_bias / scale bitwise vs the CPU backend", t_add_scale_bias);
-    run("matvec Q8_0/Q4_0/Q5_0 vs traits to_float + double dot: 1..129 blocks, rows 1/3/17, "
-        "strides, "
-        "2-byte aligned w",
-        t_matvec);
-    run("matvec Q8_0 launcher: invalid arguments rejected", t_matvec_args);
     run("checked loads: misaligned 16-byte / 2-byte loads reported, 2x16-bit words", t_load_checks);
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
