@@ -7,6 +7,8 @@
 Suite *suite_core(void);           /* test_core.c: errors, fp16, threadpool */
 Suite *suite_quant(void);          /* test_quant.c: every format vs the gguf package */
 Suite *suite_gguf(void);           /* test_gguf.c: reader, malformed corpus */
+Suite *suite_json(void);           /* test_json.c: parser, config getters, malformed corpus */
+Suite *suite_safetensors(void);    /* test_safetensors.c: files, shards, dirs, malformed */
 Suite *suite_tokenizer(void);      /* test_tokenizer.c: SentencePiece and BPE vs llama.cpp */
 Suite *suite_tokenizer_refs(void); /* test_tokenizer_refs.c: Llama 3, Nemo, Mistral v3, Phi-4
                                       vs their reference libraries */
