@@ -65,23 +65,33 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsu
 MODEL_DIR  ?= models
 MODEL      := $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
 SMOLLM2    := $(MODEL_DIR)/smollm2-135m-instruct-q4_1.gguf
+# The default model's weights dequantized to F16 (tools/dequant_gguf.py), for the
+# CUDA-vs-CPU whole-model test: float weights, no 8-bit activations.
+MODEL_F16  := $(MODEL_DIR)/gemma-3-270m-f16.gguf
 # Vocab-only GGUFs built from the reference tokenizers' own files (Llama 3,
 # Mistral Nemo and v3, Phi-4) for tests/unit/test_tokenizer_refs.c.
 VOCABS     := $(MODEL_DIR)/vocab/.done
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
-.PHONY: all lib cli test test-full model vocabs run install uninstall clean format help cuda
+.PHONY: all lib cli test test-full model model-f16 vocabs run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
 
 # The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
 # when CUDA is on; `make cuda` compiles the kernels with nvcc for sm_80..sm_90.
 include tests/cudasim/cudasim.mk
-CUDASIM_IN_TEST := $(if $(filter 1,$(CUDA)),cudasim-test)
+# With nvcc present, `make test` also compiles every kernel for sm_80..90 (`make cuda`).
+CUDASIM_IN_TEST := $(if $(filter 1,$(CUDA)),cudasim-test) \
+                   $(if $(and $(filter 1,$(CUDA)),$(wildcard $(CUDASIM_NVCC))),cudasim-nvcc-check)
 # The whole-model test under the emulator (test_ops_model) also runs the real models.
-cudasim-test: $(MODEL) $(SMOLLM2)
+# Only in test-full: an emulated decode step of a 262k-vocabulary model takes
+# ~20 s, so the real models' runs take minutes each.
+ifeq ($(FULL),1)
+cudasim-test: $(MODEL) $(SMOLLM2) $(MODEL_F16)
 cudasim-test: export SLIM_TEST_MODEL = $(MODEL)
+cudasim-test: export SLIM_TEST_MODEL_F16 = $(MODEL_F16)
 cudasim-test: export SLIM_TEST_MODEL_SMOLLM2 = $(SMOLLM2)
+endif
 lib: $(STATIC) $(BUILD)/libslim.so
 
 $(BUILD)/%.o: %.c
@@ -112,6 +122,13 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+# GPU=1: the whole model on the GPU vs the CPU backend (tests/gpu/run.sh runs it).
+ifeq ($(GPU),1)
+all: $(BUILD)/gpu_compare
+$(BUILD)/gpu_compare: tests/gpu/gpu_compare.c tests/gpu/backend_compare.c $(STATIC)
+	$(CC) $(CPPFLAGS) -Itests/gpu $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(STATIC) $(LDLIBS)
+endif
+
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CHECK_CFLAGS) $(CFLAGS) -Wno-gnu-zero-variadic-macro-arguments -c $< -o $@
@@ -125,13 +142,18 @@ test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS)
 	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_TEST_VOCAB_DIR=$(MODEL_DIR)/vocab \
 	    SLIM_CLI=$(CLI) $(TEST_BIN)
 
-test-full: test
+# The slow tiers too: the emulated whole-model runs of the real models.
+test-full:
+	$(MAKE) test FULL=1
 
 model: $(MODEL) $(SMOLLM2)
 $(MODEL):
 	sh tools/fetch_model.sh $(MODEL_DIR) gemma3
 $(SMOLLM2):
 	sh tools/fetch_model.sh $(MODEL_DIR) smollm2
+model-f16: $(MODEL_F16)
+$(MODEL_F16): $(MODEL) tools/dequant_gguf.py
+	python3 tools/dequant_gguf.py $(MODEL) $@.tmp && mv $@.tmp $@
 vocabs: $(VOCABS)
 $(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py
 	sh tools/fetch_tokenizers.sh $(MODEL_DIR)
@@ -141,6 +163,20 @@ run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
 
 cuda: cudasim-nvcc-check
+
+# CPU benchmarks (docs/PERFORMANCE.md): `make stream` builds the STREAM-style
+# bandwidth program (tools/bench/stream.c); `make bench-models` writes synthetic
+# Llama-3.2-1B-shaped GGUFs (F16 by the gguf package, the rest by llama.cpp's
+# quantizer via llama-cpp-python) for tools/bench/compare.py, when missing.
+BENCH_MODELS := $(foreach t,q4_0 q4_k_m q8_0 f16,$(MODEL_DIR)/bench/llama1b-$(t).gguf)
+.PHONY: stream bench-models
+stream: $(BUILD)/stream
+$(BUILD)/stream: tools/bench/stream.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O3 $(ARCH) -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+bench-models: $(BENCH_MODELS)
+$(BENCH_MODELS) &:
+	python3 tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -167,7 +203,8 @@ clean:
 
 help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
-	@echo "make test       cudasim self-tests (CUDA=1) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make test       cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
