@@ -1,7 +1,10 @@
 /* slim bench: prompt-processing and generation speed, llama-bench style.
  * pp: one prefill of -p tokens into an empty context; tg: -n single-token
  * decodes into an empty context.  Tokens are fixed ids (content does not
- * change the work).  Reports the median of -r repetitions. */
+ * change the work).  Reports the median (and sample standard deviation) of
+ * -r repetitions, as a Markdown table or (-o json) one JSON record per test
+ * with every sample, for tools/bench/compare.py. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +23,75 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+/* Median of v[0..n) (v is left as is). */
+static double median(const double *v, int n) {
+    double *s = malloc((size_t)n * sizeof *s);
+    if (!s) return NAN;
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    const double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+static double mean(const double *v, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    return s / n;
+}
+
+/* Sample standard deviation (n - 1), 0 for one sample. */
+static double stddev(const double *v, int n) {
+    if (n < 2) return 0.0;
+    const double m = mean(v, n);
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (v[i] - m) * (v[i] - m);
+    return sqrt(s / (n - 1));
+}
+
+/* Bytes of weights one decoded token reads: every tensor, except the token
+ * embedding when the model has a separate output matrix (then only one row
+ * of it is read); with tied embeddings the output matmul reads all of it.
+ * The KV cache is not counted. */
+static unsigned long long weights_per_token(const slim_model *model) {
+    unsigned long long total = 0, embd = 0;
+    int has_output = 0;
+    const int64_t n = slim_model_tensor_count(model);
+    for (int64_t i = 0; i < n; i++) {
+        slim_tensor_info ti = {.struct_size = sizeof ti};
+        if (slim_model_tensor_get(model, i, &ti)) continue;
+        total += ti.size;
+        if (!strcmp(ti.name, "token_embd.weight")) embd = ti.size;
+        if (!strcmp(ti.name, "output.weight")) has_output = 1;
+    }
+    return has_output ? total - embd : total;
+}
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
 }
 
 static const char bench_usage[] =
-    "usage: slim bench -m FILE [-p N] [-n N] [-t THREADS] [-r REPS] [--no-mmap] [--backend "
-    "cpu|cuda]\n"
+    "usage: slim bench -m FILE [-p N] [-n N] [-t THREADS] [-r REPS] [-o table|json] [--no-mmap]\n"
+    "                  [--backend cpu|cuda]\n"
     "  Median tokens/s of a prefill of -p tokens (default 512) and of -n\n"
-    "  single-token decodes (default 128), each from an empty context.\n";
+    "  single-token decodes (default 128), each from an empty context, over -r\n"
+    "  repetitions (default 5).  -o json: one record per test with every sample.\n";
 
 int cli_bench(int argc, char **argv) {
     const char *path = NULL;
-    int n_prompt = 512, n_gen = 128, reps = 5;
+    int n_prompt = 512, n_gen = 128, reps = 5, json = 0;
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
     for (int i = 0; i < argc; i++) {
@@ -52,6 +110,8 @@ int cli_bench(int argc, char **argv) {
             cp.n_threads = (int32_t)d, i++;
         } else if (!strcmp(a, "-r") && cli_parse_num(a, v, 1, 1000, &d)) {
             reps = (int)d, i++;
+        } else if (!strcmp(a, "-o") && v && (!strcmp(v, "table") || !strcmp(v, "json"))) {
+            json = !strcmp(v, "json"), i++;
         } else if (!strcmp(a, "--no-mmap")) {
             mp.use_mmap = 0;
         } else if (!strcmp(a, "--backend") && v && (!strcmp(v, "cpu") || !strcmp(v, "cuda"))) {
@@ -114,13 +174,50 @@ int cli_bench(int argc, char **argv) {
     }
     char threads[16] = "all";
     if (cp.n_threads > 0) snprintf(threads, sizeof threads, "%d", (int)cp.n_threads);
-    printf("| model | type | threads | test | t/s (median of %d) |\n|---|---|---|---|---|\n", reps);
-    if (n_prompt > 0)
-        printf("| %s | %s | %s | pp%d | %.2f |\n", info.name, info.file_type, threads, n_prompt,
-               median(pp, reps));
-    if (n_gen > 0)
-        printf("| %s | %s | %s | tg%d | %.2f |\n", info.name, info.file_type, threads, n_gen,
-               median(tg, reps));
+    const char *backend = mp.backend == SLIM_BACKEND_CUDA ? "cuda" : "cpu";
+    const unsigned long long wpt = weights_per_token(model);
+    struct {
+        const char *kind;
+        int n;
+        const double *v;
+    } tests[2] = {{"pp", n_prompt, pp}, {"tg", n_gen, tg}};
+    if (!json)
+        printf("| model | type | size | params | backend | threads | test | t/s (median of %d) | "
+               "stddev |\n|---|---|---|---|---|---|---|---|---|\n",
+               reps);
+    else
+        printf("[");
+    int first = 1;
+    for (int k = 0; k < 2; k++) {
+        if (tests[k].n <= 0) continue;
+        const double *v = tests[k].v;
+        if (!json) {
+            printf("| %s | %s | %.2f MiB | %.2f M | %s | %s | %s%d | %.2f | %.2f |\n", info.name,
+                   info.file_type, (double)info.file_size / (1 << 20), (double)info.n_params / 1e6,
+                   backend, threads, tests[k].kind, tests[k].n, median(v, reps), stddev(v, reps));
+            continue;
+        }
+        printf("%s\n  {\"model\": ", first ? "" : ",");
+        json_str(path);
+        printf(", \"name\": ");
+        json_str(info.name);
+        printf(", \"arch\": ");
+        json_str(info.architecture);
+        printf(", \"type\": ");
+        json_str(info.file_type);
+        printf(", \"size\": %llu, \"params\": %llu, \"weights_per_token\": %llu, "
+               "\"backend\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", \"n_prompt\": %d, "
+               "\"n_gen\": %d, \"reps\": %d, \"median_ts\": %.4f, \"avg_ts\": %.4f, "
+               "\"stddev_ts\": %.4f, \"samples_ts\": [",
+               (unsigned long long)info.file_size, (unsigned long long)info.n_params, wpt, backend,
+               (int)cp.n_threads, tests[k].kind, tests[k].n, k == 0 ? tests[k].n : 0,
+               k == 1 ? tests[k].n : 0, reps, median(v, reps), mean(v, reps), stddev(v, reps));
+        for (int r = 0; r < reps; r++)
+            printf("%s%.4f", r ? ", " : "", v[r]);
+        printf("]}");
+        first = 0;
+    }
+    if (json) printf("\n]\n");
 out:
     free(toks);
     free(pp);

@@ -307,8 +307,9 @@ static void random_activations(float *x, int64_t n) {
 
 typedef float (*dot_fn)(int64_t, const void *, const void *);
 
-/* Check dot(w_row, xq) for each row against the double-precision dot product
- * of the dequantized row and the dequantized activations.
+/* A dot product is checked against the double-precision dot product of the
+ * dequantized row and the dequantized activations (check_dot_rows), and two
+ * paths of one format against each other (check_paths_agree).
  *
  * Bound: an implementation may split each weight w_i = (w_i - z_i) + z_i,
  * where z_i is the element's value with all its quant bits zero (the -8*d of
@@ -321,56 +322,83 @@ typedef float (*dot_fn)(int64_t, const void *, const void *);
  * Q4_1 and Q5_1 dot products also use the Q8_1 block sum s = fp16(dx * sum q),
  * rounded to fp16 (relative error 2^-11), times the block min: that adds
  * 2^-10 * sum |z_i| |x_i|. */
-static void check_dot_rows(int type, dot_fn dot, const char *label, int64_t n, int nrows) {
+typedef struct {
+    uint8_t *w, *xq, *wz;
+    float *x, *xd, *wd, *zd;
+    size_t rs;
+} dot_case;
+
+/* nrows random weight rows of type and one random activation row, quantized
+ * to the vec_dot type as the matmul does. */
+static void dot_case_init(dot_case *c, int type, int64_t n, int nrows) {
     const slim_dtype_traits *t = slim_dtype_traits_of(type);
     const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
-    const size_t rs = slim_dtype_row_size((slim_dtype)type, n);
-    uint8_t *w = random_weights(type, n, nrows);
-    float *x = malloc(sizeof(float) * (size_t)n + 1);
-    float *xd = malloc(sizeof(float) * (size_t)n + 1);
-    float *wd = malloc(sizeof(float) * (size_t)n + 1);
-    float *zd = malloc(sizeof(float) * (size_t)n + 1);
-    uint8_t *xq = malloc(slim_dtype_row_size(t->vec_dot_type, n) + 1);
-    uint8_t *wz = malloc(rs + 1);
-    ck_assert(x && xd && wd && zd && xq && wz);
-    random_activations(x, n);
-    vt->from_float(x, xq, n);
-    vt->to_float(xq, xd, n);
+    c->rs = slim_dtype_row_size((slim_dtype)type, n);
+    c->w = random_weights(type, n, nrows);
+    c->x = malloc(sizeof(float) * (size_t)n + 1);
+    c->xd = malloc(sizeof(float) * (size_t)n + 1);
+    c->wd = malloc(sizeof(float) * (size_t)n + 1);
+    c->zd = malloc(sizeof(float) * (size_t)n + 1);
+    c->xq = malloc(slim_dtype_row_size(t->vec_dot_type, n) + 1);
+    c->wz = malloc(c->rs + 1);
+    ck_assert(c->x && c->xd && c->wd && c->zd && c->xq && c->wz);
+    random_activations(c->x, n);
+    vt->from_float(c->x, c->xq, n);
+    vt->to_float(c->xq, c->xd, n);
+}
+
+static void dot_case_free(dot_case *c) {
+    free(c->w);
+    free(c->x);
+    free(c->xd);
+    free(c->wd);
+    free(c->zd);
+    free(c->xq);
+    free(c->wz);
+}
+
+/* Row r of the case: the double-precision dot product of the dequantized row
+ * and activations (*ref) and the error bound (*tol) above. */
+static void dot_case_row(dot_case *c, int type, int64_t n, int r, double *ref, double *tol) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    const uint8_t *wr = c->w + c->rs * (size_t)r;
     const int li = layout_of(type);
     const int64_t nacc = t->quantized ? n / t->block_size : n / 16 + 16;
+    t->to_float(wr, c->wd, n);
+    memcpy(c->wz, wr, c->rs);
+    if (li >= 0) {
+        for (int64_t b = 0; b < n / t->block_size; b++)
+            memset(c->wz + b * t->type_size + wlayout[li].q_begin, 0,
+                   (size_t)(wlayout[li].q_end - wlayout[li].q_begin));
+        t->to_float(c->wz, c->zd, n);
+    } else {
+        memset(c->zd, 0, sizeof(float) * (size_t)n);
+    }
+    double sum = 0.0, mag = 0.0, zmag = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += (double)c->wd[i] * (double)c->xd[i];
+        mag += fabs((double)c->xd[i]) * (fabs((double)c->wd[i]) + 2.0 * fabs((double)c->zd[i]));
+        zmag += fabs((double)c->xd[i]) * fabs((double)c->zd[i]);
+    }
+    *ref = sum;
+    *tol = (double)(nacc + 8) * ldexp(mag, -22) + 1e-30;
+    if (t->vec_dot_type == SLIM_DTYPE_Q8_1) *tol += ldexp(zmag, -10);
+}
+
+static void check_dot_rows(int type, dot_fn dot, const char *label, int64_t n, int nrows) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    dot_case c;
+    dot_case_init(&c, type, n, nrows);
     for (int r = 0; r < nrows; r++) {
-        const uint8_t *wr = w + rs * (size_t)r;
-        t->to_float(wr, wd, n);
-        memcpy(wz, wr, rs);
-        if (li >= 0)
-            for (int64_t b = 0; b < n / t->block_size; b++)
-                memset(wz + b * t->type_size + wlayout[li].q_begin, 0,
-                       (size_t)(wlayout[li].q_end - wlayout[li].q_begin));
-        if (li >= 0)
-            t->to_float(wz, zd, n);
-        else
-            memset(zd, 0, sizeof(float) * (size_t)n);
-        double ref = 0.0, mag = 0.0, zmag = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            ref += (double)wd[i] * (double)xd[i];
-            mag += fabs((double)xd[i]) * (fabs((double)wd[i]) + 2.0 * fabs((double)zd[i]));
-            zmag += fabs((double)xd[i]) * fabs((double)zd[i]);
-        }
-        double tol = (double)(nacc + 8) * ldexp(mag, -22) + 1e-30;
-        if (t->vec_dot_type == SLIM_DTYPE_Q8_1) tol += ldexp(zmag, -10);
-        const float got = dot(n, wr, xq);
+        double ref, tol;
+        dot_case_row(&c, type, n, r, &ref, &tol);
+        const float got = dot(n, c.w + c.rs * (size_t)r, c.xq);
         ck_assert_msg(isfinite(got) && fabs((double)got - ref) <= tol,
                       "%s (%s) n=%lld row %d: vec_dot %.9g, reference %.9g, |diff| %.3g > tol %.3g",
                       t->name, label, (long long)n, r, (double)got, ref, fabs((double)got - ref),
                       tol);
     }
-    free(w);
-    free(x);
-    free(xd);
-    free(wd);
-    free(zd);
-    free(xq);
-    free(wz);
+    dot_case_free(&c);
 }
 
 START_TEST(test_vec_dot_all) {
@@ -392,29 +420,251 @@ START_TEST(test_vec_dot_all) {
 }
 END_TEST
 
-/* The scalar reference kernels behind the SIMD ones: both paths checked. */
-START_TEST(test_vec_dot_simd_and_ref) {
-    static const struct {
-        int type;
-        dot_fn ref;
-    } paths[] = {
-        {SLIM_DTYPE_Q8_0, slim_vec_dot_q8_0_q8_0_ref},
-        {SLIM_DTYPE_Q4_0, slim_vec_dot_q4_0_q8_0_ref},
-        {SLIM_DTYPE_Q4_1, slim_vec_dot_q4_1_q8_1_ref},
-        {SLIM_DTYPE_Q5_0, slim_vec_dot_q5_0_q8_0_ref},
-        {SLIM_DTYPE_Q4_K, slim_vec_dot_q4_k_q8_k_ref},
-        {SLIM_DTYPE_Q6_K, slim_vec_dot_q6_k_q8_k_ref},
-    };
-    rng_state = 0xABCDEF;
-    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
-        const slim_dtype_traits *t = slim_dtype_traits_of(paths[p].type);
-        const int64_t bs = t->block_size;
-        const int64_t ns[] = {bs, 3 * bs, 17 * bs};
-        for (int k = 0; k < 3; k++) {
-            check_dot_rows(paths[p].type, paths[p].ref, "scalar ref", ns[k], 5);
-            check_dot_rows(paths[p].type, t->vec_dot, "traits", ns[k], 5);
+/* Every SIMD path against its scalar reference, on random data.
+ *
+ * vec_dot: each weight format's traits vec_dot (the SIMD one in a SIMD build)
+ * and its portable scalar `_ref` (lib/quant/dtype.h), on the same rows and
+ * activations, for block counts 1, 3, 7 and 33 (odd counts: tails of unrolled
+ * loops) and several rows.  Both are within tol of the exact dot product
+ * (check_dot_rows), so they must agree within 2 tol; they are not bitwise
+ * equal (the SIMD path sums lanes in another order).  F32, F16 and BF16 have
+ * no `_ref` in the library (F16's F16C path and the compiler-vectorised F32 /
+ * BF16 loops): their scalar reference is the double-precision dot product of
+ * the converted values, within tol.  Formats whose traits vec_dot is the
+ * scalar code itself (no SIMD path in slim) are listed in scalar_only and
+ * checked against the double-precision reference in test_vec_dot_all; every
+ * weight format must be in one of the two lists, so a new format or path
+ * gets a row here. */
+static const struct {
+    int type;
+    dot_fn ref; /* NULL: float type, double-precision reference */
+} simd_paths[] = {
+    {SLIM_DTYPE_F32, NULL},
+    {SLIM_DTYPE_F16, NULL},
+    {SLIM_DTYPE_BF16, NULL},
+    {SLIM_DTYPE_Q4_0, slim_vec_dot_q4_0_q8_0_ref},
+    {SLIM_DTYPE_Q4_1, slim_vec_dot_q4_1_q8_1_ref},
+    {SLIM_DTYPE_Q5_0, slim_vec_dot_q5_0_q8_0_ref},
+    {SLIM_DTYPE_Q8_0, slim_vec_dot_q8_0_q8_0_ref},
+    {SLIM_DTYPE_Q4_K, slim_vec_dot_q4_k_q8_k_ref},
+    {SLIM_DTYPE_Q6_K, slim_vec_dot_q6_k_q8_k_ref},
+};
+#define N_SIMD_PATHS ((int)(sizeof simd_paths / sizeof simd_paths[0]))
+static const int scalar_only[] = {SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_1, SLIM_DTYPE_Q2_K,
+                                  SLIM_DTYPE_Q3_K, SLIM_DTYPE_Q5_K};
+
+/* The two paths agree within 2 tol on every row (and each within tol of the
+ * exact value). */
+static void check_paths_agree(int type, dot_fn simd, dot_fn ref, int64_t n, int nrows) {
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    dot_case c;
+    dot_case_init(&c, type, n, nrows);
+    for (int r = 0; r < nrows; r++) {
+        double exact, tol;
+        dot_case_row(&c, type, n, r, &exact, &tol);
+        const uint8_t *wr = c.w + c.rs * (size_t)r;
+        const double a = simd(n, wr, c.xq), b = ref ? ref(n, wr, c.xq) : exact;
+        ck_assert_msg(isfinite(a) && fabs(a - exact) <= tol,
+                      "%s SIMD n=%lld (%lld blocks) row %d: %.9g, exact %.9g, |diff| %.3g > %.3g",
+                      t->name, (long long)n, (long long)(n / t->block_size), r, a, exact,
+                      fabs(a - exact), tol);
+        ck_assert_msg(fabs(a - b) <= 2 * tol,
+                      "%s n=%lld (%lld blocks) row %d: SIMD %.9g, scalar ref %.9g, |diff| %.3g > "
+                      "2 tol %.3g",
+                      t->name, (long long)n, (long long)(n / t->block_size), r, a, b, fabs(a - b),
+                      2 * tol);
+    }
+    dot_case_free(&c);
+}
+
+START_TEST(test_vec_dot_simd_vs_ref) {
+    const int type = simd_paths[_i].type;
+    const slim_dtype_traits *t = slim_dtype_traits_of(type);
+    rng_state = 0xABCDEF00u + (uint64_t)_i;
+    /* the traits use the SIMD path exactly when the build has SIMD */
+    if (simd_paths[_i].ref)
+        ck_assert_msg((t->vec_dot != simd_paths[_i].ref) == slim_quant_has_simd(),
+                      "%s: traits vec_dot is %s the scalar _ref", t->name,
+                      slim_quant_has_simd() ? "still" : "not");
+    static const int64_t blocks[] = {1, 3, 7, 33};
+    static const int64_t n_float[] = {1, 3, 7, 33, 16 * 7 + 5, 16 * 33 + 15, 2048 + 9};
+    const int nn = t->block_size == 1 ? 7 : 4;
+    for (int k = 0; k < nn; k++) {
+        const int64_t n = t->block_size == 1 ? n_float[k] : blocks[k] * t->block_size;
+        if (simd_paths[_i].ref) check_dot_rows(type, simd_paths[_i].ref, "scalar ref", n, 5);
+        check_paths_agree(type, t->vec_dot, simd_paths[_i].ref, n, 5);
+    }
+}
+END_TEST
+
+START_TEST(test_simd_paths_cover_formats) {
+    for (int k = 0; k < N_TYPES; k++) {
+        const int type = expected_traits[k].type;
+        if (!slim_dtype_traits_of(type)->vec_dot) continue;
+        int found = 0;
+        for (int p = 0; p < N_SIMD_PATHS; p++)
+            found += simd_paths[p].type == type;
+        for (size_t p = 0; p < sizeof scalar_only / sizeof scalar_only[0]; p++)
+            found += scalar_only[p] == type;
+        ck_assert_msg(found == 1, "%s: in %d of simd_paths / scalar_only", expected_traits[k].name,
+                      found);
+    }
+}
+END_TEST
+
+/* from_float of the activation types (what every matmul quantizes its input
+ * with) against a scalar reference written here from GGML's
+ * quantize_row_q8_0_ref / q8_1_ref / q8_K_ref, bitwise, for block counts 1, 3,
+ * 7, 33 (odd counts) with an all-zero block and blocks whose largest
+ * magnitude is negative; F16 and BF16 from_float / to_float against the
+ * per-element conversions of core/fp16.h, bitwise, over odd lengths.  Today's
+ * from_float are scalar; a SIMD quantizer must keep these results. */
+static void ref_q8_0(const float *x, block_q8_0 *b, int64_t nb, block_q8_1 *b1) {
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            const int8_t q = (int8_t)roundf(x[j] * id);
+            sum += q;
+            if (b) b[i].qs[j] = q;
+            if (b1) b1[i].qs[j] = q;
         }
-        if (!slim_quant_has_simd()) ck_assert_ptr_eq((void *)t->vec_dot, (void *)paths[p].ref);
+        if (b) b[i].d = slim_f32_to_fp16(d);
+        if (b1) {
+            b1[i].d = slim_f32_to_fp16(d);
+            b1[i].s = slim_f32_to_fp16((float)sum * d);
+        }
+    }
+}
+
+static void ref_q8_k(const float *x, block_q8_K *b, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, x += 256) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 256; j++)
+            if (fabsf(x[j]) > amax) amax = fabsf(x[j]), max = x[j];
+        memset(&b[i], 0, sizeof b[i]);
+        if (amax == 0.0f) continue;
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < 256; j++) {
+            const float v = rintf(iscale * x[j]); /* ties to even, as nearest_int */
+            b[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+            b[i].bsums[j / 16] = (int16_t)(b[i].bsums[j / 16] + b[i].qs[j]);
+        }
+        b[i].d = 1 / iscale;
+    }
+}
+
+START_TEST(test_from_float_simd_vs_ref) {
+    rng_state = 0xF00D;
+    static const int64_t blocks[] = {1, 3, 7, 33};
+    for (int k = 0; k < 4; k++) {
+        const int64_t nb = blocks[k];
+        for (int iq = 0; iq < 2; iq++) {
+            const int qk = iq == 0 ? 32 : 256; /* Q8_0 and Q8_1, then Q8_K */
+            const int64_t n = nb * qk;
+            float *x = malloc(sizeof(float) * (size_t)n);
+            void *got = malloc(sizeof(block_q8_K) * (size_t)nb), *want;
+            want = malloc(sizeof(block_q8_K) * (size_t)nb);
+            ck_assert(x && got && want);
+            random_activations(x, n);
+            for (int64_t j = n / 2; j < n / 2 + 16; j++) /* a negative extreme */
+                x[j] = j == n / 2 + 3 ? -50.0f : x[j];
+            if (qk == 32) {
+                static const int types[] = {SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q8_1};
+                for (int ti = 0; ti < 2; ti++) {
+                    const slim_dtype_traits *t = slim_dtype_traits_of(types[ti]);
+                    const size_t bytes = slim_dtype_row_size((slim_dtype)types[ti], n);
+                    memset(got, 0xAB, bytes);
+                    memset(want, 0xCD, bytes);
+                    t->from_float(x, got, n);
+                    ref_q8_0(x, ti == 0 ? want : NULL, nb, ti == 1 ? want : NULL);
+                    ck_assert_msg(memcmp(got, want, bytes) == 0, "%s from_float, %lld blocks",
+                                  t->name, (long long)nb);
+                }
+            } else {
+                const size_t bytes = sizeof(block_q8_K) * (size_t)nb;
+                memset(got, 0xAB, bytes);
+                slim_traits_q8_k.from_float(x, got, n);
+                ref_q8_k(x, want, nb);
+                ck_assert_msg(memcmp(got, want, bytes) == 0, "Q8_K from_float, %lld blocks",
+                              (long long)nb);
+            }
+            free(x);
+            free(got);
+            free(want);
+        }
+    }
+    /* F16 / BF16: every bit pattern through to_float (NaN only as NaN: F16C
+     * quiets signalling NaNs), random floats through from_float */
+    enum { NH = 65536 + 7 };
+    uint16_t *h = malloc(sizeof(uint16_t) * NH), *h2 = malloc(sizeof(uint16_t) * NH);
+    float *f = malloc(sizeof(float) * (NH + 8));
+    ck_assert(h && h2 && f);
+    for (int i = 0; i < NH; i++)
+        h[i] = (uint16_t)i;
+    static const int64_t lens[] = {1, 7, 9, 31, NH};
+    for (int li = 0; li < 5; li++)
+        for (int bf = 0; bf < 2; bf++) {
+            const int64_t len = lens[li];
+            const uint16_t *src = h + (li == 4 ? 0 : 3 + li * 1000); /* odd offsets */
+            const slim_dtype_traits *t = bf ? &slim_traits_bf16 : &slim_traits_f16;
+            t->to_float(src, f, len);
+            for (int64_t i = 0; i < len; i++) {
+                const float want = bf ? slim_bf16_to_f32(src[i]) : slim_fp16_to_f32(src[i]);
+                ck_assert_msg(isnan(want) ? isnan(f[i])
+                                          : slim_f32_to_bits(f[i]) == slim_f32_to_bits(want),
+                              "%s to_float(0x%04x) = %.9g, scalar %.9g", t->name, src[i],
+                              (double)f[i], (double)want);
+            }
+        }
+    for (int i = 0; i < NH + 8; i++) {
+        const float m = ldexpf(rng_sym(), (int)(rng_next() % 60) - 30);
+        f[i] = i % 97 == 0 ? 65504.0f * 1.5f : m; /* some overflow to inf */
+    }
+    for (int li = 0; li < 5; li++)
+        for (int bf = 0; bf < 2; bf++) {
+            const slim_dtype_traits *t = bf ? &slim_traits_bf16 : &slim_traits_f16;
+            t->from_float(f + li, h2, lens[li]);
+            for (int64_t i = 0; i < lens[li]; i++) {
+                const uint16_t want =
+                    bf ? slim_f32_to_bf16(f[li + i]) : slim_f32_to_fp16(f[li + i]);
+                ck_assert_msg(h2[i] == want, "%s from_float(%.9g) = 0x%04x, scalar 0x%04x", t->name,
+                              (double)f[li + i], h2[i], want);
+            }
+        }
+    free(h);
+    free(h2);
+    free(f);
+}
+END_TEST
+
+/* to_float of a whole row equals to_float block by block (a SIMD or unrolled
+ * dequantizer must handle odd block counts), for every quantized format. */
+START_TEST(test_to_float_blockwise) {
+    rng_state = 0xB10C;
+    for (int k = 0; k < N_TYPES; k++) {
+        const int type = expected_traits[k].type;
+        const slim_dtype_traits *t = slim_dtype_traits_of(type);
+        if (!t->quantized || layout_of(type) < 0) continue;
+        for (int64_t nb = 1; nb <= 33; nb += nb < 7 ? 2 : 26) { /* 1, 3, 5, 7, 33 */
+            const int64_t n = nb * t->block_size;
+            uint8_t *w = random_weights(type, n, 1);
+            float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
+            ck_assert(a && b);
+            t->to_float(w, a, n);
+            for (int64_t i = 0; i < nb; i++)
+                t->to_float(w + i * t->type_size, b + i * t->block_size, t->block_size);
+            ck_assert_msg(memcmp(a, b, sizeof(float) * (size_t)n) == 0,
+                          "%s to_float of %lld blocks differs from block by block", t->name,
+                          (long long)nb);
+            free(w);
+            free(a);
+            free(b);
+        }
     }
 }
 END_TEST
@@ -484,8 +734,10 @@ END_TEST
  * bitwise equal to that format's vec_dot (batch invariance), over ragged row
  * and token counts and row sub-ranges, and nothing written outside the range. */
 START_TEST(test_gemm_bitwise) {
-    static const int rows_list[] = {1, 3, 17, 33};
-    static const int toks_list[] = {1, 2, 3, 5, 8};
+    /* rows and tokens around and between multiples of the register tile (4 x 4
+     * or 4 x 2), block counts 1, 3, 7, 33 */
+    static const int rows_list[] = {1, 2, 3, 5, 7, 17, 33};
+    static const int toks_list[] = {1, 2, 3, 4, 5, 7, 9};
     rng_state = 0x6E770000u;
     int n_formats = 0;
     for (int k = 0; k < N_TYPES; k++) {
@@ -495,7 +747,7 @@ START_TEST(test_gemm_bitwise) {
         n_formats++;
         const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
         const int64_t bs = t->block_size;
-        const int64_t ns[] = {bs, 2 * bs, 5 * bs, bs == 32 ? 32 * 20 : 256 * 3};
+        const int64_t ns[] = {bs, 3 * bs, 7 * bs, 33 * bs};
         for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
             const int64_t n = ns[in];
             const size_t ws = slim_dtype_row_size((slim_dtype)type, n);
@@ -608,9 +860,17 @@ Suite *suite_quant(void) {
     tc = tcase_create("vec_dot");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_vec_dot_all, 0, N_TYPES);
-    tcase_add_test(tc, test_vec_dot_simd_and_ref);
     tcase_add_test(tc, test_vec_dot_extremes);
+    suite_add_tcase(s, tc);
+
+    /* every SIMD path vs its scalar reference (CK_RUN_CASE=simd) */
+    tc = tcase_create("simd");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_simd_paths_cover_formats);
+    tcase_add_loop_test(tc, test_vec_dot_simd_vs_ref, 0, N_SIMD_PATHS);
     tcase_add_test(tc, test_gemm_bitwise);
+    tcase_add_test(tc, test_from_float_simd_vs_ref);
+    tcase_add_test(tc, test_to_float_blockwise);
     suite_add_tcase(s, tc);
     return s;
 }

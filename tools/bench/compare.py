@@ -1,76 +1,173 @@
 #!/usr/bin/env python3
-"""slim vs llama.cpp on the same GGUF file, same threads, in one run.
+"""slim vs llama.cpp on the same GGUF files, same threads, in one run.
 
-For each thread count, alternates R rounds of `slim bench` (one repetition per
-round) and llama.cpp driven through llama-cpp-python (its own build of
-llama.cpp, compiled from source by pip with native CPU flags), measuring:
+For each model and thread count, alternates R rounds of `slim bench -o json`
+(one repetition per round) and llama.cpp driven through llama-cpp-python (its
+own build of llama.cpp, compiled from source by pip with native CPU flags),
+measuring:
   pp: one prefill of P tokens into an empty context, tokens/s
   tg: G single-token decodes into an empty context, tokens/s
-Prints medians and slim/llama.cpp ratios as a Markdown table.
+Before the models, build/stream (tools/bench/stream.c, `make stream`) measures
+the memory bandwidth at the same thread counts; tg rows then get the weight
+bytes read per second (`weights_per_token` from slim bench: every tensor, the
+token embedding only when it is also the output matrix, times tokens/s) and
+that as a percentage of STREAM's read-only bandwidth at the same threads.
 
-usage: python3 tools/bench/compare.py [-m MODEL] [-t 1,2] [-r 5] [-p 512] [-n 128]
-needs: make (build/slim), pip install llama-cpp-python
+Prints medians and slim/llama.cpp ratios as a Markdown table for
+docs/PERFORMANCE.md; --json FILE also writes every sample.
+
+usage: python3 tools/bench/compare.py [-m MODEL ...] [-t 1,2] [-r 5] [-p 512] [-n 128]
+           [--cli build/slim] [--stream build/stream | --no-stream] [--json FILE]
+needs: make (build/slim), make stream (build/stream), pip install llama-cpp-python
 """
 import argparse
-import re
+import json
+import os
+import platform
 import statistics
 import subprocess
+import sys
 import time
 
 from llama_cpp import Llama, __version__ as llama_cpp_version
 
 
+def bench_tokens(p, n_vocab):
+    """The prompt slim bench uses (examples/cli/bench.c)."""
+    return [(1000 + (i * 7919) % 20000) % n_vocab for i in range(p)]
+
+
 def slim_round(cli, model, threads, p, n):
-    out = subprocess.run([cli, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(threads),
-                          "-r", "1"], check=True, capture_output=True, text=True).stdout
-    pp = float(re.search(rf"\| pp{p} \| ([0-9.]+)", out).group(1))
-    tg = float(re.search(rf"\| tg{n} \| ([0-9.]+)", out).group(1))
-    return pp, tg
+    """One repetition of slim bench: ({test: t/s}, the first record)."""
+    out = subprocess.run([cli, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t",
+                          str(threads), "-r", "1", "-o", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    recs = json.loads(out)
+    return {r["test"]: r["median_ts"] for r in recs}, recs[0]
 
 
 def llama_round(llm, p, n):
-    toks = [1000 + (i * 7919) % 20000 for i in range(p)]
-    llm.reset()
-    t0 = time.perf_counter()
-    llm.eval(toks)
-    pp = p / (time.perf_counter() - t0)
-    llm.reset()
-    t0 = time.perf_counter()
-    for i in range(n):
-        llm.eval([1000 + i])
-    tg = n / (time.perf_counter() - t0)
-    return pp, tg
+    toks = bench_tokens(p, llm.n_vocab())
+    res = {}
+    if p > 0:
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(toks)
+        res[f"pp{p}"] = p / (time.perf_counter() - t0)
+    if n > 0:
+        one = 1000 % llm.n_vocab()
+        llm.reset()
+        t0 = time.perf_counter()
+        for i in range(n):
+            llm.eval([(one + i) % llm.n_vocab()])
+        res[f"tg{n}"] = n / (time.perf_counter() - t0)
+    return res
+
+
+def run_stream(path, threads, mib, reps):
+    out = subprocess.run([path, "-t", ",".join(str(t) for t in threads) + ",", "-s", str(mib),
+                          "-r", str(reps), "-o", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-m", default="models/gemma-3-270m-q4_k_m.gguf")
-    ap.add_argument("-t", default="1,2")
-    ap.add_argument("-r", type=int, default=5)
+    ap = argparse.ArgumentParser(description="slim vs llama.cpp, Markdown table")
+    ap.add_argument("-m", nargs="+", action="extend", default=None,
+                    help="GGUF files (several: -m A B or -m A -m B); default Gemma 3 270M Q4_K_M")
+    ap.add_argument("-t", default="1,2", help="thread counts, comma-separated")
+    ap.add_argument("-r", type=int, default=5, help="alternating rounds (medians of these)")
     ap.add_argument("-p", type=int, default=512)
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("--cli", default="build/slim")
+    ap.add_argument("--stream", default="build/stream", help="tools/bench/stream.c binary")
+    ap.add_argument("--no-stream", action="store_true", help="no bandwidth columns")
+    ap.add_argument("--stream-mib", type=int, default=512, help="MiB per STREAM array")
+    ap.add_argument("--stream-reps", type=int, default=10)
+    ap.add_argument("--json", default=None, help="write every sample to this file")
     a = ap.parse_args()
-    rows = []
-    for threads in [int(t) for t in a.t.split(",")]:
-        llm = Llama(model_path=a.m, n_ctx=max(a.p, a.n) + 16, n_batch=a.p, n_ubatch=a.p,
-                    n_threads=threads, n_threads_batch=threads, verbose=False)
-        llama_round(llm, 16, 4)  # warm-up: page in the weights
-        s_pp, s_tg, l_pp, l_tg = [], [], [], []
-        for _ in range(a.r):
-            pp, tg = slim_round(a.cli, a.m, threads, a.p, a.n)
-            s_pp.append(pp), s_tg.append(tg)
-            pp, tg = llama_round(llm, a.p, a.n)
-            l_pp.append(pp), l_tg.append(tg)
-        del llm
-        for test, s, l in ((f"pp{a.p}", s_pp, l_pp), (f"tg{a.n}", s_tg, l_tg)):
-            sm, lm = statistics.median(s), statistics.median(l)
-            rows.append((threads, test, sm, lm, sm / lm))
-    print(f"model: {a.m}; llama-cpp-python {llama_cpp_version}; medians of {a.r} alternating rounds\n")
-    print("| threads | test | slim t/s | llama.cpp t/s | slim / llama.cpp |")
-    print("|---|---|---|---|---|")
-    for threads, test, sm, lm, ratio in rows:
-        print(f"| {threads} | {test} | {sm:.2f} | {lm:.2f} | {ratio:.2f} |")
+    models = a.m or ["models/gemma-3-270m-q4_k_m.gguf"]
+    threads_list = [int(t) for t in a.t.split(",")]
+    for m in models:
+        if not os.path.exists(m):
+            sys.exit(f"compare.py: no such model {m}")
+    if not os.path.exists(a.cli):
+        sys.exit(f"compare.py: no {a.cli} (make)")
+
+    stream = None
+    if not a.no_stream:
+        if not os.path.exists(a.stream):
+            sys.exit(f"compare.py: no {a.stream} (make stream, or --no-stream)")
+        stream = run_stream(a.stream, threads_list, a.stream_mib, a.stream_reps)
+    read_gbs = {r["threads"]: r["read_gbs"] for r in stream["results"]} if stream else {}
+
+    rows, records = [], []
+    for model in models:
+        for threads in threads_list:
+            llm = Llama(model_path=model, n_ctx=max(a.p, a.n) + 16, n_batch=max(a.p, 1),
+                        n_ubatch=max(a.p, 1), n_threads=threads, n_threads_batch=threads,
+                        verbose=False)
+            llama_round(llm, 16, 4)  # warm-up: page in the weights
+            s_samples, l_samples, info = {}, {}, None
+            for _ in range(a.r):
+                res, info = slim_round(a.cli, model, threads, a.p, a.n)
+                for k, v in res.items():
+                    s_samples.setdefault(k, []).append(v)
+                for k, v in llama_round(llm, a.p, a.n).items():
+                    l_samples.setdefault(k, []).append(v)
+            del llm
+            for test in s_samples:
+                s, l = s_samples[test], l_samples[test]
+                sm, lm = statistics.median(s), statistics.median(l)
+                bw = None
+                if test.startswith("tg") and threads in read_gbs:
+                    wpt = info["weights_per_token"]
+                    bw = (wpt * sm / 1e9, wpt * lm / 1e9, read_gbs[threads])
+                rows.append((os.path.basename(model), info["type"], threads, test, sm, lm,
+                             sm / lm, bw))
+                records.append({"model": model, "type": info["type"], "size": info["size"],
+                                "params": info["params"],
+                                "weights_per_token": info["weights_per_token"],
+                                "threads": threads, "test": test,
+                                "slim_median_ts": sm, "llama_median_ts": lm,
+                                "slim_samples_ts": s, "llama_samples_ts": l,
+                                "stream_read_gbs": read_gbs.get(threads)})
+
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs; llama-cpp-python {llama_cpp_version}; "
+          f"medians of {a.r} alternating rounds")
+    if stream:
+        print("STREAM (%s, %d MiB arrays, best of %d) read GB/s: %s" % (a.stream,
+            stream["array_mib"], stream["reps"],
+            ", ".join(f"{t} thread{'s' if t > 1 else ''} {g:.2f}" for t, g in read_gbs.items())))
+    print()
+    bw_cols = stream is not None
+    print("| model | type | threads | test | slim t/s | llama.cpp t/s | slim / llama.cpp |" +
+          (" slim GB/s (% read BW) | llama.cpp GB/s (% read BW) |" if bw_cols else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if bw_cols else ""))
+    for name, typ, threads, test, sm, lm, ratio, bw in rows:
+        line = f"| {name} | {typ} | {threads} | {test} | {sm:.2f} | {lm:.2f} | {ratio:.2f} |"
+        if bw_cols:
+            if bw:
+                line += f" {bw[0]:.2f} ({100 * bw[0] / bw[2]:.0f}%) |" \
+                        f" {bw[1]:.2f} ({100 * bw[1] / bw[2]:.0f}%) |"
+            else:
+                line += " | |"
+        print(line)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"cpu": cpu_name(), "llama_cpp_python": llama_cpp_version,
+                       "rounds": a.r, "stream": stream, "rows": records}, f, indent=1)
 
 
 if __name__ == "__main__":
