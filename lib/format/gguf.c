@@ -23,6 +23,8 @@
  * read it with memcpy. */
 #include "format/gguf.h"
 
+#include "core/utf8.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -112,39 +114,11 @@ static void sb_finish(sbuf *b) {
     b->len += 3;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
-static size_t utf8_seq(const uint8_t *s, uint64_t n) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0; /* a continuation byte, an overlong 2-byte lead (C0, C1) or F5..FF */
-    }
-    if (n < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0u) != 0x80u) return 0;
-        cp = cp << 6 | (s[k] & 0x3Fu);
-    }
-    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
-    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
-    return len;
-}
-
 /* Index of the first byte that is not valid UTF-8, or n if all are. */
 static uint64_t utf8_check(const uint8_t *s, uint64_t n) {
     uint64_t i = 0;
     while (i < n) {
-        size_t k = utf8_seq(s + i, n - i);
+        size_t k = slim_utf8_seq_len(s + i, n - i);
         if (!k) return i;
         i += k;
     }
@@ -180,7 +154,7 @@ static void sb_quoted(sbuf *b, const char *str, uint64_t n, uint64_t max) {
             sb_puts(b, esc);
         } else if (c < 0x80) {
             sb_putn(b, (const char *)s + i, 1);
-        } else if ((k = utf8_seq(s + i, n - i)) != 0) {
+        } else if ((k = slim_utf8_seq_len(s + i, n - i)) != 0) {
             sb_putn(b, (const char *)s + i, k);
         } else {
             k = 1;

@@ -13,6 +13,8 @@
  * length (at most SLIM_JSON_MAX_TEXT), so counts fit in 32 bits. */
 #include "format/json.h"
 
+#include "core/utf8.h"
+
 #include <errno.h>
 #include <float.h>
 #include <locale.h>
@@ -78,34 +80,6 @@ typedef struct jparser {
 
 /* ---- UTF-8 -------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
-static size_t utf8_seq(const uint8_t *s, size_t n) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (n < len) return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0u) != 0x80u) return 0;
-        cp = cp << 6 | (s[k] & 0x3Fu);
-    }
-    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return 0;
-    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return 0;
-    return len;
-}
-
 static size_t utf8_put(char *out, uint32_t cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -146,7 +120,7 @@ static void describe(const jparser *P, size_t pos, char *buf, size_t cap) {
         snprintf(buf, cap, "'%c'", c);
         return;
     }
-    size_t k = c >= 0x80 ? utf8_seq(P->p + pos, P->len - pos) : 0;
+    size_t k = c >= 0x80 ? slim_utf8_seq_len(P->p + pos, P->len - pos) : 0;
     if (k > 1) {
         snprintf(buf, cap, "'%.*s'", (int)k, (const char *)P->p + pos);
         return;
@@ -233,7 +207,7 @@ static slim_status parse_string(jparser *P, slim_json *dst) {
         if (c < 0x20)
             return jerr_at(P, i, "control character 0x%02x in a string (it must be escaped)", c);
         if (c >= 0x80) {
-            size_t k = utf8_seq(p + i, P->len - i);
+            size_t k = slim_utf8_seq_len(p + i, P->len - i);
             if (!k) return jerr_at(P, i, "invalid UTF-8 (byte 0x%02x) in a string", c);
             if (out) memcpy(out + n, p + i, k);
             n += k;
