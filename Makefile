@@ -26,7 +26,7 @@ LDLIBS   += -lm -pthread
 ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
-  BUILD   := $(BUILD)-san
+  override BUILD := $(BUILD)-san
 endif
 
 ifeq ($(CUDA),auto)
@@ -39,9 +39,9 @@ GPU       ?= 0
 GPU_ARCHS ?= 80 86 89 90
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 ifeq ($(GPU),1)
-  BUILD    := $(BUILD)-gpu
+  override BUILD := $(BUILD)-gpu
   CPPFLAGS += -DSLIM_WITH_CUDA -Ikernels -isystem $(CUDA_HOME)/include
-  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
   KERNEL_OBJ = $(patsubst kernels/%.cu,$(BUILD)/kernels/%.o,$(sort $(wildcard kernels/*.cu)))
 endif
 
