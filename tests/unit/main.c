@@ -1,8 +1,24 @@
 /* The unit test runner: every suite in suites.h, Check's summary at the end.
  * CK_RUN_SUITE=name runs one suite (Check's own variable). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "suites.h"
+
+uint8_t *test_read_whole(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
 
 const char *test_model_path(void) {
     const char *p = getenv("SLIM_TEST_MODEL");

@@ -3,6 +3,8 @@
 #define SLIM_TESTS_SUITES_H
 
 #include <check.h>
+#include <stddef.h>
+#include <stdint.h>
 
 Suite *suite_core(void);           /* test_core.c: errors, fp16, threadpool */
 Suite *suite_quant(void);          /* test_quant.c: every format vs the gguf package */
@@ -18,6 +20,10 @@ Suite *suite_arch(void); /* test_arch.c: synthetic models of every architecture 
 Suite *suite_api(void);  /* test_api.c: public API argument checks, generate */
 Suite *suite_cli(void);  /* test_cli.c: the slim CLI end to end */
 Suite *suite_chat(void); /* test_chat.c: chat templates vs jinja2, truncate, slim chat */
+
+/* A whole file read into a malloc'd buffer (one spare byte); fails the test
+ * if it cannot be read. */
+uint8_t *test_read_whole(const char *path, size_t *size);
 
 /* Path of the default model (SLIM_TEST_MODEL, else models/gemma-3-270m-q4_k_m.gguf). */
 const char *test_model_path(void);

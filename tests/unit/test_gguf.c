@@ -18,21 +18,6 @@
 #define TINY "tests/data/tiny.gguf"
 #define TINY_DATA_OFFSET 1216 /* 64-aligned end of the tensor infos */
 
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* ---- tiny.gguf read back -------------------------------------------------------------------- */
 
 static const slim_gguf_kv *kv_of(const slim_gguf *g, const char *key, slim_gguf_type type) {
@@ -210,7 +195,7 @@ START_TEST(test_tiny_open) {
         if (mode < 2) {
             s = slim_gguf_open(TINY, mode == 0, &g);
         } else {
-            buf = read_whole(TINY, &size);
+            buf = test_read_whole(TINY, &size);
             s = slim_gguf_open_memory(buf, size, &g);
         }
         ck_assert_msg(s == SLIM_OK, "mode %d: %s", mode, slim_last_error());
@@ -227,7 +212,7 @@ END_TEST
 START_TEST(test_tiny_v2) {
     /* v2 and v3 share the layout (v3 only added big-endian files). */
     size_t size;
-    uint8_t *buf = read_whole(TINY, &size);
+    uint8_t *buf = test_read_whole(TINY, &size);
     buf[4] = 2;
     slim_gguf *g = NULL;
     ck_assert_int_eq(slim_gguf_open_memory(buf, size, &g), SLIM_OK);
@@ -390,7 +375,7 @@ START_TEST(test_file_errors) {
     }
     /* A file truncated inside tensor data: path, tensor name and offsets in the message. */
     size_t size;
-    uint8_t *buf = read_whole(TINY, &size);
+    uint8_t *buf = test_read_whole(TINY, &size);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_uint_eq(fwrite(buf, 1, 2000, f), 2000);
@@ -749,7 +734,7 @@ static void patch64(const uint8_t *base, size_t size, size_t off, uint64_t v, sl
 
 START_TEST(test_malformed_corpus) {
     size_t size;
-    uint8_t *tiny = read_whole(TINY, &size);
+    uint8_t *tiny = test_read_whole(TINY, &size);
     static layout L;
     walk(tiny, size, &L);
     char what[160];
@@ -957,7 +942,7 @@ END_TEST
 
 START_TEST(test_error_messages) {
     size_t size;
-    uint8_t *tiny = read_whole(TINY, &size);
+    uint8_t *tiny = test_read_whole(TINY, &size);
     static layout L;
     walk(tiny, size, &L);
     slim_gguf *g;

@@ -21,21 +21,6 @@
 #define TINY_HEADER 816 /* N: a multiple of 8, as the writer pads it */
 #define TINY_DATA 156   /* bytes of tensor data */
 
-static uint8_t *read_whole(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot write %s", path);
@@ -181,7 +166,7 @@ START_TEST(test_tiny) {
         if (mode < 2) {
             s = slim_st_open(TINY, mode == 0, &f);
         } else {
-            buf = read_whole(TINY, &size);
+            buf = test_read_whole(TINY, &size);
             s = slim_st_open_memory(buf, size, &f);
         }
         ck_assert_msg(s == SLIM_OK, "mode %d: %s", mode, slim_last_error());
@@ -510,7 +495,7 @@ START_TEST(test_file_errors) {
     ck_assert_int_ge(fd, 0);
     close(fd);
     size_t size;
-    uint8_t *buf = read_whole(TINY, &size);
+    uint8_t *buf = test_read_whole(TINY, &size);
     for (int m = 0; m < 2; m++) {
         write_file(path, buf, 0);
         ck_assert_int_eq(slim_st_open(path, m, &f), SLIM_ERR_FORMAT);
@@ -567,7 +552,7 @@ static void patch(const uint8_t *base, size_t size, size_t off, const void *byte
 
 START_TEST(test_malformed_corpus) {
     size_t size;
-    uint8_t *tiny = read_whole(TINY, &size);
+    uint8_t *tiny = test_read_whole(TINY, &size);
     char what[160];
     n_cases = 0;
     memset(n_by_status, 0, sizeof n_by_status);
@@ -893,7 +878,7 @@ static void expect_index(scratch *sc, const char *text, slim_status want, const 
 
 START_TEST(test_dirs) {
     size_t size;
-    uint8_t *tiny = read_whole(TINY, &size);
+    uint8_t *tiny = test_read_whole(TINY, &size);
     scratch sc;
     scratch_init(&sc);
     slim_st_set *set = (slim_st_set *)&set;
