@@ -39,6 +39,11 @@ import time
 import numpy as np
 import gguf
 
+# The GPT-2 byte map and Llama 3's rope_freqs, as the golden scripts write them.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden"))
+from gen_synthetic import llama3_rope_factors  # noqa: E402
+from gen_vocab_refs import bytes_to_unicode  # noqa: E402
+
 N_EMBD, N_LAYER, N_HEAD, N_HEAD_KV, N_FF, N_VOCAB = 2048, 16, 32, 8, 8192, 128256
 HEAD_DIM = N_EMBD // N_HEAD
 CTX = 131072
@@ -46,20 +51,6 @@ ROPE_BASE = 500000.0
 EPS = 1e-5
 N_SPECIAL = 256
 SEED = 20261124
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character map."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
-        list(range(ord("\xae"), ord("\xff") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {b: chr(c) for b, c in zip(bs, cs)}
 
 
 def make_vocab():
@@ -96,23 +87,6 @@ def make_vocab():
     return tokens, types, merges
 
 
-def llama3_rope_factors(factor=32.0, low=1.0, high=4.0, old_ctx=8192):
-    """rope_freqs.weight as convert_hf_to_gguf.py writes it for Llama 3.x."""
-    freqs = 1.0 / (ROPE_BASE ** (np.arange(0, HEAD_DIM, 2, dtype=np.float32) / HEAD_DIM))
-    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high
-    out = []
-    for f in freqs:
-        wavelen = 2 * math.pi / f
-        if wavelen < high_wavelen:
-            out.append(1.0)
-        elif wavelen > low_wavelen:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1 / ((1 - smooth) / factor + smooth))
-    return np.array(out, dtype=np.float32)
-
-
 def tensor_specs():
     """(name, numpy shape (rows, cols), kind); F32 norms, F16 matrices."""
     specs = [("token_embd.weight", (N_VOCAB, N_EMBD), "embd"),
@@ -139,7 +113,7 @@ def make_tensor(idx, shape, kind):
     around 1 with spread."""
     rng = np.random.default_rng(SEED + idx)
     if kind == "rope":
-        return llama3_rope_factors()
+        return llama3_rope_factors(HEAD_DIM, ROPE_BASE, 32.0, 1.0, 4.0, 8192)
     if kind == "norm":
         return (1.0 + 0.1 * rng.standard_normal(shape, dtype=np.float32)).astype(np.float32)
     std = 0.02 / math.sqrt(2 * N_LAYER) if kind == "out" else 0.02
