@@ -59,9 +59,11 @@ typedef struct slim_rope_args {
 
 typedef struct slim_backend_ops {
     const char *name;
-    /* y[t][r] = dot(w row r, x[t]) for t < n_tokens, r < w->ne[1]. */
-    slim_status (*matmul)(const slim_exec *ex, const slim_tensor *w, const float *x,
-                          int64_t n_tokens, float *y);
+    /* For each of n_w weights with the same row length (Q, K and V; gate and
+     * up): y[i][t][r] = dot(w[i] row r, x[t]), t < n_tokens, r < w[i]->ne[1].
+     * x is converted to a weight type's vec_dot_type once for all of them. */
+    slim_status (*matmul)(const slim_exec *ex, int n_w, const slim_tensor *const *w, const float *x,
+                          int64_t n_tokens, float *const *y);
     /* out[t] = row tokens[t] of an embedding table as floats, times scale (1: none).
      * tokens are host ids, the ones passed to begin() for this step. */
     void (*get_rows)(const slim_exec *ex, const slim_tensor *table, const int32_t *tokens,

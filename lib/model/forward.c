@@ -7,6 +7,12 @@
 
 #include "runtime/context.h"
 
+/* One weight times the context's activations. */
+static slim_status matmul1(slim_context *ctx, const slim_tensor *w, const float *x, int64_t T,
+                           float *y) {
+    return ctx->ops->matmul(&ctx->exec, 1, &w, x, T, &y);
+}
+
 static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     const slim_model *m = ctx->model;
     const slim_hparams *hp = &m->hp;
@@ -19,10 +25,9 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     slim_status st;
 
     ops->rmsnorm(&ctx->exec, a->h, a->x, l->attn_norm.data, E, T, hp->norm_eps);
-    if ((st = ops->matmul(&ctx->exec, &l->wq, a->h, T, a->q)) ||
-        (st = ops->matmul(&ctx->exec, &l->wk, a->h, T, a->k)) ||
-        (st = ops->matmul(&ctx->exec, &l->wv, a->h, T, a->v)))
-        return st;
+    const slim_tensor *qkv[] = {&l->wq, &l->wk, &l->wv};
+    float *qkv_out[] = {a->q, a->k, a->v};
+    if ((st = ops->matmul(&ctx->exec, 3, qkv, a->h, T, qkv_out))) return st;
     if (l->bq.name) ops->add_bias(&ctx->exec, a->q, l->bq.data, Qw, T);
     if (l->bk.name) ops->add_bias(&ctx->exec, a->k, l->bk.data, KVw, T);
     if (l->bv.name) ops->add_bias(&ctx->exec, a->v, l->bv.data, KVw, T);
@@ -63,7 +68,7 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
         .n_ctx = ctx->n_ctx,
     };
     ops->attention(&ctx->exec, &args);
-    if ((st = ops->matmul(&ctx->exec, &l->wo, a->h, T, a->o))) return st;
+    if ((st = matmul1(ctx, &l->wo, a->h, T, a->o))) return st;
     if (m->arch->post_norms)
         ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
     ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
@@ -79,11 +84,11 @@ static slim_status ffn_block(slim_context *ctx, int il, int32_t T) {
     const int64_t E = hp->n_embd, F = hp->n_ff;
     slim_status st;
     ops->rmsnorm(&ctx->exec, a->h, a->x, l->ffn_norm.data, E, T, hp->norm_eps);
-    if ((st = ops->matmul(&ctx->exec, &l->w_gate, a->h, T, a->gate)) ||
-        (st = ops->matmul(&ctx->exec, &l->w_up, a->h, T, a->up)))
-        return st;
+    const slim_tensor *gate_up[] = {&l->w_gate, &l->w_up};
+    float *gate_up_out[] = {a->gate, a->up};
+    if ((st = ops->matmul(&ctx->exec, 2, gate_up, a->h, T, gate_up_out))) return st;
     ops->act_mul(&ctx->exec, a->gate, a->up, (int64_t)T * F, m->arch->act);
-    if ((st = ops->matmul(&ctx->exec, &l->w_down, a->gate, T, a->o))) return st;
+    if ((st = matmul1(ctx, &l->w_down, a->gate, T, a->o))) return st;
     if (m->arch->post_norms)
         ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
     ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
@@ -106,7 +111,7 @@ static slim_status output_block(slim_context *ctx, int32_t T, float *logits_all)
         float *dst = a->logits_dev ? a->logits_dev : host;
         ops->rmsnorm(&ctx->exec, a->h, a->x + (int64_t)r0 * E, m->output_norm.data, E, n,
                      hp->norm_eps);
-        slim_status st = ops->matmul(&ctx->exec, &m->output, a->h, n, dst);
+        slim_status st = matmul1(ctx, &m->output, a->h, n, dst);
         if (st) return st;
         if (hp->final_softcap > 0) ops->softcap(&ctx->exec, dst, hp->final_softcap, (int64_t)n * V);
         ops->download(&ctx->exec, host, dst, (int64_t)n * V);

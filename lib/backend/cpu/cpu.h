@@ -4,8 +4,8 @@
 
 #include "backend/backend.h"
 
-SLIM_HIDDEN slim_status slim_cpu_matmul(const slim_exec *ex, const slim_tensor *w, const float *x,
-                                        int64_t n_tokens, float *y);
+SLIM_HIDDEN slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
+                                        const float *x, int64_t n_tokens, float *const *y);
 SLIM_HIDDEN void slim_cpu_get_row(const slim_tensor *table, int64_t row, float *out);
 SLIM_HIDDEN void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n,
                                   int64_t n_rows, float eps);

@@ -39,33 +39,40 @@ static void matmul_worker(void *arg, int ith, int nth) {
     }
 }
 
-slim_status slim_cpu_matmul(const slim_exec *ex, const slim_tensor *w, const float *x,
-                            int64_t n_tokens, float *y) {
-    const slim_dtype_traits *tr = slim_dtype_traits_of(w->type);
-    if (!tr || !tr->vec_dot)
-        return slim_error(SLIM_ERR_UNSUPPORTED,
-                          "matmul: weight '%s' has type %s with no dot product", w->name,
-                          slim_dtype_name(w->type));
-    const int64_t n = w->ne[0];
-    matmul_task task = {.w = w,
-                        .n_tokens = n_tokens,
-                        .y = y,
-                        .dot = tr->vec_dot,
-                        .gemm = n_tokens >= 2 ? tr->gemm : NULL};
-    if (tr->vec_dot_type == SLIM_DTYPE_F32) {
-        task.xq = (const char *)x;
-        task.xq_row = (size_t)n * sizeof(float);
-    } else {
-        const slim_dtype_traits *vt = slim_dtype_traits_of(tr->vec_dot_type);
-        task.xq_row = slim_dtype_row_size(tr->vec_dot_type, n);
-        if (task.xq_row == 0 || task.xq_row * (size_t)n_tokens > ex->scratch_size)
-            return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'", w->name);
-        char *xq = ex->scratch;
-        for (int64_t tok = 0; tok < n_tokens; tok++)
-            vt->from_float(x + tok * n, xq + (size_t)tok * task.xq_row, n);
-        task.xq = xq;
+slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
+                            const float *x, int64_t n_tokens, float *const *y) {
+    slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
+    for (int i = 0; i < n_w; i++) {
+        const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
+        if (!tr || !tr->vec_dot)
+            return slim_error(SLIM_ERR_UNSUPPORTED,
+                              "matmul: weight '%s' has type %s with no dot product", w[i]->name,
+                              slim_dtype_name(w[i]->type));
+        const int64_t n = w[i]->ne[0];
+        matmul_task task = {.w = w[i],
+                            .n_tokens = n_tokens,
+                            .y = y[i],
+                            .dot = tr->vec_dot,
+                            .gemm = n_tokens >= 2 ? tr->gemm : NULL};
+        if (tr->vec_dot_type == SLIM_DTYPE_F32) {
+            task.xq = (const char *)x;
+            task.xq_row = (size_t)n * sizeof(float);
+        } else {
+            task.xq_row = slim_dtype_row_size(tr->vec_dot_type, n);
+            if (task.xq_row == 0 || task.xq_row * (size_t)n_tokens > ex->scratch_size)
+                return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
+                                  w[i]->name);
+            char *xq = ex->scratch;
+            if (converted != tr->vec_dot_type) {
+                const slim_dtype_traits *vt = slim_dtype_traits_of(tr->vec_dot_type);
+                for (int64_t tok = 0; tok < n_tokens; tok++)
+                    vt->from_float(x + tok * n, xq + (size_t)tok * task.xq_row, n);
+                converted = tr->vec_dot_type;
+            }
+            task.xq = xq;
+        }
+        slim_threadpool_run(ex->pool, matmul_worker, &task);
     }
-    slim_threadpool_run(ex->pool, matmul_worker, &task);
     return SLIM_OK;
 }
 

@@ -61,32 +61,42 @@ static slim_status cuda_fail(cudaError_t e, const char *what) {
 
 /* ---------------------------------------------------------------- ops */
 
-static slim_status matmul(const slim_exec *ex, const slim_tensor *w, const float *x,
-                          int64_t n_tokens, float *y) {
+static slim_status matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w, const float *x,
+                          int64_t n_tokens, float *const *y) {
     cuda_state *s = state(ex);
-    const slim_dtype_traits *tr = slim_dtype_traits_of(w->type);
-    if (!tr || !tr->vec_dot)
-        return slim_error(SLIM_ERR_UNSUPPORTED, "matmul: weight '%s' has type %s with no kernel",
-                          w->name, slim_dtype_name(w->type));
-    const int64_t n = w->ne[0], rows = w->ne[1];
-    const void *xq = x;
-    size_t xq_row = (size_t)n * sizeof(float);
-    if (tr->vec_dot_type != SLIM_DTYPE_F32) {
-        xq_row = slim_dtype_row_size(tr->vec_dot_type, n);
-        if (xq_row == 0 || xq_row * (size_t)n_tokens > s->xq_bytes)
-            return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'", w->name);
-        note(ex,
-             slim_cuda_quantize_rows(tr->vec_dot_type, s->xq, xq_row, x, n, n_tokens, s->stream),
-             "quantize_rows");
-        xq = s->xq;
+    slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in s->xq, if any */
+    for (int i = 0; i < n_w; i++) {
+        const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
+        if (!tr || !tr->vec_dot)
+            return slim_error(SLIM_ERR_UNSUPPORTED,
+                              "matmul: weight '%s' has type %s with no kernel", w[i]->name,
+                              slim_dtype_name(w[i]->type));
+        const int64_t n = w[i]->ne[0], rows = w[i]->ne[1];
+        const void *xq = x;
+        size_t xq_row = (size_t)n * sizeof(float);
+        if (tr->vec_dot_type != SLIM_DTYPE_F32) {
+            xq_row = slim_dtype_row_size(tr->vec_dot_type, n);
+            if (xq_row == 0 || xq_row * (size_t)n_tokens > s->xq_bytes)
+                return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
+                                  w[i]->name);
+            if (converted != tr->vec_dot_type) {
+                note(ex,
+                     slim_cuda_quantize_rows(tr->vec_dot_type, s->xq, xq_row, x, n, n_tokens,
+                                             s->stream),
+                     "quantize_rows");
+                converted = tr->vec_dot_type;
+            }
+            xq = s->xq;
+        }
+        int rc;
+        if (n_tokens == 1)
+            rc =
+                slim_cuda_matvec(w[i]->type, y[i], w[i]->data, w[i]->nb[1], xq, n, rows, s->stream);
+        else
+            rc = slim_cuda_gemm(w[i]->type, y[i], w[i]->data, w[i]->nb[1], xq, xq_row, n, rows,
+                                n_tokens, s->stream);
+        note(ex, rc, n_tokens == 1 ? "matvec" : "gemm");
     }
-    int rc;
-    if (n_tokens == 1)
-        rc = slim_cuda_matvec(w->type, y, w->data, w->nb[1], xq, n, rows, s->stream);
-    else
-        rc =
-            slim_cuda_gemm(w->type, y, w->data, w->nb[1], xq, xq_row, n, rows, n_tokens, s->stream);
-    note(ex, rc, n_tokens == 1 ? "matvec" : "gemm");
     return SLIM_OK;
 }
 
