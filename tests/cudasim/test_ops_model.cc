@@ -34,21 +34,20 @@
 #include "test_harness.h"
 
 static std::string g_path;
-static bool g_quantized;
+static bool g_quantized, g_synth;
 
 static bool t_model() {
     backend_compare_result r;
     const int strict = !g_quantized;
     // The real models' prefill is checked at its last position only: their
     // 262k-row output matrix for all 32 rows would dominate the run.
-    const bool synth = g_path.find("synth_") != std::string::npos;
     const int rc = backend_compare(g_path.c_str(), SLIM_BACKEND_CUDA, BACKEND_COMPARE_TOL_FLOAT,
-                                   strict, synth, &r);
+                                   strict, g_synth, &r);
     printf("     %d positions, top-1 same at %d; max relative logit error prefill %.2e, decode "
            "%.2e; mean KL %.2e nats\n",
            r.positions, r.top1_same, r.worst_prefill, r.worst_decode, r.mean_kl);
     EXPECT(rc == 0, "%s", r.why);
-    EXPECT(r.positions == (synth ? BACKEND_COMPARE_PREFILL : 1) + BACKEND_COMPARE_DECODE,
+    EXPECT(r.positions == (g_synth ? BACKEND_COMPARE_PREFILL : 1) + BACKEND_COMPARE_DECODE,
            "%d positions", r.positions);
     if (g_quantized) {
         EXPECT(r.top1_same >= 0.8 * r.positions, "top-1 the same at only %d of %d positions",
@@ -76,23 +75,30 @@ static bool t_no_device() {
 }
 
 int main() {
-    std::vector<std::string> models = {
-        "tests/data/synth_llama3.gguf", "tests/data/synth_mistral.gguf",
-        "tests/data/synth_qwen2.gguf",  "tests/data/synth_phi3.gguf",
-        "tests/data/synth_gemma.gguf",  "tests/data/synth_gemma2.gguf",
-        "tests/data/synth_gemma3.gguf",
+    struct Model {
+        std::string path;
+        bool quantized;
     };
-    const size_t n_float = models.size() + 1;
-    for (const char *env : {"SLIM_TEST_MODEL_F16", "SLIM_TEST_MODEL_SMOLLM2", "SLIM_TEST_MODEL"})
-        if (getenv(env) && *getenv(env)) models.push_back(getenv(env));
+    std::vector<Model> models;
+    for (const char *arch : {"llama3", "mistral", "qwen2", "phi3", "gemma", "gemma2", "gemma3"})
+        models.push_back({std::string("tests/data/synth_") + arch + ".gguf", false});
+    const struct {
+        const char *env;
+        bool quantized;
+    } real[] = {{"SLIM_TEST_MODEL_F16", false},
+                {"SLIM_TEST_MODEL_SMOLLM2", true},
+                {"SLIM_TEST_MODEL", true}};
+    for (const auto &r : real)
+        if (getenv(r.env) && *getenv(r.env)) models.push_back({getenv(r.env), r.quantized});
     cudasim::set_deferred(true);
     run("cuda backend without a device: a clear error", t_no_device);
-    for (size_t i = 0; i < models.size(); i++) {
-        g_path = models[i];
+    for (const Model &m : models) {
+        g_path = m.path;
+        g_quantized = m.quantized;
+        g_synth = m.path.find("synth_") != std::string::npos;
         // Protection re-maps every allocation around every launch: the
         // synthetic models check the host code with it, the big ones skip it.
-        cudasim::set_protect_device(g_path.find("synth_") != std::string::npos);
-        g_quantized = i >= n_float || (i + 1 == n_float && !getenv("SLIM_TEST_MODEL_F16"));
+        cudasim::set_protect_device(g_synth);
         std::string name = "whole model, cuda vs cpu backend: " + g_path;
         run(name.c_str(), t_model);
     }
