@@ -71,10 +71,13 @@ MODEL_F16  := $(MODEL_DIR)/gemma-3-270m-f16.gguf
 # Vocab-only GGUFs built from the reference tokenizers' own files (Llama 3,
 # Mistral Nemo and v3, Phi-4) for tests/unit/test_tokenizer_refs.c.
 VOCABS     := $(MODEL_DIR)/vocab/.done
+# Hugging Face tokenizer directories made from those with transformers'
+# converters (tools/fetch_hf_tokenizers.sh) for tests/unit/test_hf_tokenizer.c.
+HF_TOKS    := $(MODEL_DIR)/hf-tok/.done
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
-.PHONY: all lib cli test test-full model model-f16 vocabs run install uninstall clean format help cuda
+.PHONY: all lib cli test test-full model model-f16 vocabs hf-tokenizers run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
 
 # The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
@@ -138,8 +141,9 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 # The default test run: every Check suite (needs the default model for the
 # tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
-test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS)
+test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS)
 	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_TEST_VOCAB_DIR=$(MODEL_DIR)/vocab \
+	    SLIM_TEST_HF_TOK_DIR=$(MODEL_DIR)/hf-tok \
 	    SLIM_CLI=$(CLI) $(TEST_BIN)
 
 # The slow tiers too: the emulated whole-model runs of the real models.
@@ -158,6 +162,9 @@ vocabs: $(VOCABS)
 $(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py
 	sh tools/fetch_tokenizers.sh $(MODEL_DIR)
 	touch $@
+hf-tokenizers: $(HF_TOKS)
+$(HF_TOKS): $(MODEL) $(SMOLLM2) $(VOCABS) tools/fetch_hf_tokenizers.sh tools/golden/gen_hf_tokenizer.py
+	sh tools/fetch_hf_tokenizers.sh $(MODEL_DIR)
 
 run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
@@ -209,6 +216,7 @@ help:
 	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
 	@echo "make vocabs     reference tokenizers as vocab GGUFs (needs pip: gguf mistral-common sentencepiece)"
+	@echo "make hf-tokenizers  Hugging Face tokenizer dirs from those (needs pip: transformers tokenizers tiktoken protobuf)"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 

@@ -19,6 +19,8 @@ Output, all compact:
   slim_unicode_ranges[]  one uint32 per run of code points with equal flags:
                          start << 9 | flags (bits 0-7 the category, bit 8 white space)
   slim_unicode_lower[]   runs of the lower-case mapping: {first, count, stride, delta}
+  slim_unicode_case[]    one uint32 per run of letters of one case group:
+                         start << 2 | group (1 Lu/Lt, 2 Ll, 3 Lm/Lo, 0 other)
 """
 import os
 import sys
@@ -138,10 +140,30 @@ def main():
         w("    " + " ".join("{0x%05x, %3d, %d, %6d}," % tuple(r) for r in runs[i:i + per]))
     w("};")
     w("/* clang-format on */")
+    # The letters' case group, for the exact tekken / o200k regexes of
+    # tokenizer.json files ([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] and
+    # [\p{Ll}\p{Lm}\p{Lo}\p{M}]): 1 Lu/Lt, 2 Ll, 3 Lm/Lo, 0 anything else.
+    case_of = {"Lu": 1, "Lt": 1, "Ll": 2, "Lm": 3, "Lo": 3}
+    cases, prev = [], None
+    for cp in range(MAX_CP):
+        c = case_of.get(unicodedata.category(chr(cp)), 0)
+        if c != prev:
+            cases.append((cp, c))
+            prev = c
+    w("")
+    w("const uint32_t slim_unicode_n_case = %d;" % len(cases))
+    w("/* start << 2 | case group (unicode.h); a range ends where the next starts */")
+    w("/* clang-format off */")
+    w("const uint32_t slim_unicode_case[%d] = {" % len(cases))
+    per = 8
+    for i in range(0, len(cases), per):
+        w("    " + " ".join("0x%07x," % (cp << 2 | c) for cp, c in cases[i:i + per]))
+    w("};")
+    w("/* clang-format on */")
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print("wrote %s: Unicode %s, %d ranges, %d lower-case runs, %d lines"
-          % (out, version, len(ranges), len(runs), len(lines)))
+    print("wrote %s: Unicode %s, %d ranges, %d lower-case runs, %d case ranges, %d lines"
+          % (out, version, len(ranges), len(runs), len(cases), len(lines)))
 
 
 if __name__ == "__main__":

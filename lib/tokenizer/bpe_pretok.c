@@ -313,6 +313,105 @@ static size_t match_gpt4o(const span *s, size_t pos) {
     return 0;
 }
 
+/* ---- tokenizer.json's regexes (Oniguruma semantics) -------------------------- */
+
+/* Upper: [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}], lower: [\p{Ll}\p{Lm}\p{Lo}\p{M}] */
+static bool is_upper_hf(const span *s, size_t i) {
+    if (i >= s->end) return false;
+    if (s->fl[i] & SLIM_UC_MARK) return true;
+    int c = (s->fl[i] & SLIM_UC_LETTER) ? slim_unicode_case_of(s->cp[i]) : 0;
+    return c == SLIM_UC_CASE_UPPER || c == SLIM_UC_CASE_OTHER;
+}
+static bool is_lower_hf(const span *s, size_t i) {
+    if (i >= s->end) return false;
+    if (s->fl[i] & SLIM_UC_MARK) return true;
+    int c = (s->fl[i] & SLIM_UC_LETTER) ? slim_unicode_case_of(s->cp[i]) : 0;
+    return c == SLIM_UC_CASE_LOWER || c == SLIM_UC_CASE_OTHER;
+}
+
+/* Upper*Lower+ from i, backtracking as a regex engine does: end, or 0 */
+static size_t upper_star_lower_plus_hf(const span *s, size_t i) {
+    size_t u = run(s, i, is_upper_hf);
+    if (is_lower_hf(s, u)) return run(s, u, is_lower_hf);
+    for (size_t k = u; k > i; k--) /* give back until a lower one can start Lower+ */
+        if (is_lower_hf(s, k - 1)) return k;
+    return 0;
+}
+
+/* Upper+Lower* from i: end, or 0 */
+static size_t upper_plus_lower_star_hf(const span *s, size_t i) {
+    if (!is_upper_hf(s, i)) return 0;
+    return run(s, run(s, i, is_upper_hf), is_lower_hf);
+}
+
+/* [^\r\n\p{L}\p{N}]?(core): with the optional character first, then without
+ * (a mark is both that character and part of a word) */
+static size_t with_lead_hf(const span *s, size_t pos, size_t (*core)(const span *, size_t)) {
+    size_t e;
+    if (is_lead(s, pos) && (e = core(s, pos + 1))) return e;
+    return core(s, pos);
+}
+
+/* (?i:'s|'t|'re|'ve|'m|'ll|'d): Unicode simple case folding, so the long s
+ * U+017F matches s and the Kelvin sign U+212A matches k */
+static uint32_t fold(uint32_t c) {
+    if (c == 0x17f) return 's';
+    if (c == 0x212a) return 'k';
+    return slim_unicode_tolower(c);
+}
+static size_t contraction_hf(const span *s, size_t pos) {
+    if (C(s, pos) != '\'' || pos + 1 >= s->end) return 0;
+    uint32_t a = fold(C(s, pos + 1)), b = pos + 2 < s->end ? fold(C(s, pos + 2)) : 0;
+    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+    return 0;
+}
+
+/* (?i:'s|...|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+ * \s*[\r\n]+|\s+(?!\S)|\s+ */
+static size_t match_llama3_re(const span *s, size_t pos) {
+    size_t e;
+    if ((e = contraction_hf(s, pos))) return e;
+    if ((e = lead_letters(s, pos))) return e - pos;
+    if (is_number(s, pos)) {
+        size_t n = 1;
+        while (n < 3 && is_number(s, pos + n))
+            n++;
+        return n;
+    }
+    if ((e = space_other(s, pos, false))) return e - pos;
+    if ((e = spaces(s, pos))) return e - pos;
+    return 0;
+}
+
+/* tekken: [^\r\n\p{L}\p{N}]?Upper*Lower+|[^\r\n\p{L}\p{N}]?Upper+Lower*|\p{N}|
+ *          ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+static size_t match_tekken_hf(const span *s, size_t pos) {
+    size_t e;
+    if ((e = with_lead_hf(s, pos, upper_star_lower_plus_hf))) return e - pos;
+    if ((e = with_lead_hf(s, pos, upper_plus_lower_star_hf))) return e - pos;
+    if (is_number(s, pos)) return 1;
+    if ((e = space_other(s, pos, true))) return e - pos;
+    if ((e = spaces(s, pos))) return e - pos;
+    return 0;
+}
+
+/* o200k: as tekken with (?i:'s|...)? after the words, and \p{N}{1,3} */
+static size_t match_gpt4o_hf(const span *s, size_t pos) {
+    size_t e;
+    if ((e = with_lead_hf(s, pos, upper_star_lower_plus_hf))) return e + contraction_hf(s, e) - pos;
+    if ((e = with_lead_hf(s, pos, upper_plus_lower_star_hf))) return e + contraction_hf(s, e) - pos;
+    if (is_number(s, pos)) {
+        size_t n = 1;
+        while (n < 3 && is_number(s, pos + n))
+            n++;
+        return n;
+    }
+    if ((e = space_other(s, pos, true))) return e - pos;
+    if ((e = spaces(s, pos))) return e - pos;
+    return 0;
+}
+
 /* \p{N} */
 static size_t match_number(const span *s, size_t pos) { return is_number(s, pos); }
 
@@ -374,6 +473,9 @@ static const pass PASSES[][4] = {
     [SLIM_PRE_QWEN2] = {{0, match_qwen2}},
     [SLIM_PRE_TEKKEN] = {{0, match_tekken}},
     [SLIM_PRE_GPT4O] = {{0, match_gpt4o}},
+    [SLIM_PRE_LLAMA3_RE] = {{0, match_llama3_re}},
+    [SLIM_PRE_TEKKEN_HF] = {{0, match_tekken_hf}},
+    [SLIM_PRE_GPT4O_HF] = {{0, match_gpt4o_hf}},
 };
 
 slim_status slim_pretok_split(slim_pretok *pt, int kind, const char *text, size_t len) {

@@ -20,6 +20,11 @@ enum {
     SLIM_PRE_QWEN2,   /* as Llama 3 with \p{N} for \p{N}{1,3} */
     SLIM_PRE_TEKKEN,  /* Mistral Nemo: case-aware words, \p{N} */
     SLIM_PRE_GPT4O,   /* o200k: case-aware words with contractions, \p{N}{1,3} */
+    /* tokenizer.json's regexes, matched exactly as the `tokenizers` package's
+     * Oniguruma does (true Unicode case groups, not llama.cpp's [^a-z]): */
+    SLIM_PRE_LLAMA3_RE, /* Llama 3 / cl100k as a regex (no hand-written quirks) */
+    SLIM_PRE_TEKKEN_HF, /* [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}...]+|... */
+    SLIM_PRE_GPT4O_HF,  /* o200k with the same case groups */
     SLIM_PRE_COUNT
 };
 

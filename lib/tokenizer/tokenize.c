@@ -10,6 +10,7 @@
  *  3. with ADD_BOS (llama.cpp's add_special), BOS first and EOS last where the
  *     vocabulary asks for them. */
 #include "core/grow.h"
+#include "tokenizer/hf.h"
 #include "tokenizer/vocab_internal.h"
 
 #include <stdlib.h>
@@ -130,6 +131,7 @@ static slim_status partition(const slim_vocab *v, const char *text, size_t len, 
  * and EOS last if it asks for that (tokenizer.ggml.add_eos_token). */
 static slim_status tokenize_all(const slim_vocab *v, const char *text, size_t len, uint32_t flags,
                                 slim_ivec *out) {
+    if (v->hf) return slim_hf_tokenize(v, text, len, flags, out); /* tokenizer.json */
     bool add_special = flags & SLIM_TOKENIZE_ADD_BOS;
     bool parse_special = flags & SLIM_TOKENIZE_PARSE_SPECIAL;
     if (add_special && v->add_bos && !slim_ivec_push(out, v->bos))

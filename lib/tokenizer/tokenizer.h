@@ -25,6 +25,12 @@ typedef struct slim_vocab slim_vocab;
  * lengths, ids in range, types known).  The vocab keeps pointers into the
  * gguf's mapping: it must not outlive `g`. */
 SLIM_HIDDEN slim_status slim_vocab_from_gguf(const slim_gguf *g, slim_vocab **out);
+/* The vocab of a Hugging Face model directory: tokenizer.json (required),
+ * tokenizer_config.json and generation_config.json (optional). */
+SLIM_HIDDEN slim_status slim_vocab_from_hf_dir(const char *dir, slim_vocab **out);
+/* The chat template text (tokenizer_config.json "chat_template", or
+ * chat_template.jinja in the directory), or NULL.  Lives as long as the vocab. */
+SLIM_HIDDEN const char *slim_vocab_chat_template(const slim_vocab *v);
 SLIM_HIDDEN void slim_vocab_free(slim_vocab *v);
 
 SLIM_HIDDEN int32_t slim_vocab_size(const slim_vocab *v);

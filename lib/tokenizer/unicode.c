@@ -17,6 +17,20 @@ uint16_t slim_unicode_flags(uint32_t cp) {
     return (uint16_t)(slim_unicode_ranges[lo] & 0x1ff);
 }
 
+int slim_unicode_case_of(uint32_t cp) {
+    if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? 1 : cp >= 'a' && cp <= 'z' ? 2 : 0;
+    if (cp >= 0x110000) return 0;
+    uint32_t lo = 0, hi = slim_unicode_n_case; /* case[lo].start <= cp < case[hi].start */
+    while (hi - lo > 1) {
+        uint32_t mid = (lo + hi) / 2;
+        if ((slim_unicode_case[mid] >> 2) <= cp)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (int)(slim_unicode_case[lo] & 3);
+}
+
 uint32_t slim_unicode_tolower(uint32_t cp) {
     if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
     uint32_t lo = 0, hi = slim_unicode_n_lower; /* the last run starting at or before cp */

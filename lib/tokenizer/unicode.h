@@ -36,6 +36,13 @@ extern const uint32_t slim_unicode_n_ranges;
 extern const uint32_t slim_unicode_ranges[];
 extern const uint32_t slim_unicode_n_lower;
 extern const slim_unicode_lower_run slim_unicode_lower[];
+extern const uint32_t slim_unicode_n_case;
+extern const uint32_t slim_unicode_case[];
+
+/* A letter's case group (tokenizer.json's exact tekken / o200k regexes):
+ * Lu and Lt, Ll, Lm and Lo; 0 for code points that are not letters. */
+enum { SLIM_UC_CASE_UPPER = 1, SLIM_UC_CASE_LOWER = 2, SLIM_UC_CASE_OTHER = 3 };
+SLIM_HIDDEN int slim_unicode_case_of(uint32_t cp);
 
 SLIM_HIDDEN uint16_t slim_unicode_flags(uint32_t cp);
 /* The simple lower-case mapping (UnicodeData.txt); cp itself if none. */

@@ -2,6 +2,7 @@
  * detokenization, following llama.cpp's llama_vocab (load, token_to_piece,
  * detokenize) for SentencePiece ("llama") and byte-level BPE ("gpt2")
  * vocabularies; BPE's own parts are in bpe.c. */
+#include "tokenizer/hf.h"
 #include "tokenizer/vocab_internal.h"
 
 #include <ctype.h>
@@ -64,6 +65,8 @@ void slim_vocab_free(slim_vocab *v) {
     free(v->merge_buf);
     free(v->merges);
     free(v->mslot);
+    slim_hf_free(v->hf);
+    free(v->chat_template);
     free(v);
 }
 
@@ -625,6 +628,23 @@ static slim_status check_out(void *buf, size_t cap, size_t *n_out, const char *f
     return SLIM_OK;
 }
 
+/* A tokenizer.json vocab's text (hf_tok.c) into the caller's buffer. */
+static slim_status hf_out(const slim_vocab *v, const int32_t *tokens, size_t n, bool special,
+                          bool one, char *buf, size_t cap, size_t *n_out, const char *fn) {
+    char *s;
+    size_t len;
+    slim_status st = one ? slim_hf_piece(v, tokens[0], special, &s, &len)
+                         : slim_hf_detokenize(v, tokens, n, special, &s, &len);
+    if (st) return st;
+    *n_out = len;
+    if (buf) memcpy(buf, s, len < cap ? len : cap);
+    free(s);
+    if (len > cap && buf)
+        return slim_error(SLIM_ERR_BUFFER_TOO_SMALL, "%s: %zu bytes needed, buffer holds %zu", fn,
+                          len, cap);
+    return SLIM_OK;
+}
+
 slim_status slim_vocab_token_to_piece(const slim_vocab *v, int32_t token, uint32_t flags, char *buf,
                                       size_t cap, size_t *n_out) {
     slim_status st = check_out(buf, cap, n_out, "slim_token_to_piece");
@@ -637,6 +657,7 @@ slim_status slim_vocab_token_to_piece(const slim_vocab *v, int32_t token, uint32
                           "slim_token_to_piece: token %d out of range (vocabulary of %d)", token,
                           v->n);
     bool special = flags & SLIM_DETOKENIZE_RENDER_SPECIAL;
+    if (v->hf) return hf_out(v, &token, 1, special, true, buf, cap, n_out, "slim_token_to_piece");
     size_t need = piece(v, token, special, 0, buf, cap);
     *n_out = need;
     if (need > cap && buf)
@@ -665,6 +686,8 @@ slim_status slim_vocab_detokenize(const slim_vocab *v, const int32_t *tokens, si
                               "slim_detokenize: tokens[%zu] = %d out of range (vocabulary of %d)",
                               i, tokens[i], v->n);
     bool special = flags & SLIM_DETOKENIZE_RENDER_SPECIAL;
+    if (v->hf)
+        return hf_out(v, tokens, n_tokens, special, false, buf, cap, n_out, "slim_detokenize");
     size_t total = 0;
     char *tmp = NULL;
     if (v->clean_spaces) { /* the whole text first, then llama.cpp's clean-up */

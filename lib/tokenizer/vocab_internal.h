@@ -31,6 +31,20 @@ typedef struct slim_trie_node {
 
 enum { SLIM_VOCAB_SPM, SLIM_VOCAB_BPE }; /* tokenizer.ggml.model "llama", "gpt2" */
 
+/* A Hugging Face tokenizer.json pipeline (hf.h).  A vocab loaded by
+ * slim_vocab_from_hf_dir has one: tokenize, detokenize and token_to_piece run
+ * it instead of llama.cpp's paths.  Its `type` is then the closest GGUF model:
+ * SLIM_VOCAB_BPE for byte-level BPE (a ByteLevel pre-tokenizer; `pre` is the
+ * SLIM_PRE_* of its split regex), SLIM_VOCAB_SPM for SentencePiece-style BPE
+ * (U+2581 for spaces, <0xXX> byte fallback: Llama 2, Mistral v3, Gemma) whose
+ * merges are in merge_buf/merges like a gpt2 vocab's (mslot stays NULL) and
+ * whose scores are all 0 (tokenizer.json has none; the merge order is the
+ * priority).  Attributes: model tokens NORMAL (BYTE for <0xXX> with byte
+ * fallback, UNKNOWN for unk_token), special added tokens CONTROL, other added
+ * tokens USER_DEFINED; ids that no token has (holes) UNUSED with an empty
+ * text. */
+typedef struct slim_hf slim_hf;
+
 /* A BPE merge "left right": its text (left, a space, right) in merge_buf. */
 typedef struct slim_merge {
     uint32_t off, left, right; /* offset into merge_buf, lengths of the two sides */
@@ -76,6 +90,9 @@ struct slim_vocab {
     int32_t n_merges;
     uint32_t mmask;
     int32_t *mslot; /* (left, right) -> rank: open addressing, -1 empty */
+
+    slim_hf *hf;         /* a tokenizer.json pipeline (hf.h), or NULL (GGUF) */
+    char *chat_template; /* a Hugging Face directory's chat template, or NULL */
 };
 
 typedef struct slim_ivec {

@@ -20,6 +20,7 @@ Suite *suite_arch(void); /* test_arch.c: synthetic models of every architecture 
 Suite *suite_api(void);  /* test_api.c: public API argument checks, generate */
 Suite *suite_cli(void);  /* test_cli.c: the slim CLI end to end */
 Suite *suite_chat(void); /* test_chat.c: chat templates vs jinja2, truncate, slim chat */
+Suite *suite_hf_tokenizer(void); /* test_hf_tokenizer.c: tokenizer.json vs `tokenizers` */
 
 /* A whole file read into a malloc'd buffer (one spare byte); fails the test
  * if it cannot be read. */
