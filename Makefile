@@ -74,10 +74,13 @@ VOCABS     := $(MODEL_DIR)/vocab/.done
 # Hugging Face tokenizer directories made from those with transformers'
 # converters (tools/fetch_hf_tokenizers.sh) for tests/unit/test_hf_tokenizer.c.
 HF_TOKS    := $(MODEL_DIR)/hf-tok/.done
+# The default and SmolLM2 models as Hugging Face directories with transformers'
+# logits (tools/golden/gguf_to_hf.py), for test-full.
+HF_REAL    := $(MODEL_DIR)/hf-real/smollm2 $(MODEL_DIR)/hf-real/gemma3
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
-.PHONY: all lib cli test test-full model model-f16 vocabs hf-tokenizers run install uninstall clean format help cuda
+.PHONY: all lib cli test test-full model model-f16 vocabs hf-tokenizers hf-real run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
 
 # The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
@@ -94,7 +97,11 @@ cudasim-test: $(MODEL) $(SMOLLM2) $(MODEL_F16)
 cudasim-test: export SLIM_TEST_MODEL = $(MODEL)
 cudasim-test: export SLIM_TEST_MODEL_F16 = $(MODEL_F16)
 cudasim-test: export SLIM_TEST_MODEL_SMOLLM2 = $(SMOLLM2)
+# The real models rebuilt as Hugging Face directories (`make hf-real`, needs
+# torch and transformers) are compared with transformers where present.
+test: export SLIM_TEST_HF_REAL = $(subst $(eval) ,$(comma),$(wildcard $(HF_REAL)))
 endif
+comma := ,
 lib: $(STATIC) $(BUILD)/libslim.so
 
 $(BUILD)/%.o: %.c
@@ -162,6 +169,9 @@ vocabs: $(VOCABS)
 $(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py
 	sh tools/fetch_tokenizers.sh $(MODEL_DIR)
 	touch $@
+hf-real: $(HF_TOKS)
+	python3 tools/golden/gguf_to_hf.py smollm2 $(MODEL_DIR) $(MODEL_DIR)/hf-real/smollm2
+	python3 tools/golden/gguf_to_hf.py gemma3 $(MODEL_DIR) $(MODEL_DIR)/hf-real/gemma3
 hf-tokenizers: $(HF_TOKS)
 $(HF_TOKS): $(MODEL) $(SMOLLM2) $(VOCABS) tools/fetch_hf_tokenizers.sh tools/golden/gen_hf_tokenizer.py
 	sh tools/fetch_hf_tokenizers.sh $(MODEL_DIR)
@@ -217,6 +227,7 @@ help:
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
 	@echo "make vocabs     reference tokenizers as vocab GGUFs (needs pip: gguf mistral-common sentencepiece)"
 	@echo "make hf-tokenizers  Hugging Face tokenizer dirs from those (needs pip: transformers tokenizers tiktoken protobuf)"
+	@echo "make hf-real    the two models as Hugging Face dirs + transformers logits (needs torch; for test-full)"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 

@@ -108,6 +108,9 @@ typedef struct slim_model_params {
     int32_t use_mmap; /* 1 (default): weights are used in place from the mapped file;
                          0: they are read into ordinary memory */
     int32_t backend;  /* a slim_backend; CUDA copies the weights to the GPU at load */
+    const char *weight_type; /* NULL or "keep": matrices as stored; else converted at load to
+                                "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
+                                "q4_k", "q5_k" or "q6_k" (as slim_model_save_gguf writes them) */
 } slim_model_params;
 
 SLIM_API slim_model_params slim_model_default_params(void);
@@ -118,6 +121,18 @@ SLIM_API slim_model_params slim_model_default_params(void);
 SLIM_API slim_status slim_model_load(const char *path, const slim_model_params *params,
                                      slim_model **out);
 SLIM_API void slim_model_free(slim_model *model);
+
+/* Progress of a long operation: fraction in [0, 1], non-decreasing, 1 last. */
+typedef void (*slim_progress_fn)(float fraction, void *user);
+/* Write the loaded model as a GGUF file llama.cpp loads: weight matrices
+ * converted to `type` ("keep", "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0",
+ * "q5_1", "q4_k", "q5_k", "q6_k"; NULL = keep); 1-D tensors stay F32.  A matrix
+ * whose row length the type's block does not divide falls back as
+ * llama-quantize does (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, else f16).
+ * The file appears complete or not at all ("<path>.part" is renamed at the
+ * end).  The model must be loaded on the CPU backend.  `progress` may be NULL. */
+SLIM_API slim_status slim_model_save_gguf(const slim_model *model, const char *path,
+                                          const char *type, slim_progress_fn progress, void *user);
 
 typedef struct slim_model_info {
     size_t struct_size;       /* set by the caller: sizeof(slim_model_info) */
@@ -194,12 +209,18 @@ SLIM_API const char *slim_token_text(const slim_model *model, slim_token token);
 
 /* ---- context: KV cache and forward pass --------------------------------- */
 
+/* The KV cache's element type.  F16 (the default) takes half the memory;
+ * F32 keeps keys and values exactly, for logits that match an F32 reference
+ * to the last digits (CPU backend only). */
+typedef enum slim_kv_type { SLIM_KV_F16 = 0, SLIM_KV_F32 = 1 } slim_kv_type;
+
 typedef struct slim_context_params {
     size_t struct_size;
     int32_t n_ctx;     /* KV cache length in tokens, at most the model's training context
                           (0: min(training context, 4096)) */
     int32_t n_threads; /* CPU threads (0: all online CPUs) */
     int32_t n_batch;   /* prompt tokens per forward chunk, at most 8192 and n_ctx (0: 512) */
+    int32_t kv_type;   /* a slim_kv_type: how the KV cache stores keys and values */
 } slim_context_params;
 
 SLIM_API slim_context_params slim_context_default_params(void);
@@ -229,6 +250,45 @@ SLIM_API slim_status slim_decode(slim_context *ctx, slim_token token);
 /* Logits after the last token evaluated (n_vocab floats), NULL before any.
  * Valid until the next prefill/decode/reset/truncate/free on this context. */
 SLIM_API const float *slim_get_logits(const slim_context *ctx);
+
+/* ---- LoRA adapters ------------------------------------------------------- */
+
+/* A LoRA adapter, applied at run time without merging: for an adapted weight
+ * W, y = W x + scale * (alpha / r) * B (A x) (alpha / sqrt(r) for rsLoRA).
+ * Adaptable: the layers' q, k, v, o, gate, up and down projections (Phi-3's
+ * fused qkv_proj and gate_up_proj too).  Several adapters may be loaded for
+ * one model, and each context attaches its own set with its own scales; the
+ * model stays read-only. */
+typedef struct slim_lora slim_lora;
+
+/* Load an adapter for `model` from `path`: a PEFT directory
+ * (adapter_config.json + adapter_model.safetensors, F32/F16/BF16) or a
+ * llama.cpp GGUF adapter file (general.type "adapter", adapter.type "lora").
+ * Every tensor's shape is checked against the model; modules other than the
+ * projections above (lm_head, embed_tokens, ...) are SLIM_ERR_UNSUPPORTED,
+ * naming the module.  Llama Q/K rows are reordered where the adapter's and
+ * the model's RoPE layouts differ (Hugging Face vs llama.cpp).  The adapter
+ * is independent of contexts; the model must outlive it.  Thread-safe
+ * against contexts of the same model running on other threads. */
+SLIM_API slim_status slim_lora_load(const slim_model *model, const char *path, slim_lora **out);
+
+/* Release the caller's handle.  The adapter is reference counted: contexts
+ * it is attached to keep using it, and it is freed when the last one
+ * detaches (or is freed).  Accepts NULL. */
+SLIM_API void slim_lora_free(slim_lora *lora);
+
+/* Apply `lora` to this context's following forward passes with `scale`
+ * (multiplying alpha / r; 0 computes exactly the base model).  Attaching an
+ * adapter already attached replaces its scale.  Tokens already in the KV
+ * cache keep what they were computed with.  SLIM_ERR_INVALID_ARG for an
+ * adapter of another model or a non-finite scale.  On CUDA a context with
+ * adapters runs its decode steps without the recorded graph. */
+SLIM_API slim_status slim_context_attach_lora(slim_context *ctx, slim_lora *lora, float scale);
+
+/* Stop applying `lora` in this context (SLIM_ERR_INVALID_ARG if it is not
+ * attached).  A context with no adapters computes bitwise what one that
+ * never had any does. */
+SLIM_API slim_status slim_context_detach_lora(slim_context *ctx, slim_lora *lora);
 
 /* ---- sampling ----------------------------------------------------------- */
 

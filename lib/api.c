@@ -24,7 +24,7 @@ slim_status slim_model_get_info(const slim_model *m, slim_model_info *info) {
         .name = m->name,
         .file_type = m->file_type,
         .n_params = m->n_params,
-        .file_size = m->gguf->map.size,
+        .file_size = m->file_size,
         .n_vocab = hp->n_vocab,
         .n_ctx_train = hp->n_ctx_train,
         .n_embd = hp->n_embd,
@@ -39,7 +39,10 @@ slim_status slim_model_get_info(const slim_model *m, slim_model_info *info) {
     return SLIM_OK;
 }
 
-int64_t slim_model_meta_count(const slim_model *m) { return m ? (int64_t)m->gguf->n_kv : 0; }
+/* A Hugging Face directory has no GGUF metadata: its config is config.json. */
+int64_t slim_model_meta_count(const slim_model *m) {
+    return m && m->gguf ? (int64_t)m->gguf->n_kv : 0;
+}
 
 static slim_status copy_out(const char *fn, const char *src, char *buf, size_t cap) {
     size_t n = strlen(src);
@@ -57,9 +60,9 @@ static slim_status copy_out(const char *fn, const char *src, char *buf, size_t c
 slim_status slim_model_meta_get(const slim_model *m, int64_t index, char *key, size_t key_cap,
                                 char *value, size_t value_cap) {
     if (!m) return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_meta_get: model is NULL");
-    if (index < 0 || (uint64_t)index >= m->gguf->n_kv)
-        return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_meta_get: index %lld outside 0..%llu",
-                          (long long)index, (unsigned long long)m->gguf->n_kv - 1);
+    if (index < 0 || index >= slim_model_meta_count(m))
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_meta_get: index %lld outside 0..%lld",
+                          (long long)index, (long long)slim_model_meta_count(m) - 1);
     if ((!key && key_cap) || (!value && value_cap))
         return slim_error(SLIM_ERR_INVALID_ARG,
                           "slim_model_meta_get: a NULL buffer with a non-zero capacity");
@@ -71,14 +74,37 @@ slim_status slim_model_meta_get(const slim_model *m, int64_t index, char *key, s
     return st ? st : st2;
 }
 
-int64_t slim_model_tensor_count(const slim_model *m) { return m ? (int64_t)m->gguf->n_tensors : 0; }
+int64_t slim_model_tensor_count(const slim_model *m) {
+    if (!m) return 0;
+    return m->gguf ? (int64_t)m->gguf->n_tensors : (int64_t)m->st->n_tensors;
+}
+
+/* A safetensors tensor described like a GGUF one (ne[0] fastest). */
+static slim_tensor_info st_info(const slim_model *m, int64_t index, size_t struct_size) {
+    const slim_st_tensor *t = m->st->tensors[index];
+    slim_tensor_info info = {.struct_size = struct_size,
+                             .name = t->name,
+                             .type = slim_st_dtype_name(t->dtype),
+                             .n_dims = t->n_dims,
+                             .ne = {1, 1, 1, 1},
+                             .offset = t->offset,
+                             .size = t->size};
+    for (int d = 0; d < t->n_dims && d < 4; d++)
+        info.ne[d] = t->shape[t->n_dims - 1 - d];
+    return info;
+}
 
 slim_status slim_model_tensor_get(const slim_model *m, int64_t index, slim_tensor_info *info) {
     if (!m) return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_tensor_get: model is NULL");
     CHECK_STRUCT("slim_model_tensor_get", info, slim_tensor_info);
-    if (index < 0 || (uint64_t)index >= m->gguf->n_tensors)
-        return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_tensor_get: index %lld outside 0..%llu",
-                          (long long)index, (unsigned long long)m->gguf->n_tensors - 1);
+    if (index < 0 || index >= slim_model_tensor_count(m))
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_tensor_get: index %lld outside 0..%lld",
+                          (long long)index, (long long)slim_model_tensor_count(m) - 1);
+    if (!m->gguf) {
+        const slim_tensor_info full = st_info(m, index, info->struct_size);
+        memcpy(info, &full, info->struct_size);
+        return SLIM_OK;
+    }
     const slim_gguf_tensor *t = &m->gguf->tensors[index];
     slim_tensor_info full = {
         .struct_size = info->struct_size,
@@ -93,6 +119,12 @@ slim_status slim_model_tensor_get(const slim_model *m, int64_t index, slim_tenso
     return SLIM_OK;
 }
 
+/* A checkpoint directory without tokenizer files runs on token ids only. */
+static slim_status no_vocab(const char *fn) {
+    return slim_error(SLIM_ERR_UNSUPPORTED, "%s: the model has no tokenizer (no tokenizer.json)",
+                      fn);
+}
+
 slim_status slim_tokenize(const slim_model *m, const char *text, size_t len, uint32_t flags,
                           slim_token *buf, size_t cap, size_t *n_out) {
     if (!m || !n_out || (!text && len))
@@ -101,6 +133,7 @@ slim_status slim_tokenize(const slim_model *m, const char *text, size_t len, uin
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_tokenize: unknown flags 0x%x", flags);
     if (!buf && cap)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_tokenize: buf is NULL but cap is %zu", cap);
+    if (!m->vocab) return no_vocab("slim_tokenize");
     return slim_vocab_tokenize(m->vocab, text ? text : "", len, flags, buf, cap, n_out);
 }
 
@@ -112,6 +145,7 @@ slim_status slim_detokenize(const slim_model *m, const slim_token *tokens, size_
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_detokenize: unknown flags 0x%x", flags);
     if (!buf && cap)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_detokenize: buf is NULL but cap is %zu", cap);
+    if (!m->vocab) return no_vocab("slim_detokenize");
     return slim_vocab_detokenize(m->vocab, tokens, n_tokens, flags, buf, cap, n_out);
 }
 
@@ -124,9 +158,10 @@ slim_status slim_token_to_piece(const slim_model *m, slim_token token, uint32_t 
     if (!buf && cap)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_token_to_piece: buf is NULL but cap is %zu",
                           cap);
+    if (!m->vocab) return no_vocab("slim_token_to_piece");
     return slim_vocab_token_to_piece(m->vocab, token, flags, buf, cap, n_out);
 }
 
 const char *slim_token_text(const slim_model *m, slim_token token) {
-    return m ? slim_vocab_token_text(m->vocab, token) : NULL;
+    return m && m->vocab ? slim_vocab_token_text(m->vocab, token) : NULL;
 }

@@ -17,7 +17,7 @@ static const char chat_usage[] =
     "usage: slim chat -m FILE [options]\n"
     "  Chat with an instruction-tuned model: one user message per line of stdin, the\n"
     "  reply streams to stdout.  /reset forgets the conversation; end of input quits.\n"
-    "  -m, --model FILE     GGUF model file\n"
+    "  -m, --model PATH     GGUF model file or Hugging Face model directory\n"
     "  --template NAME      chat template: chatml, llama3, gemma, mistral-v3,\n"
     "                       mistral-tekken, phi3, phi4 (default: from the model)\n"
     "  --system TEXT        a system message opening the conversation\n"
@@ -26,7 +26,8 @@ static const char chat_usage[] =
     "  -v, --verbose        per-turn token counts and speed on stderr\n"
     "  -t, --threads N   -c, --ctx-size N   --temp T   --top-k K   --top-p P\n"
     "  --min-p P   --repeat-penalty R   --repeat-last-n N   --presence-penalty F\n"
-    "  --frequency-penalty F   --seed S   --no-mmap   --backend B   (as for slim run)\n";
+    "  --frequency-penalty F   --seed S   --no-mmap   --backend B   --weight-type T\n"
+    "  --kv-type K   (as for slim run)\n";
 
 int cli_parse_model_opt(const char *a, const char *v, int *i, slim_sampler_params *sp,
                         slim_context_params *cp, slim_model_params *mp) {
@@ -67,6 +68,23 @@ int cli_parse_model_opt(const char *a, const char *v, int *i, slim_sampler_param
         sp->seed = (uint64_t)d;
     } else if (!strcmp(a, "--no-mmap")) {
         mp->use_mmap = 0;
+    } else if (!strcmp(a, "--weight-type")) {
+        if (!v) {
+            fprintf(stderr, "slim: --weight-type needs a type (keep, f16, q8_0, q4_k, ...)\n");
+            return -1;
+        }
+        mp->weight_type = v; /* checked by slim_model_load */
+        (*i)++;
+    } else if (!strcmp(a, "--kv-type")) {
+        if (v && !strcmp(v, "f16"))
+            cp->kv_type = SLIM_KV_F16;
+        else if (v && !strcmp(v, "f32"))
+            cp->kv_type = SLIM_KV_F32;
+        else {
+            fprintf(stderr, "slim: --kv-type needs f16 or f32, not '%s'\n", v ? v : "");
+            return -1;
+        }
+        (*i)++;
     } else if (!strcmp(a, "--backend")) {
         if (v && !strcmp(v, "cpu"))
             mp->backend = SLIM_BACKEND_CPU;

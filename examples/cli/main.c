@@ -35,7 +35,7 @@ int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *
 static const char run_usage[] =
     "usage: slim run -m FILE -p TEXT [options]\n"
     "  Generate text after the prompt, streaming it to stdout; timings go to stderr.\n"
-    "  -m, --model FILE   GGUF model file\n"
+    "  -m, --model PATH   GGUF model file or Hugging Face model directory\n"
     "  -p, --prompt TEXT  prompt (completion style)\n"
     "  -n, --n-predict N  tokens to generate (default 128)\n"
     "  -t, --threads N    CPU threads (default: all)\n"
@@ -49,11 +49,16 @@ static const char run_usage[] =
     "  --seed S           random seed (default 0)\n"
     "  --no-mmap          read weights into memory instead of mapping the file\n"
     "  --backend B        cpu (default) or cuda (one NVIDIA GPU; a build with GPU=1)\n"
+    "  --weight-type T    convert the weight matrices at load: f16, bf16, q8_0, q4_0,\n"
+    "                     q4_1, q5_0, q5_1, q4_k, q5_k, q6_k (default keep)\n"
+    "  --kv-type K        KV cache f16 (default) or f32 (exact; CPU only)\n"
     "  --chat             the prompt is one user message: render it with the model's\n"
     "                     chat template (only the reply is printed)\n"
     "  --template NAME    with --chat: chatml, llama3, gemma, mistral-v3, mistral-tekken,\n"
     "                     phi3 or phi4 instead of the model's template\n"
-    "  --system TEXT      with --chat: a system message before the prompt\n";
+    "  --system TEXT      with --chat: a system message before the prompt\n"
+    "  --lora PATH[:S]    apply a LoRA adapter (a PEFT directory or a llama.cpp GGUF\n"
+    "                     adapter) with scale S (default 1); repeatable, up to 16\n";
 
 static int on_token(slim_token tok, const char *piece, size_t len, void *user) {
     (void)tok, (void)user;
@@ -62,9 +67,34 @@ static int on_token(slim_token tok, const char *piece, size_t len, void *user) {
     return 0;
 }
 
+/* --lora PATH[:scale]: the scale after the last ':' when it parses as a
+ * number, else the whole argument is the path.  The context keeps the
+ * adapter alive, so the handle is released at once. */
+static int attach_lora(slim_model *model, slim_context *ctx, const char *arg) {
+    char path[4096];
+    double scale = 1.0;
+    snprintf(path, sizeof path, "%s", arg);
+    char *colon = strrchr(path, ':'), *end;
+    if (colon && colon[1]) {
+        errno = 0;
+        const double v = strtod(colon + 1, &end);
+        if (!errno && !*end) {
+            scale = v;
+            *colon = '\0';
+        }
+    }
+    slim_lora *lora = NULL;
+    slim_status st = slim_lora_load(model, path, &lora);
+    if (st) return cli_fail("lora", st);
+    st = slim_context_attach_lora(ctx, lora, (float)scale);
+    slim_lora_free(lora);
+    return st ? cli_fail("lora", st) : 0;
+}
+
 static int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *tmpl = NULL, *system = NULL;
-    int chat = 0;
+    const char *loras[16];
+    int chat = 0, n_lora = 0;
     slim_sampler_params sp = slim_sampler_default_params();
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
@@ -90,6 +120,13 @@ static int cmd_run(int argc, char **argv) {
             if (handled < 0) return 2;
         } else if (!strcmp(a, "--chat")) {
             chat = 1;
+        } else if (!strcmp(a, "--lora")) {
+            if (!v) break;
+            if (n_lora == 16) {
+                fprintf(stderr, "slim run: at most 16 --lora adapters\n");
+                return 2;
+            }
+            loras[n_lora++] = v, i++;
         } else if (!strcmp(a, "--template") || !strcmp(a, "--system")) {
             if (!v) break;
             *(a[2] == 't' ? &tmpl : &system) = v, i++;
@@ -124,6 +161,8 @@ static int cmd_run(int argc, char **argv) {
         rc = cli_fail("sampler", st);
         goto out;
     }
+    for (int k = 0; k < n_lora; k++)
+        if ((rc = attach_lora(model, ctx, loras[k]))) goto out;
     if (chat) { /* the prompt as one user message, in the model's chat template */
         slim_chat_message msgs[2] = {{"system", system ? system : ""}, {"user", prompt}};
         size_t off = system ? 0 : 1, n = 0;
@@ -255,6 +294,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  tokenize  print the tokens of a text\n"
                             "  bench     measure prompt and generation speed\n"
                             "  chat      chat with an instruction-tuned model\n"
+                            "  convert   write a model as GGUF, optionally quantized\n"
                             "  version   print the library version\n";
 
 int main(int argc, char **argv) {
@@ -267,6 +307,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version")) {
         printf("slim %s\n", slim_version_string());
         return 0;

@@ -21,6 +21,7 @@ typedef struct slim_exec {
     void *scratch;
     size_t scratch_size;
     void *dev; /* a device backend's per-context state (stream, device scratch); NULL on the CPU */
+    bool kv_f32; /* the KV cache holds F32 rather than fp16 (slim_kv_type) */
 } slim_exec;
 
 /* What a device backend sizes its per-context scratch from. */
@@ -35,7 +36,7 @@ typedef struct slim_exec_shape {
 typedef struct slim_attn_args {
     const float *q; /* [n_tokens][n_head * head_dim], already scaled */
     float *out;     /* [n_tokens][n_head * head_dim] */
-    const uint16_t *k_cache, *v_cache;
+    const void *k_cache, *v_cache; /* fp16, or F32 with exec->kv_f32 */
     int32_t n_tokens, pos0;
     int32_t n_head, n_head_kv, head_dim;
     int32_t window; /* > 0: a query at p sees keys at p - window + 1 .. p */
@@ -82,7 +83,7 @@ typedef struct slim_backend_ops {
     /* y = cap * tanh(y / cap) */
     void (*softcap)(const slim_exec *ex, float *y, float cap, int64_t n);
     /* Store n_tokens rows of width into the fp16 cache at row pos0. */
-    void (*kv_store)(const slim_exec *ex, uint16_t *cache, const float *src, int64_t n_tokens,
+    void (*kv_store)(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
                      int64_t width, int32_t pos0);
     void (*attention)(const slim_exec *ex, const slim_attn_args *a);
 

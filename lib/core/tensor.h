@@ -21,4 +21,13 @@ static inline const void *slim_tensor_row(const slim_tensor *t, int64_t row) {
     return (const char *)t->data + (size_t)row * t->nb[1];
 }
 
+/* Rows [r0, r0 + n) of a 2-D weight as a weight of its own (fused QKV, gate+up). */
+static inline slim_tensor slim_tensor_view_rows(const slim_tensor *t, int64_t r0, int64_t n) {
+    slim_tensor v = *t;
+    v.ne[1] = n;
+    v.data = slim_tensor_row(t, r0);
+    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
+    return v;
+}
+
 #endif

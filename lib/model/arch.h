@@ -25,6 +25,7 @@ typedef struct slim_hparams {
     float attn_softcap, final_softcap; /* 0: off */
     float embd_scale;                  /* multiplies the embedding (1: off) */
     int32_t swa_window;                /* 0: no sliding window */
+    bool rope_neox; /* the architecture's pairing, or NEOX for Hugging Face Q/K layouts */
     bool layer_swa[SLIM_MAX_LAYERS];   /* per layer: uses the sliding window */
 } slim_hparams;
 

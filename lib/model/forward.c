@@ -28,6 +28,7 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     const slim_tensor *qkv[] = {&l->wq, &l->wk, &l->wv};
     float *qkv_out[] = {a->q, a->k, a->v};
     if ((st = ops->matmul(&ctx->exec, 3, qkv, a->h, T, qkv_out))) return st;
+    if (ctx->lora.n && (st = slim_lora_apply(ctx, il, SLIM_LORA_QKV, a->h, T, qkv_out))) return st;
     if (l->bq.name) ops->add_bias(&ctx->exec, a->q, l->bq.data, Qw, T);
     if (l->bk.name) ops->add_bias(&ctx->exec, a->k, l->bk.data, KVw, T);
     if (l->bv.name) ops->add_bias(&ctx->exec, a->v, l->bv.data, KVw, T);
@@ -44,7 +45,7 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
         .freq_scale = swa ? 1.0f : hp->rope_freq_scale,
         .mscale = hp->rope_mscale,
         .freq_factors = ctx->rope_factors,
-        .neox = m->arch->rope_neox,
+        .neox = hp->rope_neox,
     };
     ops->rope(&ctx->exec, a->q, T, &rope);
     rope.n_heads = nkv;
@@ -69,6 +70,7 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
     };
     ops->attention(&ctx->exec, &args);
     if ((st = matmul1(ctx, &l->wo, a->h, T, a->o))) return st;
+    if (ctx->lora.n && (st = slim_lora_apply(ctx, il, SLIM_LORA_O, a->h, T, &a->o))) return st;
     if (m->arch->post_norms)
         ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_attn_norm.data, E, T, hp->norm_eps);
     ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
@@ -87,8 +89,12 @@ static slim_status ffn_block(slim_context *ctx, int il, int32_t T) {
     const slim_tensor *gate_up[] = {&l->w_gate, &l->w_up};
     float *gate_up_out[] = {a->gate, a->up};
     if ((st = ops->matmul(&ctx->exec, 2, gate_up, a->h, T, gate_up_out))) return st;
+    if (ctx->lora.n && (st = slim_lora_apply(ctx, il, SLIM_LORA_GATE_UP, a->h, T, gate_up_out)))
+        return st;
     ops->act_mul(&ctx->exec, a->gate, a->up, (int64_t)T * F, m->arch->act);
     if ((st = matmul1(ctx, &l->w_down, a->gate, T, a->o))) return st;
+    if (ctx->lora.n && (st = slim_lora_apply(ctx, il, SLIM_LORA_DOWN, a->gate, T, &a->o)))
+        return st;
     if (m->arch->post_norms)
         ops->rmsnorm(&ctx->exec, a->o, a->o, l->post_ffn_norm.data, E, T, hp->norm_eps);
     ops->add(&ctx->exec, a->x, a->o, (int64_t)T * E);
@@ -135,7 +141,8 @@ slim_status slim_forward(slim_context *ctx, const int32_t *tokens, int32_t T, fl
     const slim_backend_ops *ops = ctx->ops;
     slim_status st = ops->begin(&ctx->exec, tokens, T, ctx->n_past);
     if (st) return st;
-    if (T == 1 && !logits_all && ops->graph_begin) {
+    /* The recorded decode step has no adapters: with some, the ops run eagerly. */
+    if (T == 1 && !logits_all && ops->graph_begin && !ctx->lora.n) {
         if (!ops->graph_begin(&ctx->exec)) {
             st = forward_ops(ctx, tokens, T, NULL);
             slim_status end = ops->graph_end(&ctx->exec, st == SLIM_OK);

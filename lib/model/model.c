@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "core/grow.h"
 
 const slim_arch *slim_arch_find(const char *name) {
     static const slim_arch *const all[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
@@ -93,6 +96,7 @@ static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_
     get_i32(g, a, "attention.sliding_window", &hp->swa_window);
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
     hp->embd_scale = 1.0f;
+    hp->rope_neox = arch->rope_neox;
     return arch->finish_hparams ? arch->finish_hparams(g, hp) : SLIM_OK;
 }
 
@@ -134,15 +138,6 @@ static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int6
     return SLIM_OK;
 }
 
-/* Rows [r0, r0 + n) of a 2-D weight as a weight of its own. */
-static slim_tensor view_rows(const slim_tensor *t, int64_t r0, int64_t n) {
-    slim_tensor v = *t;
-    v.ne[1] = n;
-    v.data = slim_tensor_row(t, r0);
-    v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
-    return v;
-}
-
 static slim_status bind_attn_inputs(slim_model *m, slim_layer *l, int il) {
     const slim_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
@@ -151,9 +146,9 @@ static slim_status bind_attn_inputs(slim_model *m, slim_layer *l, int il) {
     slim_status st = bind(m, &qkv, false, E, Q + 2 * KV, "blk.%d.attn_qkv.weight", il);
     if (st) return st;
     if (qkv.name) { /* fused (Phi-3) */
-        l->wq = view_rows(&qkv, 0, Q);
-        l->wk = view_rows(&qkv, Q, KV);
-        l->wv = view_rows(&qkv, Q + KV, KV);
+        l->wq = slim_tensor_view_rows(&qkv, 0, Q);
+        l->wk = slim_tensor_view_rows(&qkv, Q, KV);
+        l->wv = slim_tensor_view_rows(&qkv, Q + KV, KV);
     } else if ((st = bind(m, &l->wq, true, E, Q, "blk.%d.attn_q.weight", il)) ||
                (st = bind(m, &l->wk, true, E, KV, "blk.%d.attn_k.weight", il)) ||
                (st = bind(m, &l->wv, true, E, KV, "blk.%d.attn_v.weight", il))) {
@@ -174,8 +169,8 @@ static slim_status bind_ffn_inputs(slim_model *m, slim_layer *l, int il) {
     /* No gate: ffn_up holds gate then up (Phi-3), 2 * n_ff rows. */
     slim_tensor up;
     if ((st = bind(m, &up, true, E, 2 * F, "blk.%d.ffn_up.weight", il))) return st;
-    l->w_gate = view_rows(&up, 0, F);
-    l->w_up = view_rows(&up, F, F);
+    l->w_gate = slim_tensor_view_rows(&up, 0, F);
+    l->w_up = slim_tensor_view_rows(&up, F, F);
     return SLIM_OK;
 }
 
@@ -252,8 +247,7 @@ static void copy_str(char *dst, size_t cap, slim_gguf_str s) {
     dst[n] = '\0';
 }
 
-/* Every weight view of the model (out: NULL to count), for moving them together. */
-static size_t model_tensors(slim_model *m, slim_tensor **out) {
+size_t slim_model_tensors(slim_model *m, slim_tensor **out) {
     slim_tensor *top[] = {&m->tok_embd,   &m->output_norm, &m->output,
                           &m->rope_freqs, &m->rope_long,   &m->rope_short};
     size_t n = 0;
@@ -271,8 +265,32 @@ static size_t model_tensors(slim_model *m, slim_tensor **out) {
     return n;
 }
 
-/* Chooses the backend and, for a device one, copies the file's tensor data
- * there in one piece and points every weight view at its copy. */
+/* The bytes a device copy of the weights needs: for a GGUF, its whole tensor
+ * data section (views keep their offsets); otherwise every distinct tensor
+ * packed at 256-byte offsets.  Fills base/bytes for the GGUF case. */
+static slim_status stage_weights(slim_model *m, slim_tensor **all, size_t n, char **host,
+                                 size_t *bytes, const char **base) {
+    if (m->gguf) {
+        *base = (const char *)m->gguf->map.data + m->gguf->data_offset;
+        *bytes = m->gguf->map.size - m->gguf->data_offset;
+        *host = NULL;
+        return SLIM_OK;
+    }
+    /* Views into one tensor (fused QKV, tied output) share its bytes: pack the
+     * enclosing extents, found by sorting the views by address. */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->name) total += all[i]->nb[1] * (size_t)all[i]->ne[1] + 256;
+    char *buf = malloc(total ? total : 1);
+    if (!buf) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory staging weights");
+    *host = buf;
+    *base = buf;
+    *bytes = total;
+    return SLIM_OK;
+}
+
+/* Chooses the backend and, for a device one, copies the weights there and
+ * points every weight view at its copy. */
 static slim_status place_weights(slim_model *m, int32_t backend) {
     if (backend == SLIM_BACKEND_CPU) {
         m->ops = slim_backend_cpu();
@@ -284,20 +302,65 @@ static slim_status place_weights(slim_model *m, int32_t backend) {
     const slim_backend_ops *ops = NULL;
     slim_status st = slim_backend_cuda(&ops);
     if (st) return st;
-    const char *base = (const char *)m->gguf->map.data + m->gguf->data_offset;
-    const size_t bytes = m->gguf->map.size - m->gguf->data_offset;
-    void *dev = NULL;
-    st = ops->weights_upload(base, bytes, &dev);
-    if (st) return st;
-    m->ops = ops;
-    m->weights_dev = dev;
-    const size_t n = model_tensors(m, NULL);
+    const size_t n = slim_model_tensors(m, NULL);
     slim_tensor **all = malloc(n * sizeof *all);
     if (!all) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
-    model_tensors(m, all);
+    slim_model_tensors(m, all);
+    char *host = NULL;
+    const char *base = NULL;
+    size_t bytes = 0;
+    if ((st = stage_weights(m, all, n, &host, &bytes, &base))) {
+        free(all);
+        return st;
+    }
+    /* Not a GGUF: copy each distinct tensor into the staging buffer and
+     * remember where (offsets into `host`), views of the same bytes shared. */
+    const void **src = NULL;
+    size_t *off = NULL;
+    if (host) {
+        src = calloc(n, sizeof *src);
+        off = calloc(n, sizeof *off);
+        if (!src || !off) st = slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
+        size_t used = 0;
+        for (size_t i = 0; !st && i < n; i++) {
+            const slim_tensor *t = all[i];
+            if (!t->name) continue;
+            const size_t sz = t->nb[1] * (size_t)t->ne[1];
+            size_t j = 0;
+            for (; j < i; j++) /* a view inside a tensor already staged */
+                if (all[j]->name && (const char *)t->data >= (const char *)src[j] &&
+                    (const char *)t->data + sz <=
+                        (const char *)src[j] + all[j]->nb[1] * (size_t)all[j]->ne[1])
+                    break;
+            if (j < i) {
+                src[i] = src[j];
+                off[i] = off[j] + (size_t)((const char *)t->data - (const char *)src[j]);
+                continue;
+            }
+            src[i] = t->data;
+            off[i] = used;
+            memcpy(host + used, t->data, sz);
+            used += (sz + 255) & ~(size_t)255;
+        }
+    }
+    void *dev = NULL;
+    if (!st) st = ops->weights_upload(base, bytes, &dev);
+    free(host);
+    if (st) {
+        free(src);
+        free(off);
+        free(all);
+        return st;
+    }
+    m->ops = ops;
+    m->weights_dev = dev;
     for (size_t i = 0; i < n; i++) {
         slim_tensor *t = all[i];
         if (!t->name) continue;
+        if (off) {
+            t->data = (char *)dev + off[i];
+            continue;
+        }
         const char *p = t->data;
         if (p < base || p >= base + bytes) {
             free(all);
@@ -306,13 +369,83 @@ static slim_status place_weights(slim_model *m, int32_t backend) {
         }
         t->data = (char *)dev + (p - base);
     }
+    free(src);
+    free(off);
     free(all);
     return SLIM_OK;
 }
 
-static slim_status model_load(const char *path, const slim_model_params *params, slim_model *m) {
-    slim_status st = slim_gguf_open(path, params->use_mmap != 0, &m->gguf);
+void *slim_model_alloc(slim_model *m, size_t bytes) {
+    if (!slim_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned)) {
+        slim_error(SLIM_ERR_NOMEM, "model: out of memory");
+        return NULL;
+    }
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!p) {
+        slim_error(SLIM_ERR_NOMEM, "model: out of memory (%zu bytes)", bytes);
+        return NULL;
+    }
+    m->owned[m->n_owned++] = p;
+    return p;
+}
+
+/* Quantize at load: every weight matrix converted to `type` (llama-quantize's
+ * choice per matrix, slim_convert_type_for) into model memory. */
+static slim_status convert_weights(slim_model *m, int type) {
+    if (type == SLIM_CONVERT_KEEP) return SLIM_OK;
+    const size_t n = slim_model_tensors(m, NULL);
+    slim_tensor **all = malloc(n * sizeof *all);
+    if (!all) return slim_error(SLIM_ERR_NOMEM, "model: out of memory");
+    slim_model_tensors(m, all);
+    const bool tied = m->output.data == m->tok_embd.data;
+    slim_status st = SLIM_OK;
+    float *scratch = NULL;
+    for (size_t i = 0; !st && i < n; i++) {
+        slim_tensor *t = all[i];
+        if (!t->name || t->n_dims != 2 || (tied && t == &m->output)) continue;
+        const slim_dtype to = slim_convert_type_for((slim_dtype)type, t->ne[0]);
+        if (to == t->type) continue;
+        const size_t row = slim_dtype_row_size(to, t->ne[0]);
+        float *s = realloc(scratch, (size_t)t->ne[0] * sizeof *s);
+        if (s) scratch = s;
+        void *dst = s ? slim_model_alloc(m, row * (size_t)t->ne[1]) : NULL;
+        if (!dst) {
+            st = slim_error(SLIM_ERR_NOMEM, "model: out of memory converting '%s'", t->name);
+            break;
+        }
+        if ((st = slim_convert_rows(t, 0, t->ne[1], to, dst, scratch))) break;
+        t->type = to;
+        t->nb[0] = slim_dtype_traits_of(to)->type_size;
+        t->nb[1] = row;
+        t->nb[2] = t->nb[3] = row * (size_t)t->ne[1];
+        t->data = dst;
+    }
+    free(scratch);
+    free(all);
     if (st) return st;
+    if (tied) m->output = m->tok_embd;
+    snprintf(m->file_type, sizeof m->file_type, "%s", slim_dtype_name(type));
+    return SLIM_OK;
+}
+
+static bool is_directory(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static slim_status model_load(const char *path, const slim_model_params *params, slim_model *m) {
+    slim_status st;
+    int type;
+    if ((st = slim_convert_type_from_name("slim_model_load: weight_type", params->weight_type,
+                                          &type)))
+        return st;
+    if (is_directory(path)) {
+        if ((st = slim_model_load_hf(path, params, m)) || (st = convert_weights(m, type)))
+            return st;
+        return place_weights(m, params->backend);
+    }
+    if ((st = slim_gguf_open(path, params->use_mmap != 0, &m->gguf))) return st;
+    m->file_size = m->gguf->map.size;
     slim_gguf_str s;
     char arch[64];
     if (!slim_gguf_get_str(m->gguf, "general.architecture", &s))
@@ -325,13 +458,24 @@ static slim_status model_load(const char *path, const slim_model_params *params,
     slim_gguf_get_i64(m->gguf, "general.file_type", &ft);
     snprintf(m->file_type, sizeof m->file_type, "%s", file_type_name(ft));
     if ((st = read_hparams(m->gguf, m->arch, &m->hp))) return st;
-    if ((st = slim_vocab_from_gguf(m->gguf, &m->vocab))) return st;
-    m->hp.n_vocab = slim_vocab_size(m->vocab);
+    slim_gguf_str tok_model;
+    if (slim_gguf_get_str(m->gguf, "tokenizer.ggml.model", &tok_model) && tok_model.len == 4 &&
+        memcmp(tok_model.ptr, "none", 4) == 0) {
+        /* No tokenizer (written from a checkpoint without one): token ids only. */
+        const slim_gguf_tensor *e = slim_gguf_find_tensor(m->gguf, "token_embd.weight");
+        if (!e || e->ne[1] < 1 || e->ne[1] > (1 << 24))
+            return slim_error(SLIM_ERR_FORMAT, "model: token_embd.weight missing or malformed");
+        m->hp.n_vocab = (int32_t)e->ne[1];
+    } else {
+        if ((st = slim_vocab_from_gguf(m->gguf, &m->vocab))) return st;
+        m->hp.n_vocab = slim_vocab_size(m->vocab);
+    }
     if ((st = bind_weights(m))) return st;
     for (uint64_t i = 0; i < m->gguf->n_tensors; i++) {
         const slim_gguf_tensor *t = &m->gguf->tensors[i];
         m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
+    if ((st = convert_weights(m, type))) return st;
     return place_weights(m, params->backend);
 }
 
@@ -344,6 +488,10 @@ void slim_model_free(slim_model *m) {
     if (m->weights_dev) m->ops->weights_free(m->weights_dev);
     slim_vocab_free(m->vocab);
     free(m->layers);
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    slim_st_set_close(m->st);
     slim_gguf_close(m->gguf);
     free(m);
 }

@@ -86,4 +86,13 @@ SLIM_HIDDEN float slim_vec_dot_q6_k_q8_k_ref(int64_t n, const void *w, const voi
 /* True when the traits' vec_dot for these types is a SIMD path (not the _ref). */
 SLIM_HIDDEN bool slim_quant_has_simd(void);
 
+/* ---- weight quantizers (quantize.c) -------------------------------------- */
+
+/* Quantize n floats (a multiple of the type's block size) to `dst`. */
+typedef void (*slim_quantize_fn)(const float *src, void *dst, int64_t n);
+/* The quantizer that writes weights of `type` as llama.cpp does without an
+ * importance matrix (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: GGML's
+ * reference rounding; Q4_K, Q5_K, Q6_K: quantize_row_q*_K_ref), else NULL. */
+SLIM_HIDDEN slim_quantize_fn slim_quantizer(slim_dtype type);
+
 #endif

@@ -391,10 +391,16 @@ slim_status slim_chat_render_template(const char *tmpl, size_t tmpl_len, const c
     return SLIM_OK;
 }
 
-/* The model's tokenizer.chat_template, or NULL. */
+/* The model's chat template (GGUF tokenizer.chat_template, or a Hugging Face
+ * directory's tokenizer_config.json / chat_template.jinja), or NULL. */
 static const char *model_template(const slim_model *m, size_t *len) {
     slim_gguf_str str;
-    if (!m->gguf || !slim_gguf_get_str(m->gguf, "tokenizer.chat_template", &str)) return NULL;
+    if (!m->gguf) {
+        const char *t = m->vocab ? slim_vocab_chat_template(m->vocab) : NULL;
+        if (t) *len = strlen(t);
+        return t;
+    }
+    if (!slim_gguf_get_str(m->gguf, "tokenizer.chat_template", &str)) return NULL;
     *len = (size_t)str.len;
     return str.ptr;
 }

@@ -18,6 +18,7 @@ static void *alloc_floats(const slim_backend_ops *ops, int64_t n, bool *ok) {
 void slim_context_free(slim_context *ctx) {
     if (!ctx) return;
     const slim_backend_ops *ops = ctx->ops;
+    slim_lora_state_free(ctx);
     if (ctx->k_cache)
         for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
             ops->release(ctx->k_cache[il]);
@@ -72,7 +73,8 @@ static slim_status context_alloc(slim_context *ctx) {
     if (!ok || !ctx->k_cache || !ctx->v_cache)
         return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of %s memory for buffers",
                           ops->name);
-    const size_t cache_bytes = (size_t)ctx->n_ctx * (size_t)KVw * sizeof(uint16_t);
+    const size_t cache_bytes =
+        (size_t)ctx->n_ctx * (size_t)KVw * (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
     for (int32_t il = 0; il < hp->n_layer; il++) {
         ctx->k_cache[il] = ops->alloc(cache_bytes);
         ctx->v_cache[il] = ops->alloc(cache_bytes);
@@ -116,9 +118,18 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
     if (p.n_batch < 0 || p.n_batch > 8192)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: n_batch %d outside 0..8192",
                           p.n_batch);
+    if (p.kv_type != SLIM_KV_F16 && p.kv_type != SLIM_KV_F32)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_context_create: kv_type %d is not a slim_kv_type", p.kv_type);
+    if (p.kv_type == SLIM_KV_F32 && model->ops->weights_upload)
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "slim_context_create: an F32 KV cache needs the CPU backend (%s keeps "
+                          "fp16)",
+                          model->ops->name);
     slim_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory");
     ctx->model = model;
+    ctx->exec.kv_f32 = p.kv_type == SLIM_KV_F32;
     ctx->ops = model->ops;
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (train < 4096 ? train : 4096);
     ctx->n_batch = p.n_batch ? p.n_batch : 512;
@@ -133,10 +144,11 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
         return st;
     }
     const slim_hparams *hp = &model->hp;
-    slim_log(SLIM_LOG_INFO,
-             "context: %s, n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (fp16)",
+    slim_log(SLIM_LOG_INFO, "context: %s, n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (%s)",
              ctx->ops->name, ctx->n_ctx, ctx->n_batch, ctx->n_threads,
-             2.0 * hp->n_layer * ctx->n_ctx * hp->n_head_kv * hp->head_dim * 2 / (1 << 20));
+             2.0 * hp->n_layer * ctx->n_ctx * hp->n_head_kv * hp->head_dim *
+                 (ctx->exec.kv_f32 ? 4 : 2) / (1 << 20),
+             ctx->exec.kv_f32 ? "f32" : "fp16");
     *out = ctx;
     return SLIM_OK;
 }

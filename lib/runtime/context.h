@@ -4,6 +4,7 @@
 #define SLIM_RUNTIME_CONTEXT_H
 
 #include "backend/backend.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 typedef struct slim_activations {
@@ -24,10 +25,11 @@ struct slim_context {
     const slim_backend_ops *ops;
     slim_exec exec;
     int32_t n_ctx, n_batch, n_threads, n_past;
-    int32_t logits_rows; /* output rows computed at once (device backends: a small buffer) */
-    uint16_t **k_cache, **v_cache; /* per layer: [n_ctx][n_head_kv * head_dim] fp16 */
+    int32_t logits_rows;       /* output rows computed at once (device backends: a small buffer) */
+    void **k_cache, **v_cache; /* per layer: [n_ctx][n_head_kv * head_dim] fp16 or F32 */
     slim_activations act;
     const float *rope_factors; /* this context's RoPE frequency factors, or NULL */
+    slim_lora_state lora;      /* attached LoRA adapters (model/lora.c) */
     bool has_logits;
 };
 

@@ -77,11 +77,15 @@ static bool t_no_device() {
 int main() {
     struct Model {
         std::string path;
-        bool quantized;
+        bool quantized, small;
     };
     std::vector<Model> models;
     for (const char *arch : {"llama3", "mistral", "qwen2", "phi3", "gemma", "gemma2", "gemma3"})
-        models.push_back({std::string("tests/data/synth_") + arch + ".gguf", false});
+        models.push_back({std::string("tests/data/synth_") + arch + ".gguf", false, true});
+    // Hugging Face directories: weights packed per tensor for the device
+    // (fused QKV views, BF16 matrices, F32 copies of the norms).
+    for (const char *dir : {"tests/data/hf/phi3", "tests/data/hf/gemma3/bf16"})
+        models.push_back({dir, false, true});
     const struct {
         const char *env;
         bool quantized;
@@ -89,13 +93,13 @@ int main() {
                 {"SLIM_TEST_MODEL_SMOLLM2", true},
                 {"SLIM_TEST_MODEL", true}};
     for (const auto &r : real)
-        if (getenv(r.env) && *getenv(r.env)) models.push_back({getenv(r.env), r.quantized});
+        if (getenv(r.env) && *getenv(r.env)) models.push_back({getenv(r.env), r.quantized, false});
     cudasim::set_deferred(true);
     run("cuda backend without a device: a clear error", t_no_device);
     for (const Model &m : models) {
         g_path = m.path;
         g_quantized = m.quantized;
-        g_synth = m.path.find("synth_") != std::string::npos;
+        g_synth = m.small;
         // Protection re-maps every allocation around every launch: the
         // synthetic models check the host code with it, the big ones skip it.
         cudasim::set_protect_device(g_synth);

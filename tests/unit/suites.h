@@ -21,6 +21,9 @@ Suite *suite_api(void);  /* test_api.c: public API argument checks, generate */
 Suite *suite_cli(void);  /* test_cli.c: the slim CLI end to end */
 Suite *suite_chat(void); /* test_chat.c: chat templates vs jinja2, truncate, slim chat */
 Suite *suite_hf_tokenizer(void); /* test_hf_tokenizer.c: tokenizer.json vs `tokenizers` */
+Suite *suite_hf_model(void);     /* test_hf_model.c: Hugging Face directories vs transformers */
+Suite *suite_lora(void);    /* test_lora.c: LoRA adapters vs llama.cpp and PEFT, attach/detach */
+Suite *suite_convert(void); /* test_convert.c: GGUF writer, quantizers, slim convert */
 
 /* A whole file read into a malloc'd buffer (one spare byte); fails the test
  * if it cannot be read. */

@@ -31,9 +31,9 @@ static void scale(const slim_exec *ex, float *y, float s, int64_t n) { slim_cpu_
 static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
     slim_cpu_softcap(y, cap, n);
 }
-static void kv_store(const slim_exec *ex, uint16_t *cache, const float *src, int64_t n_tokens,
+static void kv_store(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
                      int64_t width, int32_t pos0) {
-    slim_cpu_kv_store(cache, src, n_tokens, width, pos0);
+    slim_cpu_kv_store(cache, ex->kv_f32, src, n_tokens, width, pos0);
 }
 
 static void *host_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }

@@ -15,7 +15,7 @@ SLIM_HIDDEN void slim_cpu_add(float *y, const float *x, int64_t n);
 SLIM_HIDDEN void slim_cpu_add_bias(float *y, const float *b, int64_t n, int64_t n_rows);
 SLIM_HIDDEN void slim_cpu_scale(float *y, float s, int64_t n);
 SLIM_HIDDEN void slim_cpu_softcap(float *y, float cap, int64_t n);
-SLIM_HIDDEN void slim_cpu_kv_store(uint16_t *cache, const float *src, int64_t n_tokens,
+SLIM_HIDDEN void slim_cpu_kv_store(void *cache, bool f32, const float *src, int64_t n_tokens,
                                    int64_t width, int32_t pos0);
 SLIM_HIDDEN void slim_cpu_attention(const slim_exec *ex, const slim_attn_args *a);
 

@@ -1,5 +1,6 @@
 /* Element-wise and per-row CPU ops: norms, RoPE, activations, KV stores. */
 #include <math.h>
+#include <string.h>
 
 #include "backend/cpu/cpu.h"
 #include "core/fp16.h"
@@ -78,9 +79,14 @@ void slim_cpu_softcap(float *y, float cap, int64_t n) {
         y[i] = cap * tanhf(y[i] / cap);
 }
 
-void slim_cpu_kv_store(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
+void slim_cpu_kv_store(void *cache, bool f32, const float *src, int64_t n_tokens, int64_t width,
                        int32_t pos0) {
-    uint16_t *dst = cache + (size_t)pos0 * (size_t)width;
+    if (f32) {
+        memcpy((float *)cache + (size_t)pos0 * (size_t)width, src,
+               (size_t)(n_tokens * width) * sizeof(float));
+        return;
+    }
+    uint16_t *dst = (uint16_t *)cache + (size_t)pos0 * (size_t)width;
     for (int64_t i = 0; i < n_tokens * width; i++)
         dst[i] = slim_f32_to_fp16(src[i]);
 }

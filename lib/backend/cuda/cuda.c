@@ -138,7 +138,7 @@ static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
     note(ex, slim_cuda_softcap(y, cap, n, state(ex)->stream), "softcap");
 }
 
-static void kv_store(const slim_exec *ex, uint16_t *cache, const float *src, int64_t n_tokens,
+static void kv_store(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
                      int64_t width, int32_t pos0) {
     cuda_state *s = state(ex);
     note(ex, slim_cuda_kv_store(cache, src, n_tokens, width, s->d_step, s->stream), "kv_store");
