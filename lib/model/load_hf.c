@@ -133,6 +133,17 @@ static slim_status rope_of(const hf_config *c, const char *layer_type, double de
     return SLIM_OK;
 }
 
+/* A 1-D F32 tensor over n floats of model memory. */
+static slim_tensor f32_vector(const char *name, int64_t n, const float *data) {
+    const size_t bytes = (size_t)n * sizeof(float);
+    return (slim_tensor){.name = name,
+                         .type = SLIM_DTYPE_F32,
+                         .n_dims = 1,
+                         .ne = {n, 1, 1, 1},
+                         .nb = {sizeof(float), bytes, bytes, bytes},
+                         .data = data};
+}
+
 /* Reads n floats of a factor list into model memory. */
 static slim_status factor_list(slim_model *m, const hf_config *c, const slim_json *obj,
                                const char *key, int64_t n, slim_tensor *t) {
@@ -149,12 +160,7 @@ static slim_status factor_list(slim_model *m, const hf_config *c, const slim_jso
                               slim_json_doc_name(c->doc), key, (long long)i);
         f[i] = (float)v;
     }
-    *t = (slim_tensor){.name = key,
-                       .type = SLIM_DTYPE_F32,
-                       .n_dims = 1,
-                       .ne = {n, 1, 1, 1},
-                       .nb = {4, (size_t)n * 4, (size_t)n * 4, (size_t)n * 4},
-                       .data = f};
+    *t = f32_vector(key, n, f);
     return SLIM_OK;
 }
 
@@ -190,12 +196,7 @@ static slim_status llama3_factors(slim_model *m, const hf_config *c, const hf_ro
             f[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
         }
     }
-    m->rope_freqs = (slim_tensor){.name = "rope_freqs",
-                                  .type = SLIM_DTYPE_F32,
-                                  .n_dims = 1,
-                                  .ne = {n, 1, 1, 1},
-                                  .nb = {4, (size_t)n * 4, (size_t)n * 4, (size_t)n * 4},
-                                  .data = f};
+    m->rope_freqs = f32_vector("rope_freqs", n, f);
     return SLIM_OK;
 }
 
@@ -400,12 +401,7 @@ static slim_status to_f32(slim_model *m, const slim_st_tensor *st, int64_t n, fl
         }
         f[i] = v + add;
     }
-    *t = (slim_tensor){.name = st->name,
-                       .type = SLIM_DTYPE_F32,
-                       .n_dims = 1,
-                       .ne = {n, 1, 1, 1},
-                       .nb = {4, (size_t)n * 4, (size_t)n * 4, (size_t)n * 4},
-                       .data = f};
+    *t = f32_vector(st->name, n, f);
     return SLIM_OK;
 }
 

@@ -78,6 +78,26 @@ static bool str_eq(const slim_gguf_str *s, const char *c) {
 }
 
 /* An optional token id key: absent leaves *id alone; present must be in range. */
+const slim_vocab_id_key slim_vocab_id_keys[SLIM_VOCAB_N_ID_KEYS] = {
+    {"tokenizer.ggml.bos_token_id", offsetof(slim_vocab, bos), false},
+    {"tokenizer.ggml.eos_token_id", offsetof(slim_vocab, eos), false},
+    {"tokenizer.ggml.eot_token_id", offsetof(slim_vocab, eot), false},
+    {"tokenizer.ggml.eom_token_id", offsetof(slim_vocab, eom), false},
+    {"tokenizer.ggml.unknown_token_id", offsetof(slim_vocab, unk), false},
+    {"tokenizer.ggml.seperator_token_id", offsetof(slim_vocab, sep), false},
+    {"tokenizer.ggml.padding_token_id", offsetof(slim_vocab, pad), false},
+    {"tokenizer.ggml.mask_token_id", offsetof(slim_vocab, mask), false},
+    {"tokenizer.ggml.fim_pre_token_id", offsetof(slim_vocab, fim_pre), false},
+    {"tokenizer.ggml.fim_suf_token_id", offsetof(slim_vocab, fim_suf), false},
+    {"tokenizer.ggml.fim_mid_token_id", offsetof(slim_vocab, fim_mid), false},
+    {"tokenizer.ggml.fim_pad_token_id", offsetof(slim_vocab, fim_pad), false},
+    {"tokenizer.ggml.fim_rep_token_id", offsetof(slim_vocab, fim_rep), false},
+    {"tokenizer.ggml.fim_sep_token_id", offsetof(slim_vocab, fim_sep), false},
+    {"tokenizer.ggml.prefix_token_id", offsetof(slim_vocab, fim_pre), true},
+    {"tokenizer.ggml.suffix_token_id", offsetof(slim_vocab, fim_suf), true},
+    {"tokenizer.ggml.middle_token_id", offsetof(slim_vocab, fim_mid), true},
+};
+
 static slim_status read_id(const slim_gguf *g, const char *key, int32_t n, int32_t *id) {
     if (!slim_gguf_find(g, key)) return SLIM_OK;
     uint32_t u;
@@ -459,30 +479,10 @@ static slim_status load(const slim_gguf *g, slim_vocab *v) {
         v->add_eos = false;
         v->add_space_prefix = true;
     }
-    static const struct {
-        const char *key;
-        size_t off;
-    } ids[] = {
-        {"tokenizer.ggml.bos_token_id", offsetof(slim_vocab, bos)},
-        {"tokenizer.ggml.eos_token_id", offsetof(slim_vocab, eos)},
-        {"tokenizer.ggml.eot_token_id", offsetof(slim_vocab, eot)},
-        {"tokenizer.ggml.eom_token_id", offsetof(slim_vocab, eom)},
-        {"tokenizer.ggml.unknown_token_id", offsetof(slim_vocab, unk)},
-        {"tokenizer.ggml.seperator_token_id", offsetof(slim_vocab, sep)},
-        {"tokenizer.ggml.padding_token_id", offsetof(slim_vocab, pad)},
-        {"tokenizer.ggml.mask_token_id", offsetof(slim_vocab, mask)},
-        {"tokenizer.ggml.fim_pre_token_id", offsetof(slim_vocab, fim_pre)},
-        {"tokenizer.ggml.fim_suf_token_id", offsetof(slim_vocab, fim_suf)},
-        {"tokenizer.ggml.fim_mid_token_id", offsetof(slim_vocab, fim_mid)},
-        {"tokenizer.ggml.fim_pad_token_id", offsetof(slim_vocab, fim_pad)},
-        {"tokenizer.ggml.fim_rep_token_id", offsetof(slim_vocab, fim_rep)},
-        {"tokenizer.ggml.fim_sep_token_id", offsetof(slim_vocab, fim_sep)},
-        {"tokenizer.ggml.prefix_token_id", offsetof(slim_vocab, fim_pre)}, /* deprecated */
-        {"tokenizer.ggml.suffix_token_id", offsetof(slim_vocab, fim_suf)},
-        {"tokenizer.ggml.middle_token_id", offsetof(slim_vocab, fim_mid)},
-    };
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        if ((st = read_id(g, ids[i].key, v->n, (int32_t *)((char *)v + ids[i].off)))) return st;
+    for (size_t i = 0; i < SLIM_VOCAB_N_ID_KEYS; i++) {
+        const slim_vocab_id_key *k = &slim_vocab_id_keys[i];
+        if ((st = read_id(g, k->key, v->n, (int32_t *)((char *)v + k->off)))) return st;
+    }
     if ((st = read_bool(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) ||
         (st = read_bool(g, "tokenizer.ggml.add_eos_token", &v->add_eos)) ||
         (st = read_bool(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix)))

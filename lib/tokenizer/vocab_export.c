@@ -115,29 +115,12 @@ slim_status slim_vocab_write_gguf(const slim_vocab *v, const char *pre, const ch
         return st;
     }
     free(types);
-    static const struct {
-        const char *key;
-        size_t off;
-    } ids[] = {
-        {"tokenizer.ggml.bos_token_id", offsetof(slim_vocab, bos)},
-        {"tokenizer.ggml.eos_token_id", offsetof(slim_vocab, eos)},
-        {"tokenizer.ggml.eot_token_id", offsetof(slim_vocab, eot)},
-        {"tokenizer.ggml.eom_token_id", offsetof(slim_vocab, eom)},
-        {"tokenizer.ggml.unknown_token_id", offsetof(slim_vocab, unk)},
-        {"tokenizer.ggml.seperator_token_id", offsetof(slim_vocab, sep)},
-        {"tokenizer.ggml.padding_token_id", offsetof(slim_vocab, pad)},
-        {"tokenizer.ggml.mask_token_id", offsetof(slim_vocab, mask)},
-        {"tokenizer.ggml.fim_pre_token_id", offsetof(slim_vocab, fim_pre)},
-        {"tokenizer.ggml.fim_suf_token_id", offsetof(slim_vocab, fim_suf)},
-        {"tokenizer.ggml.fim_mid_token_id", offsetof(slim_vocab, fim_mid)},
-        {"tokenizer.ggml.fim_pad_token_id", offsetof(slim_vocab, fim_pad)},
-        {"tokenizer.ggml.fim_rep_token_id", offsetof(slim_vocab, fim_rep)},
-        {"tokenizer.ggml.fim_sep_token_id", offsetof(slim_vocab, fim_sep)},
-    };
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    for (size_t i = 0; i < SLIM_VOCAB_N_ID_KEYS; i++) {
+        const slim_vocab_id_key *k = &slim_vocab_id_keys[i];
         int32_t id;
-        memcpy(&id, (const char *)v + ids[i].off, sizeof id);
-        if (id >= 0 && id < v->n && (st = slim_gguf_writer_kv_u32(w, ids[i].key, (uint32_t)id)))
+        memcpy(&id, (const char *)v + k->off, sizeof id);
+        if (k->deprecated) continue; /* written under the current names only */
+        if (id >= 0 && id < v->n && (st = slim_gguf_writer_kv_u32(w, k->key, (uint32_t)id)))
             return st;
     }
     if ((st = slim_gguf_writer_kv_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos)) ||

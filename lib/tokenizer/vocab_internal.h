@@ -4,6 +4,8 @@
 #ifndef SLIM_TOKENIZER_VOCAB_INTERNAL_H
 #define SLIM_TOKENIZER_VOCAB_INTERNAL_H
 
+#include <stddef.h>
+
 #include "tokenizer/tokenizer.h"
 
 /* Token attributes, as llama.cpp derives them from the GGUF token types plus
@@ -29,7 +31,18 @@ typedef struct slim_trie_node {
     uint8_t byte;
 } slim_trie_node;
 
-enum { SLIM_VOCAB_SPM, SLIM_VOCAB_BPE }; /* tokenizer.ggml.model "llama", "gpt2" */
+enum { SLIM_VOCAB_SPM, SLIM_VOCAB_BPE };
+
+/* The GGUF keys of the special token ids and where each lands in slim_vocab
+ * (read by vocab.c, written by vocab_export.c); deprecated ones are only read. */
+typedef struct slim_vocab_id_key {
+    const char *key;
+    size_t off;
+    bool deprecated;
+} slim_vocab_id_key;
+enum { SLIM_VOCAB_N_ID_KEYS = 17 };
+extern SLIM_HIDDEN const slim_vocab_id_key
+    slim_vocab_id_keys[SLIM_VOCAB_N_ID_KEYS]; /* tokenizer.ggml.model "llama", "gpt2" */
 
 /* A Hugging Face tokenizer.json pipeline (hf.h).  A vocab loaded by
  * slim_vocab_from_hf_dir has one: tokenize, detokenize and token_to_piece run
