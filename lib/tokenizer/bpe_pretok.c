@@ -284,33 +284,49 @@ static size_t match_qwen2(const span *s, size_t pos) {
     return 0;
 }
 
-/* tekken: [^\r\n\p{L}\p{N}]?U*Lw+|[^\r\n\p{L}\p{N}]?U+Lw*|\p{N}|
- *          ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
-static size_t match_tekken(const span *s, size_t pos) {
+/* \p{N}{1,3} (0 if no number starts at pos) */
+static size_t numbers_upto3(const span *s, size_t pos) {
+    size_t n = 0;
+    while (n < 3 && is_number(s, pos + n))
+        n++;
+    return n;
+}
+
+/* The case-aware word splitters (tekken, o200k) differ in their letter
+ * classes (llama.cpp's approximation or tokenizer.json's exact ones), in a
+ * contraction after the word (o200k) and in \p{N} vs \p{N}{1,3}. */
+typedef struct cased_rules {
+    size_t (*lead)(const span *, size_t, size_t (*)(const span *, size_t));
+    size_t (*star_plus)(const span *, size_t), (*plus_star)(const span *, size_t);
+    size_t (*contraction)(const span *, size_t); /* NULL: none after the word */
+    bool numbers3;
+} cased_rules;
+
+/* [^\r\n\p{L}\p{N}]?U*L+(c)?|[^\r\n\p{L}\p{N}]?U+L*(c)?|\p{N}(or {1,3})|
+ *  ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+static size_t match_cased(const span *s, size_t pos, const cased_rules *r) {
     size_t e;
-    if ((e = with_lead(s, pos, upper_star_lower_plus))) return e - pos;
-    if ((e = with_lead(s, pos, upper_plus_lower_star))) return e - pos;
-    if (is_number(s, pos)) return 1;
+    if ((e = r->lead(s, pos, r->star_plus)) || (e = r->lead(s, pos, r->plus_star)))
+        return e + (r->contraction ? r->contraction(s, e) : 0) - pos;
+    if (is_number(s, pos)) return r->numbers3 ? numbers_upto3(s, pos) : 1;
     if ((e = space_other(s, pos, true))) return e - pos;
     if ((e = spaces(s, pos))) return e - pos;
     return 0;
 }
 
-/* gpt-4o: as tekken with an optional contraction after the letters, and
- * \p{N}{1,3} */
+/* tekken as llama.cpp splits it (U, L: its letter-case approximation) */
+static size_t match_tekken(const span *s, size_t pos) {
+    static const cased_rules r = {with_lead, upper_star_lower_plus, upper_plus_lower_star, NULL,
+                                  false};
+    return match_cased(s, pos, &r);
+}
+
+/* gpt-4o as llama.cpp splits it: tekken with a contraction after the words
+ * and \p{N}{1,3} */
 static size_t match_gpt4o(const span *s, size_t pos) {
-    size_t e;
-    if ((e = with_lead(s, pos, upper_star_lower_plus))) return e + contraction(s, e) - pos;
-    if ((e = with_lead(s, pos, upper_plus_lower_star))) return e + contraction(s, e) - pos;
-    if (is_number(s, pos)) {
-        size_t n = 1;
-        while (n < 3 && is_number(s, pos + n))
-            n++;
-        return n;
-    }
-    if ((e = space_other(s, pos, true))) return e - pos;
-    if ((e = spaces(s, pos))) return e - pos;
-    return 0;
+    static const cased_rules r = {with_lead, upper_star_lower_plus, upper_plus_lower_star,
+                                  contraction, true};
+    return match_cased(s, pos, &r);
 }
 
 /* ---- tokenizer.json's regexes (Oniguruma semantics) -------------------------- */
@@ -373,12 +389,7 @@ static size_t match_llama3_re(const span *s, size_t pos) {
     size_t e;
     if ((e = contraction_hf(s, pos))) return e;
     if ((e = lead_letters(s, pos))) return e - pos;
-    if (is_number(s, pos)) {
-        size_t n = 1;
-        while (n < 3 && is_number(s, pos + n))
-            n++;
-        return n;
-    }
+    if ((e = numbers_upto3(s, pos))) return e;
     if ((e = space_other(s, pos, false))) return e - pos;
     if ((e = spaces(s, pos))) return e - pos;
     return 0;
@@ -387,29 +398,16 @@ static size_t match_llama3_re(const span *s, size_t pos) {
 /* tekken: [^\r\n\p{L}\p{N}]?Upper*Lower+|[^\r\n\p{L}\p{N}]?Upper+Lower*|\p{N}|
  *          ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
 static size_t match_tekken_hf(const span *s, size_t pos) {
-    size_t e;
-    if ((e = with_lead_hf(s, pos, upper_star_lower_plus_hf))) return e - pos;
-    if ((e = with_lead_hf(s, pos, upper_plus_lower_star_hf))) return e - pos;
-    if (is_number(s, pos)) return 1;
-    if ((e = space_other(s, pos, true))) return e - pos;
-    if ((e = spaces(s, pos))) return e - pos;
-    return 0;
+    static const cased_rules r = {with_lead_hf, upper_star_lower_plus_hf, upper_plus_lower_star_hf,
+                                  NULL, false};
+    return match_cased(s, pos, &r);
 }
 
 /* o200k: as tekken with (?i:'s|...)? after the words, and \p{N}{1,3} */
 static size_t match_gpt4o_hf(const span *s, size_t pos) {
-    size_t e;
-    if ((e = with_lead_hf(s, pos, upper_star_lower_plus_hf))) return e + contraction_hf(s, e) - pos;
-    if ((e = with_lead_hf(s, pos, upper_plus_lower_star_hf))) return e + contraction_hf(s, e) - pos;
-    if (is_number(s, pos)) {
-        size_t n = 1;
-        while (n < 3 && is_number(s, pos + n))
-            n++;
-        return n;
-    }
-    if ((e = space_other(s, pos, true))) return e - pos;
-    if ((e = spaces(s, pos))) return e - pos;
-    return 0;
+    static const cased_rules r = {with_lead_hf, upper_star_lower_plus_hf, upper_plus_lower_star_hf,
+                                  contraction_hf, true};
+    return match_cased(s, pos, &r);
 }
 
 /* \p{N} */
