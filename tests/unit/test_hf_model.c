@@ -27,8 +27,8 @@
  * summation order.  With the default fp16 cache, rounding K and V is the
  * error floor: transformers with K and V rounded to fp16 moves its own logits
  * by the same amount slim differs by (0.00039 of 0.00039 on a llama case), up
- * to ~2.1e-3 x std over these cases. */
-#define HF_TOL_F32 1e-4 /* the issue asks 1e-3; measured <= 3e-6 */
+ * to ~2.9e-3 x std over these cases (gemma2). */
+#define HF_TOL_F32 1e-4 /* the issue asks 1e-3; measured <= 4.2e-6 */
 #define HF_TOL_BF16 1e-4
 #define HF_TOL_FP16_KV 5e-3
 
