@@ -36,10 +36,12 @@ typedef float (*slim_vec_dot_fn)(int64_t n, const void *w, const void *x);
  * w_stride bytes apart, w pointing at row 0) and tokens t in [0, n_tokens) of x
  * (rows x_stride bytes apart, in vec_dot_type).  Every output is bitwise the
  * float vec_dot(n, row r, token t) returns: same integer block sums, same
- * per-block scaling, same lane-wise accumulation and final horizontal sum. */
+ * per-block scaling, same lane-wise accumulation and final horizontal sum.
+ * work: optional scratch (64-byte aligned, work_size bytes; NULL/0 for none)
+ * where a kernel may keep unpacked weight rows; the results do not depend on it. */
 typedef void (*slim_gemm_fn)(int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                              const void *x, size_t x_stride, int64_t n_tokens, float *y,
-                             int64_t ldy);
+                             int64_t ldy, void *work, size_t work_size);
 
 typedef struct slim_dtype_traits {
     const char *name;   /* "Q4_K" */

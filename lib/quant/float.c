@@ -62,6 +62,105 @@ static void f16_from_float(const float *src, void *dst, int64_t n) {
         d[i] = slim_f32_to_fp16(src[i]);
 }
 
+#if defined(__AVX512F__)
+/* AVX-512: a tile of up to 4 weight rows x 4 tokens, 16 elements per step,
+ * one FMA per (row, token) into its own 16 lanes; lane sums added in order,
+ * then the tail.  vec_dot is the 1 x 1 tile, so gemm == vec_dot bitwise.
+ * BF (0: F16 via vcvtph2ps, 1: BF16, the bits shifted into a float's top
+ * half) is a compile-time constant in every instance. */
+enum { F16_R = 4, F16_C = 4 };
+
+static inline __attribute__((always_inline)) void half_tile(const int BF, int64_t n,
+                                                            const uint16_t *w, size_t ws,
+                                                            const float *x, size_t xs, int nr,
+                                                            int nc, float *y, int64_t ldy) {
+    __m512 acc[F16_R][F16_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + NACC <= n; i += NACC) {
+        __m512 wv[F16_R];
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * ws + i));
+            wv[r] = BF ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+                       : _mm512_cvtph_ps(h);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            __m512 xv = _mm512_loadu_ps(x + (size_t)c * xs + i);
+            __asm__("" : "+v"(xv)); /* one load per token, not one per FMA (load-port bound) */
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++)
+                acc[r][c] = _mm512_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            float a[NACC];
+            _mm512_storeu_ps(a, acc[r][c]);
+            float s = sum_acc(a);
+            const uint16_t *wr = w + (size_t)r * ws;
+            const float *xc = x + (size_t)c * xs;
+            for (int64_t k = i; k < n; k++)
+                s += (BF ? slim_bf16_to_f32(wr[k]) : slim_fp16_to_f32(wr[k])) * xc[k];
+            y[c * ldy + r] = s;
+        }
+}
+
+/* rows [r0, r1) x tokens; strides in bytes as the traits say */
+static inline __attribute__((always_inline)) void
+half_gemm(const int BF, int64_t n, const void *vw, size_t ws, int64_t r0, int64_t r1,
+          const void *vx, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    const size_t wse = ws / sizeof(uint16_t), xse = xs / sizeof(float);
+    for (int64_t t = 0; t < n_tokens; t += F16_C) {
+        const int nc = n_tokens - t < F16_C ? (int)(n_tokens - t) : F16_C;
+        const float *xt = (const float *)vx + (size_t)t * xse;
+        for (int64_t r = r0; r < r1; r += F16_R) {
+            const int nr = r1 - r < F16_R ? (int)(r1 - r) : F16_R;
+            const uint16_t *wr = (const uint16_t *)vw + (size_t)r * wse;
+            float *yt = y + t * ldy + r;
+            if (nr == F16_R && nc == F16_C)
+                half_tile(BF, n, wr, wse, xt, xse, F16_R, F16_C, yt, ldy);
+            else /* ragged edges: one (row, token) at a time */
+                for (int c = 0; c < nc; c++)
+                    for (int k = 0; k < nr; k++)
+                        half_tile(BF, n, wr + (size_t)k * wse, wse, xt + (size_t)c * xse, xse, 1, 1,
+                                  yt + c * ldy + k, ldy);
+        }
+    }
+}
+
+static float f16_vec_dot(int64_t n, const void *vw, const void *vx) {
+    float y;
+    half_tile(0, n, vw, 0, vx, 0, 1, 1, &y, 0);
+    return y;
+}
+static float bf16_vec_dot(int64_t n, const void *vw, const void *vx) {
+    float y;
+    half_tile(1, n, vw, 0, vx, 0, 1, 1, &y, 0);
+    return y;
+}
+static void f16_gemm(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *x,
+                     size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,
+                     size_t work_size) {
+    half_gemm(0, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy);
+}
+static void bf16_gemm(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *x,
+                      size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,
+                      size_t work_size) {
+    half_gemm(1, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy);
+}
+#define F16_GEMM f16_gemm
+#define BF16_GEMM bf16_gemm
+#else
+#define F16_GEMM NULL
+#define BF16_GEMM NULL
 static float f16_vec_dot(int64_t n, const void *vw, const void *vx) {
     const uint16_t *restrict w = vw;
     const float *restrict x = vx;
@@ -87,6 +186,7 @@ static float f16_vec_dot(int64_t n, const void *vw, const void *vx) {
         s += slim_fp16_to_f32(w[i]) * x[i];
     return s;
 }
+#endif
 
 static void bf16_to_float(const void *src, float *dst, int64_t n) {
     const uint16_t *s = src;
@@ -100,6 +200,7 @@ static void bf16_from_float(const float *src, void *dst, int64_t n) {
         d[i] = slim_f32_to_bf16(src[i]);
 }
 
+#if !defined(__AVX512F__)
 static float bf16_vec_dot(int64_t n, const void *vw, const void *vx) {
     const uint16_t *restrict w = vw;
     const float *restrict x = vx;
@@ -113,6 +214,7 @@ static float bf16_vec_dot(int64_t n, const void *vw, const void *vx) {
         s += slim_bf16_to_f32(w[i]) * x[i];
     return s;
 }
+#endif
 
 const slim_dtype_traits slim_traits_f32 = {
     .name = "F32",
@@ -134,6 +236,7 @@ const slim_dtype_traits slim_traits_f16 = {
     .from_float = f16_from_float,
     .vec_dot_type = SLIM_DTYPE_F32,
     .vec_dot = f16_vec_dot,
+    .gemm = F16_GEMM,
 };
 
 const slim_dtype_traits slim_traits_bf16 = {
@@ -145,4 +248,5 @@ const slim_dtype_traits slim_traits_bf16 = {
     .from_float = bf16_from_float,
     .vec_dot_type = SLIM_DTYPE_F32,
     .vec_dot = bf16_vec_dot,
+    .gemm = BF16_GEMM,
 };

@@ -20,7 +20,8 @@
 
 #define DEFINE_GEMM(name, tile, QK)                                                                \
     static void name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *x,   \
-                     size_t xs, int64_t n_tokens, float *y, int64_t ldy) {                         \
+                     size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,               \
+                     size_t work_size) {                                                           \
         const int64_t nb = n / (QK);                                                               \
         for (int64_t t = 0; t < n_tokens; t += GEMM_C) {                                           \
             const int nc = n_tokens - t < GEMM_C ? (int)(n_tokens - t) : GEMM_C;                   \

@@ -275,6 +275,38 @@ static void q8_0_to_float(const void *src, float *restrict y, int64_t n) {
 
 /* amax/127 scale, round half away from zero: values stay in [-127, 127]
  * (the AVX2 dot products rely on activations never being -128). */
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+/* roundf(v) (half away from zero) for |v| < 2^23, exactly: trunc, then one
+ * step away where the (exact) remainder is at least a half. */
+static inline __m512 round_half_away(__m512 v) {
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __mmask16 up =
+        _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512 one = _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN))));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* The same values as the scalar loop below, 16 lanes at a time (the max of
+ * |x| is order-independent; mul and rounding are the same IEEE operations). */
+static void q8_0_from_float(const float *restrict x, void *dst, int64_t n) {
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / SLIM_QK8_0; i++, x += SLIM_QK8_0) {
+        const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(
+            _mm512_abs_ps(v1), _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps())));
+        const float d = amax / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = f2h(d);
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i q0 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v0, vid)));
+        const __m512i q1 = _mm512_cvttps_epi32(round_half_away(_mm512_mul_ps(v1, vid)));
+        _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(q1));
+    }
+}
+#else
 static void q8_0_from_float(const float *restrict x, void *dst, int64_t n) {
     block_q8_0 *b = dst;
     for (int64_t i = 0; i < n / SLIM_QK8_0; i++, x += SLIM_QK8_0) {
@@ -288,6 +320,7 @@ static void q8_0_from_float(const float *restrict x, void *dst, int64_t n) {
             b[i].qs[j] = (int8_t)roundf(x[j] * id);
     }
 }
+#endif
 
 float slim_vec_dot_q8_0_q8_0_ref(int64_t n, const void *vw, const void *vx) {
     const block_q8_0 *restrict w = vw;
@@ -347,6 +380,15 @@ static float vec_dot_q8_1_q8_1(int64_t n, const void *vw, const void *vx) {
 /* ---- AVX2 --------------------------------------------------------------- */
 
 #if defined(__AVX2__)
+/* AVX-512 VNNI builds replace every AVX2 kernel below with the zmm ones. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
+    defined(__AVX512VNNI__)
+#define LEGACY_Z 1
+#else
+#define LEGACY_Z 0
+#endif
+
+#if !LEGACY_Z
 /* 8 int32 sums of 4 products each of w*x.  x must not hold -128 (Q8_0 from
  * from_float never does): |w| times sign(w)*x, pairs then fit int16. */
 static inline __m256i dot_i8_pairs(__m256i w, __m256i x) {
@@ -436,30 +478,326 @@ static float vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vw, const void *vx) {
     }
     return slim_hsum_f32x8(acc) + mins;
 }
+#endif /* !LEGACY_Z */
 
 /* ---- multi-token kernels (gemm) ------------------------------------------
  *
  * A tile of up to GEMM_R weight rows x GEMM_C tokens walks the blocks once:
  * each weight block is unpacked once for GEMM_C tokens, each activation block
  * loaded once for GEMM_R rows.  Every (row, token) pair keeps its own
- * accumulator and does exactly what vec_dot does per block: the same int32
- * lanes (each the exact sum of 4 products of bytes 4j..4j+3, computed here
- * with VNNI where the build has it, an exact integer so the same value), the
- * same scale d_w * d_x, the same multiply-add into the same lanes, and the
- * same horizontal sum at the end: the output is bitwise vec_dot's. */
-
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-#define GEMM_VNNI 1
-enum { GEMM_R = 4, GEMM_C = 4 };
-#else
-#define GEMM_VNNI 0
-enum { GEMM_R = 4, GEMM_C = 2 };
-#endif
+ * accumulator and does exactly what vec_dot does per block, so the output is
+ * bitwise vec_dot's.
+ *
+ * AVX-512 VNNI builds: one zmm holds two consecutive blocks (lanes 0-7 the
+ * even block, 8-15 the odd one; a last odd block uses the low half, the high
+ * half zero).  Per block pair and (row, token): one vpdpbusd gives the 16
+ * exact int32 lane sums, then acc += (d_w * d_x) * float(lanes), one FMA.
+ * There vec_dot IS the 1 x 1 tile, so gemm == vec_dot bitwise by
+ * construction.  Offsets go through vpdpbusd's accumulator input: Q4_0 and
+ * Q5_0 multiply the unsigned stored quant and start the lanes at
+ * -8 (-16) * sum(x) per token; Q8_0 multiplies x + 128 and starts at
+ * -128 * sum(w) per row; Q4_1 adds m_w * s_x in lanes 0 and 8.
+ *
+ * AVX2 builds: a 4 x 2 tile of 256-bit lanes repeating the AVX2 vec_dot's
+ * steps (Q8_0, Q5_0). */
 
 #define GEMM_INLINE static inline __attribute__((always_inline))
 
-/* Q8_0 x Q8_0.  VNNI: (x + 128) as unsigned times signed w, minus 128 * sum(w)
- * per lane, which starts the accumulation. */
+#if LEGACY_Z
+enum { GEMM_R = 4, GEMM_C = 4 };
+enum { Z_Q4_0, Z_Q4_1, Z_Q5_0, Z_Q8_0 };
+
+/* [a x 8, b x 8] */
+GEMM_INLINE __m512 zpair_ps(float a, float b) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)),
+                                               _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+
+/* 32 bytes at a, then 32 at b (or zeros when !two) */
+GEMM_INLINE __m512i zload_2x32(const void *a, const void *b, int two) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)a);
+    return two ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                    _mm256_loadu_si256((const __m256i *)b), 1)
+               : _mm512_zextsi256_si512(lo);
+}
+
+/* Two blocks of 16 packed bytes to [a & 15, a >> 4, b & 15, b >> 4]. */
+GEMM_INLINE __m512i znibbles(const uint8_t *a, const uint8_t *b, int two) {
+    const __m128i la = _mm_loadu_si128((const __m128i *)a);
+    const __m256i v = two ? _mm256_inserti128_si256(_mm256_castsi128_si256(la),
+                                                    _mm_loadu_si128((const __m128i *)b), 1)
+                          : _mm256_zextsi128_si256(la);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_and_si512(z, _mm512_set1_epi8(0x0F));
+}
+
+/* The fp16 scales of blocks i, i+1 of up to 4 rows (or tokens) at once: h[k]
+ * holds k's two (low half block i; zeros past n); zscale(v, k) = [k's a x 8, b x 8]. */
+GEMM_INLINE __m256 zscales(const uint32_t h[4]) {
+    /* built in registers: a store of the halves and a wide reload would stall */
+    return _mm256_cvtph_ps(_mm_setr_epi32((int)h[0], (int)h[1], (int)h[2], (int)h[3]));
+}
+GEMM_INLINE __m512 zscale(__m256 v, int k) {
+    const __m512i idx = _mm512_set_epi32(2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                                         2 * k + 1, 2 * k + 1, 2 * k + 1, 2 * k, 2 * k, 2 * k,
+                                         2 * k, 2 * k, 2 * k, 2 * k, 2 * k);
+    return _mm512_permutexvar_ps(idx, _mm512_castps256_ps512(v));
+}
+
+GEMM_INLINE float zhsum(__m512 v) {
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return slim_hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+}
+
+/* The rows' part of a block pair (two) or of the last single block at block
+ * index i: unpacked quants, per-row terms (Q8_0's -128 sum(w), Q4_1's mins)
+ * and the [d_a x 8, d_b x 8] scales. */
+GEMM_INLINE void zrows(const int F, const int two, int64_t i, const char *w, size_t ws, int nr,
+                       __m512i qw[GEMM_R], __m512i aux[GEMM_R], __m512 dw[GEMM_R],
+                       __m512 mw[GEMM_R]) {
+    const int j = two ? 1 : 0;
+    uint32_t hw[4] = {0}; /* the fp16 scales, converted 8 at a time */
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++) {
+        const char *row = w + (size_t)r * ws;
+        if (F == Z_Q4_0) {
+            const block_q4_0 *b = (const block_q4_0 *)row + i;
+            qw[r] = znibbles(b[0].qs, b[j].qs, two);
+            hw[r] = b[0].d | (uint32_t)(two ? b[1].d : 0) << 16;
+        } else if (F == Z_Q4_1) {
+            const block_q4_1 *b = (const block_q4_1 *)row + i;
+            qw[r] = znibbles(b[0].qs, b[j].qs, two);
+            hw[r] = b[0].d | (uint32_t)(two ? b[1].d : 0) << 16;
+            mw[r] = _mm512_maskz_mov_ps(0x0101, zpair_ps(h2f(b[0].m), two ? h2f(b[1].m) : 0.0f));
+        } else if (F == Z_Q5_0) {
+            const block_q5_0 *b = (const block_q5_0 *)row + i;
+            const __mmask64 hb =
+                (__mmask64)load_qh(b[0].qh) | (two ? (__mmask64)load_qh(b[1].qh) << 32 : 0);
+            qw[r] = _mm512_or_si512(znibbles(b[0].qs, b[j].qs, two),
+                                    _mm512_maskz_mov_epi8(hb, _mm512_set1_epi8(0x10)));
+            hw[r] = b[0].d | (uint32_t)(two ? b[1].d : 0) << 16;
+        } else {
+            const block_q8_0 *b = (const block_q8_0 *)row + i;
+            qw[r] = zload_2x32(b[0].qs, b[j].qs, two);
+            aux[r] = _mm512_sub_epi32(
+                _mm512_setzero_si512(),
+                _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), qw[r]));
+            hw[r] = b[0].d | (uint32_t)(two ? b[1].d : 0) << 16;
+        }
+    }
+    const __m256 dws = zscales(hw);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+        dw[r] = zscale(dws, r);
+}
+
+/* The tokens' part: every (row, token) pair's lanes, scaled into acc. */
+GEMM_INLINE void ztoks(const int F, const int two, int64_t i, const char *x, size_t xs, int nr,
+                       int nc, const __m512i qw[GEMM_R], const __m512i aux[GEMM_R],
+                       const __m512 dw[GEMM_R], const __m512 mw[GEMM_R],
+                       __m512 acc[GEMM_R][GEMM_C]) {
+    const int j = two ? 1 : 0;
+    uint32_t hx[4] = {0};
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) {
+        const char *xc = x + (size_t)c * xs;
+        if (F == Z_Q4_1) {
+            const block_q8_1 *bx = (const block_q8_1 *)xc + i;
+            hx[c] = bx[0].d | (uint32_t)(two ? bx[1].d : 0) << 16;
+        } else {
+            const block_q8_0 *bx = (const block_q8_0 *)xc + i;
+            hx[c] = bx[0].d | (uint32_t)(two ? bx[1].d : 0) << 16;
+        }
+    }
+    const __m256 dxs = zscales(hx);
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) {
+        __m512i qx, off = _mm512_setzero_si512();
+        __m512 sx = _mm512_setzero_ps();
+        const __m512 dx = zscale(dxs, c);
+        if (F == Z_Q4_1) {
+            const block_q8_1 *bx = (const block_q8_1 *)(x + (size_t)c * xs) + i;
+            qx = zload_2x32(bx[0].qs, bx[j].qs, two);
+            sx = _mm512_maskz_mov_ps(0x0101, zpair_ps(h2f(bx[0].s), two ? h2f(bx[1].s) : 0.0f));
+        } else {
+            const block_q8_0 *bx = (const block_q8_0 *)(x + (size_t)c * xs) + i;
+            qx = zload_2x32(bx[0].qs, bx[j].qs, two);
+        }
+        if (F == Z_Q4_0 || F == Z_Q5_0)
+            off = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                                       _mm512_set1_epi8(F == Z_Q4_0 ? 8 : 16), qx));
+        if (F == Z_Q8_0) qx = _mm512_xor_si512(qx, _mm512_set1_epi8((char)0x80));
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m512i s = F == Z_Q8_0 ? _mm512_dpbusd_epi32(aux[r], qx, qw[r])
+                                          : _mm512_dpbusd_epi32(off, qw[r], qx);
+            acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
+            if (F == Z_Q4_1) acc[r][c] = _mm512_fmadd_ps(mw[r], sx, acc[r][c]);
+        }
+    }
+}
+
+/* One block pair (two) or the last single block at block index i. */
+GEMM_INLINE void zstep(const int F, const int two, int64_t i, const char *w, size_t ws,
+                       const char *x, size_t xs, int nr, int nc, __m512 acc[GEMM_R][GEMM_C]) {
+    __m512i qw[GEMM_R], aux[GEMM_R];
+    __m512 dw[GEMM_R], mw[GEMM_R];
+    zrows(F, two, i, w, ws, nr, qw, aux, dw, mw);
+    ztoks(F, two, i, x, xs, nr, nc, qw, aux, dw, mw, acc);
+}
+
+GEMM_INLINE void ztile(const int F, int64_t nb, const char *w, size_t ws, const char *x, size_t xs,
+                       int nr, int nc, float *y, int64_t ldy) {
+    __m512 acc[GEMM_R][GEMM_C];
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 1 < nb; i += 2)
+        zstep(F, 1, i, w, ws, x, xs, nr, nc, acc);
+    if (i < nb) zstep(F, 0, i, w, ws, x, xs, nr, nc, acc);
+#pragma GCC unroll 4
+    for (int r = 0; r < nr; r++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            y[c * ldy + r] = zhsum(acc[r][c]);
+}
+
+#define Z_FORMAT(fmt, F, QK)                                                                       \
+    GEMM_INLINE void fmt##_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs,    \
+                                int nr, int nc, float *y, int64_t ldy) {                           \
+        ztile(F, nb, w, ws, x, xs, nr, nc, y, ldy);                                                \
+    }                                                                                              \
+    static float vec_dot_##fmt##_z(int64_t n, const void *w, const void *x) {                      \
+        float y;                                                                                   \
+        ztile(F, n / (QK), w, 0, x, 0, 1, 1, &y, 0);                                               \
+        return y;                                                                                  \
+    }
+
+Z_FORMAT(q4_0, Z_Q4_0, SLIM_QK4_0)
+Z_FORMAT(q4_1, Z_Q4_1, SLIM_QK4_1)
+Z_FORMAT(q5_0, Z_Q5_0, SLIM_QK5_0)
+Z_FORMAT(q8_0, Z_Q8_0, SLIM_QK8_0)
+
+#include "quant/gemm_tile.h"
+
+DEFINE_GEMM(gemm_q4_0_direct, q4_0_tile, SLIM_QK4_0)
+DEFINE_GEMM(gemm_q4_1_direct, q4_1_tile, SLIM_QK4_1)
+DEFINE_GEMM(gemm_q5_0_direct, q5_0_tile, SLIM_QK5_0)
+DEFINE_GEMM(gemm_q8_0_direct, q8_0_tile, SLIM_QK8_0)
+
+/* Each group of GEMM_R rows is unpacked once (zrows, into the caller's work
+ * buffer: one zpack per block pair, 1 KiB) and then every token group runs
+ * over it, instead of unpacking the rows again for every GEMM_C tokens.  The
+ * same operations per (row, token) pair as ztile: bitwise vec_dot.  Without
+ * a large enough work buffer, or with few tokens, the direct tiles run. */
+typedef struct zpack {
+    __m512i q[GEMM_R], aux[GEMM_R];
+    __m512 d[GEMM_R], m[GEMM_R];
+} zpack;
+
+GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_t r0, int64_t r1,
+                       const char *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
+                       zpack *pk) {
+    int64_t r = r0;
+    for (; r + GEMM_R <= r1; r += GEMM_R) {
+        const char *wr = w + (size_t)r * ws;
+        int64_t p = 0;
+        for (; 2 * p + 1 < nb; p++)
+            zrows(F, 1, 2 * p, wr, ws, GEMM_R, pk[p].q, pk[p].aux, pk[p].d, pk[p].m);
+        if (nb & 1) zrows(F, 0, 2 * p, wr, ws, GEMM_R, pk[p].q, pk[p].aux, pk[p].d, pk[p].m);
+        for (int64_t t = 0; t < n_tokens; t += GEMM_C) {
+            const char *xt = x + (size_t)t * xs;
+            float *yt = y + t * ldy + r;
+            __m512 acc[GEMM_R][GEMM_C];
+            if (n_tokens - t >= GEMM_C) {
+#pragma GCC unroll 4
+                for (int i = 0; i < GEMM_R; i++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < GEMM_C; c++)
+                        acc[i][c] = _mm512_setzero_ps();
+                for (p = 0; 2 * p + 1 < nb; p++)
+                    ztoks(F, 1, 2 * p, xt, xs, GEMM_R, GEMM_C, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
+                          acc);
+                if (nb & 1)
+                    ztoks(F, 0, 2 * p, xt, xs, GEMM_R, GEMM_C, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
+                          acc);
+#pragma GCC unroll 4
+                for (int i = 0; i < GEMM_R; i++)
+#pragma GCC unroll 4
+                    for (int c = 0; c < GEMM_C; c++)
+                        yt[c * ldy + i] = zhsum(acc[i][c]);
+                continue;
+            }
+            for (int64_t c = t; c < n_tokens; c++, xt += xs, yt += ldy) { /* the last few */
+#pragma GCC unroll 4
+                for (int i = 0; i < GEMM_R; i++)
+                    acc[i][0] = _mm512_setzero_ps();
+                for (p = 0; 2 * p + 1 < nb; p++)
+                    ztoks(F, 1, 2 * p, xt, xs, GEMM_R, 1, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
+                          acc);
+                if (nb & 1)
+                    ztoks(F, 0, 2 * p, xt, xs, GEMM_R, 1, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
+                          acc);
+#pragma GCC unroll 4
+                for (int i = 0; i < GEMM_R; i++)
+                    yt[i] = zhsum(acc[i][0]);
+            }
+        }
+    }
+    if (r < r1) { /* fewer than GEMM_R rows left */
+        switch (F) {
+        case Z_Q4_0:
+            gemm_q4_0_direct(nb * SLIM_QK4_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+            break;
+        case Z_Q4_1:
+            gemm_q4_1_direct(nb * SLIM_QK4_1, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+            break;
+        case Z_Q5_0:
+            gemm_q5_0_direct(nb * SLIM_QK5_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+            break;
+        default:
+            gemm_q8_0_direct(nb * SLIM_QK8_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+            break;
+        }
+    }
+}
+
+#define Z_GEMM(fmt, name, F, QK)                                                                   \
+    static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,           \
+                            const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,     \
+                            void *work, size_t work_size) {                                        \
+        const int64_t nb = n / (QK);                                                               \
+        if (!work || ((uintptr_t)work & 63) || n_tokens < 2 * GEMM_C ||                            \
+            (size_t)((nb + 1) / 2) * sizeof(zpack) > work_size) {                                  \
+            gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);               \
+            return;                                                                                \
+        }                                                                                          \
+        zgemm(F, nb, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work);                                \
+    }
+
+Z_GEMM(q4_0, q4_0_q8_0, Z_Q4_0, SLIM_QK4_0)
+Z_GEMM(q4_1, q4_1_q8_1, Z_Q4_1, SLIM_QK4_1)
+Z_GEMM(q5_0, q5_0_q8_0, Z_Q5_0, SLIM_QK5_0)
+Z_GEMM(q8_0, q8_0_q8_0, Z_Q8_0, SLIM_QK8_0)
+
+#define VEC_DOT_Q4_0 vec_dot_q4_0_z
+#define VEC_DOT_Q4_1 vec_dot_q4_1_z
+#define VEC_DOT_Q5_0 vec_dot_q5_0_z
+#define VEC_DOT_Q8_0 vec_dot_q8_0_z
+#define GEMM_Q4_0 gemm_q4_0_q8_0
+#define GEMM_Q4_1 gemm_q4_1_q8_1
+#define GEMM_Q5_0 gemm_q5_0_q8_0
+#define GEMM_Q8_0 gemm_q8_0_q8_0
+
+#else /* AVX2 */
+enum { GEMM_R = 4, GEMM_C = 2 };
+
+/* Q8_0 x Q8_0, as vec_dot_q8_0_q8_0_avx2. */
 GEMM_INLINE void q8_0_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
                            int nc, float *y, int64_t ldy) {
     __m256 acc[GEMM_R][GEMM_C];
@@ -475,13 +813,7 @@ GEMM_INLINE void q8_0_tile(int64_t nb, const char *w, size_t ws, const char *x, 
         for (int r = 0; r < nr; r++) {
             const block_q8_0 *b = (const block_q8_0 *)(w + (size_t)r * ws) + i;
             qw[r] = _mm256_loadu_si256((const __m256i *)b->qs);
-#if GEMM_VNNI
-            aux[r] = _mm256_sub_epi32(
-                _mm256_setzero_si256(),
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), qw[r]));
-#else
             aux[r] = _mm256_sign_epi8(qw[r], qw[r]);
-#endif
             dw[r] = h2f(b->d);
         }
 #pragma GCC unroll 4
@@ -489,18 +821,11 @@ GEMM_INLINE void q8_0_tile(int64_t nb, const char *w, size_t ws, const char *x, 
             const block_q8_0 *bx = (const block_q8_0 *)(x + (size_t)c * xs) + i;
             const __m256i qx = _mm256_loadu_si256((const __m256i *)bx->qs);
             const float dx = h2f(bx->d);
-#if GEMM_VNNI
-            const __m256i ux = _mm256_xor_si256(qx, _mm256_set1_epi8((char)0x80));
-#endif
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
-#if GEMM_VNNI
-                const __m256i s = _mm256_dpbusd_epi32(aux[r], ux, qw[r]);
-#else
                 const __m256i s =
                     _mm256_madd_epi16(_mm256_maddubs_epi16(aux[r], _mm256_sign_epi8(qx, qw[r])),
                                       _mm256_set1_epi16(1));
-#endif
                 acc[r][c] =
                     slim_madd_f32x8(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(s), acc[r][c]);
             }
@@ -513,8 +838,7 @@ GEMM_INLINE void q8_0_tile(int64_t nb, const char *w, size_t ws, const char *x, 
             y[c * ldy + r] = slim_hsum_f32x8(acc[r][c]);
 }
 
-/* Q5_0 x Q8_0.  VNNI: the unsigned 5-bit q times x, the lanes starting at
- * -16 * sum(x) (per token, shared by the rows). */
+/* Q5_0 x Q8_0, as vec_dot_q5_0_q8_0_avx2. */
 GEMM_INLINE void q5_0_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
                            int nc, float *y, int64_t ldy) {
     __m256 acc[GEMM_R][GEMM_C];
@@ -524,23 +848,15 @@ GEMM_INLINE void q5_0_tile(int64_t nb, const char *w, size_t ws, const char *x, 
         for (int c = 0; c < nc; c++)
             acc[r][c] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        __m256i qw[GEMM_R];
-#if !GEMM_VNNI
-        __m256i aux[GEMM_R];
-#endif
+        __m256i qw[GEMM_R], aux[GEMM_R];
         float dw[GEMM_R];
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const block_q5_0 *b = (const block_q5_0 *)(w + (size_t)r * ws) + i;
             const __m256i bit5 = spread_bits_32(load_qh(b->qh));
-#if GEMM_VNNI
-            qw[r] = _mm256_or_si256(unpack_nibbles_16(b->qs),
-                                    _mm256_and_si256(bit5, _mm256_set1_epi8(0x10)));
-#else
             qw[r] = _mm256_or_si256(unpack_nibbles_16(b->qs),
                                     _mm256_andnot_si256(bit5, _mm256_set1_epi8((char)0xF0)));
             aux[r] = _mm256_sign_epi8(qw[r], qw[r]);
-#endif
             dw[r] = h2f(b->d);
         }
 #pragma GCC unroll 4
@@ -548,20 +864,11 @@ GEMM_INLINE void q5_0_tile(int64_t nb, const char *w, size_t ws, const char *x, 
             const block_q8_0 *bx = (const block_q8_0 *)(x + (size_t)c * xs) + i;
             const __m256i qx = _mm256_loadu_si256((const __m256i *)bx->qs);
             const float dx = h2f(bx->d);
-#if GEMM_VNNI
-            const __m256i off = _mm256_sub_epi32(
-                _mm256_setzero_si256(),
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), qx));
-#endif
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
-#if GEMM_VNNI
-                const __m256i s = _mm256_dpbusd_epi32(off, qw[r], qx);
-#else
                 const __m256i s =
                     _mm256_madd_epi16(_mm256_maddubs_epi16(aux[r], _mm256_sign_epi8(qx, qw[r])),
                                       _mm256_set1_epi16(1));
-#endif
                 acc[r][c] =
                     slim_madd_f32x8(_mm256_set1_ps(dw[r] * dx), _mm256_cvtepi32_ps(s), acc[r][c]);
             }
@@ -583,9 +890,14 @@ DEFINE_GEMM(gemm_q5_0_q8_0, q5_0_tile, SLIM_QK5_0)
 #define VEC_DOT_Q5_0 vec_dot_q5_0_q8_0_avx2
 #define VEC_DOT_Q4_0 vec_dot_q4_0_q8_0_avx2
 #define VEC_DOT_Q4_1 vec_dot_q4_1_q8_1_avx2
+#define GEMM_Q4_0 NULL
+#define GEMM_Q4_1 NULL
 #define GEMM_Q8_0 gemm_q8_0_q8_0
 #define GEMM_Q5_0 gemm_q5_0_q8_0
+#endif /* AVX-512 VNNI / AVX2 */
 #else
+#define GEMM_Q4_0 NULL
+#define GEMM_Q4_1 NULL
 #define GEMM_Q8_0 NULL
 #define GEMM_Q5_0 NULL
 #define VEC_DOT_Q4_0 slim_vec_dot_q4_0_q8_0_ref
@@ -605,6 +917,7 @@ const slim_dtype_traits slim_traits_q4_0 = {
     .from_float = q4_0_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_0,
     .vec_dot = VEC_DOT_Q4_0,
+    .gemm = GEMM_Q4_0,
 };
 
 const slim_dtype_traits slim_traits_q4_1 = {
@@ -616,6 +929,7 @@ const slim_dtype_traits slim_traits_q4_1 = {
     .from_float = q4_1_from_float,
     .vec_dot_type = SLIM_DTYPE_Q8_1,
     .vec_dot = VEC_DOT_Q4_1,
+    .gemm = GEMM_Q4_1,
 };
 
 const slim_dtype_traits slim_traits_q5_0 = {

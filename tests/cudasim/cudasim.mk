@@ -145,7 +145,8 @@ cudasim-nvcc-check:
 cudasim-clean:
 	rm -rf $(CUDASIM_BUILD)
 
--include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ) $(CUDASIM_BACKEND_OBJ)))
+-include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(CUDASIM_BUILD)/ref/tests/gpu/*.d \
+                   $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ) $(CUDASIM_BACKEND_OBJ)))
 
 .PRECIOUS: $(CUDASIM_BUILD)/test_ops_%.o
 

@@ -8,6 +8,7 @@
 
 Suite *suite_core(void);           /* test_core.c: errors, fp16, threadpool */
 Suite *suite_quant(void);          /* test_quant.c: every format vs the gguf package */
+Suite *suite_cpu(void);            /* test_cpu.c: CPU backend SIMD ops vs double references */
 Suite *suite_gguf(void);           /* test_gguf.c: reader, malformed corpus */
 Suite *suite_json(void);           /* test_json.c: parser, config getters, malformed corpus */
 Suite *suite_safetensors(void);    /* test_safetensors.c: files, shards, dirs, malformed */

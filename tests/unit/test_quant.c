@@ -486,9 +486,10 @@ START_TEST(test_vec_dot_simd_vs_ref) {
         ck_assert_msg((t->vec_dot != simd_paths[_i].ref) == slim_quant_has_simd(),
                       "%s: traits vec_dot is %s the scalar _ref", t->name,
                       slim_quant_has_simd() ? "still" : "not");
-    static const int64_t blocks[] = {1, 3, 7, 33};
+    /* even counts too: the AVX-512 kernels take blocks in pairs */
+    static const int64_t blocks[] = {1, 2, 3, 7, 8, 33};
     static const int64_t n_float[] = {1, 3, 7, 33, 16 * 7 + 5, 16 * 33 + 15, 2048 + 9};
-    const int nn = t->block_size == 1 ? 7 : 4;
+    const int nn = t->block_size == 1 ? 7 : 6;
     for (int k = 0; k < nn; k++) {
         const int64_t n = t->block_size == 1 ? n_float[k] : blocks[k] * t->block_size;
         if (simd_paths[_i].ref) check_dot_rows(type, simd_paths[_i].ref, "scalar ref", n, 5);
@@ -737,17 +738,22 @@ START_TEST(test_gemm_bitwise) {
     /* rows and tokens around and between multiples of the register tile (4 x 4
      * or 4 x 2), block counts 1, 3, 7, 33 */
     static const int rows_list[] = {1, 2, 3, 5, 7, 17, 33};
-    static const int toks_list[] = {1, 2, 3, 4, 5, 7, 9};
+    static const int toks_list[] = {1, 2, 3, 4, 5, 7, 9, 13}; /* >= 8: the pre-unpacked rows */
     rng_state = 0x6E770000u;
     int n_formats = 0;
+    const size_t work_size = 1 << 20;
+    void *work = aligned_alloc(64, work_size);
+    ck_assert_ptr_nonnull(work);
     for (int k = 0; k < N_TYPES; k++) {
         const int type = expected_traits[k].type;
         const slim_dtype_traits *t = slim_dtype_traits_of(type);
         if (!t->gemm) continue;
         n_formats++;
         const slim_dtype_traits *vt = slim_dtype_traits_of((int)t->vec_dot_type);
-        const int64_t bs = t->block_size;
-        const int64_t ns[] = {bs, 3 * bs, 7 * bs, 33 * bs};
+        /* odd and even block counts (AVX-512 tiles take blocks in pairs); float
+         * types (block 1) in steps of 17: the 16-wide loop and its tail */
+        const int64_t bs = t->block_size == 1 ? 17 : t->block_size;
+        const int64_t ns[] = {bs, 2 * bs, 3 * bs, 7 * bs, 8 * bs, 33 * bs};
         for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
             const int64_t n = ns[in];
             const size_t ws = slim_dtype_row_size((slim_dtype)type, n);
@@ -771,7 +777,10 @@ START_TEST(test_gemm_bitwise) {
                                       r1 = pass == 0 ? rows : rows - rows / 4;
                         for (int64_t i = 0; i < ldy * toks; i++)
                             y[i] = -12345.0f;
-                        t->gemm(n, w, ws, r0, r1, xq, xs, toks, y, ldy);
+                        /* pass 0 with a work buffer (the kernels that keep
+                         * unpacked rows there), pass 1 without */
+                        t->gemm(n, w, ws, r0, r1, xq, xs, toks, y, ldy, pass == 0 ? work : NULL,
+                                pass == 0 ? work_size : 0);
                         for (int tok = 0; tok < toks; tok++)
                             for (int64_t r = 0; r < ldy; r++) {
                                 const float got = y[tok * ldy + r];
@@ -797,6 +806,7 @@ START_TEST(test_gemm_bitwise) {
                 }
         }
     }
+    free(work);
     if (slim_quant_has_simd()) ck_assert_int_ge(n_formats, 2);
 }
 END_TEST

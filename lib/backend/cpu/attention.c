@@ -1,6 +1,8 @@
 /* CPU attention over the KV cache (fp16, or F32): one (token, head) pair per work item,
  * scores in a per-thread row, a max-subtracted softmax, then the weighted sum
- * of values.  Causal, GQA, optional sliding window and score softcap. */
+ * of values.  Causal, GQA, optional sliding window and score softcap.  AVX-512
+ * builds with an fp16 cache take the grouped, online-softmax path below
+ * (slim_cpu_attention picks it). */
 #include <math.h>
 #include <string.h>
 
@@ -62,7 +64,172 @@ static void attention_worker(void *arg, int ith, int nth) {
     }
 }
 
+#if defined(__AVX512F__)
+/* AVX-512, fp16 cache, head_dim a multiple of 32: the heads that share a KV
+ * head go together (each key and value row converted once for up to AH of
+ * them), and the softmax is online over chunks of AJ keys (running max and
+ * sum, the output rescaled when the max grows), so no score row is stored.
+ * Every head's arithmetic is the same whichever heads share its work item, so
+ * a decode step gives bitwise what the same token gives inside a prefill. */
+#include "backend/cpu/simd_exp.h"
+
+enum { AH = 4, AJ = 64 };
+
+#define ATT_INLINE static inline __attribute__((always_inline))
+
+/* Scores of keys k[0..NK) for heads q[0..NH): s[h][jj + key] = q_h . k. */
+ATT_INLINE void att_scores(const int NH, const int NK, const float *const *q,
+                           const uint16_t *const *k, int32_t hd, float s[AH][AJ], int32_t jj) {
+    __m512 acc[2][AH];
+#pragma GCC unroll 2
+    for (int j = 0; j < NK; j++)
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; h++)
+            acc[j][h] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d += 16) {
+#pragma GCC unroll 2
+        for (int j = 0; j < NK; j++) {
+            const __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k[j] + d)));
+#pragma GCC unroll 4
+            for (int h = 0; h < NH; h++)
+                acc[j][h] = _mm512_fmadd_ps(_mm512_loadu_ps(q[h] + d), kv, acc[j][h]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int j = 0; j < NK; j++)
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; h++)
+            s[h][jj + j] = _mm512_reduce_add_ps(acc[j][h]);
+}
+
+ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, int32_t t, int32_t h0) {
+    const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv;
+    const int32_t pos = a->pos0 + t, g = h0 / group;
+    const int32_t j0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+    const int64_t kv_width = (int64_t)a->n_head_kv * hd;
+    const uint16_t *kc = (const uint16_t *)a->k_cache + g * hd;
+    const uint16_t *vc = (const uint16_t *)a->v_cache + g * hd;
+    const float *q[AH];
+    float *out[AH], m[AH], l[AH], s[AH][AJ];
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++) {
+        q[h] = a->q + ((int64_t)t * a->n_head + h0 + h) * hd;
+        out[h] = a->out + ((int64_t)t * a->n_head + h0 + h) * hd;
+        memset(out[h], 0, (size_t)hd * sizeof(float));
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+    }
+    for (int32_t jc = j0; jc <= pos; jc += AJ) {
+        const int32_t nj = pos - jc + 1 < AJ ? pos - jc + 1 : AJ;
+        int32_t jj = 0;
+        for (; jj + 2 <= nj; jj += 2) {
+            const uint16_t *k[2] = {kc + (jc + jj) * kv_width, kc + (jc + jj + 1) * kv_width};
+            att_scores(NH, 2, q, k, hd, s, jj);
+        }
+        if (jj < nj) {
+            const uint16_t *k[2] = {kc + (jc + jj) * kv_width, NULL};
+            att_scores(NH, 1, q, k, hd, s, jj);
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; h++) {
+            float mc = m[h];
+            for (jj = 0; jj < nj; jj++) {
+                if (a->softcap > 0) s[h][jj] = a->softcap * tanhf(s[h][jj] / a->softcap);
+                if (s[h][jj] > mc) mc = s[h][jj];
+            }
+            if (mc > m[h]) { /* the first chunk: m = -inf, alpha = 0 on a zero output */
+                const float alpha = expf(m[h] - mc);
+                l[h] *= alpha;
+                const __m512 av = _mm512_set1_ps(alpha);
+                for (int32_t d = 0; d < hd; d += 16)
+                    _mm512_storeu_ps(out[h] + d, _mm512_mul_ps(av, _mm512_loadu_ps(out[h] + d)));
+                m[h] = mc;
+            }
+            for (jj = 0; jj < nj; jj += 16) {
+                const __mmask16 mk =
+                    nj - jj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nj - jj)) - 1);
+                const __m512 e = slim_exp_f32x16(
+                    _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s[h] + jj), _mm512_set1_ps(mc)));
+                _mm512_mask_storeu_ps(s[h] + jj, mk, e);
+            }
+            for (jj = 0; jj < nj; jj++)
+                l[h] += s[h][jj];
+        }
+        for (int32_t d = 0; d < hd; d += 32) {
+            __m512 o[AH][2];
+#pragma GCC unroll 4
+            for (int h = 0; h < NH; h++) {
+                o[h][0] = _mm512_loadu_ps(out[h] + d);
+                o[h][1] = _mm512_loadu_ps(out[h] + d + 16);
+            }
+            for (jj = 0; jj < nj; jj++) {
+                const uint16_t *v = vc + (jc + jj) * kv_width + d;
+                const __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)v));
+                const __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 16)));
+#pragma GCC unroll 4
+                for (int h = 0; h < NH; h++) {
+                    const __m512 p = _mm512_set1_ps(s[h][jj]);
+                    o[h][0] = _mm512_fmadd_ps(p, v0, o[h][0]);
+                    o[h][1] = _mm512_fmadd_ps(p, v1, o[h][1]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int h = 0; h < NH; h++) {
+                _mm512_storeu_ps(out[h] + d, o[h][0]);
+                _mm512_storeu_ps(out[h] + d + 16, o[h][1]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++) {
+        const __m512 inv = _mm512_set1_ps(1.0f / l[h]);
+        for (int32_t d = 0; d < hd; d += 16)
+            _mm512_storeu_ps(out[h] + d, _mm512_mul_ps(inv, _mm512_loadu_ps(out[h] + d)));
+    }
+}
+
+typedef struct attn_grouped {
+    const slim_attn_args *a;
+    int32_t hs, n_sub; /* heads per work item, items per KV head and token */
+} attn_grouped;
+
+static void attention_grouped_worker(void *arg, int ith, int nth) {
+    const attn_grouped *job = arg;
+    const slim_attn_args *a = job->a;
+    const int32_t group = a->n_head / a->n_head_kv;
+    const int64_t per_token = (int64_t)a->n_head_kv * job->n_sub;
+    const int64_t n_items = (int64_t)a->n_tokens * per_token;
+    for (int64_t item = ith; item < n_items; item += nth) {
+        const int32_t t = (int32_t)(item / per_token), rest = (int32_t)(item % per_token);
+        const int32_t g = rest / job->n_sub, sub = rest % job->n_sub;
+        const int32_t h0 = g * group + sub * job->hs;
+        const int32_t nh = group - sub * job->hs < job->hs ? group - sub * job->hs : job->hs;
+        switch (nh) {
+        case 4: att_heads(4, a, t, h0); break;
+        case 3: att_heads(3, a, t, h0); break;
+        case 2: att_heads(2, a, t, h0); break;
+        default: att_heads(1, a, t, h0); break;
+        }
+    }
+}
+#endif
+
 void slim_cpu_attention(const slim_exec *ex, const slim_attn_args *a) {
+#if defined(__AVX512F__)
+    if (!ex->kv_f32 && a->head_dim % 32 == 0) {
+        const int32_t group = a->n_head / a->n_head_kv;
+        const int nth = slim_threadpool_size(ex->pool);
+        attn_grouped job = {a, group < AH ? group : AH, 0};
+        job.n_sub = (group + job.hs - 1) / job.hs;
+        /* too few items for the threads (decode): one head per item */
+        if ((int64_t)a->n_tokens * a->n_head_kv * job.n_sub < 2 * nth) {
+            job.hs = 1;
+            job.n_sub = group;
+        }
+        slim_threadpool_run(ex->pool, attention_grouped_worker, &job);
+        return;
+    }
+#endif
     attn_job job = {a, ex->kv_f32};
     slim_threadpool_run(ex->pool, attention_worker, &job);
 }

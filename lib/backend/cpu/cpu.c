@@ -1,5 +1,7 @@
 /* The CPU backend's op table: the ops of cpu.h behind the backend.h
- * signatures; memory is malloc'd, steps need no setup or synchronisation. */
+ * signatures; memory is malloc'd, steps need no setup or synchronisation.
+ * In prefill, rmsnorm, rope and act_mul split rows (or elements) across the
+ * pool; every row's or element's result is independent of the split. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +15,76 @@ static void get_rows(const slim_exec *ex, const slim_tensor *table, const int32_
         if (scale != 1.0f) slim_cpu_scale(out + t * n, scale, n);
     }
 }
+
+typedef struct rmsnorm_task {
+    float *y;
+    const float *x, *w;
+    int64_t n, n_rows;
+    float eps;
+} rmsnorm_task;
+
+static void rmsnorm_worker(void *arg, int ith, int nth) {
+    const rmsnorm_task *t = arg;
+    const int64_t r0 = t->n_rows * ith / nth, r1 = t->n_rows * (ith + 1) / nth;
+    if (r1 > r0) slim_cpu_rmsnorm(t->y + r0 * t->n, t->x + r0 * t->n, t->w, t->n, r1 - r0, t->eps);
+}
+
+/* Rows split across the threads in prefill (each row's result is independent). */
 static void rmsnorm(const slim_exec *ex, float *y, const float *x, const float *w, int64_t n,
                     int64_t n_rows, float eps) {
-    slim_cpu_rmsnorm(y, x, w, n, n_rows, eps);
+    rmsnorm_task t = {y, x, w, n, n_rows, eps};
+    if (n_rows >= 8)
+        slim_threadpool_run(ex->pool, rmsnorm_worker, &t);
+    else
+        slim_cpu_rmsnorm(y, x, w, n, n_rows, eps);
 }
+
+typedef struct rope_task {
+    float *x;
+    int64_t n_rows;
+    const slim_rope_args *r;
+} rope_task;
+
+static void rope_worker(void *arg, int ith, int nth) {
+    const rope_task *t = arg;
+    const int64_t r0 = t->n_rows * ith / nth, r1 = t->n_rows * (ith + 1) / nth;
+    if (r1 <= r0) return;
+    slim_rope_args part = *t->r;
+    part.pos0 += (int32_t)r0;
+    slim_cpu_rope(t->x + r0 * t->r->n_heads * t->r->head_dim, r1 - r0, &part);
+}
+
+/* Token rows split across the threads in prefill (each row's result is independent). */
 static void rope(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r) {
-    slim_cpu_rope(x, n_rows, r);
+    rope_task t = {x, n_rows, r};
+    if (n_rows >= 8)
+        slim_threadpool_run(ex->pool, rope_worker, &t);
+    else
+        slim_cpu_rope(x, n_rows, r);
 }
+
+typedef struct act_task {
+    float *g;
+    const float *u;
+    int64_t n;
+    slim_act act;
+} act_task;
+
+static void act_worker(void *arg, int ith, int nth) {
+    const act_task *t = arg;
+    /* chunks of whole 64-float lines; the result does not depend on the split */
+    const int64_t lines = (t->n + 63) / 64;
+    const int64_t i0 = lines * ith / nth * 64, i1 = lines * (ith + 1) / nth * 64;
+    const int64_t end = i1 < t->n ? i1 : t->n;
+    if (i0 < end) slim_cpu_act_mul(t->g + i0, t->u + i0, end - i0, t->act);
+}
+
 static void act_mul(const slim_exec *ex, float *g, const float *u, int64_t n, slim_act act) {
-    slim_cpu_act_mul(g, u, n, act);
+    act_task t = {g, u, n, act};
+    if (n < 4096) /* a decode step's few thousand: not worth waking the pool */
+        slim_cpu_act_mul(g, u, n, act);
+    else
+        slim_threadpool_run(ex->pool, act_worker, &t);
 }
 static void add(const slim_exec *ex, float *y, const float *x, int64_t n) { slim_cpu_add(y, x, n); }
 static void add_bias(const slim_exec *ex, float *y, const float *b, int64_t n, int64_t n_rows) {

@@ -1,8 +1,8 @@
 /* CPU matmul: activations are converted once to the weight type's vec_dot
- * type, then each thread takes a contiguous range of weight rows and, for a
- * tile of rows, runs every token through it so the tile stays in cache.  With
- * two or more tokens, a format's gemm (register tiles of rows x tokens, each
- * output bitwise its vec_dot) does the tile. */
+ * type (tokens split across the threads), then each thread takes a contiguous range of weight rows
+ * and, for a tile of rows, runs every token through it so the tile stays in cache.  With two or
+ * more tokens, a format's gemm (register tiles of rows x tokens, each output bitwise its vec_dot)
+ * does the tile. */
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
@@ -17,6 +17,8 @@ typedef struct matmul_task {
     float *y;
     slim_vec_dot_fn dot;
     slim_gemm_fn gemm; /* NULL: one vec_dot per (row, token) */
+    char *work;        /* per-thread gemm work areas (unpacked rows), or NULL */
+    size_t work_size;  /* bytes per thread, a multiple of 64 */
 } matmul_task;
 
 static void matmul_worker(void *arg, int ith, int nth) {
@@ -27,7 +29,7 @@ static void matmul_worker(void *arg, int ith, int nth) {
         const int64_t rend = rt + ROW_TILE < r1 ? rt + ROW_TILE : r1;
         if (t->gemm) { /* bitwise the same floats as the vec_dot loop below */
             t->gemm(n, t->w->data, t->w->nb[1], rt, rend, t->xq, t->xq_row, t->n_tokens, t->y,
-                    n_rows);
+                    n_rows, t->work ? t->work + (size_t)ith * t->work_size : NULL, t->work_size);
             continue;
         }
         for (int64_t tok = 0; tok < t->n_tokens; tok++) {
@@ -39,9 +41,28 @@ static void matmul_worker(void *arg, int ith, int nth) {
     }
 }
 
+typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
+
+typedef struct quantize_task {
+    from_float_fn from_float;
+    const float *x;
+    int64_t n, n_tokens;
+    char *xq;
+    size_t xq_row;
+} quantize_task;
+
+/* Tokens split across the threads: each row's conversion is independent. */
+static void quantize_worker(void *arg, int ith, int nth) {
+    const quantize_task *q = arg;
+    const int64_t t0 = q->n_tokens * ith / nth, t1 = q->n_tokens * (ith + 1) / nth;
+    for (int64_t tok = t0; tok < t1; tok++)
+        q->from_float(q->x + tok * q->n, q->xq + (size_t)tok * q->xq_row, q->n);
+}
+
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
+    size_t held = 0; /* bytes of converted activations at the start of the scratch */
     for (int i = 0; i < n_w; i++) {
         const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
         if (!tr || !tr->vec_dot)
@@ -65,11 +86,26 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             char *xq = ex->scratch;
             if (converted != tr->vec_dot_type) {
                 const slim_dtype_traits *vt = slim_dtype_traits_of(tr->vec_dot_type);
-                for (int64_t tok = 0; tok < n_tokens; tok++)
-                    vt->from_float(x + tok * n, xq + (size_t)tok * task.xq_row, n);
+                quantize_task q = {vt->from_float, x, n, n_tokens, xq, task.xq_row};
+                if (n_tokens >= 2)
+                    slim_threadpool_run(ex->pool, quantize_worker, &q);
+                else
+                    quantize_worker(&q, 0, 1);
                 converted = tr->vec_dot_type;
+                held = task.xq_row * (size_t)n_tokens;
             }
             task.xq = xq;
+        }
+        /* the scratch past the activations: each thread's gemm work area */
+        if (task.gemm && ex->scratch) {
+            /* past the converted activations, which later weights may reuse */
+            const uintptr_t lo = ((uintptr_t)ex->scratch + held + 63) & ~(uintptr_t)63;
+            const uintptr_t hi = (uintptr_t)ex->scratch + ex->scratch_size;
+            const int nth = slim_threadpool_size(ex->pool);
+            if (hi > lo) {
+                task.work_size = (size_t)(hi - lo) / (size_t)nth & ~(size_t)63;
+                task.work = task.work_size ? (char *)lo : NULL;
+            }
         }
         slim_threadpool_run(ex->pool, matmul_worker, &task);
     }

@@ -1,0 +1,198 @@
+/* CPU backend ops with SIMD paths (lib/backend/cpu): the gated activations
+ * and attention against double-precision references written here, and the
+ * invariances the model suites rely on: an element's or a token's result does
+ * not depend on how the work is split (lengths, thread counts, one token at a
+ * time vs a whole batch), bitwise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "core/fp16.h"
+#include "core/threadpool.h"
+#include "suites.h"
+
+static uint64_t rng_state;
+static uint64_t rng_next(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double rng_unif(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
+static float rng_sym(float a) { return (float)(a * (2.0 * rng_unif() - 1.0)); }
+
+/* act(g) * u against the double formulas: GELU-tanh 0.5 x (1 + tanh(s)),
+ * SiLU x / (1 + e^-x); within 2^-20 |x u| (a few float ulps of the
+ * unrounded product; the GELU of very negative x is far below that).  Odd
+ * lengths (masked tails), extremes (+-30, +-90, 0); then the same elements
+ * computed as two pieces split at odd offsets are bitwise the same. */
+START_TEST(test_act_mul) {
+    static const int64_t lens[] = {1, 15, 16, 17, 100, 1001};
+    rng_state = 0xAC7u;
+    for (int act = 0; act < 2; act++)
+        for (size_t il = 0; il < sizeof lens / sizeof lens[0]; il++) {
+            const int64_t n = lens[il];
+            float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n);
+            float *y = malloc(sizeof(float) * (size_t)n), *z = malloc(sizeof(float) * (size_t)n);
+            ck_assert(g && u && y && z);
+            static const float extremes[] = {30.0f, -30.0f, 90.0f, -90.0f, 0.0f, -1e-30f};
+            for (int64_t i = 0; i < n; i++) {
+                g[i] = i < 6 && n > 6 ? extremes[i] : rng_sym(12.0f);
+                u[i] = rng_sym(2.0f);
+            }
+            memcpy(y, g, sizeof(float) * (size_t)n);
+            slim_cpu_act_mul(y, u, n, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+            for (int64_t i = 0; i < n; i++) {
+                const double x = g[i];
+                const double a =
+                    act == 0
+                        ? 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+                        : x / (1.0 + exp(-x));
+                const double want = a * u[i], tol = ldexp(fabs(x * u[i]), -20) + 1e-37;
+                ck_assert_msg(isfinite(y[i]) && fabs(y[i] - want) <= tol,
+                              "%s n=%lld i=%lld: x=%.9g u=%.9g got %.9g want %.9g",
+                              act == 0 ? "gelu" : "silu", (long long)n, (long long)i, x,
+                              (double)u[i], (double)y[i], want);
+            }
+            const int64_t cut = n / 3 | 1;
+            memcpy(z, g, sizeof(float) * (size_t)n);
+            if (cut < n) {
+                slim_cpu_act_mul(z, u, cut, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+                slim_cpu_act_mul(z + cut, u + cut, n - cut,
+                                 act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+                ck_assert_msg(memcmp(y, z, sizeof(float) * (size_t)n) == 0,
+                              "act_mul n=%lld split at %lld differs", (long long)n, (long long)cut);
+            }
+            free(g);
+            free(u);
+            free(y);
+            free(z);
+        }
+}
+END_TEST
+
+typedef struct attn_case {
+    int32_t n_head, n_head_kv, head_dim, n_tokens, pos0, window;
+    float softcap;
+} attn_case;
+
+/* Runs slim_cpu_attention with a pool of n_threads over tokens [t0, t0 + nt). */
+static void run_attention(const attn_case *c, int n_threads, const float *q, const uint16_t *k,
+                          const uint16_t *v, int32_t n_ctx, int32_t t0, int32_t nt, float *out) {
+    slim_threadpool *pool = NULL;
+    ck_assert_int_eq(slim_threadpool_create(n_threads, &pool), SLIM_OK);
+    float *scratch = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
+    ck_assert_ptr_nonnull(scratch);
+    const int64_t qw = (int64_t)c->n_head * c->head_dim;
+    const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0};
+    const slim_attn_args a = {.q = q + t0 * qw,
+                              .out = out + t0 * qw,
+                              .k_cache = k,
+                              .v_cache = v,
+                              .n_tokens = nt,
+                              .pos0 = c->pos0 + t0,
+                              .n_head = c->n_head,
+                              .n_head_kv = c->n_head_kv,
+                              .head_dim = c->head_dim,
+                              .window = c->window,
+                              .softcap = c->softcap,
+                              .scratch = scratch,
+                              .n_ctx = n_ctx};
+    slim_cpu_attention(&ex, &a);
+    free(scratch);
+    slim_threadpool_free(pool);
+}
+
+/* Causal GQA attention over an fp16 cache against a double-precision
+ * softmax-weighted sum (within 2e-5 max|v|: float dot products of <= 256
+ * terms, a ~1 ulp exp, float accumulation over <= 110 keys); then the same
+ * tokens with 2 threads, and one at a time (decode steps), bitwise equal to
+ * the 1-thread batch.  Head dims 64/96/256 take the grouped AVX-512 path
+ * where the build has it, 80 the per-head one. */
+START_TEST(test_attention) {
+    static const attn_case cases[] = {
+        {4, 1, 256, 70, 0, 0, 0.0f}, {4, 1, 256, 5, 37, 13, 0.0f}, {8, 2, 64, 40, 3, 0, 5.0f},
+        {6, 3, 96, 17, 0, 29, 0.0f}, {3, 1, 80, 9, 37, 0, 0.0f},   {2, 2, 64, 1, 90, 0, 0.0f},
+        {10, 1, 64, 6, 0, 0, 0.0f},
+    };
+    rng_state = 0xA77u;
+    for (size_t ic = 0; ic < sizeof cases / sizeof cases[0]; ic++) {
+        const attn_case *c = &cases[ic];
+        const int32_t hd = c->head_dim, n_ctx = c->pos0 + c->n_tokens + 3;
+        const int64_t qw = (int64_t)c->n_head * hd, kvw = (int64_t)c->n_head_kv * hd;
+        float *q = malloc(sizeof(float) * (size_t)(c->n_tokens * qw));
+        uint16_t *k = malloc(sizeof(uint16_t) * (size_t)(n_ctx * kvw));
+        uint16_t *v = malloc(sizeof(uint16_t) * (size_t)(n_ctx * kvw));
+        float *o1 = malloc(sizeof(float) * (size_t)(c->n_tokens * qw));
+        float *o2 = malloc(sizeof(float) * (size_t)(c->n_tokens * qw));
+        float *o3 = malloc(sizeof(float) * (size_t)(c->n_tokens * qw));
+        double *p = malloc(sizeof(double) * (size_t)n_ctx);
+        ck_assert(q && k && v && o1 && o2 && o3 && p);
+        for (int64_t i = 0; i < c->n_tokens * qw; i++)
+            q[i] = rng_sym(0.5f);
+        double vmax = 0;
+        for (int64_t i = 0; i < n_ctx * kvw; i++) {
+            k[i] = slim_f32_to_fp16(rng_sym(1.0f));
+            v[i] = slim_f32_to_fp16(rng_sym(1.0f));
+            vmax = fmax(vmax, fabs(slim_fp16_to_f32(v[i])));
+        }
+        run_attention(c, 1, q, k, v, n_ctx, 0, c->n_tokens, o1);
+        run_attention(c, 2, q, k, v, n_ctx, 0, c->n_tokens, o2);
+        for (int32_t t = 0; t < c->n_tokens; t++)
+            run_attention(c, 2, q, k, v, n_ctx, t, 1, o3);
+        ck_assert_msg(memcmp(o1, o2, sizeof(float) * (size_t)(c->n_tokens * qw)) == 0,
+                      "case %zu: 2 threads differ from 1", ic);
+        ck_assert_msg(memcmp(o1, o3, sizeof(float) * (size_t)(c->n_tokens * qw)) == 0,
+                      "case %zu: one token at a time differs from the batch", ic);
+        const int32_t group = c->n_head / c->n_head_kv;
+        for (int32_t t = 0; t < c->n_tokens; t++)
+            for (int32_t h = 0; h < c->n_head; h++) {
+                const int32_t pos = c->pos0 + t, g = h / group;
+                const int32_t j0 =
+                    c->window > 0 && pos - c->window + 1 > 0 ? pos - c->window + 1 : 0;
+                const float *qh = q + t * qw + (int64_t)h * hd;
+                double mx = -INFINITY, sum = 0;
+                for (int32_t j = j0; j <= pos; j++) {
+                    double s = 0;
+                    for (int32_t i = 0; i < hd; i++)
+                        s += (double)qh[i] * slim_fp16_to_f32(k[j * kvw + (int64_t)g * hd + i]);
+                    if (c->softcap > 0) s = c->softcap * tanh(s / c->softcap);
+                    p[j] = s;
+                    mx = fmax(mx, s);
+                }
+                for (int32_t j = j0; j <= pos; j++) {
+                    p[j] = exp(p[j] - mx);
+                    sum += p[j];
+                }
+                for (int32_t i = 0; i < hd; i++) {
+                    double want = 0;
+                    for (int32_t j = j0; j <= pos; j++)
+                        want += p[j] * slim_fp16_to_f32(v[j * kvw + (int64_t)g * hd + i]);
+                    want /= sum;
+                    const float got = o1[t * qw + (int64_t)h * hd + i];
+                    ck_assert_msg(fabs(got - want) <= 2e-5 * vmax,
+                                  "case %zu t=%d h=%d i=%d: %.9g, want %.9g", ic, t, h, i,
+                                  (double)got, want);
+                }
+            }
+        free(q);
+        free(k);
+        free(v);
+        free(o1);
+        free(o2);
+        free(o3);
+        free(p);
+    }
+}
+END_TEST
+
+Suite *suite_cpu(void) {
+    Suite *s = suite_create("cpu");
+    TCase *tc = tcase_create("ops");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_act_mul);
+    tcase_add_test(tc, test_attention);
+    suite_add_tcase(s, tc);
+    return s;
+}
