@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "suites.h"
 
 #include "core/fp16.h"
@@ -225,14 +226,6 @@ END_TEST
 
 /* ---- vec_dot vs dequantize-then-dot ------------------------------------- */
 
-static uint64_t rng_state;
-static uint64_t rng_next(void) { /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double rng_unif(void) { return (double)(rng_next() >> 11) * (1.0 / 9007199254740992.0); }
 static float rng_sym(void) { return (float)(2.0 * rng_unif() - 1.0); }
 
 /* Per weight type: its fp16 scale fields (set to sane values in random blocks)
