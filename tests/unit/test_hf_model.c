@@ -157,31 +157,49 @@ END_TEST
 
 static char tmp_root[256];
 
-static void write_file(const char *dir, const char *name, const void *data, size_t n) {
+static void tmp_path(char *out, size_t cap, const char *name) {
+    snprintf(out, cap, "%s/%s", tmp_root, name);
+}
+
+static void write_file(const char *name, const void *data, size_t n) {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tmp_path(path, sizeof path, name);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     ck_assert_uint_eq(fwrite(data, 1, n, f), n);
     fclose(f);
 }
 
-/* A copy of the llama case's directory with config.json replaced. */
-static void make_case(const char *name, const char *config) {
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/slim_hf_bad_%d_%s", (int)getpid(), name);
+/* A scratch directory holding the llama case's weights; each case writes its
+ * config.json (NULL: none) there. */
+static void make_scratch(void) {
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/slim_hf_bad_%d", (int)getpid());
     mkdir(tmp_root, 0700);
     char src[512];
     snprintf(src, sizeof src, "%s/llama/model.safetensors", hf_dir());
     size_t n = 0;
     uint8_t *st = test_read_whole(src, &n);
-    write_file(tmp_root, "model.safetensors", st, n);
+    write_file("model.safetensors", st, n);
     free(st);
-    if (config) write_file(tmp_root, "config.json", config, strlen(config));
+}
+
+static void remove_scratch(void) {
+    char path[512];
+    tmp_path(path, sizeof path, "config.json");
+    remove(path);
+    tmp_path(path, sizeof path, "model.safetensors");
+    remove(path);
+    rmdir(tmp_root);
 }
 
 static void expect_error(const char *name, const char *config, slim_status want,
                          const char *needle) {
-    make_case(name, config);
+    char path[512];
+    tmp_path(path, sizeof path, "config.json");
+    if (config)
+        write_file("config.json", config, strlen(config));
+    else
+        remove(path);
     slim_model *m = (slim_model *)1;
     const slim_status st = slim_model_load(tmp_root, NULL, &m);
     ck_assert_msg(st == want, "%s: status %d (%s), want %d", name, st, slim_last_error(), want);
@@ -230,34 +248,34 @@ static char *config_with(const char *key, const char *value) {
 }
 
 START_TEST(test_hf_malformed) {
-    char *c;
+    /* the llama case's config.json with one key's value replaced (NULL: removed) */
+    static const struct {
+        const char *key, *value;
+        slim_status want;
+        const char *needle;
+    } bad[] = {
+        {"hidden_size", "\"64\"", SLIM_ERR_FORMAT, "hidden_size"},
+        {"num_hidden_layers", NULL, SLIM_ERR_FORMAT, "num_hidden_layers"},
+        {"hidden_size", "96", SLIM_ERR_FORMAT, "shape"},
+        {"num_hidden_layers", "100000", SLIM_ERR_FORMAT, "num_hidden_layers"},
+        {"num_key_value_heads", "3", SLIM_ERR_FORMAT, "num_key_value_heads"},
+        {"hidden_act", "\"relu\"", SLIM_ERR_UNSUPPORTED, "relu"},
+        {"vocab_size", "999", SLIM_ERR_FORMAT, "embed_tokens"},
+    };
+    make_scratch();
     expect_error("noconfig", NULL, SLIM_ERR_IO, "config.json");
     expect_error("notjson", "{\"hidden_size\": 64,", SLIM_ERR_FORMAT, "config.json");
     expect_error("array", "[1, 2]", SLIM_ERR_FORMAT, "object");
-    c = replace_key(config_with("model_type", "\"bert\""), "architectures", "[\"BertModel\"]");
+    char *c =
+        replace_key(config_with("model_type", "\"bert\""), "architectures", "[\"BertModel\"]");
     expect_error("family", c, SLIM_ERR_UNSUPPORTED, "bert");
     free(c);
-    c = config_with("hidden_size", "\"64\"");
-    expect_error("hidden_type", c, SLIM_ERR_FORMAT, "hidden_size");
-    free(c);
-    c = config_with("num_hidden_layers", NULL);
-    expect_error("no_layers", c, SLIM_ERR_FORMAT, "num_hidden_layers");
-    free(c);
-    c = config_with("hidden_size", "96");
-    expect_error("shape", c, SLIM_ERR_FORMAT, "shape");
-    free(c);
-    c = config_with("num_hidden_layers", "100000");
-    expect_error("layers_range", c, SLIM_ERR_FORMAT, "num_hidden_layers");
-    free(c);
-    c = config_with("num_key_value_heads", "3");
-    expect_error("gqa", c, SLIM_ERR_FORMAT, "num_key_value_heads");
-    free(c);
-    c = config_with("hidden_act", "\"relu\"");
-    expect_error("act", c, SLIM_ERR_UNSUPPORTED, "relu");
-    free(c);
-    c = config_with("vocab_size", "999");
-    expect_error("vocab", c, SLIM_ERR_FORMAT, "embed_tokens");
-    free(c);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = config_with(bad[i].key, bad[i].value);
+        expect_error(bad[i].key, c, bad[i].want, bad[i].needle);
+        free(c);
+    }
+    remove_scratch();
 }
 END_TEST
 
