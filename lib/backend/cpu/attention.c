@@ -9,13 +9,6 @@
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec_f16.h"
 
-static float dot_f32(const float *x, const float *y, int32_t n) {
-    float s = 0;
-    for (int32_t i = 0; i < n; i++)
-        s += x[i] * y[i];
-    return s;
-}
-
 /* Which cache element type the worker reads (the args hold plain pointers). */
 typedef struct attn_job {
     const slim_attn_args *a;
@@ -38,7 +31,8 @@ static void attention_worker(void *arg, int ith, int nth) {
         float mx = -INFINITY;
         for (int32_t j = j0; j <= pos; j++) {
             const int64_t at = j * kv_width + g * hd;
-            float s = job->f32 ? dot_f32(q, kf + at, hd) : slim_dot_f32_f16(q, kh + at, hd);
+            float s = job->f32 ? slim_traits_f32.vec_dot(hd, kf + at, q)
+                               : slim_dot_f32_f16(q, kh + at, hd);
             if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
             scores[j] = s;
             if (s > mx) mx = s;
