@@ -265,27 +265,66 @@ size_t slim_model_tensors(slim_model *m, slim_tensor **out) {
     return n;
 }
 
-/* The bytes a device copy of the weights needs: for a GGUF, its whole tensor
- * data section (views keep their offsets); otherwise every distinct tensor
- * packed at 256-byte offsets.  Fills base/bytes for the GGUF case. */
-static slim_status stage_weights(slim_model *m, slim_tensor **all, size_t n, char **host,
-                                 size_t *bytes, const char **base) {
+static size_t tensor_bytes(const slim_tensor *t) { return t->nb[1] * (size_t)t->ne[1]; }
+
+static const slim_tensor *const *sort_views; /* qsort's context (load is single-threaded) */
+
+static int by_address(const void *pa, const void *pb) {
+    const slim_tensor *a = sort_views[*(const size_t *)pa], *b = sort_views[*(const size_t *)pb];
+    const char *da = a->data, *db = b->data;
+    return da < db ? -1 : da > db;
+}
+
+/* Where each weight view goes in one device buffer (off[i]; bytes in total).
+ * A GGUF's tensor data section goes as it is when every view lies in it
+ * (*host NULL, *base the section).  Otherwise (a Hugging Face directory,
+ * weights converted at load) the views are packed into a staging copy
+ * (*host, freed by the caller): overlapping views (fused QKV rows, a tied
+ * output) share one extent, extents at 256-byte offsets. */
+static slim_status plan_upload(const slim_model *m, slim_tensor **all, size_t n, size_t *off,
+                               const char **base, size_t *bytes, char **host) {
+    *host = NULL;
     if (m->gguf) {
         *base = (const char *)m->gguf->map.data + m->gguf->data_offset;
         *bytes = m->gguf->map.size - m->gguf->data_offset;
-        *host = NULL;
-        return SLIM_OK;
+        size_t i = 0;
+        for (; i < n; i++) {
+            const char *p = all[i]->data;
+            if (!all[i]->name) continue;
+            if (p < *base || p + tensor_bytes(all[i]) > *base + *bytes) break;
+            off[i] = (size_t)(p - *base);
+        }
+        if (i == n) return SLIM_OK;
     }
-    /* Views into one tensor (fused QKV, tied output) share its bytes: pack the
-     * enclosing extents, found by sorting the views by address. */
-    size_t total = 0;
+    size_t *order = malloc(n * sizeof *order), k = 0;
+    if (!order) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
     for (size_t i = 0; i < n; i++)
-        if (all[i]->name) total += all[i]->nb[1] * (size_t)all[i]->ne[1] + 256;
-    char *buf = malloc(total ? total : 1);
-    if (!buf) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory staging weights");
-    *host = buf;
-    *base = buf;
-    *bytes = total;
+        if (all[i]->name) order[k++] = i;
+    sort_views = (const slim_tensor *const *)all;
+    qsort(order, k, sizeof *order, by_address);
+    /* First pass sizes the extents, the second copies them. */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t used = 0;
+        for (size_t e = 0; e < k;) {
+            const char *start = all[order[e]]->data, *end = start;
+            size_t f = e;
+            for (; f < k && (const char *)all[order[f]]->data <= end; f++) {
+                const char *t_end = (const char *)all[order[f]]->data + tensor_bytes(all[order[f]]);
+                if (t_end > end) end = t_end;
+                off[order[f]] = used + (size_t)((const char *)all[order[f]]->data - start);
+            }
+            if (pass) memcpy(*host + used, start, (size_t)(end - start));
+            used += ((size_t)(end - start) + 255) & ~(size_t)255;
+            e = f;
+        }
+        if (!pass && !(*host = malloc(used ? used : 1))) {
+            free(order);
+            return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory staging weights");
+        }
+        *base = *host;
+        *bytes = used;
+    }
+    free(order);
     return SLIM_OK;
 }
 
@@ -304,75 +343,29 @@ static slim_status place_weights(slim_model *m, int32_t backend) {
     if (st) return st;
     const size_t n = slim_model_tensors(m, NULL);
     slim_tensor **all = malloc(n * sizeof *all);
-    if (!all) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
-    slim_model_tensors(m, all);
-    char *host = NULL;
-    const char *base = NULL;
-    size_t bytes = 0;
-    if ((st = stage_weights(m, all, n, &host, &bytes, &base))) {
+    size_t *off = malloc(n * sizeof *off);
+    if (!all || !off) {
         free(all);
-        return st;
-    }
-    /* Not a GGUF: copy each distinct tensor into the staging buffer and
-     * remember where (offsets into `host`), views of the same bytes shared. */
-    const void **src = NULL;
-    size_t *off = NULL;
-    if (host) {
-        src = calloc(n, sizeof *src);
-        off = calloc(n, sizeof *off);
-        if (!src || !off) st = slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
-        size_t used = 0;
-        for (size_t i = 0; !st && i < n; i++) {
-            const slim_tensor *t = all[i];
-            if (!t->name) continue;
-            const size_t sz = t->nb[1] * (size_t)t->ne[1];
-            size_t j = 0;
-            for (; j < i; j++) /* a view inside a tensor already staged */
-                if (all[j]->name && (const char *)t->data >= (const char *)src[j] &&
-                    (const char *)t->data + sz <=
-                        (const char *)src[j] + all[j]->nb[1] * (size_t)all[j]->ne[1])
-                    break;
-            if (j < i) {
-                src[i] = src[j];
-                off[i] = off[j] + (size_t)((const char *)t->data - (const char *)src[j]);
-                continue;
-            }
-            src[i] = t->data;
-            off[i] = used;
-            memcpy(host + used, t->data, sz);
-            used += (sz + 255) & ~(size_t)255;
-        }
-    }
-    void *dev = NULL;
-    if (!st) st = ops->weights_upload(base, bytes, &dev);
-    free(host);
-    if (st) {
-        free(src);
         free(off);
-        free(all);
-        return st;
+        return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
     }
-    m->ops = ops;
-    m->weights_dev = dev;
-    for (size_t i = 0; i < n; i++) {
-        slim_tensor *t = all[i];
-        if (!t->name) continue;
-        if (off) {
-            t->data = (char *)dev + off[i];
-            continue;
-        }
-        const char *p = t->data;
-        if (p < base || p >= base + bytes) {
-            free(all);
-            return slim_error(SLIM_ERR_INTERNAL, "model: tensor '%s' is outside the data section",
-                              t->name);
-        }
-        t->data = (char *)dev + (p - base);
+    slim_model_tensors(m, all);
+    const char *base = NULL;
+    char *host = NULL;
+    size_t bytes = 0;
+    void *dev = NULL;
+    if (!(st = plan_upload(m, all, n, off, &base, &bytes, &host)))
+        st = ops->weights_upload(base, bytes, &dev);
+    free(host);
+    if (!st) {
+        m->ops = ops;
+        m->weights_dev = dev;
+        for (size_t i = 0; i < n; i++)
+            if (all[i]->name) all[i]->data = (char *)dev + off[i];
     }
-    free(src);
     free(off);
     free(all);
-    return SLIM_OK;
+    return st;
 }
 
 void *slim_model_alloc(slim_model *m, size_t bytes) {

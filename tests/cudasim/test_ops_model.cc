@@ -22,6 +22,8 @@
 // The real models run in `make test-full` (minutes each under emulation).
 #include "cudasim.h"
 
+#include <algorithm>
+#include <cmath>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,49 @@ static bool t_no_device() {
     return true;
 }
 
+// Weights converted at load lie outside the GGUF's data section: they are
+// packed for the device like a Hugging Face directory's (this load used to
+// fail), and the device computes the CPU's logits.
+static bool t_converted_at_load() {
+    const slim_token toks[] = {1, 17, 42, 99, 7, 3, 250, 64};
+    const int n = sizeof toks / sizeof toks[0];
+    std::vector<float> logits[2];
+    for (int b = 0; b < 2; b++) {
+        slim_model_params mp = slim_model_default_params();
+        mp.backend = b ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU;
+        mp.weight_type = "q8_0";
+        slim_model *m = nullptr;
+        slim_status st = slim_model_load("tests/data/synth_llama3.gguf", &mp, &m);
+        EXPECT(st == SLIM_OK, "load (backend %d): %s", b, slim_last_error());
+        slim_model_info info{};
+        info.struct_size = sizeof info;
+        slim_model_get_info(m, &info);
+        slim_context *ctx = nullptr;
+        EXPECT(slim_context_create(m, nullptr, &ctx) == SLIM_OK, "%s", slim_last_error());
+        EXPECT(slim_prefill(ctx, toks, n, nullptr) == SLIM_OK, "%s", slim_last_error());
+        const float *l = slim_get_logits(ctx);
+        logits[b].assign(l, l + info.n_vocab);
+        slim_context_free(ctx);
+        slim_model_free(m);
+    }
+    // Q8_0 weights: both backends quantize activations to 8 bits, where a
+    // last-bit difference can flip a rounding (docs/CUDA.md), so the bound is
+    // the quantized models' one: the same top-1 and a few percent.
+    float worst = 0, scale = 0;
+    size_t top[2] = {0, 0};
+    for (size_t i = 0; i < logits[0].size(); i++) {
+        worst = std::max(worst, std::fabs(logits[0][i] - logits[1][i]));
+        scale = std::max(scale, std::fabs(logits[0][i]));
+        for (int b = 0; b < 2; b++)
+            if (logits[b][i] > logits[b][top[b]]) top[b] = i;
+    }
+    printf("     q8_0 at load: max |cuda - cpu| %.3g of max |logit| %.3g, top-1 %zu / %zu\n", worst,
+           scale, top[0], top[1]);
+    EXPECT(top[0] == top[1], "top-1 %zu vs %zu", top[0], top[1]);
+    EXPECT(worst <= 0.05f * scale, "max |diff| %g", worst);
+    return true;
+}
+
 int main() {
     struct Model {
         std::string path;
@@ -96,6 +141,7 @@ int main() {
         if (getenv(r.env) && *getenv(r.env)) models.push_back({getenv(r.env), r.quantized, false});
     cudasim::set_deferred(true);
     run("cuda backend without a device: a clear error", t_no_device);
+    run("weights converted at load, on the device", t_converted_at_load);
     for (const Model &m : models) {
         g_path = m.path;
         g_quantized = m.quantized;
