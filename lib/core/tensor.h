@@ -15,6 +15,9 @@ typedef struct slim_tensor {
     int64_t ne[4]; /* elements per dimension, ne[0] fastest */
     size_t nb[4];  /* bytes between consecutive elements (nb[0]) / rows (nb[1]) / ... */
     const void *data;
+    /* CPU only: the rows repacked for the SIMD kernel (quant/q4_0_x16.h), in
+     * groups of 16 rows, or NULL.  data stays valid (row lookups use it). */
+    const void *packed;
 } slim_tensor;
 
 static inline const void *slim_tensor_row(const slim_tensor *t, int64_t row) {
@@ -26,6 +29,10 @@ static inline slim_tensor slim_tensor_view_rows(const slim_tensor *t, int64_t r0
     slim_tensor v = *t;
     v.ne[1] = n;
     v.data = slim_tensor_row(t, r0);
+    /* a packed group of 16 rows is nb[1] * 16 bytes, like the rows it holds */
+    v.packed = t->packed && r0 % 16 == 0 && n % 16 == 0
+                   ? (const char *)t->packed + (size_t)r0 * t->nb[1]
+                   : NULL;
     v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
     return v;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend/cpu/cpu.h"
 #include "core/grow.h"
 
 const slim_arch *slim_arch_find(const char *name) {
@@ -328,12 +329,37 @@ static slim_status plan_upload(const slim_model *m, slim_tensor **all, size_t n,
     return SLIM_OK;
 }
 
+/* The CPU's repacked copies of the matmul weights that have one (the
+ * embedding table keeps its rows: lookups read them).  SLIM_CPU_REPACK=0 in
+ * the environment turns it off. */
+static slim_status pack_one(slim_model *m, slim_tensor *t) {
+    const size_t bytes = slim_cpu_packed_size(t);
+    if (!bytes) return SLIM_OK;
+    void *dst = slim_model_alloc(m, bytes);
+    if (!dst) return slim_error(SLIM_ERR_NOMEM, "model: out of memory repacking '%s'", t->name);
+    slim_cpu_pack(t, dst);
+    return SLIM_OK;
+}
+
+static slim_status pack_for_cpu(slim_model *m) {
+    const char *env = getenv("SLIM_CPU_REPACK"); /* "0": keep the file's layout (A/B checks) */
+    if (env && strcmp(env, "0") == 0) return SLIM_OK;
+    slim_status st = pack_one(m, &m->output);
+    for (int32_t il = 0; !st && il < m->hp.n_layer; il++) {
+        slim_layer *l = &m->layers[il];
+        slim_tensor *per[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t i = 0; !st && i < sizeof per / sizeof per[0]; i++)
+            st = pack_one(m, per[i]);
+    }
+    return st;
+}
+
 /* Chooses the backend and, for a device one, copies the weights there and
  * points every weight view at its copy. */
 static slim_status place_weights(slim_model *m, int32_t backend) {
     if (backend == SLIM_BACKEND_CPU) {
         m->ops = slim_backend_cpu();
-        return SLIM_OK;
+        return pack_for_cpu(m);
     }
     if (backend != SLIM_BACKEND_CUDA)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_load: backend %d is not a slim_backend",

@@ -364,6 +364,68 @@ START_TEST(test_hf_quantize_at_load) {
 }
 END_TEST
 
+/* Q4_0 at load on the CPU: the matmul weights are repacked into 16-row
+ * groups (quant/q4_0_x16.h).  A prompt evaluated at once and one token at a
+ * time gives bitwise the same logits; the plain Q4_0 kernels
+ * (SLIM_CPU_REPACK=0) give the same top-1 everywhere and logits equal up to
+ * float rounding (1e-4 x std); transformers' top-1 is printed (random tiny
+ * models have close logits, Q4_0's own error moves many). */
+START_TEST(test_hf_q4_0_packed) {
+    char dir[512], golden[600];
+    snprintf(dir, sizeof dir, "%s/llama", hf_dir());
+    snprintf(golden, sizeof golden, "%s/golden.bin", dir);
+    hf_golden g = hf_golden_load(golden);
+    const size_t T = (size_t)g.n_tokens, V = (size_t)g.n_vocab;
+    slim_model_params mp = slim_model_default_params();
+    mp.weight_type = "q4_0";
+    float *all[2];
+    for (int k = 0; k < 2; k++) {
+        if (k) setenv("SLIM_CPU_REPACK", "0", 1);
+        slim_model *m = NULL;
+        ck_assert_int_eq(slim_model_load(dir, &mp, &m), SLIM_OK);
+        unsetenv("SLIM_CPU_REPACK");
+        slim_context_params cp = slim_context_default_params();
+        cp.n_ctx = HF_N_CTX;
+        cp.kv_type = SLIM_KV_F32;
+        slim_context *ctx = NULL;
+        ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+        all[k] = malloc(T * V * sizeof(float));
+        ck_assert_ptr_nonnull(all[k]);
+        ck_assert_int_eq(slim_prefill(ctx, g.tokens, T, all[k]), SLIM_OK);
+        slim_context_reset(ctx);
+        for (size_t t = 0; k == 0 && t < T; t++) {
+            ck_assert_int_eq(slim_decode(ctx, g.tokens[t]), SLIM_OK);
+            ck_assert_msg(memcmp(slim_get_logits(ctx), all[k] + t * V, V * sizeof(float)) == 0,
+                          "q4_0 repacked: decode != prefill at position %zu", t);
+        }
+        slim_context_free(ctx);
+        slim_model_free(m);
+    }
+    int top1 = 0, same = 0;
+    double max_d = 0, sd = 0;
+    for (size_t i = 0; i < T * V; i++) {
+        max_d = fmax(max_d, fabs((double)all[0][i] - all[1][i]));
+        sd += (double)g.logits[i] * g.logits[i];
+    }
+    sd = sqrt(sd / (double)(T * V));
+    for (size_t t = 0; t < T; t++) {
+        same += argmax(all[0] + t * V, (int32_t)V) == argmax(all[1] + t * V, (int32_t)V);
+        top1 += argmax(all[0] + t * V, (int32_t)V) == argmax(g.logits + t * V, (int32_t)V);
+    }
+    printf(
+        "hf llama q4_0 at load: repacked decode == prefill bitwise at %zu positions; vs plain "
+        "Q4_0 kernels top-1 %d/%zu, max |diff| %.3g = %.3g x std; vs transformers top-1 %d/%zu\n",
+        T, same, T, max_d, max_d / sd, top1, T);
+    fflush(stdout);
+    ck_assert_int_eq(same, (int)T);
+    ck_assert_msg(max_d <= 1e-4 * sd, "repacked vs plain Q4_0: %g", max_d);
+    for (int k = 0; k < 2; k++)
+        free(all[k]);
+    free(g.tokens);
+    free(g.logits);
+}
+END_TEST
+
 /* Real models as Hugging Face directories (tools/golden/gguf_to_hf.py:
  * SmolLM2-135M and Gemma 3 270M rebuilt from their GGUFs, with transformers'
  * logits): SLIM_TEST_HF_REAL lists them, `make test-full` sets it. */
@@ -390,6 +452,7 @@ Suite *suite_hf_model(void) {
     tcase_add_test(tc, test_hf_malformed);
     tcase_add_test(tc, test_hf_kv_type_args);
     tcase_add_test(tc, test_hf_quantize_at_load);
+    tcase_add_test(tc, test_hf_q4_0_packed);
     tcase_add_test(tc, test_hf_real);
     suite_add_tcase(s, tc);
     return s;

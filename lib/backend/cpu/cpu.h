@@ -6,6 +6,10 @@
 
 SLIM_HIDDEN slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                                         const float *x, int64_t n_tokens, float *const *y);
+/* Bytes a repacked copy of matmul weight t needs, 0 when it stays as it is. */
+SLIM_HIDDEN size_t slim_cpu_packed_size(const slim_tensor *t);
+/* Repack t into dst (slim_cpu_packed_size bytes, 64-byte aligned); t->packed = dst. */
+SLIM_HIDDEN void slim_cpu_pack(slim_tensor *t, void *dst);
 SLIM_HIDDEN void slim_cpu_get_row(const slim_tensor *table, int64_t row, float *out);
 SLIM_HIDDEN void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n,
                                   int64_t n_rows, float eps);

@@ -2,10 +2,13 @@
  * type (tokens split across the threads), then each thread takes a contiguous range of weight rows
  * and, for a tile of rows, runs every token through it so the tile stays in cache.  With two or
  * more tokens, a format's gemm (register tiles of rows x tokens, each output bitwise its vec_dot)
- * does the tile. */
+ * does the tile.  Weights repacked at load (slim_tensor.packed) go to their own kernel, for one
+ * token and many alike. */
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "quant/blocks.h"
+#include "quant/q4_0_x16.h"
 
 enum { ROW_TILE = 16 };
 
@@ -41,6 +44,23 @@ static void matmul_worker(void *arg, int ith, int nth) {
     }
 }
 
+typedef struct packed_task {
+    const slim_tensor *w;
+    const char *xq;
+    size_t xq_row;
+    const int16_t *xsum;
+    int64_t n_tokens;
+    float *y;
+} packed_task;
+
+/* Groups of 16 rows split across the threads; each group runs every token. */
+static void packed_worker(void *arg, int ith, int nth) {
+    const packed_task *t = arg;
+    const int64_t groups = t->w->ne[1] / SLIM_X16_ROWS;
+    slim_q4_0x16_gemm(t->w->ne[0], t->w->packed, groups * ith / nth, groups * (ith + 1) / nth,
+                      t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, t->w->ne[1]);
+}
+
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
 
 typedef struct quantize_task {
@@ -62,7 +82,8 @@ static void quantize_worker(void *arg, int ith, int nth) {
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
-    size_t held = 0; /* bytes of converted activations at the start of the scratch */
+    size_t held = 0;            /* bytes of converted activations at the start of the scratch */
+    const int16_t *xsum = NULL; /* their block sums for packed weights, past them */
     for (int i = 0; i < n_w; i++) {
         const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
         if (!tr || !tr->vec_dot)
@@ -93,8 +114,25 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                     quantize_worker(&q, 0, 1);
                 converted = tr->vec_dot_type;
                 held = task.xq_row * (size_t)n_tokens;
+                xsum = NULL;
             }
             task.xq = xq;
+        }
+        if (w[i]->packed && w[i]->type == SLIM_DTYPE_Q4_0) {
+            const size_t sums = (size_t)(n / SLIM_QK4_0) * (size_t)n_tokens * sizeof(int16_t);
+            const size_t at = (held + 63) & ~(size_t)63;
+            if (at + sums > ex->scratch_size)
+                return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
+                                  w[i]->name);
+            if (!xsum) {
+                int16_t *s = (int16_t *)((char *)ex->scratch + at);
+                slim_q4_0x16_xsum(n, task.xq, task.xq_row, n_tokens, s);
+                xsum = s;
+                held = at + sums; /* kept from the gemm work areas below */
+            }
+            packed_task pt = {w[i], task.xq, task.xq_row, xsum, n_tokens, y[i]};
+            slim_threadpool_run(ex->pool, packed_worker, &pt);
+            continue;
         }
         /* the scratch past the activations: each thread's gemm work area */
         if (task.gemm && ex->scratch) {

@@ -1,0 +1,60 @@
+/* Q4_0 weights repacked for the CPU: 16 rows interleaved so that one 512-bit
+ * lane holds one row (the layout llama.cpp calls q4_0_8x8, widened to 16).
+ *
+ * Why: generation reads each weight once per token, and on the machines
+ * measured (docs/PERFORMANCE.md) reading several rows of a plain Q4_0 matrix
+ * at once runs at a third of the bandwidth of one sequential stream, while one
+ * row at a time spends ~10 cycles per block pair unpacking and scaling.  In
+ * this layout a group of 16 rows is one sequential stream, and a block of 16
+ * rows costs 8 vpdpbusd, one scale conversion and one FMA.
+ *
+ * Group g (rows 16g .. 16g+15) is nb = n / 32 blocks of
+ *   d[16]        the rows' fp16 scales of this block
+ *   qs[4][16][4] chunk c, row k: the row's packed bytes 4c .. 4c+3 (low
+ *                nibbles: elements 4c..4c+3, high: 16+4c..16+4c+3)
+ * 288 bytes, the same as 16 Q4_0 blocks.
+ *
+ * Numerics: per row, y = sum over blocks in order of
+ *   fma(d_w * d_x, (float)isum, y)
+ * with isum the exact integer dot of (q - 8) and the Q8_0 activation block,
+ * for prefill and decode alike (so they agree bitwise); it differs from the
+ * plain Q4_0 vec_dot only in float rounding (that one sums lane-wise). */
+#ifndef SLIM_QUANT_Q4_0_X16_H
+#define SLIM_QUANT_Q4_0_X16_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+enum { SLIM_X16_ROWS = 16 };
+
+/* True when this build has the repacked kernel (AVX-512 VNNI). */
+SLIM_HIDDEN bool slim_q4_0x16_available(void);
+
+/* Bytes of the repacked copy of `rows` rows of n elements (rows % 16 == 0). */
+SLIM_HIDDEN size_t slim_q4_0x16_size(int64_t n, int64_t rows);
+
+/* Repack rows (src_stride bytes apart, rows % 16 == 0) into dst. */
+SLIM_HIDDEN void slim_q4_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
+                                   void *dst);
+
+/* 8 * (sum of the quants) of each Q8_0 block of n_tokens activation rows
+ * (xs bytes apart): xsum[t * (n / 32) + b], the -8 offset's share. */
+SLIM_HIDDEN void slim_q4_0x16_xsum(int64_t n, const void *xq, size_t xs, int64_t n_tokens,
+                                   int16_t *xsum);
+
+/* y[t * ldy + r] for the rows of groups [g0, g1) and tokens [0, n_tokens):
+ * packed as slim_q4_0x16_pack wrote it, x Q8_0 rows xs bytes apart, xsum from
+ * slim_q4_0x16_xsum. */
+SLIM_HIDDEN void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1,
+                                   const void *xq, size_t xs, const int16_t *xsum, int64_t n_tokens,
+                                   float *y, int64_t ldy);
+
+/* The same results computed one element at a time (tests). */
+SLIM_HIDDEN void slim_q4_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1,
+                                       const void *xq, size_t xs, int64_t n_tokens, float *y,
+                                       int64_t ldy);
+
+#endif
