@@ -11,6 +11,7 @@
 #include "core/fp16.h"
 #include "core/threadpool.h"
 #include "quant/blocks.h"
+#include "quant/half_x64.h"
 #include "quant/q4_0_x16.h"
 #include "rng.h"
 #include "suites.h"
@@ -309,6 +310,106 @@ START_TEST(test_q4_0x16) {
 }
 END_TEST
 
+/* The repacked F16 / BF16 kernel (quant/half_x64.h), 64 and 128 rows, odd
+ * row lengths, 1 to 9 tokens: the SIMD kernel is bitwise its scalar
+ * reference (sequential fmaf per row); within 2^-20 sum |w x| of the double
+ * dot; one token alone gives bitwise what it gives in a batch; the CPU matmul
+ * with packed weights (1 and 2 threads) is bitwise the kernel, and the plain
+ * F16/BF16 path agrees within the bound. */
+START_TEST(test_half_x64) {
+    static const int64_t lens[] = {1, 17, 2048 + 5};
+    rng_state = 0x64u;
+    for (int bf = 0; bf < 2; bf++)
+        for (size_t il = 0; il < sizeof lens / sizeof lens[0]; il++)
+            for (int64_t rows = 64; rows <= 128; rows += 64) {
+                const int64_t n = lens[il], T = 9;
+                const slim_dtype type = bf ? SLIM_DTYPE_BF16 : SLIM_DTYPE_F16;
+                uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(n * rows));
+                void *packed =
+                    aligned_alloc(64, (sizeof(uint16_t) * (size_t)(n * rows) + 63) & ~(size_t)63);
+                float *x = malloc(sizeof(float) * (size_t)(n * T));
+                float *y = malloc(sizeof(float) * (size_t)(rows * T)),
+                      *yr = malloc(sizeof(float) * (size_t)(rows * T));
+                float *y1 = malloc(sizeof(float) * (size_t)rows);
+                double *tl = malloc(sizeof(double) * (size_t)(rows * T));
+                ck_assert(w && packed && x && y && yr && y1 && tl);
+                for (int64_t i = 0; i < n * rows; i++)
+                    w[i] = bf ? slim_f32_to_bf16(rng_sym(2.0f)) : slim_f32_to_fp16(rng_sym(2.0f));
+                for (int64_t i = 0; i < n * T; i++)
+                    x[i] = rng_sym(3.0f);
+                slim_half_x64_pack(w, sizeof(uint16_t) * (size_t)n, n, rows, packed);
+                for (int64_t nt = 1; nt <= T; nt++) {
+                    slim_half_x64_gemm(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, y, rows);
+                    slim_half_x64_gemm_ref(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, yr, rows);
+                    ck_assert_msg(
+                        memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
+                        "half_x64 bf16=%d n=%lld rows=%lld tokens=%lld: SIMD != reference", bf,
+                        (long long)n, (long long)rows, (long long)nt);
+                }
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t t = 0; t < T; t++) {
+                        double want = 0, mag = 0;
+                        for (int64_t i = 0; i < n; i++) {
+                            const uint16_t h = w[r * n + i];
+                            const double p =
+                                (double)(bf ? slim_bf16_to_f32(h) : slim_fp16_to_f32(h)) *
+                                x[t * n + i];
+                            want += p;
+                            mag += fabs(p);
+                        }
+                        const double tol = ldexp(mag, -20) + 1e-30;
+                        tl[t * rows + r] = 2 * tol;
+                        ck_assert_msg(fabs(y[t * rows + r] - want) <= tol,
+                                      "half_x64 n=%lld row %lld token %lld: %.9g vs double %.9g",
+                                      (long long)n, (long long)r, (long long)t,
+                                      (double)y[t * rows + r], want);
+                    }
+                for (int64_t t = 0; t < T; t++) {
+                    slim_half_x64_gemm(bf, n, packed, 0, rows / 64, x + t * n, (size_t)n, 1, y1,
+                                       rows);
+                    ck_assert(memcmp(y1, y + t * rows, sizeof(float) * (size_t)rows) == 0);
+                }
+                const size_t ws = sizeof(uint16_t) * (size_t)n;
+                slim_tensor wt = {.name = "w",
+                                  .type = type,
+                                  .n_dims = 2,
+                                  .ne = {n, rows, 1, 1},
+                                  .nb = {2, ws, ws * (size_t)rows, ws * (size_t)rows},
+                                  .data = w};
+                slim_tensor wp = wt;
+                wp.packed = packed;
+                for (int threads = 1; threads <= 2; threads++) {
+                    slim_threadpool *pool = NULL;
+                    ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
+                    slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
+                    ex.scratch = malloc(ex.scratch_size);
+                    float *ym = malloc(sizeof(float) * (size_t)(rows * T));
+                    ck_assert(ex.scratch && ym);
+                    const slim_tensor *wl[1] = {&wp};
+                    float *yl[1] = {ym};
+                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+                    ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
+                    wl[0] = &wt;
+                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+                    for (int64_t i = 0; i < rows * T; i++)
+                        ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
+                                      "plain vs packed half matmul %lld: %.9g vs %.9g",
+                                      (long long)i, (double)ym[i], (double)y[i]);
+                    free(ym);
+                    free(ex.scratch);
+                    slim_threadpool_free(pool);
+                }
+                free(w);
+                free(packed);
+                free(x);
+                free(y);
+                free(yr);
+                free(y1);
+                free(tl);
+            }
+}
+END_TEST
+
 Suite *suite_cpu(void) {
     Suite *s = suite_create("cpu");
     TCase *tc = tcase_create("ops");
@@ -316,6 +417,7 @@ Suite *suite_cpu(void) {
     tcase_add_test(tc, test_act_mul);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_q4_0x16);
+    tcase_add_test(tc, test_half_x64);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "quant/blocks.h"
+#include "quant/half_x64.h"
 #include "quant/q4_0_x16.h"
 
 enum { ROW_TILE = 16 };
@@ -53,12 +54,20 @@ typedef struct packed_task {
     float *y;
 } packed_task;
 
-/* Groups of 16 rows split across the threads; each group runs every token. */
+/* Groups of rows split across the threads; each group runs every token. */
 static void packed_worker(void *arg, int ith, int nth) {
     const packed_task *t = arg;
-    const int64_t groups = t->w->ne[1] / SLIM_X16_ROWS;
-    slim_q4_0x16_gemm(t->w->ne[0], t->w->packed, groups * ith / nth, groups * (ith + 1) / nth,
-                      t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, t->w->ne[1]);
+    const slim_tensor *w = t->w;
+    if (w->type == SLIM_DTYPE_Q4_0) {
+        const int64_t groups = w->ne[1] / SLIM_X16_ROWS;
+        slim_q4_0x16_gemm(w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq,
+                          t->xq_row, t->xsum, t->n_tokens, t->y, w->ne[1]);
+    } else {
+        const int64_t groups = w->ne[1] / SLIM_X64_ROWS;
+        slim_half_x64_gemm(w->type == SLIM_DTYPE_BF16, w->ne[0], w->packed, groups * ith / nth,
+                           groups * (ith + 1) / nth, (const float *)t->xq,
+                           t->xq_row / sizeof(float), t->n_tokens, t->y, w->ne[1]);
+    }
 }
 
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
@@ -131,6 +140,11 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                 held = at + sums; /* kept from the gemm work areas below */
             }
             packed_task pt = {w[i], task.xq, task.xq_row, xsum, n_tokens, y[i]};
+            slim_threadpool_run(ex->pool, packed_worker, &pt);
+            continue;
+        }
+        if (w[i]->packed) { /* F16, BF16: F32 activations as they are */
+            packed_task pt = {w[i], task.xq, task.xq_row, NULL, n_tokens, y[i]};
             slim_threadpool_run(ex->pool, packed_worker, &pt);
             continue;
         }

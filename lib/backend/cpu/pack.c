@@ -1,17 +1,30 @@
 /* Weight placement for the CPU: which matmul weights are repacked at load
  * into the layout of a faster kernel (docs/PERFORMANCE.md has the figures
- * that decided it).  Today: Q4_0 with whole groups of 16 rows, where the
- * build has the AVX-512 VNNI kernel. */
+ * that decided it): Q4_0 in groups of 16 rows (AVX-512 VNNI builds), F16 and
+ * BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
+ * rows do not fill whole groups, stay as the file has them. */
 #include "backend/cpu/cpu.h"
+#include "quant/half_x64.h"
 #include "quant/q4_0_x16.h"
 
 size_t slim_cpu_packed_size(const slim_tensor *t) {
-    if (!t->name || t->packed || t->type != SLIM_DTYPE_Q4_0 || !slim_q4_0x16_available()) return 0;
-    if (t->ne[1] <= 0 || t->ne[1] % SLIM_X16_ROWS || t->ne[2] != 1 || t->ne[3] != 1) return 0;
-    return slim_q4_0x16_size(t->ne[0], t->ne[1]);
+    if (!t->name || t->packed || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
+    switch (t->type) {
+    case SLIM_DTYPE_Q4_0:
+        if (!slim_q4_0x16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
+        return slim_q4_0x16_size(t->ne[0], t->ne[1]);
+    case SLIM_DTYPE_F16:
+    case SLIM_DTYPE_BF16:
+        if (!slim_half_x64_available() || t->ne[1] % SLIM_X64_ROWS) return 0;
+        return (size_t)t->ne[0] * (size_t)t->ne[1] * sizeof(uint16_t);
+    default: return 0;
+    }
 }
 
 void slim_cpu_pack(slim_tensor *t, void *dst) {
-    slim_q4_0x16_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
+    if (t->type == SLIM_DTYPE_Q4_0)
+        slim_q4_0x16_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
+    else
+        slim_half_x64_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
     t->packed = dst;
 }

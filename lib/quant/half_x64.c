@@ -1,0 +1,116 @@
+/* F16 / BF16 repacked 64 rows to a group (layout and numerics: half_x64.h). */
+#include <math.h>
+
+#include "core/fp16.h"
+#include "quant/half_x64.h"
+
+#if defined(__AVX512F__)
+#define X64_SIMD 1
+#include <immintrin.h>
+#else
+#define X64_SIMD 0
+#endif
+
+bool slim_half_x64_available(void) { return X64_SIMD; }
+
+void slim_half_x64_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
+    uint16_t *out = dst;
+    for (int64_t g = 0; g < rows / SLIM_X64_ROWS; g++, out += (size_t)n * SLIM_X64_ROWS)
+        for (int k = 0; k < SLIM_X64_ROWS; k++) {
+            const uint16_t *row = (const uint16_t *)((const char *)src +
+                                                     (size_t)(g * SLIM_X64_ROWS + k) * src_stride);
+            for (int64_t i = 0; i < n; i++)
+                out[(size_t)i * SLIM_X64_ROWS + k] = row[i];
+        }
+}
+
+void slim_half_x64_gemm_ref(bool bf16, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                            const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    for (int64_t g = g0; g < g1; g++) {
+        const uint16_t *w = (const uint16_t *)packed + (size_t)g * (size_t)n * SLIM_X64_ROWS;
+        for (int64_t t = 0; t < n_tokens; t++)
+            for (int k = 0; k < SLIM_X64_ROWS; k++) {
+                float acc = 0.0f;
+                for (int64_t i = 0; i < n; i++) {
+                    const uint16_t h = w[(size_t)i * SLIM_X64_ROWS + k];
+                    acc = fmaf(bf16 ? slim_bf16_to_f32(h) : slim_fp16_to_f32(h),
+                               x[(size_t)t * xs + (size_t)i], acc);
+                }
+                y[t * ldy + g * SLIM_X64_ROWS + k] = acc;
+            }
+    }
+}
+
+#if X64_SIMD
+enum { X64_C = 4 }; /* tokens per register tile: 4 x 4 accumulators */
+
+static inline __attribute__((always_inline)) __m512 widen(const int BF, const uint16_t *p) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    return BF ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+              : _mm512_cvtph_ps(h);
+}
+
+/* One group of 64 rows x nc tokens (BF and nc compile-time constants). */
+static inline __attribute__((always_inline)) void tile(const int BF, const int nc, int64_t n,
+                                                       const uint16_t *w, const float *x, size_t xs,
+                                                       float *y, int64_t ldy) {
+    __m512 acc[4][X64_C];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            acc[q][c] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i++, w += SLIM_X64_ROWS) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            wv[q] = widen(BF, w + 16 * q);
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const __m512 xv = _mm512_set1_ps(x[(size_t)c * xs + (size_t)i]);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                acc[q][c] = _mm512_fmadd_ps(wv[q], xv, acc[q][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++)
+            _mm512_storeu_ps(y + c * ldy + 16 * q, acc[q][c]);
+}
+
+static inline __attribute__((always_inline)) void gemm(const int BF, int64_t n, const void *packed,
+                                                       int64_t g0, int64_t g1, const float *x,
+                                                       size_t xs, int64_t n_tokens, float *y,
+                                                       int64_t ldy) {
+    for (int64_t g = g0; g < g1; g++) {
+        const uint16_t *w = (const uint16_t *)packed + (size_t)g * (size_t)n * SLIM_X64_ROWS;
+        float *yg = y + g * SLIM_X64_ROWS;
+        int64_t t = 0;
+        for (; t + X64_C <= n_tokens; t += X64_C)
+            tile(BF, X64_C, n, w, x + (size_t)t * xs, xs, yg + t * ldy, ldy);
+        const float *xt = x + (size_t)t * xs;
+        float *yt = yg + t * ldy;
+        switch (n_tokens - t) {
+        case 3: tile(BF, 3, n, w, xt, xs, yt, ldy); break;
+        case 2: tile(BF, 2, n, w, xt, xs, yt, ldy); break;
+        case 1: tile(BF, 1, n, w, xt, xs, yt, ldy); break;
+        default: break;
+        }
+    }
+}
+
+void slim_half_x64_gemm(bool bf16, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    if (bf16)
+        gemm(1, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
+    else
+        gemm(0, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
+}
+#else
+void slim_half_x64_gemm(bool bf16, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_half_x64_gemm_ref(bf16, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
+}
+#endif
