@@ -29,10 +29,7 @@ static inline slim_tensor slim_tensor_view_rows(const slim_tensor *t, int64_t r0
     slim_tensor v = *t;
     v.ne[1] = n;
     v.data = slim_tensor_row(t, r0);
-    /* a packed group of 16 rows is nb[1] * 16 bytes, like the rows it holds */
-    v.packed = t->packed && r0 % 16 == 0 && n % 16 == 0
-                   ? (const char *)t->packed + (size_t)r0 * t->nb[1]
-                   : NULL;
+    v.packed = NULL; /* repacked at load per view (backend/cpu/pack.c), not re-sliced */
     v.nb[2] = v.nb[3] = v.nb[1] * (size_t)n;
     return v;
 }

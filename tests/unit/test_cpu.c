@@ -13,6 +13,8 @@
 #include "quant/blocks.h"
 #include "quant/half_x64.h"
 #include "quant/q4_0_x16.h"
+#include "quant/q4_k_x16.h"
+#include "quant/q6_k_x16.h"
 #include "rng.h"
 #include "suites.h"
 
@@ -183,130 +185,231 @@ START_TEST(test_attention) {
 }
 END_TEST
 
-/* Random Q4_0 rows: random nibbles, scales of mixed magnitude (some zero). */
-static void random_q4_0(block_q4_0 *b, int64_t n_blocks) {
+/* Random Q4_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16 scales of
+ * mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers
+ * write them. */
+static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++) {
         const uint64_t r = rng_next();
-        b[i].d = (r & 63) == 0
-                     ? 0
-                     : slim_f32_to_fp16((float)ldexp(rng_unif() + 0.5, -(int)(r >> 8 & 7)));
-        for (int j = 0; j < SLIM_QK4_0 / 2; j++)
-            b[i].qs[j] = (uint8_t)rng_next();
+        const uint16_t d =
+            (r & 63) == 0 ? 0
+                          : slim_f32_to_fp16((float)ldexp(rng_unif() + 0.5, -(int)(r >> 8 & 7)));
+        if (type == SLIM_DTYPE_Q4_0) {
+            block_q4_0 *b = (block_q4_0 *)blocks + i;
+            b->d = d;
+            for (int j = 0; j < SLIM_QK4_0 / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q6_K) {
+            block_q6_K *b = (block_q6_K *)blocks + i;
+            b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
+            for (int j = 0; j < SLIM_QK_K / 16; j++)
+                b->scales[j] = (int8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 2; j++)
+                b->ql[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 4; j++)
+                b->qh[j] = (uint8_t)rng_next();
+        } else {
+            block_q4_K *b = (block_q4_K *)blocks + i;
+            b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
+            b->dmin = slim_f32_to_fp16((float)ldexp(rng_unif(), -8));
+            for (int j = 0; j < SLIM_K_SCALE_SIZE; j++)
+                b->scales[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        }
     }
 }
 
-/* The repacked Q4_0 kernel (quant/q4_0_x16.h) for odd row lengths, 16 and 48
- * rows and 1 to 17 tokens (full and ragged token tiles):
+/* The kernels over 16-row groups, with what a test needs to drive them. */
+typedef struct x16_format {
+    slim_dtype type, act; /* weights, activations (vec_dot_type) */
+    int64_t qk;           /* elements per weight block */
+    size_t block, act_block;
+    size_t (*size)(int64_t n, int64_t rows);
+    void (*pack)(const void *src, size_t stride, int64_t n, int64_t rows, void *dst);
+    void (*xsum)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum);
+    void (*gemm)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
+                 const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy);
+    void (*ref)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
+                int64_t n_tokens, float *y, int64_t ldy);
+    int64_t lens[3];
+} x16_format;
+
+/* Q6_K's kernel takes no sums (Q8_K's bsums carry the offset): adapters. */
+static size_t q6_k_size(int64_t n, int64_t rows) {
+    return (size_t)(n / SLIM_QK_K) * sizeof(block_q6_K) * (size_t)rows;
+}
+static void q6_k_no_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
+    memset(xsum, 0x5A, sizeof(int16_t) * (size_t)(n / 32 * n_tokens)); /* must not be read */
+}
+static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+
+static const x16_format x16_formats[] = {
+    {SLIM_DTYPE_Q4_0,
+     SLIM_DTYPE_Q8_0,
+     SLIM_QK4_0,
+     sizeof(block_q4_0),
+     sizeof(block_q8_0),
+     slim_q4_0x16_size,
+     slim_q4_0x16_pack,
+     slim_q4_0x16_xsum,
+     slim_q4_0x16_gemm,
+     slim_q4_0x16_gemm_ref,
+     {32, 96, 2080}},
+    {SLIM_DTYPE_Q4_K,
+     SLIM_DTYPE_Q8_K,
+     SLIM_QK_K,
+     sizeof(block_q4_K),
+     sizeof(block_q8_K),
+     slim_q4_kx16_size,
+     slim_q4_kx16_pack,
+     slim_q4_kx16_xsum,
+     slim_q4_kx16_gemm,
+     slim_q4_kx16_gemm_ref,
+     {256, 768, 2304}},
+    {SLIM_DTYPE_Q6_K,
+     SLIM_DTYPE_Q8_K,
+     SLIM_QK_K,
+     sizeof(block_q6_K),
+     sizeof(block_q8_K),
+     q6_k_size,
+     slim_q6_kx16_pack,
+     q6_k_no_sums,
+     q6_k_gemm,
+     slim_q6_kx16_gemm_ref,
+     {256, 768, 2304}},
+};
+
+/* The repacked Q4_0, Q4_K and Q6_K kernels (quant/q4_0_x16.h, q4_k_x16.h,
+ * q6_k_x16.h) for
+ * several row lengths, 16 and 48 rows and 1 to 17 tokens (full and ragged
+ * token tiles):
  * - the SIMD kernel is bitwise its scalar reference;
- * - within 2^-20 sum |w x| + 1e-30 of the double dot of the dequantized rows
- *   with the dequantized Q8_0 activations (float accumulation of n/32 terms);
+ * - within 2^-20 sum |term| |x| + 1e-30 of the double dot of the dequantized
+ *   row with the dequantized activations (|term|: |w|, or for Q4_K
+ *   |d sc q| + |dmin m|, the two products the kernel subtracts);
  * - a token alone (decode) gives bitwise what it gives in a batch;
  * - through slim_cpu_matmul with 1 and 2 threads, packed weights give bitwise
- *   the same, and the plain Q4_0 path agrees within the same bound. */
-START_TEST(test_q4_0x16) {
-    static const int64_t lens[] = {32, 96, 2080};
+ *   the same, and the plain vec_dot / gemm path agrees within twice the bound. */
+START_TEST(test_x16) {
     static const int64_t row_counts[] = {16, 48};
     rng_state = 0x40016u;
-    const slim_dtype_traits *q4 = slim_dtype_traits_of(SLIM_DTYPE_Q4_0);
-    const slim_dtype_traits *q8 = slim_dtype_traits_of(SLIM_DTYPE_Q8_0);
-    for (size_t il = 0; il < sizeof lens / sizeof lens[0]; il++)
-        for (size_t ir = 0; ir < sizeof row_counts / sizeof row_counts[0]; ir++) {
-            const int64_t n = lens[il], rows = row_counts[ir], T = 17, nb = n / SLIM_QK4_0;
-            const size_t ws = (size_t)nb * sizeof(block_q4_0), xs = (size_t)nb * sizeof(block_q8_0);
-            block_q4_0 *w = malloc(ws * (size_t)rows);
-            void *packed = aligned_alloc(64, (slim_q4_0x16_size(n, rows) + 63) & ~(size_t)63);
-            float *xf = malloc(sizeof(float) * (size_t)(n * T)),
-                  *wf = malloc(sizeof(float) * (size_t)n);
-            float *xd = malloc(sizeof(float) * (size_t)(n * T));
-            char *xq = malloc(xs * (size_t)T);
-            int16_t *xsum = malloc(sizeof(int16_t) * (size_t)(nb * T));
-            float *y = malloc(sizeof(float) * (size_t)(rows * T)),
-                  *yr = malloc(sizeof(float) * (size_t)(rows * T));
-            float *y1 = malloc(sizeof(float) * (size_t)rows);
-            double *tl = malloc(sizeof(double) * (size_t)(rows * T));
-            ck_assert(w && packed && xf && wf && xd && xq && xsum && y && yr && y1 && tl);
-            random_q4_0(w, nb * rows);
-            for (int64_t i = 0; i < n * T; i++)
-                xf[i] = rng_sym(3.0f);
-            for (int64_t t = 0; t < T; t++) {
-                q8->from_float(xf + t * n, xq + (size_t)t * xs, n);
-                q8->to_float(xq + (size_t)t * xs, xd + t * n, n);
-            }
-            slim_q4_0x16_pack(w, ws, n, rows, packed);
-            slim_q4_0x16_xsum(n, xq, xs, T, xsum);
-            for (int64_t nt = 1; nt <= T; nt += (nt < 9 ? 1 : 8)) {
-                slim_q4_0x16_gemm(n, packed, 0, rows / 16, xq, xs, xsum, nt, y, rows);
-                slim_q4_0x16_gemm_ref(n, packed, 0, rows / 16, xq, xs, nt, yr, rows);
-                ck_assert_msg(memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
-                              "q4_0x16 n=%lld rows=%lld tokens=%lld: SIMD != scalar reference",
-                              (long long)n, (long long)rows, (long long)nt);
-            }
-            for (int64_t r = 0; r < rows; r++) {
-                q4->to_float((const char *)w + (size_t)r * ws, wf, n);
+    for (size_t f = 0; f < sizeof x16_formats / sizeof x16_formats[0]; f++)
+        for (size_t il = 0; il < 3; il++)
+            for (size_t ir = 0; ir < sizeof row_counts / sizeof row_counts[0]; ir++) {
+                const x16_format *F = &x16_formats[f];
+                const slim_dtype_traits *wt_tr = slim_dtype_traits_of(F->type);
+                const slim_dtype_traits *xt_tr = slim_dtype_traits_of(F->act);
+                const int64_t n = F->lens[il], rows = row_counts[ir], T = 17, nb = n / F->qk;
+                const size_t ws = (size_t)nb * F->block,
+                             xs = (size_t)(n / xt_tr->block_size) * F->act_block;
+                char *w = malloc(ws * (size_t)rows), *w0 = malloc(ws);
+                void *packed = aligned_alloc(64, (F->size(n, rows) + 63) & ~(size_t)63);
+                float *xf = malloc(sizeof(float) * (size_t)(n * T));
+                float *wf = malloc(sizeof(float) * (size_t)n),
+                      *pf = malloc(sizeof(float) * (size_t)n);
+                float *xd = malloc(sizeof(float) * (size_t)(n * T));
+                char *xq = malloc(xs * (size_t)T);
+                int16_t *xsum = malloc(sizeof(int16_t) * (size_t)(n / 32 * T));
+                float *y = malloc(sizeof(float) * (size_t)(rows * T)),
+                      *yr = malloc(sizeof(float) * (size_t)(rows * T));
+                float *y1 = malloc(sizeof(float) * (size_t)rows);
+                double *tl = malloc(sizeof(double) * (size_t)(rows * T));
+                ck_assert(w && w0 && packed && xf && wf && pf && xd && xq && xsum && y && yr &&
+                          y1 && tl);
+                random_blocks(F->type, w, nb * rows);
+                for (int64_t i = 0; i < n * T; i++)
+                    xf[i] = rng_sym(3.0f);
                 for (int64_t t = 0; t < T; t++) {
-                    double want = 0, mag = 0;
-                    for (int64_t i = 0; i < n; i++) {
-                        want += (double)wf[i] * xd[t * n + i];
-                        mag += fabs((double)wf[i] * xd[t * n + i]);
-                    }
-                    const double got = y[t * rows + r], tol = ldexp(mag, -20) + 1e-30;
-                    tl[t * rows + r] = 2 * tol;
-                    const float plain =
-                        q4->vec_dot(n, (const char *)w + (size_t)r * ws, xq + (size_t)t * xs);
-                    ck_assert_msg(fabs(got - want) <= tol && fabs((double)plain - got) <= 2 * tol,
-                                  "q4_0x16 n=%lld row %lld token %lld: got %.9g, double %.9g, "
-                                  "plain vec_dot %.9g",
-                                  (long long)n, (long long)r, (long long)t, got, want,
-                                  (double)plain);
+                    xt_tr->from_float(xf + t * n, xq + (size_t)t * xs, n);
+                    xt_tr->to_float(xq + (size_t)t * xs, xd + t * n, n);
                 }
+                F->pack(w, ws, n, rows, packed);
+                F->xsum(n, xq, xs, T, xsum);
+                for (int64_t nt = 1; nt <= T; nt += (nt < 9 ? 1 : 8)) {
+                    F->gemm(n, packed, 0, rows / 16, xq, xs, xsum, nt, y, rows);
+                    F->ref(n, packed, 0, rows / 16, xq, xs, nt, yr, rows);
+                    ck_assert_msg(memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
+                                  "%s x16 n=%lld rows=%lld tokens=%lld: SIMD != scalar reference",
+                                  wt_tr->name, (long long)n, (long long)rows, (long long)nt);
+                }
+                for (int64_t r = 0; r < rows; r++) {
+                    const char *row = w + (size_t)r * ws;
+                    wt_tr->to_float(row, wf, n);
+                    memcpy(w0, row, ws); /* Q4_K without its mins: the d sc q part alone */
+                    for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_K && b < nb; b++)
+                        ((block_q4_K *)w0)[b].dmin = 0;
+                    wt_tr->to_float(w0, pf, n);
+                    for (int64_t t = 0; t < T; t++) {
+                        double want = 0, mag = 0;
+                        for (int64_t i = 0; i < n; i++) {
+                            const double xv = xd[t * n + i];
+                            want += (double)wf[i] * xv;
+                            mag += (fabs((double)pf[i]) + fabs((double)pf[i] - wf[i])) * fabs(xv);
+                        }
+                        const double got = y[t * rows + r], tol = ldexp(mag, -20) + 1e-30;
+                        tl[t * rows + r] = 2 * tol;
+                        const float plain = wt_tr->vec_dot(n, row, xq + (size_t)t * xs);
+                        ck_assert_msg(fabs(got - want) <= tol &&
+                                          fabs((double)plain - got) <= 2 * tol,
+                                      "%s x16 n=%lld row %lld token %lld: got %.9g, double %.9g, "
+                                      "plain vec_dot %.9g",
+                                      wt_tr->name, (long long)n, (long long)r, (long long)t, got,
+                                      want, (double)plain);
+                    }
+                }
+                for (int64_t t = 0; t < T; t++) { /* decode: one token at a time */
+                    F->gemm(n, packed, 0, rows / 16, xq + (size_t)t * xs, xs, xsum + t * (n / 32),
+                            1, y1, rows);
+                    ck_assert(memcmp(y1, y + t * rows, sizeof(float) * (size_t)rows) == 0);
+                }
+                /* the CPU matmul, packed and plain, 1 and 2 threads */
+                slim_tensor wt = {.name = "w",
+                                  .type = F->type,
+                                  .n_dims = 2,
+                                  .ne = {n, rows, 1, 1},
+                                  .nb = {F->block, ws, ws * (size_t)rows, ws * (size_t)rows},
+                                  .data = w};
+                slim_tensor wp = wt;
+                wp.packed = packed;
+                for (int threads = 1; threads <= 2; threads++) {
+                    slim_threadpool *pool = NULL;
+                    ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
+                    slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
+                    ex.scratch = malloc(ex.scratch_size);
+                    float *ym = malloc(sizeof(float) * (size_t)(rows * T));
+                    ck_assert(ex.scratch && ym);
+                    const slim_tensor *wl[1] = {&wp};
+                    float *yl[1] = {ym};
+                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
+                    ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
+                    wl[0] = &wt;
+                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
+                    for (int64_t i = 0; i < rows * T; i++)
+                        ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
+                                      "%s plain vs packed matmul %lld: %.9g vs %.9g", wt_tr->name,
+                                      (long long)i, (double)ym[i], (double)y[i]);
+                    free(ym);
+                    free(ex.scratch);
+                    slim_threadpool_free(pool);
+                }
+                free(w);
+                free(w0);
+                free(packed);
+                free(xf);
+                free(wf);
+                free(pf);
+                free(xd);
+                free(xq);
+                free(xsum);
+                free(y);
+                free(yr);
+                free(y1);
+                free(tl);
             }
-            for (int64_t t = 0; t < T; t++) { /* decode: one token at a time */
-                slim_q4_0x16_gemm(n, packed, 0, rows / 16, xq + (size_t)t * xs, xs, xsum + t * nb,
-                                  1, y1, rows);
-                ck_assert(memcmp(y1, y + t * rows, sizeof(float) * (size_t)rows) == 0);
-            }
-            /* the CPU matmul, packed and plain, 1 and 2 threads */
-            slim_tensor wt = {.name = "w",
-                              .type = SLIM_DTYPE_Q4_0,
-                              .n_dims = 2,
-                              .ne = {n, rows, 1, 1},
-                              .nb = {sizeof(block_q4_0), ws, ws * (size_t)rows, ws * (size_t)rows},
-                              .data = w};
-            slim_tensor wp = wt;
-            wp.packed = packed;
-            for (int threads = 1; threads <= 2; threads++) {
-                slim_threadpool *pool = NULL;
-                ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
-                slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
-                ex.scratch = malloc(ex.scratch_size);
-                float *ym = malloc(sizeof(float) * (size_t)(rows * T));
-                ck_assert(ex.scratch && ym);
-                const slim_tensor *wl[1] = {&wp};
-                float *yl[1] = {ym};
-                ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
-                ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
-                wl[0] = &wt;
-                ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
-                for (int64_t i = 0; i < rows * T; i++)
-                    ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
-                                  "plain vs packed matmul %lld: %.9g vs %.9g", (long long)i,
-                                  (double)ym[i], (double)y[i]);
-                free(ym);
-                free(ex.scratch);
-                slim_threadpool_free(pool);
-            }
-            free(w);
-            free(packed);
-            free(xf);
-            free(wf);
-            free(xd);
-            free(xq);
-            free(xsum);
-            free(y);
-            free(yr);
-            free(y1);
-            free(tl);
-        }
 }
 END_TEST
 
@@ -416,7 +519,7 @@ Suite *suite_cpu(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_act_mul);
     tcase_add_test(tc, test_attention);
-    tcase_add_test(tc, test_q4_0x16);
+    tcase_add_test(tc, test_x16);
     tcase_add_test(tc, test_half_x64);
     suite_add_tcase(s, tc);
     return s;

@@ -10,6 +10,8 @@
 #include "quant/blocks.h"
 #include "quant/half_x64.h"
 #include "quant/q4_0_x16.h"
+#include "quant/q4_k_x16.h"
+#include "quant/q6_k_x16.h"
 
 enum { ROW_TILE = 16 };
 
@@ -58,10 +60,15 @@ typedef struct packed_task {
 static void packed_worker(void *arg, int ith, int nth) {
     const packed_task *t = arg;
     const slim_tensor *w = t->w;
-    if (w->type == SLIM_DTYPE_Q4_0) {
+    if (w->type == SLIM_DTYPE_Q4_0 || w->type == SLIM_DTYPE_Q4_K) {
         const int64_t groups = w->ne[1] / SLIM_X16_ROWS;
-        slim_q4_0x16_gemm(w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq,
-                          t->xq_row, t->xsum, t->n_tokens, t->y, w->ne[1]);
+        (w->type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_gemm : slim_q4_kx16_gemm)(
+            w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq, t->xq_row,
+            t->xsum, t->n_tokens, t->y, w->ne[1]);
+    } else if (w->type == SLIM_DTYPE_Q6_K) {
+        const int64_t groups = w->ne[1] / SLIM_X16_ROWS;
+        slim_q6_kx16_gemm(w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq,
+                          t->xq_row, t->n_tokens, t->y, w->ne[1]);
     } else {
         const int64_t groups = w->ne[1] / SLIM_X64_ROWS;
         slim_half_x64_gemm(w->type == SLIM_DTYPE_BF16, w->ne[0], w->packed, groups * ith / nth,
@@ -127,15 +134,17 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             }
             task.xq = xq;
         }
-        if (w[i]->packed && w[i]->type == SLIM_DTYPE_Q4_0) {
-            const size_t sums = (size_t)(n / SLIM_QK4_0) * (size_t)n_tokens * sizeof(int16_t);
+        if (w[i]->packed && (w[i]->type == SLIM_DTYPE_Q4_0 || w[i]->type == SLIM_DTYPE_Q4_K)) {
+            /* both keep one int16 of activation sums per 32 elements */
+            const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
             const size_t at = (held + 63) & ~(size_t)63;
             if (at + sums > ex->scratch_size)
                 return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
                                   w[i]->name);
             if (!xsum) {
                 int16_t *s = (int16_t *)((char *)ex->scratch + at);
-                slim_q4_0x16_xsum(n, task.xq, task.xq_row, n_tokens, s);
+                (w[i]->type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_xsum : slim_q4_kx16_xsum)(
+                    n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */
             }
@@ -143,7 +152,7 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             slim_threadpool_run(ex->pool, packed_worker, &pt);
             continue;
         }
-        if (w[i]->packed) { /* F16, BF16: F32 activations as they are */
+        if (w[i]->packed) { /* Q6_K (no sums: Q8_K's bsums serve), F16, BF16 */
             packed_task pt = {w[i], task.xq, task.xq_row, NULL, n_tokens, y[i]};
             slim_threadpool_run(ex->pool, packed_worker, &pt);
             continue;

@@ -1,0 +1,198 @@
+/* Q4_K repacked 16 rows to a group (layout and numerics: q4_k_x16.h). */
+#include <math.h>
+#include <string.h>
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/q4_k_x16.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define KX16_SIMD 1
+#include <immintrin.h>
+#else
+#define KX16_SIMD 0
+#endif
+
+enum { R = 16 };
+
+typedef struct {
+    uint16_t d[R], dmin[R];
+    uint8_t sc[8][R];
+    uint8_t m[4][R][2];
+    uint8_t qs[4][8][R][4];
+} block_q4_Kx16;
+_Static_assert(sizeof(block_q4_Kx16) == 2368, "block_q4_Kx16 size");
+
+bool slim_q4_kx16_available(void) { return KX16_SIMD; }
+
+size_t slim_q4_kx16_size(int64_t n, int64_t rows) {
+    return (size_t)(n / SLIM_QK_K) * (size_t)(rows / R) * sizeof(block_q4_Kx16);
+}
+
+/* Q4_K's 6-bit scale and min of sub-block j (GGML's get_scale_min_k4). */
+static void scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0x0F) | (s[j - 4] >> 6) << 4);
+        *m = (uint8_t)((s[j + 4] >> 4) | (s[j] >> 6) << 4);
+    }
+}
+
+void slim_q4_kx16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
+    const int64_t nb = n / SLIM_QK_K;
+    block_q4_Kx16 *out = dst;
+    for (int64_t g = 0; g < rows / R; g++)
+        for (int64_t b = 0; b < nb; b++, out++)
+            for (int k = 0; k < R; k++) {
+                const block_q4_K *in =
+                    (const block_q4_K *)((const char *)src + (size_t)(g * R + k) * src_stride) + b;
+                out->d[k] = in->d;
+                out->dmin[k] = in->dmin;
+                for (int j = 0; j < 8; j++)
+                    scale_min(j, in->scales, &out->sc[j][k], &out->m[j / 2][k][j % 2]);
+                for (int p = 0; p < 4; p++)
+                    for (int c = 0; c < 8; c++)
+                        memcpy(out->qs[p][c][k], in->qs + 32 * p + 4 * c, 4);
+            }
+}
+
+void slim_q4_kx16_xsum(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
+    const int64_t nb = n / SLIM_QK_K;
+    for (int64_t t = 0; t < n_tokens; t++) {
+        const block_q8_K *x = (const block_q8_K *)((const char *)xq + (size_t)t * xs);
+        for (int64_t b = 0; b < nb; b++)
+            for (int j = 0; j < 8; j++) /* |sum| <= 32 * 128: fits */
+                xsum[(t * nb + b) * 8 + j] = (int16_t)(x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+    }
+}
+
+void slim_q4_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                           size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK_K;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t t = 0; t < n_tokens; t++) {
+            const block_q8_K *x = (const block_q8_K *)((const char *)xq + (size_t)t * xs);
+            for (int k = 0; k < R; k++) {
+                const block_q4_Kx16 *w = (const block_q4_Kx16 *)packed + g * nb;
+                float acc = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    int32_t isum = 0, msum = 0;
+                    for (int j = 0; j < 8; j++) {
+                        const int p = j / 2, hi = j % 2;
+                        int32_t s = 0, xsum = 0;
+                        for (int c = 0; c < 8; c++)
+                            for (int e = 0; e < 4; e++) {
+                                const uint8_t q = w[b].qs[p][c][k][e];
+                                const int8_t xv = x[b].qs[64 * p + 32 * hi + 4 * c + e];
+                                s += (hi ? q >> 4 : q & 15) * xv;
+                                xsum += xv;
+                            }
+                        isum += w[b].sc[j][k] * s;
+                        msum += w[b].m[p][k][hi] * xsum;
+                    }
+                    acc = fmaf(slim_fp16_to_f32(w[b].d[k]) * x[b].d, (float)isum, acc);
+                    acc = fmaf(-(slim_fp16_to_f32(w[b].dmin[k]) * x[b].d), (float)msum, acc);
+                }
+                y[t * ldy + g * R + k] = acc;
+            }
+        }
+}
+
+#if KX16_SIMD
+enum { KX16_C = 4 }; /* tokens per register tile */
+
+static inline __m512i bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* One group of 16 rows x nc tokens (nc a compile-time constant in each copy). */
+static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
+                                                       const block_q4_Kx16 *w, const char *x,
+                                                       size_t xs, const int16_t *xsum, float *y,
+                                                       int64_t ldy) {
+    __m512 acc[KX16_C];
+#pragma GCC unroll 4
+    for (int t = 0; t < nc; t++)
+        acc[t] = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++, w++) {
+        __m512i isum[KX16_C], msum[KX16_C];
+#pragma GCC unroll 4
+        for (int t = 0; t < nc; t++) {
+            isum[t] = _mm512_setzero_si512();
+            msum[t] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 1
+        for (int p = 0; p < 4; p++) {
+            __m512i lo[8], hi[8];
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m512i q = _mm512_loadu_si512(w->qs[p][c]);
+                lo[c] = _mm512_and_si512(q, low);
+                hi[c] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+            }
+            const __m512i sc_lo =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->sc[2 * p]));
+            const __m512i sc_hi =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->sc[2 * p + 1]));
+            const __m512i mp = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)w->m[p]));
+#pragma GCC unroll 4
+            for (int t = 0; t < nc; t++) {
+                const block_q8_K *xb = (const block_q8_K *)(x + (size_t)t * xs) + b;
+                __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c++) {
+                    s0 = _mm512_dpbusd_epi32(s0, lo[c], bcast32(xb->qs + 64 * p + 4 * c));
+                    s1 = _mm512_dpbusd_epi32(s1, hi[c], bcast32(xb->qs + 64 * p + 32 + 4 * c));
+                }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s0, sc_lo));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s1, sc_hi));
+                msum[t] = _mm512_dpwssd_epi32(
+                    msum[t], mp, bcast32(xsum + ((size_t)t * (size_t)nb + (size_t)b) * 8 + 2 * p));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w->d));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w->dmin));
+#pragma GCC unroll 4
+        for (int t = 0; t < nc; t++) {
+            const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(x + (size_t)t * xs) + b)->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[t]), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < nc; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+void slim_q4_kx16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK_K;
+    const char *x = xq;
+    for (int64_t g = g0; g < g1; g++) {
+        const block_q4_Kx16 *w = (const block_q4_Kx16 *)packed + g * nb;
+        float *yg = y + g * R;
+        int64_t t = 0;
+        for (; t + KX16_C <= n_tokens; t += KX16_C)
+            tile(KX16_C, nb, w, x + (size_t)t * xs, xs, xsum + t * nb * 8, yg + t * ldy, ldy);
+        const char *xt = x + (size_t)t * xs;
+        const int16_t *st = xsum + t * nb * 8;
+        float *yt = yg + t * ldy;
+        switch (n_tokens - t) {
+        case 3: tile(3, nb, w, xt, xs, st, yt, ldy); break;
+        case 2: tile(2, nb, w, xt, xs, st, yt, ldy); break;
+        case 1: tile(1, nb, w, xt, xs, st, yt, ldy); break;
+        default: break;
+        }
+    }
+}
+#else
+void slim_q4_kx16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q4_kx16_gemm_ref(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+#endif
