@@ -1,5 +1,6 @@
 /* F16 / BF16 repacked 64 rows to a group (layout and numerics: half_x64.h). */
 #include <math.h>
+#include <string.h>
 
 #include "core/fp16.h"
 #include "quant/half_x64.h"
@@ -14,13 +15,22 @@
 bool slim_half_x64_available(void) { return X64_SIMD; }
 
 void slim_half_x64_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
-    uint16_t *out = dst;
-    for (int64_t g = 0; g < rows / SLIM_X64_ROWS; g++, out += (size_t)n * SLIM_X64_ROWS)
-        for (int k = 0; k < SLIM_X64_ROWS; k++) {
-            const uint16_t *row = (const uint16_t *)((const char *)src +
-                                                     (size_t)(g * SLIM_X64_ROWS + k) * src_stride);
-            for (int64_t i = 0; i < n; i++)
-                out[(size_t)i * SLIM_X64_ROWS + k] = row[i];
+    enum { B = 32 }; /* elements per row per step: one cache line of each row */
+    uint16_t *out = dst, tile[SLIM_X64_ROWS][B];
+    for (int64_t g = 0; g < rows / SLIM_X64_ROWS; g++)
+        /* rows lie src_stride apart (often 4 KiB: the same L1 set), so each
+         * row's line is copied whole into `tile` and transposed from there */
+        for (int64_t i0 = 0; i0 < n; i0 += B) {
+            const int m = n - i0 < B ? (int)(n - i0) : B;
+            for (int k = 0; k < SLIM_X64_ROWS; k++)
+                memcpy(tile[k],
+                       (const uint16_t *)((const char *)src +
+                                          (size_t)(g * SLIM_X64_ROWS + k) * src_stride) +
+                           i0,
+                       (size_t)m * sizeof(uint16_t));
+            for (int i = 0; i < m; i++)
+                for (int k = 0; k < SLIM_X64_ROWS; k++)
+                    *out++ = tile[k][i];
         }
 }
 
