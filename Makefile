@@ -186,11 +186,15 @@ cuda: cudasim-nvcc-check
 # Llama-3.2-1B-shaped GGUFs (F16 by the gguf package, the rest by llama.cpp's
 # quantizer via llama-cpp-python) for tools/bench/compare.py, when missing.
 BENCH_MODELS := $(foreach t,q4_0 q4_k_m q8_0 f16,$(MODEL_DIR)/bench/llama1b-$(t).gguf)
-.PHONY: stream bench-models
+.PHONY: stream bench-models bench-repack
 stream: $(BUILD)/stream
 $(BUILD)/stream: tools/bench/stream.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O3 $(ARCH) -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+# `make bench-repack`: the repacked CPU kernels vs the plain ones (tools/bench/repack.c).
+bench-repack: $(BUILD)/repack
+$(BUILD)/repack: tools/bench/repack.c $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &:
 	python3 tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
