@@ -185,6 +185,38 @@ START_TEST(test_attention) {
 }
 END_TEST
 
+/* slim_cpu_matmul with 1 and 2 threads over T tokens of x: the weight with
+ * its packed copy gives bitwise y (what the packed kernel gave), and
+ * without it (the plain kernels) within tl[i] of y. */
+static void check_matmul(const slim_tensor *plain, const void *packed, const float *x, int64_t T,
+                         const float *y, const double *tl) {
+    const int64_t n = plain->ne[0], rows = plain->ne[1];
+    slim_tensor wp = *plain;
+    wp.packed = packed;
+    for (int threads = 1; threads <= 2; threads++) {
+        slim_threadpool *pool = NULL;
+        ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
+        slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
+        ex.scratch = malloc(ex.scratch_size);
+        float *ym = malloc(sizeof(float) * (size_t)(rows * T));
+        ck_assert(ex.scratch && ym);
+        const slim_tensor *wl[1] = {&wp};
+        float *yl[1] = {ym};
+        ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+        ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
+        wl[0] = plain;
+        ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+        for (int64_t i = 0; i < rows * T; i++)
+            ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
+                          "%s n=%lld: plain vs packed matmul %lld: %.9g vs %.9g",
+                          slim_dtype_name(plain->type), (long long)n, (long long)i, (double)ym[i],
+                          (double)y[i]);
+        free(ym);
+        free(ex.scratch);
+        slim_threadpool_free(pool);
+    }
+}
+
 /* Random Q4_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16 scales of
  * mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers
  * write them. */
@@ -373,29 +405,7 @@ START_TEST(test_x16) {
                                   .ne = {n, rows, 1, 1},
                                   .nb = {F->block, ws, ws * (size_t)rows, ws * (size_t)rows},
                                   .data = w};
-                slim_tensor wp = wt;
-                wp.packed = packed;
-                for (int threads = 1; threads <= 2; threads++) {
-                    slim_threadpool *pool = NULL;
-                    ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
-                    slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
-                    ex.scratch = malloc(ex.scratch_size);
-                    float *ym = malloc(sizeof(float) * (size_t)(rows * T));
-                    ck_assert(ex.scratch && ym);
-                    const slim_tensor *wl[1] = {&wp};
-                    float *yl[1] = {ym};
-                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
-                    ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
-                    wl[0] = &wt;
-                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, xf, T, yl), SLIM_OK);
-                    for (int64_t i = 0; i < rows * T; i++)
-                        ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
-                                      "%s plain vs packed matmul %lld: %.9g vs %.9g", wt_tr->name,
-                                      (long long)i, (double)ym[i], (double)y[i]);
-                    free(ym);
-                    free(ex.scratch);
-                    slim_threadpool_free(pool);
-                }
+                check_matmul(&wt, packed, xf, T, y, tl);
                 free(w);
                 free(w0);
                 free(packed);
@@ -479,29 +489,7 @@ START_TEST(test_half_x64) {
                                   .ne = {n, rows, 1, 1},
                                   .nb = {2, ws, ws * (size_t)rows, ws * (size_t)rows},
                                   .data = w};
-                slim_tensor wp = wt;
-                wp.packed = packed;
-                for (int threads = 1; threads <= 2; threads++) {
-                    slim_threadpool *pool = NULL;
-                    ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
-                    slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
-                    ex.scratch = malloc(ex.scratch_size);
-                    float *ym = malloc(sizeof(float) * (size_t)(rows * T));
-                    ck_assert(ex.scratch && ym);
-                    const slim_tensor *wl[1] = {&wp};
-                    float *yl[1] = {ym};
-                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
-                    ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
-                    wl[0] = &wt;
-                    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
-                    for (int64_t i = 0; i < rows * T; i++)
-                        ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
-                                      "plain vs packed half matmul %lld: %.9g vs %.9g",
-                                      (long long)i, (double)ym[i], (double)y[i]);
-                    free(ym);
-                    free(ex.scratch);
-                    slim_threadpool_free(pool);
-                }
+                check_matmul(&wt, packed, x, T, y, tl);
                 free(w);
                 free(packed);
                 free(x);
