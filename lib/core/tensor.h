@@ -15,7 +15,7 @@ typedef struct slim_tensor {
     int64_t ne[4]; /* elements per dimension, ne[0] fastest */
     size_t nb[4];  /* bytes between consecutive elements (nb[0]) / rows (nb[1]) / ... */
     const void *data;
-    /* CPU only: the rows repacked for the SIMD kernel (quant/q4_0_x16.h), in
+    /* CPU only: the rows repacked for the SIMD kernel (quant/legacy_x16.h), in
      * groups of 16 rows, or NULL.  data stays valid (row lookups use it). */
     const void *packed;
 } slim_tensor;

@@ -1,5 +1,5 @@
 /* Q4_K weights repacked for the CPU: 16 rows interleaved so that one 512-bit
- * lane holds one row (why: see q4_0_x16.h; the same measurements).
+ * lane holds one row (why: see legacy_x16.h; the same measurements).
  *
  * Group g (rows 16g .. 16g+15) is n / 256 super-blocks of
  *   d[16], dmin[16]   the rows' fp16 super-block scales

@@ -12,7 +12,7 @@
 #include "core/threadpool.h"
 #include "quant/blocks.h"
 #include "quant/half_x64.h"
-#include "quant/q4_0_x16.h"
+#include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 #include "rng.h"
@@ -217,7 +217,7 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
     }
 }
 
-/* Random Q4_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16 scales of
+/* Random Q4_0 / Q8_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16 scales of
  * mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers
  * write them. */
 static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
@@ -231,6 +231,11 @@ static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
             b->d = d;
             for (int j = 0; j < SLIM_QK4_0 / 2; j++)
                 b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q8_0) {
+            block_q8_0 *b = (block_q8_0 *)blocks + i;
+            b->d = d;
+            for (int j = 0; j < SLIM_QK8_0; j++)
+                b->qs[j] = (int8_t)rng_next();
         } else if (type == SLIM_DTYPE_Q6_K) {
             block_q6_K *b = (block_q6_K *)blocks + i;
             b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
@@ -291,6 +296,17 @@ static const x16_format x16_formats[] = {
      slim_q4_0x16_gemm,
      slim_q4_0x16_gemm_ref,
      {32, 96, 2080}},
+    {SLIM_DTYPE_Q8_0,
+     SLIM_DTYPE_Q8_0,
+     SLIM_QK8_0,
+     sizeof(block_q8_0),
+     sizeof(block_q8_0),
+     slim_q8_0x16_size,
+     slim_q8_0x16_pack,
+     slim_q4_0x16_xsum,
+     slim_q8_0x16_gemm,
+     slim_q8_0x16_gemm_ref,
+     {32, 96, 2080}},
     {SLIM_DTYPE_Q4_K,
      SLIM_DTYPE_Q8_K,
      SLIM_QK_K,
@@ -315,7 +331,7 @@ static const x16_format x16_formats[] = {
      {256, 768, 2304}},
 };
 
-/* The repacked Q4_0, Q4_K and Q6_K kernels (quant/q4_0_x16.h, q4_k_x16.h,
+/* The repacked Q4_0, Q8_0, Q4_K and Q6_K kernels (quant/legacy_x16.h, q4_k_x16.h,
  * q6_k_x16.h) for
  * several row lengths, 16 and 48 rows and 1 to 17 tokens (full and ragged
  * token tiles):

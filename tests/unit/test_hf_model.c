@@ -365,7 +365,7 @@ START_TEST(test_hf_quantize_at_load) {
 END_TEST
 
 /* Q4_0 at load on the CPU: the matmul weights are repacked into 16-row
- * groups (quant/q4_0_x16.h).  A prompt evaluated at once and one token at a
+ * groups (quant/legacy_x16.h).  A prompt evaluated at once and one token at a
  * time gives bitwise the same logits; the plain Q4_0 kernels
  * (SLIM_CPU_REPACK=0) give the same top-1 everywhere and logits equal up to
  * float rounding (1e-4 x std); transformers' top-1 is printed (random tiny

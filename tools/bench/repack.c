@@ -1,7 +1,7 @@
 /* repack: the CPU's repacked matmul kernels against the plain row kernels
  * they replace, one thread, weights far larger than the caches.
  *
- * For each format (Q4_0, Q4_K, Q6_K, F16) a random matrix of about 256 MiB
+ * For each format (Q4_0, Q8_0, Q4_K, Q6_K, F16) a random matrix of about 256 MiB
  * with rows of n elements (-n, default 2048) is timed two ways:
  *   decode: one token; plain = the traits' vec_dot per row, packed = the
  *           repacked kernel over all row groups (what slim_cpu_matmul runs);
@@ -22,7 +22,7 @@
 #include "quant/blocks.h"
 #include "quant/dtype.h"
 #include "quant/half_x64.h"
-#include "quant/q4_0_x16.h"
+#include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
@@ -50,6 +50,7 @@ static void fill(slim_dtype type, char *w, size_t bytes, size_t block) {
     for (size_t off = 0; off + block <= bytes; off += block) {
         char *b = w + off;
         if (type == SLIM_DTYPE_Q4_0) ((block_q4_0 *)b)->d = small;
+        if (type == SLIM_DTYPE_Q8_0) ((block_q8_0 *)b)->d = small;
         if (type == SLIM_DTYPE_Q4_K) ((block_q4_K *)b)->d = ((block_q4_K *)b)->dmin = small;
         if (type == SLIM_DTYPE_Q6_K) ((block_q6_K *)b)->d = small;
         if (type == SLIM_DTYPE_F16)
@@ -88,8 +89,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
         else
             slim_dtype_traits_of(xt)->from_float(xf + t * n, xq + (size_t)t * xs, n);
     }
-    if (type == SLIM_DTYPE_Q4_0) {
-        slim_q4_0x16_pack(w, ws, n, rows, p);
+    if (type == SLIM_DTYPE_Q4_0 || type == SLIM_DTYPE_Q8_0) {
+        (type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_pack : slim_q8_0x16_pack)(w, ws, n, rows, p);
         slim_q4_0x16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q4_K) {
         slim_q4_kx16_pack(w, ws, n, rows, p);
@@ -104,6 +105,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     do {                                                                                           \
         if (type == SLIM_DTYPE_Q4_0)                                                               \
             slim_q4_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
+        else if (type == SLIM_DTYPE_Q8_0)                                                          \
+            slim_q8_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
         else if (type == SLIM_DTYPE_Q4_K)                                                          \
             slim_q4_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
         else if (type == SLIM_DTYPE_Q6_K)                                                          \
@@ -115,6 +118,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     float *yc = malloc(sizeof(float) * (size_t)(group * T));
     PACKED(T, yc, group, 1);
     if (type == SLIM_DTYPE_Q4_0) slim_q4_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q8_0) slim_q8_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q4_K) slim_q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q6_K) slim_q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_F16)
@@ -176,7 +180,8 @@ int main(int argc, char **argv) {
            (long long)n, (long long)T, reps);
     printf("| format | n | decode ns/row plain / packed | decode GB/s plain / packed | prefill "
            "ns/row plain / packed | packed vs its reference |\n|---|---|---|---|---|---|\n");
-    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K, SLIM_DTYPE_F16};
+    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K,
+                                SLIM_DTYPE_F16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         run(types[i], n, T, reps);
     return 0;

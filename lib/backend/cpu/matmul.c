@@ -9,7 +9,7 @@
 #include "backend/cpu/cpu.h"
 #include "quant/blocks.h"
 #include "quant/half_x64.h"
-#include "quant/q4_0_x16.h"
+#include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
@@ -60,20 +60,28 @@ typedef struct packed_task {
 static void packed_worker(void *arg, int ith, int nth) {
     const packed_task *t = arg;
     const slim_tensor *w = t->w;
-    if (w->type == SLIM_DTYPE_Q4_0 || w->type == SLIM_DTYPE_Q4_K) {
-        const int64_t groups = w->ne[1] / SLIM_X16_ROWS;
-        (w->type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_gemm : slim_q4_kx16_gemm)(
-            w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq, t->xq_row,
-            t->xsum, t->n_tokens, t->y, w->ne[1]);
-    } else if (w->type == SLIM_DTYPE_Q6_K) {
-        const int64_t groups = w->ne[1] / SLIM_X16_ROWS;
-        slim_q6_kx16_gemm(w->ne[0], w->packed, groups * ith / nth, groups * (ith + 1) / nth, t->xq,
-                          t->xq_row, t->n_tokens, t->y, w->ne[1]);
-    } else {
-        const int64_t groups = w->ne[1] / SLIM_X64_ROWS;
-        slim_half_x64_gemm(w->type == SLIM_DTYPE_BF16, w->ne[0], w->packed, groups * ith / nth,
-                           groups * (ith + 1) / nth, (const float *)t->xq,
-                           t->xq_row / sizeof(float), t->n_tokens, t->y, w->ne[1]);
+    const int64_t n = w->ne[0], rows = w->ne[1];
+    const int64_t groups =
+        rows /
+        (w->type == SLIM_DTYPE_F16 || w->type == SLIM_DTYPE_BF16 ? SLIM_X64_ROWS : SLIM_X16_ROWS);
+    const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+    switch (w->type) {
+    case SLIM_DTYPE_Q4_0:
+        slim_q4_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        break;
+    case SLIM_DTYPE_Q8_0:
+        slim_q8_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        break;
+    case SLIM_DTYPE_Q4_K:
+        slim_q4_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        break;
+    case SLIM_DTYPE_Q6_K:
+        slim_q6_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->n_tokens, t->y, rows);
+        break;
+    default: /* F16, BF16: F32 activations */
+        slim_half_x64_gemm(w->type == SLIM_DTYPE_BF16, n, w->packed, g0, g1, (const float *)t->xq,
+                           t->xq_row / sizeof(float), t->n_tokens, t->y, rows);
+        break;
     }
 }
 
@@ -134,7 +142,8 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             }
             task.xq = xq;
         }
-        if (w[i]->packed && (w[i]->type == SLIM_DTYPE_Q4_0 || w[i]->type == SLIM_DTYPE_Q4_K)) {
+        if (w[i]->packed && (w[i]->type == SLIM_DTYPE_Q4_0 || w[i]->type == SLIM_DTYPE_Q8_0 ||
+                             w[i]->type == SLIM_DTYPE_Q4_K)) {
             /* both keep one int16 of activation sums per 32 elements */
             const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
             const size_t at = (held + 63) & ~(size_t)63;
@@ -143,7 +152,8 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                                   w[i]->name);
             if (!xsum) {
                 int16_t *s = (int16_t *)((char *)ex->scratch + at);
-                (w[i]->type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_xsum : slim_q4_kx16_xsum)(
+                /* Q4_0 and Q8_0 share theirs (the same Q8_0 activations) */
+                (w[i]->type == SLIM_DTYPE_Q4_K ? slim_q4_kx16_xsum : slim_q4_0x16_xsum)(
                     n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */

@@ -1,11 +1,11 @@
 /* Weight placement for the CPU: which matmul weights are repacked at load
  * into the layout of a faster kernel (docs/PERFORMANCE.md has the figures
- * that decided it): Q4_0, Q4_K and Q6_K in groups of 16 rows (AVX-512 VNNI builds), F16 and
+ * that decided it): Q4_0, Q8_0, Q4_K and Q6_K in groups of 16 rows (AVX-512 VNNI builds), F16 and
  * BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
  * rows do not fill whole groups, stay as the file has them. */
 #include "backend/cpu/cpu.h"
 #include "quant/half_x64.h"
-#include "quant/q4_0_x16.h"
+#include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
@@ -15,6 +15,9 @@ size_t slim_cpu_packed_size(const slim_tensor *t) {
     case SLIM_DTYPE_Q4_0:
         if (!slim_q4_0x16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
         return slim_q4_0x16_size(t->ne[0], t->ne[1]);
+    case SLIM_DTYPE_Q8_0:
+        if (!slim_q4_0x16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
+        return slim_q8_0x16_size(t->ne[0], t->ne[1]);
     case SLIM_DTYPE_Q4_K:
         if (!slim_q4_kx16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
         return slim_q4_kx16_size(t->ne[0], t->ne[1]);
@@ -32,6 +35,8 @@ size_t slim_cpu_packed_size(const slim_tensor *t) {
 void slim_cpu_pack(slim_tensor *t, void *dst) {
     if (t->type == SLIM_DTYPE_Q4_0)
         slim_q4_0x16_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
+    else if (t->type == SLIM_DTYPE_Q8_0)
+        slim_q8_0x16_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
     else if (t->type == SLIM_DTYPE_Q4_K)
         slim_q4_kx16_pack(t->data, t->nb[1], t->ne[0], t->ne[1], dst);
     else if (t->type == SLIM_DTYPE_Q6_K)

@@ -1,5 +1,6 @@
-/* Q4_0 weights repacked for the CPU: 16 rows interleaved so that one 512-bit
- * lane holds one row (the layout llama.cpp calls q4_0_8x8, widened to 16).
+/* Q4_0 and Q8_0 weights repacked for the CPU: 16 rows interleaved so that
+ * one 512-bit lane holds one row (the layout llama.cpp calls q4_0_8x8,
+ * widened to 16).
  *
  * Why: generation reads each weight once per token, and on the machines
  * measured (docs/PERFORMANCE.md) reading several rows of a plain Q4_0 matrix
@@ -12,15 +13,21 @@
  *   d[16]        the rows' fp16 scales of this block
  *   qs[4][16][4] chunk c, row k: the row's packed bytes 4c .. 4c+3 (low
  *                nibbles: elements 4c..4c+3, high: 16+4c..16+4c+3)
- * 288 bytes, the same as 16 Q4_0 blocks.
+ * 288 bytes, the same as 16 Q4_0 blocks.  Q8_0's group is blocks of
+ *   d[16]        the rows' fp16 scales of this block
+ *   qs[8][16][4] chunk c, row k: the row's quants 4c .. 4c+3, plus 128
+ *                (unsigned: vpdpbusd's unsigned side; the activations'
+ *                block sums take the 128 back out)
+ * 544 bytes, the same as 16 Q8_0 blocks.
  *
  * Numerics: per row, y = sum over blocks in order of
  *   fma(d_w * d_x, (float)isum, y)
- * with isum the exact integer dot of (q - 8) and the Q8_0 activation block,
- * for prefill and decode alike (so they agree bitwise); it differs from the
- * plain Q4_0 vec_dot only in float rounding (that one sums lane-wise). */
-#ifndef SLIM_QUANT_Q4_0_X16_H
-#define SLIM_QUANT_Q4_0_X16_H
+ * with isum the exact integer dot of the weight quants (Q4_0: q - 8) and the
+ * Q8_0 activation block, for prefill and decode alike (so they agree
+ * bitwise); it differs from the plain vec_dot only in float rounding (that
+ * one sums lane-wise). */
+#ifndef SLIM_QUANT_LEGACY_X16_H
+#define SLIM_QUANT_LEGACY_X16_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,6 +61,17 @@ SLIM_HIDDEN void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, in
 
 /* The same results computed one element at a time (tests). */
 SLIM_HIDDEN void slim_q4_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1,
+                                       const void *xq, size_t xs, int64_t n_tokens, float *y,
+                                       int64_t ldy);
+
+/* Q8_0: the same four (the sums are slim_q4_0x16_xsum's, shared). */
+SLIM_HIDDEN size_t slim_q8_0x16_size(int64_t n, int64_t rows);
+SLIM_HIDDEN void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
+                                   void *dst);
+SLIM_HIDDEN void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1,
+                                   const void *xq, size_t xs, const int16_t *xsum, int64_t n_tokens,
+                                   float *y, int64_t ldy);
+SLIM_HIDDEN void slim_q8_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1,
                                        const void *xq, size_t xs, int64_t n_tokens, float *y,
                                        int64_t ldy);
 

@@ -1,0 +1,228 @@
+/* Q4_0 and Q8_0 repacked 16 rows to a group (layout and numerics:
+ * legacy_x16.h).  One register tile serves both; Q8 (a compile-time
+ * constant in each copy) picks the format. */
+#include <math.h>
+#include <string.h>
+
+#include "core/fp16.h"
+#include "quant/blocks.h"
+#include "quant/legacy_x16.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#define X16_SIMD 1
+#include <immintrin.h>
+#else
+#define X16_SIMD 0
+#endif
+
+typedef struct {
+    uint16_t d[SLIM_X16_ROWS];
+    uint8_t qs[4][SLIM_X16_ROWS][4];
+} block_q4_0x16;
+_Static_assert(sizeof(block_q4_0x16) == SLIM_X16_ROWS * sizeof(block_q4_0), "block_q4_0x16 size");
+
+typedef struct {
+    uint16_t d[SLIM_X16_ROWS];
+    uint8_t qs[8][SLIM_X16_ROWS][4]; /* quant + 128 */
+} block_q8_0x16;
+_Static_assert(sizeof(block_q8_0x16) == SLIM_X16_ROWS * sizeof(block_q8_0), "block_q8_0x16 size");
+
+bool slim_q4_0x16_available(void) { return X16_SIMD; }
+
+size_t slim_q4_0x16_size(int64_t n, int64_t rows) {
+    return (size_t)(n / SLIM_QK4_0) * (size_t)rows * sizeof(block_q4_0);
+}
+
+size_t slim_q8_0x16_size(int64_t n, int64_t rows) {
+    return (size_t)(n / SLIM_QK8_0) * (size_t)rows * sizeof(block_q8_0);
+}
+
+void slim_q4_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
+    const int64_t nb = n / SLIM_QK4_0;
+    block_q4_0x16 *out = dst;
+    for (int64_t g = 0; g < rows / SLIM_X16_ROWS; g++)
+        for (int64_t b = 0; b < nb; b++, out++)
+            for (int k = 0; k < SLIM_X16_ROWS; k++) {
+                const block_q4_0 *in =
+                    (const block_q4_0 *)((const char *)src +
+                                         (size_t)(g * SLIM_X16_ROWS + k) * src_stride) +
+                    b;
+                out->d[k] = in->d;
+                for (int c = 0; c < 4; c++)
+                    memcpy(out->qs[c][k], in->qs + 4 * c, 4);
+            }
+}
+
+void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
+    const int64_t nb = n / SLIM_QK8_0;
+    block_q8_0x16 *out = dst;
+    for (int64_t g = 0; g < rows / SLIM_X16_ROWS; g++)
+        for (int64_t b = 0; b < nb; b++, out++)
+            for (int k = 0; k < SLIM_X16_ROWS; k++) {
+                const block_q8_0 *in =
+                    (const block_q8_0 *)((const char *)src +
+                                         (size_t)(g * SLIM_X16_ROWS + k) * src_stride) +
+                    b;
+                out->d[k] = in->d;
+                for (int j = 0; j < SLIM_QK8_0; j++)
+                    out->qs[j / 4][k][j % 4] = (uint8_t)(in->qs[j] + 128);
+            }
+}
+
+void slim_q4_0x16_xsum(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
+    const int64_t nb = n / SLIM_QK8_0;
+    for (int64_t t = 0; t < n_tokens; t++) {
+        const block_q8_0 *x = (const block_q8_0 *)((const char *)xq + (size_t)t * xs);
+        for (int64_t b = 0; b < nb; b++) {
+            int s = 0;
+            for (int j = 0; j < SLIM_QK8_0; j++)
+                s += x[b].qs[j];
+            xsum[t * nb + b] = (int16_t)(8 * s); /* |8 s| <= 8 * 32 * 128 = 32768: -32768 fits */
+        }
+    }
+}
+
+/* Weight quant j (0..31) of row k in a block, offset removed. */
+static int quant(const int q8, const void *block, int k, int j) {
+    if (q8) return ((const block_q8_0x16 *)block)->qs[j / 4][k][j % 4] - 128;
+    const uint8_t q = ((const block_q4_0x16 *)block)->qs[j % 16 / 4][k][j % 4];
+    return (j < 16 ? q & 15 : q >> 4) - 8;
+}
+
+static void gemm_ref(const int q8, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                     const void *xq, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK8_0;
+    const size_t bsize = q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t t = 0; t < n_tokens; t++) {
+            const block_q8_0 *x = (const block_q8_0 *)((const char *)xq + (size_t)t * xs);
+            for (int k = 0; k < SLIM_X16_ROWS; k++) {
+                float acc = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const void *w = (const char *)packed + (size_t)(g * nb + b) * bsize;
+                    int32_t isum = 0;
+                    for (int j = 0; j < SLIM_QK8_0; j++)
+                        isum += quant(q8, w, k, j) * x[b].qs[j];
+                    const uint16_t dw =
+                        q8 ? ((const block_q8_0x16 *)w)->d[k] : ((const block_q4_0x16 *)w)->d[k];
+                    const float d = slim_fp16_to_f32(dw) * slim_fp16_to_f32(x[b].d);
+                    acc = fmaf(d, (float)isum, acc);
+                }
+                y[t * ldy + g * SLIM_X16_ROWS + k] = acc;
+            }
+        }
+}
+
+void slim_q4_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                           size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_ref(0, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+
+void slim_q8_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                           size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_ref(1, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+
+#if X16_SIMD
+enum { X16_C = 8 }; /* tokens per register tile */
+
+static inline __m512i bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* One group of 16 rows x nc tokens (Q8 and nc compile-time constants in
+ * each copy).  Q4_0: the unsigned nibbles; Q8_0: the quants + 128.  Either
+ * way the offset (8 or 128 times the activation block's sum) is the token's
+ * xsum, scaled. */
+static inline __attribute__((always_inline)) void tile(const int Q8, const int nc, int64_t nb,
+                                                       const char *w, const char *x, size_t xs,
+                                                       const int16_t *xsum, float *y, int64_t ldy) {
+    const size_t bsize = Q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
+    __m512 acc[X16_C];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    for (int64_t b = 0; b < nb; b++, w += bsize) {
+        __m512i q[8]; /* the unsigned quants of 4 bytes x 16 rows, element order */
+        if (Q8) {
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+                q[c] = _mm512_loadu_si512(((const block_q8_0x16 *)w)->qs[c]);
+        } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const __m512i v = _mm512_loadu_si512(((const block_q4_0x16 *)w)->qs[c]);
+                q[c] = _mm512_and_si512(v, low);
+                q[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)); /* d[16] */
+#pragma GCC unroll 8
+        for (int t = 0; t < nc; t++) {
+            const block_q8_0 *xb = (const block_q8_0 *)(x + (size_t)t * xs) + b;
+            const int32_t off = xsum[t * nb + b]; /* 8 sum(x) */
+            __m512i s = _mm512_set1_epi32(Q8 ? -16 * off : -off);
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+                s = _mm512_dpbusd_epi32(s, q[c], bcast32(xb->qs + 4 * c));
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(slim_fp16_to_f32(xb->d)));
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < nc; t++)
+        _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
+static inline __attribute__((always_inline)) void gemm(const int Q8, int64_t n, const void *packed,
+                                                       int64_t g0, int64_t g1, const void *xq,
+                                                       size_t xs, const int16_t *xsum,
+                                                       int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK8_0;
+    const size_t group = (size_t)nb * (Q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16));
+    const char *x = xq;
+    for (int64_t g = g0; g < g1; g++) {
+        const char *w = (const char *)packed + (size_t)g * group;
+        float *yg = y + g * SLIM_X16_ROWS;
+        int64_t t = 0;
+        for (; t + X16_C <= n_tokens; t += X16_C)
+            tile(Q8, X16_C, nb, w, x + (size_t)t * xs, xs, xsum + t * nb, yg + t * ldy, ldy);
+        const char *xt = x + (size_t)t * xs;
+        const int16_t *st = xsum + t * nb;
+        float *yt = yg + t * ldy;
+        switch (n_tokens - t) {
+        case 7: tile(Q8, 7, nb, w, xt, xs, st, yt, ldy); break;
+        case 6: tile(Q8, 6, nb, w, xt, xs, st, yt, ldy); break;
+        case 5: tile(Q8, 5, nb, w, xt, xs, st, yt, ldy); break;
+        case 4: tile(Q8, 4, nb, w, xt, xs, st, yt, ldy); break;
+        case 3: tile(Q8, 3, nb, w, xt, xs, st, yt, ldy); break;
+        case 2: tile(Q8, 2, nb, w, xt, xs, st, yt, ldy); break;
+        case 1: tile(Q8, 1, nb, w, xt, xs, st, yt, ldy); break;
+        default: break;
+        }
+    }
+}
+
+void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm(0, n, packed, g0, g1, xq, xs, xsum, n_tokens, y, ldy);
+}
+
+void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm(1, n, packed, g0, g1, xq, xs, xsum, n_tokens, y, ldy);
+}
+#else
+void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_ref(0, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+
+void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_ref(1, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+#endif
