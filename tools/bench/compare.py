@@ -7,11 +7,14 @@ own build of llama.cpp, compiled from source by pip with native CPU flags),
 measuring:
   pp: one prefill of P tokens into an empty context, tokens/s
   tg: G single-token decodes into an empty context, tokens/s
-Before the models, build/stream (tools/bench/stream.c, `make stream`) measures
-the memory bandwidth at the same thread counts; tg rows then get the weight
-bytes read per second (`weights_per_token` from slim bench: every tensor, the
-token embedding only when it is also the output matrix, times tokens/s) and
-that as a percentage of STREAM's read-only bandwidth at the same threads.
+Each round also runs build/stream (tools/bench/stream.c, `make stream`) at the
+same thread count just before slim, because this machine's bandwidth drifts by
+tens of percent within minutes: a figure taken once at the start would compare
+generation with a different machine. tg rows get the weight bytes read per
+second (`weights_per_token` from slim bench: every tensor, the token embedding
+only when it is also the output matrix, times tokens/s) and, per round, that
+as a percentage of the STREAM read-only bandwidth of the same round; the table
+shows the medians of those percentages.
 
 Prints medians and slim/llama.cpp ratios as a Markdown table for
 docs/PERFORMANCE.md; --json FILE also writes every sample.
@@ -94,7 +97,7 @@ def main():
     ap.add_argument("--stream", default="build/stream", help="tools/bench/stream.c binary")
     ap.add_argument("--no-stream", action="store_true", help="no bandwidth columns")
     ap.add_argument("--stream-mib", type=int, default=512, help="MiB per STREAM array")
-    ap.add_argument("--stream-reps", type=int, default=10)
+    ap.add_argument("--stream-reps", type=int, default=3, help="STREAM repetitions per round (best)")
     ap.add_argument("--json", default=None, help="write every sample to this file")
     a = ap.parse_args()
     models = a.m or ["models/gemma-3-270m-q4_k_m.gguf"]
@@ -105,12 +108,10 @@ def main():
     if not os.path.exists(a.cli):
         sys.exit(f"compare.py: no {a.cli} (make)")
 
-    stream = None
-    if not a.no_stream:
-        if not os.path.exists(a.stream):
-            sys.exit(f"compare.py: no {a.stream} (make stream, or --no-stream)")
-        stream = run_stream(a.stream, threads_list, a.stream_mib, a.stream_reps)
-    read_gbs = {r["threads"]: r["read_gbs"] for r in stream["results"]} if stream else {}
+    use_stream = not a.no_stream
+    if use_stream and not os.path.exists(a.stream):
+        sys.exit(f"compare.py: no {a.stream} (make stream, or --no-stream)")
+    stream_seen = {t: [] for t in threads_list}  # every round's read GB/s
 
     rows, records = [], []
     for model in models:
@@ -119,8 +120,12 @@ def main():
                         n_ubatch=max(a.p, 1), n_threads=threads, n_threads_batch=threads,
                         verbose=False)
             llama_round(llm, 16, 4)  # warm-up: page in the weights
-            s_samples, l_samples, info = {}, {}, None
+            s_samples, l_samples, info, bw_round = {}, {}, None, []
             for _ in range(a.r):
+                if use_stream:
+                    st = run_stream(a.stream, [threads], a.stream_mib, a.stream_reps)
+                    bw_round.append(st["results"][0]["read_gbs"])
+                    stream_seen[threads].append(bw_round[-1])
                 res, info = slim_round(a.cli, model, threads, a.p, a.n)
                 for k, v in res.items():
                     s_samples.setdefault(k, []).append(v)
@@ -131,9 +136,11 @@ def main():
                 s, l = s_samples[test], l_samples[test]
                 sm, lm = statistics.median(s), statistics.median(l)
                 bw = None
-                if test.startswith("tg") and threads in read_gbs:
+                if test.startswith("tg") and bw_round:
                     wpt = info["weights_per_token"]
-                    bw = (wpt * sm / 1e9, wpt * lm / 1e9, read_gbs[threads])
+                    bw = (wpt * sm / 1e9, wpt * lm / 1e9,
+                          statistics.median(wpt * x / 1e9 / g for x, g in zip(s, bw_round)),
+                          statistics.median(wpt * x / 1e9 / g for x, g in zip(l, bw_round)))
                 rows.append((os.path.basename(model), info["type"], threads, test, sm, lm,
                              sm / lm, bw))
                 records.append({"model": model, "type": info["type"], "size": info["size"],
@@ -142,32 +149,35 @@ def main():
                                 "threads": threads, "test": test,
                                 "slim_median_ts": sm, "llama_median_ts": lm,
                                 "slim_samples_ts": s, "llama_samples_ts": l,
-                                "stream_read_gbs": read_gbs.get(threads)})
+                                "stream_read_gbs_rounds": bw_round})
 
     print(f"{cpu_name()}, {os.cpu_count()} CPUs; llama-cpp-python {llama_cpp_version}; "
           f"medians of {a.r} alternating rounds")
-    if stream:
-        print("STREAM (%s, %d MiB arrays, best of %d) read GB/s: %s" % (a.stream,
-            stream["array_mib"], stream["reps"],
-            ", ".join(f"{t} thread{'s' if t > 1 else ''} {g:.2f}" for t, g in read_gbs.items())))
+    if use_stream:
+        print("STREAM (%s, %d MiB arrays, best of %d, once per round) read GB/s, "
+              "median [min-max]: %s" % (a.stream, a.stream_mib, a.stream_reps, ", ".join(
+                  f"{t} thread{'s' if t > 1 else ''} {statistics.median(g):.2f} "
+                  f"[{min(g):.2f}-{max(g):.2f}]" for t, g in stream_seen.items() if g)))
     print()
-    bw_cols = stream is not None
+    bw_cols = use_stream
     print("| model | type | threads | test | slim t/s | llama.cpp t/s | slim / llama.cpp |" +
-          (" slim GB/s (% read BW) | llama.cpp GB/s (% read BW) |" if bw_cols else ""))
+          (" slim GB/s (% round's read BW) | llama.cpp GB/s (% round's read BW) |"
+           if bw_cols else ""))
     print("|---|---|---|---|---|---|---|" + ("---|---|" if bw_cols else ""))
     for name, typ, threads, test, sm, lm, ratio, bw in rows:
         line = f"| {name} | {typ} | {threads} | {test} | {sm:.2f} | {lm:.2f} | {ratio:.2f} |"
         if bw_cols:
             if bw:
-                line += f" {bw[0]:.2f} ({100 * bw[0] / bw[2]:.0f}%) |" \
-                        f" {bw[1]:.2f} ({100 * bw[1] / bw[2]:.0f}%) |"
+                line += f" {bw[0]:.2f} ({100 * bw[2]:.0f}%) |" \
+                        f" {bw[1]:.2f} ({100 * bw[3]:.0f}%) |"
             else:
                 line += " | |"
         print(line)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"cpu": cpu_name(), "llama_cpp_python": llama_cpp_version,
-                       "rounds": a.r, "stream": stream, "rows": records}, f, indent=1)
+                       "rounds": a.r, "stream_read_gbs": stream_seen, "rows": records}, f,
+                      indent=1)
 
 
 if __name__ == "__main__":
