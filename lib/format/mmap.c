@@ -1,6 +1,8 @@
 /* A whole file, mapped read-only (MAP_PRIVATE) or read into a malloc'd buffer. */
 #include "format/mmap.h"
 
+#include "core/bigalloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -79,7 +81,7 @@ slim_status slim_file_map_open(const char *path, bool use_mmap, slim_file_map *o
         return SLIM_OK;
     }
 
-    unsigned char *buf = malloc(size);
+    unsigned char *buf = slim_bigalloc(size);
     if (!buf) {
         close(fd);
         return slim_error(SLIM_ERR_NOMEM, "read '%s': cannot allocate %zu bytes", path, size);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/cpu/cpu.h"
+#include "core/bigalloc.h"
 #include "core/grow.h"
 
 const slim_arch *slim_arch_find(const char *name) {
@@ -410,7 +411,7 @@ void *slim_model_alloc(slim_model *m, size_t bytes) {
         slim_error(SLIM_ERR_NOMEM, "model: out of memory");
         return NULL;
     }
-    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    void *p = slim_bigalloc(bytes);
     if (!p) {
         slim_error(SLIM_ERR_NOMEM, "model: out of memory (%zu bytes)", bytes);
         return NULL;
