@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/bigalloc.h"
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
@@ -68,7 +69,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const size_t bytes = ws * (size_t)rows;
     size_t packed_bytes = bytes;
     if (type == SLIM_DTYPE_Q4_K) packed_bytes = slim_q4_kx16_size(n, rows);
-    char *w = aligned_alloc(64, bytes), *p = aligned_alloc(64, (packed_bytes + 63) & ~(size_t)63);
+    /* both in huge pages, as the library's repacked copy and a mapped file's page cache are */
+    char *w = slim_bigalloc(bytes), *p = slim_bigalloc(packed_bytes);
     float *xf = malloc(sizeof(float) * (size_t)(n * T)),
           *y = malloc(sizeof(float) * (size_t)(rows * T));
     float *yr = malloc(sizeof(float) * (size_t)(group * T));
