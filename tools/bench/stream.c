@@ -4,7 +4,8 @@
  * Three arrays of doubles, each -s MiB (default 512, far larger than any
  * cache), split into one contiguous chunk per thread; pthreads, no OpenMP.
  * For each thread count the arrays are allocated afresh and first touched by
- * the worker that later uses each chunk.  Each kernel runs -r times (default
+ * the worker that later uses each chunk; they are advised for transparent
+ * huge pages (--no-huge: not).  Each kernel runs -r times (default
  * 10) after one untimed warm-up; all threads start together at a barrier and
  * the time runs until the last one ends.  Reported: the best (and mean) rate
  * of each kernel in GB/s (10^9 bytes/s) and the best read-only rate.
@@ -14,7 +15,7 @@
  * also cost a read for ownership on most CPUs (not counted), which is why
  * the read kernel is the number to set weight traffic against.
  *
- * usage: stream [-s MiB] [-t 1,2 | -t N (1..N)] [-r N] [-o table|json] [--pin]
+ * usage: stream [-s MiB] [-t 1,2 | -t N (1..N)] [-r N] [-o table|json] [--pin] [--no-huge]
  * build: make stream   (-> build/stream)
  */
 #ifndef _GNU_SOURCE
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 enum { K_COPY, K_SCALE, K_ADD, K_TRIAD, K_READ, K_COUNT };
@@ -149,17 +151,25 @@ static double timed(shared *s, int k) {
     return now_s() - t0;
 }
 
+static int huge = 1; /* --no-huge: leave the arrays in whatever pages the kernel gives */
+
 static void *alloc_array(size_t bytes) {
     void *p = NULL;
-    /* 2 MiB alignment so transparent huge pages can back the arrays */
-    if (posix_memalign(&p, (size_t)2 << 20, bytes)) return NULL;
+    /* 2 MiB-aligned and advised, so transparent huge pages back the arrays even
+     * where THP is in "madvise" mode (slim's weight buffers are, core/bigalloc.c);
+     * 4 KiB pages cost a TLB miss and a prefetcher stop per page */
+    const size_t big = (size_t)2 << 20, rounded = (bytes + big - 1) / big * big;
+    if (posix_memalign(&p, big, rounded)) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (huge) (void)madvise(p, rounded, MADV_HUGEPAGE);
+#endif
     return p;
 }
 
 static int usage(const char *why) {
     if (why) fprintf(stderr, "stream: %s\n", why);
     fputs("usage: stream [-s MiB per array (512)] [-t 1,2 | -t N] [-r reps (10)] "
-          "[-o table|json] [--pin]\n"
+          "[-o table|json] [--pin] [--no-huge]\n"
           "  -t N runs 1..N threads; -t 1,4 runs exactly those counts (default: 1..ncpu)\n",
           why ? stderr : stdout);
     return why ? 2 : 0;
@@ -176,6 +186,8 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(NULL);
         if (!strcmp(a, "--pin")) {
             pin = 1;
+        } else if (!strcmp(a, "--no-huge")) {
+            huge = 0;
         } else if (!strcmp(a, "-s") && v) {
             mib = strtoull(v, NULL, 10), i++;
             if (mib < 1 || mib > (1u << 20)) return usage("bad -s");
