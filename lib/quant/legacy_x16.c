@@ -29,14 +29,6 @@ _Static_assert(sizeof(block_q8_0x16) == SLIM_X16_ROWS * sizeof(block_q8_0), "blo
 
 bool slim_q4_0x16_available(void) { return X16_SIMD; }
 
-size_t slim_q4_0x16_size(int64_t n, int64_t rows) {
-    return (size_t)(n / SLIM_QK4_0) * (size_t)rows * sizeof(block_q4_0);
-}
-
-size_t slim_q8_0x16_size(int64_t n, int64_t rows) {
-    return (size_t)(n / SLIM_QK8_0) * (size_t)rows * sizeof(block_q8_0);
-}
-
 void slim_q4_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst) {
     const int64_t nb = n / SLIM_QK4_0;
     block_q4_0x16 *out = dst;

@@ -40,10 +40,8 @@ enum { SLIM_X16_ROWS = 16 };
 /* True when this build has the repacked kernel (AVX-512 VNNI). */
 SLIM_HIDDEN bool slim_q4_0x16_available(void);
 
-/* Bytes of the repacked copy of `rows` rows of n elements (rows % 16 == 0). */
-SLIM_HIDDEN size_t slim_q4_0x16_size(int64_t n, int64_t rows);
-
-/* Repack rows (src_stride bytes apart, rows % 16 == 0) into dst. */
+/* Repack rows (src_stride bytes apart, rows % 16 == 0) into dst, which holds
+ * as many bytes as the rows' blocks (Q8_0 alike). */
 SLIM_HIDDEN void slim_q4_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
                                    void *dst);
 
@@ -64,8 +62,7 @@ SLIM_HIDDEN void slim_q4_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0
                                        const void *xq, size_t xs, int64_t n_tokens, float *y,
                                        int64_t ldy);
 
-/* Q8_0: the same four (the sums are slim_q4_0x16_xsum's, shared). */
-SLIM_HIDDEN size_t slim_q8_0x16_size(int64_t n, int64_t rows);
+/* Q8_0: the same three (the sums are slim_q4_0x16_xsum's, shared). */
 SLIM_HIDDEN void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
                                    void *dst);
 SLIM_HIDDEN void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1,

@@ -262,7 +262,7 @@ typedef struct x16_format {
     slim_dtype type, act; /* weights, activations (vec_dot_type) */
     int64_t qk;           /* elements per weight block */
     size_t block, act_block;
-    size_t (*size)(int64_t n, int64_t rows);
+    size_t (*size)(int64_t n, int64_t rows); /* NULL: the plain rows' bytes */
     void (*pack)(const void *src, size_t stride, int64_t n, int64_t rows, void *dst);
     void (*xsum)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum);
     void (*gemm)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
@@ -273,9 +273,6 @@ typedef struct x16_format {
 } x16_format;
 
 /* Q6_K's kernel takes no sums (Q8_K's bsums carry the offset): adapters. */
-static size_t q6_k_size(int64_t n, int64_t rows) {
-    return (size_t)(n / SLIM_QK_K) * sizeof(block_q6_K) * (size_t)rows;
-}
 static void q6_k_no_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
     memset(xsum, 0x5A, sizeof(int16_t) * (size_t)(n / 32 * n_tokens)); /* must not be read */
 }
@@ -290,7 +287,7 @@ static const x16_format x16_formats[] = {
      SLIM_QK4_0,
      sizeof(block_q4_0),
      sizeof(block_q8_0),
-     slim_q4_0x16_size,
+     NULL,
      slim_q4_0x16_pack,
      slim_q4_0x16_xsum,
      slim_q4_0x16_gemm,
@@ -301,7 +298,7 @@ static const x16_format x16_formats[] = {
      SLIM_QK8_0,
      sizeof(block_q8_0),
      sizeof(block_q8_0),
-     slim_q8_0x16_size,
+     NULL,
      slim_q8_0x16_pack,
      slim_q4_0x16_xsum,
      slim_q8_0x16_gemm,
@@ -323,7 +320,7 @@ static const x16_format x16_formats[] = {
      SLIM_QK_K,
      sizeof(block_q6_K),
      sizeof(block_q8_K),
-     q6_k_size,
+     NULL,
      slim_q6_kx16_pack,
      q6_k_no_sums,
      q6_k_gemm,
@@ -355,7 +352,8 @@ START_TEST(test_x16) {
                 const size_t ws = (size_t)nb * F->block,
                              xs = (size_t)(n / xt_tr->block_size) * F->act_block;
                 char *w = malloc(ws * (size_t)rows), *w0 = malloc(ws);
-                void *packed = aligned_alloc(64, (F->size(n, rows) + 63) & ~(size_t)63);
+                const size_t pbytes = F->size ? F->size(n, rows) : ws * (size_t)rows;
+                void *packed = aligned_alloc(64, (pbytes + 63) & ~(size_t)63);
                 float *xf = malloc(sizeof(float) * (size_t)(n * T));
                 float *wf = malloc(sizeof(float) * (size_t)n),
                       *pf = malloc(sizeof(float) * (size_t)n);

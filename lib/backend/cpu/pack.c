@@ -4,6 +4,7 @@
  * BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
  * rows do not fill whole groups, stay as the file has them. */
 #include "backend/cpu/cpu.h"
+#include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"
@@ -11,23 +12,18 @@
 
 size_t slim_cpu_packed_size(const slim_tensor *t) {
     if (!t->name || t->packed || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
+    /* every layout but Q4_K's (scales unpacked) is the file's bytes reordered */
+    const size_t same = slim_dtype_row_size(t->type, t->ne[0]) * (size_t)t->ne[1];
+    const bool x16 = t->ne[1] % SLIM_X16_ROWS == 0;
     switch (t->type) {
     case SLIM_DTYPE_Q4_0:
-        if (!slim_q4_0x16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
-        return slim_q4_0x16_size(t->ne[0], t->ne[1]);
-    case SLIM_DTYPE_Q8_0:
-        if (!slim_q4_0x16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
-        return slim_q8_0x16_size(t->ne[0], t->ne[1]);
+    case SLIM_DTYPE_Q8_0: return slim_q4_0x16_available() && x16 ? same : 0;
     case SLIM_DTYPE_Q4_K:
-        if (!slim_q4_kx16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
-        return slim_q4_kx16_size(t->ne[0], t->ne[1]);
-    case SLIM_DTYPE_Q6_K:
-        if (!slim_q6_kx16_available() || t->ne[1] % SLIM_X16_ROWS) return 0;
-        return t->nb[1] * (size_t)t->ne[1];
+        return slim_q4_kx16_available() && x16 ? slim_q4_kx16_size(t->ne[0], t->ne[1]) : 0;
+    case SLIM_DTYPE_Q6_K: return slim_q6_kx16_available() && x16 ? same : 0;
     case SLIM_DTYPE_F16:
     case SLIM_DTYPE_BF16:
-        if (!slim_half_x64_available() || t->ne[1] % SLIM_X64_ROWS) return 0;
-        return (size_t)t->ne[0] * (size_t)t->ne[1] * sizeof(uint16_t);
+        return slim_half_x64_available() && t->ne[1] % SLIM_X64_ROWS == 0 ? same : 0;
     default: return 0;
     }
 }
