@@ -341,13 +341,16 @@ static slim_status pack_one(slim_model *m, slim_tensor *t) {
     void *dst = slim_model_alloc(m, bytes);
     if (!dst) return slim_error(SLIM_ERR_NOMEM, "model: out of memory repacking '%s'", t->name);
     slim_cpu_pack(t, dst);
-    if (m->gguf && m->gguf->map.mapped) {
+    const uintptr_t start = (uintptr_t)t->data, end = start + t->nb[1] * (size_t)t->ne[1];
+    if (m->gguf && m->gguf->map.mapped && start >= (uintptr_t)m->gguf->map.data &&
+        end <= (uintptr_t)m->gguf->map.data + m->gguf->map.size) {
         /* The mapped file's pages of this tensor leave the process (they stay
          * in the page cache; a later read of t->data faults them back in from
-         * the file, unchanged: the mapping is private and never written). */
+         * the file, unchanged: the mapping is private and never written).
+         * Only the file's: weights converted at load live in anonymous memory,
+         * where dropped pages read back as zeros (a tied embedding reads them). */
         const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        const uintptr_t lo = ((uintptr_t)t->data + page - 1) & ~(page - 1);
-        const uintptr_t hi = ((uintptr_t)t->data + t->nb[1] * (size_t)t->ne[1]) & ~(page - 1);
+        const uintptr_t lo = (start + page - 1) & ~(page - 1), hi = end & ~(page - 1);
         if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     return SLIM_OK;
