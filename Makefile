@@ -127,7 +127,16 @@ $(BUILD)/libslim.so: $(SHARED)
 	ln -sf $(SONAME) $@
 
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS) $(CLI_LIBS)
+
+# slim chat's line editing and history: libedit where pkg-config finds it
+# (Debian: libedit-dev), else plain stdin; LIBEDIT=0 builds without it.  Only
+# the CLI uses it: the library never does.
+LIBEDIT ?= $(shell pkg-config --exists libedit 2>/dev/null && echo 1 || echo 0)
+ifeq ($(LIBEDIT),1)
+$(CLI_OBJ): CPPFLAGS += -DSLIM_CLI_LIBEDIT $(shell pkg-config --cflags libedit)
+CLI_LIBS := $(shell pkg-config --libs libedit)
+endif
 
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)

@@ -85,7 +85,7 @@ static void json_str(const char *s) {
 static const char bench_usage[] =
     "usage: slim bench -m FILE [-p N] [-n N] [-t THREADS] [-r REPS] [-o table|json] [--no-mmap]\n"
     "                  [--backend cpu|cuda]\n"
-    "  Median tokens/s of a prefill of -p tokens (default 512) and of -n\n"
+    "  Median tokens/s of a prefill of -p tokens (default 512, at most 8192) and of -n\n"
     "  single-token decodes (default 128), each from an empty context, over -r\n"
     "  repetitions (default 5).  -o json: one record per test with every sample.\n";
 
@@ -94,33 +94,46 @@ int cli_bench(int argc, char **argv) {
     int n_prompt = 512, n_gen = 128, reps = 5, json = 0;
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    static const char *const formats[] = {"table", "json", NULL};
+    static const char *const backends[] = {"cpu", "cuda", NULL};
+    cli_opts o = cli_opts_init("bench", argc, argv);
+    const char *a;
+    int got;
+    while ((got = cli_next(&o, &a)) == CLI_OPTION || got == CLI_OPERAND) {
+        long long x;
+        int c;
+        if (got == CLI_OPERAND) {
+            return cli_extra(&o, a);
+        } else if (cli_is(&o, "-h", "--help")) {
             fputs(bench_usage, stdout);
             return 0;
-        } else if (!strcmp(a, "-m") && v) {
-            path = v, i++;
-        } else if (!strcmp(a, "-p") && cli_parse_num(a, v, 0, 1 << 16, &d)) {
-            n_prompt = (int)d, i++;
-        } else if (!strcmp(a, "-n") && cli_parse_num(a, v, 0, 1 << 16, &d)) {
-            n_gen = (int)d, i++;
-        } else if (!strcmp(a, "-t") && cli_parse_num(a, v, 1, 512, &d)) {
-            cp.n_threads = (int32_t)d, i++;
-        } else if (!strcmp(a, "-r") && cli_parse_num(a, v, 1, 1000, &d)) {
-            reps = (int)d, i++;
-        } else if (!strcmp(a, "-o") && v && (!strcmp(v, "table") || !strcmp(v, "json"))) {
-            json = !strcmp(v, "json"), i++;
-        } else if (!strcmp(a, "--no-mmap")) {
+        } else if (cli_is(&o, "-m", "--model")) {
+            if (!(path = cli_value(&o))) return 2;
+        } else if (cli_is(&o, "-p", "--n-prompt")) {
+            if (!cli_int(&o, 0, 8192, &x)) return 2; /* one prefill: at most one batch */
+            n_prompt = (int)x;
+        } else if (cli_is(&o, "-n", "--n-gen")) {
+            if (!cli_int(&o, 0, 1 << 16, &x)) return 2;
+            n_gen = (int)x;
+        } else if (cli_is(&o, "-t", "--threads")) {
+            if (!cli_int(&o, 1, 512, &x)) return 2;
+            cp.n_threads = (int32_t)x;
+        } else if (cli_is(&o, "-r", "--repetitions")) {
+            if (!cli_int(&o, 1, 1000, &x)) return 2;
+            reps = (int)x;
+        } else if (cli_is(&o, "-o", "--output")) {
+            if (!cli_choice(&o, formats, &c)) return 2;
+            json = c == 1;
+        } else if (cli_is(&o, NULL, "--no-mmap")) {
             mp.use_mmap = 0;
-        } else if (!strcmp(a, "--backend") && v && (!strcmp(v, "cpu") || !strcmp(v, "cuda"))) {
-            mp.backend = !strcmp(v, "cuda") ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU, i++;
+        } else if (cli_is(&o, NULL, "--backend")) {
+            if (!cli_choice(&o, backends, &c)) return 2;
+            mp.backend = c ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU;
         } else {
-            fprintf(stderr, "slim bench: bad or unknown option '%s'\n%s", a, bench_usage);
-            return 2;
+            return cli_unknown(&o);
         }
     }
+    if (got == CLI_ERR) return 2;
     if (!path) {
         fprintf(stderr, "slim bench: -m FILE is required\n%s", bench_usage);
         return 2;
@@ -131,6 +144,15 @@ int cli_bench(int argc, char **argv) {
     if (st) return cli_fail("load", st);
     slim_model_info info = {.struct_size = sizeof info};
     slim_model_get_info(model, &info);
+    if ((n_prompt > n_gen ? n_prompt : n_gen) >= info.n_ctx_train) { /* + the warm-up token */
+        fprintf(stderr,
+                "slim bench: option -%c: %d is more than this model's context of %d "
+                "tokens allows (at most %d)\n",
+                n_prompt > n_gen ? 'p' : 'n', n_prompt > n_gen ? n_prompt : n_gen, info.n_ctx_train,
+                info.n_ctx_train - 1);
+        slim_model_free(model);
+        return 2;
+    }
     cp.n_ctx = (n_prompt > n_gen ? n_prompt : n_gen) + 1;
     cp.n_batch = n_prompt > 0 ? n_prompt : 1;
     int rc = 0;

@@ -5,10 +5,15 @@
  * where they are a prefix of it (slim_context_truncate at the first token that
  * differs) and feeds the rest, then streams the reply to stdout until an
  * end-of-generation token or -n tokens.  The reply's text becomes the
- * assistant message of the next rendering. */
+ * assistant message of the next rendering.
+ *
+ * Ctrl-C stops the reply (the generate callback's stop return, from a SIGINT
+ * flag) and returns to the prompt, the partial reply kept as the assistant's
+ * message; at an empty prompt a second Ctrl-C, or ctrl-D, quits. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -23,82 +28,65 @@ static const char chat_usage[] =
     "  --system TEXT        a system message opening the conversation\n"
     "  -n, --n-predict N    tokens per reply at most (default 1024)\n"
     "  --dump-prompt FILE   write each turn's rendered prompt and reply to FILE\n"
-    "  -v, --verbose        per-turn token counts and speed on stderr\n"
+    "  -v, --verbose        per turn on stderr: token counts, prompt and reply speed\n"
     "  -t, --threads N   -c, --ctx-size N   --temp T   --top-k K   --top-p P\n"
     "  --min-p P   --repeat-penalty R   --repeat-last-n N   --presence-penalty F\n"
     "  --frequency-penalty F   --seed S   --no-mmap   --backend B   --weight-type T\n"
-    "  --kv-type K   (as for slim run)\n";
+    "  --kv-type K   (as for slim run)\n"
+    "  Ctrl-C stops a reply; at an empty prompt a second Ctrl-C, or ctrl-D, quits.\n";
 
-int cli_parse_model_opt(const char *a, const char *v, int *i, slim_sampler_params *sp,
-                        slim_context_params *cp, slim_model_params *mp) {
+int cli_model_opt(cli_opts *o, slim_sampler_params *sp, slim_context_params *cp,
+                  slim_model_params *mp) {
+    static const char *const kv_types[] = {"f16", "f32", NULL};
+    static const char *const backends[] = {"cpu", "cuda", NULL};
+    long long x;
     double d;
-#define NUM(lo, hi) (cli_parse_num(a, v, lo, hi, &d) ? ((*i)++, 1) : 0)
-    if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-        if (!NUM(1, 512)) return -1;
-        cp->n_threads = (int32_t)d;
-    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-        if (!NUM(1, 1e7)) return -1;
-        cp->n_ctx = (int32_t)d;
-    } else if (!strcmp(a, "--temp")) {
-        if (!NUM(0, 100)) return -1;
+    int c;
+    if (cli_is(o, "-t", "--threads")) {
+        if (!cli_int(o, 1, 512, &x)) return -1;
+        cp->n_threads = (int32_t)x;
+    } else if (cli_is(o, "-c", "--ctx-size")) {
+        if (!cli_int(o, 1, 10000000, &x)) return -1;
+        cp->n_ctx = (int32_t)x;
+    } else if (cli_is(o, NULL, "--temp")) {
+        if (!cli_double(o, 0, 100, &d)) return -1;
         sp->temperature = (float)d;
-    } else if (!strcmp(a, "--top-k")) {
-        if (!NUM(0, 1e9)) return -1;
-        sp->top_k = (int32_t)d;
-    } else if (!strcmp(a, "--top-p")) {
-        if (!NUM(0, 1)) return -1;
+    } else if (cli_is(o, NULL, "--top-k")) {
+        if (!cli_int(o, 0, 1000000000, &x)) return -1;
+        sp->top_k = (int32_t)x;
+    } else if (cli_is(o, NULL, "--top-p")) {
+        if (!cli_double(o, 0, 1, &d)) return -1;
         sp->top_p = (float)d;
-    } else if (!strcmp(a, "--min-p")) {
-        if (!NUM(0, 1)) return -1;
+    } else if (cli_is(o, NULL, "--min-p")) {
+        if (!cli_double(o, 0, 1, &d)) return -1;
         sp->min_p = (float)d;
-    } else if (!strcmp(a, "--repeat-penalty")) {
-        if (!NUM(0, 100)) return -1;
+    } else if (cli_is(o, NULL, "--repeat-penalty")) {
+        if (!cli_double(o, 0, 100, &d)) return -1;
         sp->repeat_penalty = (float)d;
-    } else if (!strcmp(a, "--repeat-last-n")) {
-        if (!NUM(0, 1e6)) return -1;
-        sp->repeat_last_n = (int32_t)d;
-    } else if (!strcmp(a, "--presence-penalty")) {
-        if (!NUM(-100, 100)) return -1;
+    } else if (cli_is(o, NULL, "--repeat-last-n")) {
+        if (!cli_int(o, 0, 1000000, &x)) return -1;
+        sp->repeat_last_n = (int32_t)x;
+    } else if (cli_is(o, NULL, "--presence-penalty")) {
+        if (!cli_double(o, -100, 100, &d)) return -1;
         sp->presence_penalty = (float)d;
-    } else if (!strcmp(a, "--frequency-penalty")) {
-        if (!NUM(-100, 100)) return -1;
+    } else if (cli_is(o, NULL, "--frequency-penalty")) {
+        if (!cli_double(o, -100, 100, &d)) return -1;
         sp->frequency_penalty = (float)d;
-    } else if (!strcmp(a, "--seed")) {
-        if (!NUM(0, 1.8e19)) return -1;
-        sp->seed = (uint64_t)d;
-    } else if (!strcmp(a, "--no-mmap")) {
+    } else if (cli_is(o, NULL, "--seed")) {
+        if (!cli_u64(o, &sp->seed)) return -1;
+    } else if (cli_is(o, NULL, "--no-mmap")) {
         mp->use_mmap = 0;
-    } else if (!strcmp(a, "--weight-type")) {
-        if (!v) {
-            fprintf(stderr, "slim: --weight-type needs a type (keep, f16, q8_0, q4_k, ...)\n");
-            return -1;
-        }
-        mp->weight_type = v; /* checked by slim_model_load */
-        (*i)++;
-    } else if (!strcmp(a, "--kv-type")) {
-        if (v && !strcmp(v, "f16"))
-            cp->kv_type = SLIM_KV_F16;
-        else if (v && !strcmp(v, "f32"))
-            cp->kv_type = SLIM_KV_F32;
-        else {
-            fprintf(stderr, "slim: --kv-type needs f16 or f32, not '%s'\n", v ? v : "");
-            return -1;
-        }
-        (*i)++;
-    } else if (!strcmp(a, "--backend")) {
-        if (v && !strcmp(v, "cpu"))
-            mp->backend = SLIM_BACKEND_CPU;
-        else if (v && !strcmp(v, "cuda"))
-            mp->backend = SLIM_BACKEND_CUDA;
-        else {
-            fprintf(stderr, "slim: --backend needs cpu or cuda, not '%s'\n", v ? v : "");
-            return -1;
-        }
-        (*i)++;
+    } else if (cli_is(o, NULL, "--weight-type")) {
+        if (!(mp->weight_type = cli_value(o))) return -1; /* checked by slim_model_load */
+    } else if (cli_is(o, NULL, "--kv-type")) {
+        if (!cli_choice(o, kv_types, &c)) return -1;
+        cp->kv_type = c ? SLIM_KV_F32 : SLIM_KV_F16;
+    } else if (cli_is(o, NULL, "--backend")) {
+        if (!cli_choice(o, backends, &c)) return -1;
+        mp->backend = c ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU;
     } else {
         return 0;
     }
-#undef NUM
     return 1;
 }
 
@@ -128,6 +116,12 @@ static int buf_add(buf *b, const void *p, size_t n) {
     return 1;
 }
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 typedef struct chat {
     slim_model *model;
     slim_context *ctx;
@@ -135,6 +129,7 @@ typedef struct chat {
     const char *tmpl;
     int32_t n_vocab, max_reply;
     int verbose;
+    int write_failed; /* stdout failed: stop */
     FILE *dump;
     int turn;
     /* the conversation: roles point to constants, contents are owned */
@@ -206,6 +201,18 @@ static slim_status render_tokens(chat *c, buf *text, slim_token **toks, size_t *
     return SLIM_OK;
 }
 
+/* The reply's pieces, as slim_generate's callback: non-zero stops (Ctrl-C, or
+ * stdout failed). */
+static int on_piece(slim_token tok, const char *piece, size_t len, void *user) {
+    (void)tok;
+    chat *c = user;
+    if (fwrite(piece, 1, len, stdout) != len || fflush(stdout)) {
+        c->write_failed = 1;
+        return 1;
+    }
+    return cli_sigint != 0;
+}
+
 /* One user turn: feed the conversation, stream the reply, record it.
  * Returns 0 on success, 1 on a library error (reported), -1 when the
  * conversation does not fit (reported; the user message is dropped). */
@@ -251,6 +258,7 @@ static int chat_turn(chat *c, const char *line, size_t len) {
         rc = cli_fail("chat", SLIM_ERR_NOMEM);
         goto out;
     }
+    const double t0 = now_ms();
     if ((st = slim_prefill(c->ctx, toks + keep, n_toks - keep, NULL))) {
         /* The cache no longer matches what we know of it: start it over. */
         slim_context_reset(c->ctx);
@@ -264,7 +272,9 @@ static int chat_turn(chat *c, const char *line, size_t len) {
     for (size_t i = 0; i < n_toks; i++)
         slim_sampler_accept(c->sampler, toks[i]);
 
+    const double t1 = now_ms();
     int32_t n_gen = 0;
+    int full = 0;
     for (int32_t i = 0; i < c->max_reply; i++) {
         slim_token t;
         if ((st = slim_sampler_sample(c->sampler, slim_get_logits(c->ctx), c->n_vocab, &t))) {
@@ -279,28 +289,44 @@ static int chat_turn(chat *c, const char *line, size_t len) {
         st = slim_token_to_piece(c->model, t, 0, piece, sizeof piece, &np);
         if (st == SLIM_ERR_BUFFER_TOO_SMALL && (pp = malloc(np)))
             st = slim_token_to_piece(c->model, t, 0, pp, np, &np);
-        if (!st) {
-            fwrite(pp, 1, np, stdout);
-            fflush(stdout);
-            if (!buf_add(&reply, pp, np)) st = SLIM_ERR_NOMEM;
-        }
+        int stop = 0;
+        if (!st && !buf_add(&reply, pp, np)) st = SLIM_ERR_NOMEM;
+        if (!st) stop = on_piece(t, pp, np, c);
         if (pp != piece) free(pp);
         if (st) {
-            rc = cli_fail("detokenize", st ? st : SLIM_ERR_NOMEM);
+            rc = cli_fail("detokenize", st);
             break;
         }
-        if (i + 1 == c->max_reply || slim_context_n_past(c->ctx) >= n_ctx) break;
+        if (stop) break;
+        if (i + 1 == c->max_reply) break;
+        if (slim_context_n_past(c->ctx) >= n_ctx) {
+            full = 1;
+            break;
+        }
         if ((st = slim_decode(c->ctx, t))) {
             rc = cli_fail("decode", st);
             break;
         }
         c->kv[c->n_kv++] = t;
     }
-    fputc('\n', stdout);
-    fflush(stdout);
-    if (c->verbose)
-        fprintf(stderr, "[turn %d: %zu prompt tokens, %zu fed, %d generated, %d in cache]\n",
-                c->turn, n_toks, n_toks - keep, n_gen, slim_context_n_past(c->ctx));
+    const double t2 = now_ms();
+    if (!c->write_failed) fputc('\n', stdout);
+    if (cli_check_stdout()) c->write_failed = 1, rc = 1;
+    if (cli_sigint) fputs("[reply stopped]\n", stderr);
+    cli_sigint = 0; /* that Ctrl-C is spent */
+    if (full)
+        fprintf(stderr,
+                "[reply cut: the context of %d tokens is full; /reset to start over, or a "
+                "larger -c]\n",
+                n_ctx);
+    if (c->verbose) /* decode speed: the first token came from the prompt's logits */
+        fprintf(stderr,
+                "[turn %d: %zu prompt tokens, %zu fed in %.1f ms (%.2f tokens/s), %d generated "
+                "in %.1f ms (%.2f tokens/s), %d in cache]\n",
+                c->turn, n_toks, n_toks - keep, t1 - t0,
+                t1 > t0 ? (double)(n_toks - keep) * 1e3 / (t1 - t0) : 0.0, n_gen, t2 - t1,
+                t2 > t1 && n_gen > 1 ? (n_gen - 1) * 1e3 / (t2 - t1) : 0.0,
+                slim_context_n_past(c->ctx));
     dump_record(c, "reply", reply.p ? reply.p : "", reply.n);
     if (!push_msg(c, "assistant", reply.p ? reply.p : "", reply.n))
         rc = cli_fail("chat", SLIM_ERR_NOMEM);
@@ -311,16 +337,6 @@ out:
     return rc;
 }
 
-/* A line of stdin without its line ending; NULL at end of input. */
-static char *read_line(char **line, size_t *cap, size_t *len) {
-    ssize_t n = getline(line, cap, stdin);
-    if (n < 0) return NULL;
-    while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r'))
-        (*line)[--n] = '\0';
-    *len = (size_t)n;
-    return *line;
-}
-
 int cli_chat(int argc, char **argv) {
     const char *model_path = NULL, *tmpl = NULL, *system = NULL, *dump_path = NULL;
     slim_sampler_params sp = slim_sampler_default_params();
@@ -328,33 +344,40 @@ int cli_chat(int argc, char **argv) {
     slim_model_params mp = slim_model_default_params();
     int32_t max_reply = 1024;
     int verbose = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    cli_opts o = cli_opts_init("chat", argc, argv);
+    const char *a;
+    int k;
+    while ((k = cli_next(&o, &a)) == CLI_OPTION || k == CLI_OPERAND) {
         int r;
-        double d;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        long long x;
+        if (k == CLI_OPERAND) {
+            return cli_extra(&o, a);
+        } else if (cli_is(&o, "-h", "--help")) {
             fputs(chat_usage, stdout);
+            printf("  line editing: %s\n", !strcmp(cli_line_editor(), "libedit")
+                                               ? "libedit (arrow keys, history)"
+                                               : "none (built without libedit)");
             return 0;
-        } else if ((r = cli_parse_model_opt(a, v, &i, &sp, &cp, &mp))) {
+        } else if ((r = cli_model_opt(&o, &sp, &cp, &mp))) {
             if (r < 0) return 2;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!cli_parse_num(a, v, 1, 1e9, &d)) return 2;
-            max_reply = (int32_t)d, i++;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+        } else if (cli_is(&o, "-n", "--n-predict")) {
+            if (!cli_int(&o, 1, 1000000000, &x)) return 2;
+            max_reply = (int32_t)x;
+        } else if (cli_is(&o, "-v", "--verbose")) {
             verbose = 1;
-        } else if (v && (!strcmp(a, "-m") || !strcmp(a, "--model"))) {
-            model_path = v, i++;
-        } else if (v && !strcmp(a, "--template")) {
-            tmpl = v, i++;
-        } else if (v && !strcmp(a, "--system")) {
-            system = v, i++;
-        } else if (v && !strcmp(a, "--dump-prompt")) {
-            dump_path = v, i++;
+        } else if (cli_is(&o, "-m", "--model")) {
+            if (!(model_path = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--template")) {
+            if (!(tmpl = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--system")) {
+            if (!(system = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--dump-prompt")) {
+            if (!(dump_path = cli_value(&o))) return 2;
         } else {
-            fprintf(stderr, "slim chat: unknown option or missing value: '%s'\n%s", a, chat_usage);
-            return 2;
+            return cli_unknown(&o);
         }
     }
+    if (k == CLI_ERR) return 2;
     if (!model_path) {
         fprintf(stderr, "slim chat: -m FILE is required\n%s", chat_usage);
         return 2;
@@ -392,14 +415,34 @@ int cli_chat(int argc, char **argv) {
     const int tty = isatty(STDIN_FILENO);
     if (tty)
         fprintf(stderr,
-                "slim chat: %s, template %s, context %d tokens.  /reset starts over, "
-                "ctrl-D quits.\n",
+                "slim chat: %s, template %s, context %d tokens.  /reset starts over; Ctrl-C "
+                "stops a reply; ctrl-D quits.\n",
                 info.name[0] ? info.name : info.architecture, family, slim_context_n_ctx(c.ctx));
-    char *line = NULL;
-    size_t line_cap = 0, len = 0;
+    cli_reader *in = cli_reader_open("> ");
+    if (!in) {
+        rc = cli_fail("chat", SLIM_ERR_NOMEM);
+        goto out;
+    }
+    cli_on_sigint(0);
+    int armed = 0; /* a Ctrl-C at an empty prompt: the next one quits */
     for (;;) {
-        if (tty) fputs("> ", stderr);
-        if (!read_line(&line, &line_cap, &len)) break;
+        const char *line = NULL;
+        size_t len = 0;
+        const int got = cli_reader_get(in, &line, &len);
+        if (got == CLI_LINE_INTR) {
+            cli_sigint = 0;
+            if (armed) break;
+            armed = 1;
+            fputs("(Ctrl-C again or ctrl-D to quit)\n", stderr);
+            continue;
+        }
+        if (got == CLI_LINE_ERR) {
+            fprintf(stderr, "slim chat: cannot read standard input\n");
+            rc = 1;
+            break;
+        }
+        if (got == CLI_LINE_EOF) break;
+        armed = 0;
         if (len == 0) continue;
         if (!strcmp(line, "/reset")) {
             pop_msgs(&c, n_head);
@@ -409,13 +452,19 @@ int cli_chat(int argc, char **argv) {
             if (tty) fputs("(conversation reset)\n", stderr);
             continue;
         }
-        if (chat_turn(&c, line, len) > 0) {
+        const long long bad = cli_utf8_invalid(line, len);
+        if (bad >= 0)
+            fprintf(stderr, "slim chat: warning: the line is not valid UTF-8 at byte offset %lld\n",
+                    bad);
+        cli_sigint = 0; /* a Ctrl-C from now on stops this reply */
+        if (chat_turn(&c, line, len) > 0 || c.write_failed) {
             rc = 1;
             break;
         }
     }
+    signal(SIGINT, SIG_DFL);
     if (tty) fputc('\n', stderr);
-    free(line);
+    cli_reader_close(in);
 out:
     if (c.dump) fclose(c.dump);
     pop_msgs(&c, 0);

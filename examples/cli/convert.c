@@ -37,29 +37,23 @@ static void on_progress(float fraction, void *user) {
 
 int cli_convert(int argc, char **argv) {
     const char *src = NULL, *out = NULL, *type = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    cli_opts o = cli_opts_init("convert", argc, argv);
+    const char *a;
+    int k;
+    while ((k = cli_next(&o, &a)) == CLI_OPTION || k == CLI_OPERAND) {
+        if (k == CLI_OPERAND) {
+            if (src && out) return cli_extra(&o, a);
+            *(src ? &out : &src) = a;
+        } else if (cli_is(&o, "-h", "--help")) {
             fputs(convert_usage, stdout);
             return 0;
-        } else if (!strcmp(a, "--type") || !strcmp(a, "-t")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "slim convert: %s needs a value\n%s", a, convert_usage);
-                return 2;
-            }
-            type = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "slim convert: unknown option '%s'\n%s", a, convert_usage);
-            return 2;
-        } else if (!src) {
-            src = a;
-        } else if (!out) {
-            out = a;
+        } else if (cli_is(&o, "-t", "--type")) {
+            if (!(type = cli_value(&o))) return 2; /* checked by slim_model_save_gguf */
         } else {
-            fprintf(stderr, "slim convert: unexpected argument '%s'\n%s", a, convert_usage);
-            return 2;
+            return cli_unknown(&o);
         }
     }
+    if (k == CLI_ERR) return 2;
     if (!src || !out) {
         fprintf(stderr, "slim convert: SRC and OUT are required\n%s", convert_usage);
         return 2;

@@ -19,24 +19,15 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Parse a number option's value or report it. */
-int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) { /* NaN fails too */
-        fprintf(stderr, "slim: %s needs a number in [%g, %g], got '%s'\n", opt, lo, hi, s ? s : "");
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 static const char run_usage[] =
-    "usage: slim run -m FILE -p TEXT [options]\n"
-    "  Generate text after the prompt, streaming it to stdout; timings go to stderr.\n"
+    "usage: slim run -m FILE (-p TEXT | -f FILE) [options]\n"
+    "  Generate text after the prompt, streaming it to stdout; timings and why the\n"
+    "  generation stopped go to stderr.\n"
     "  -m, --model PATH   GGUF model file or Hugging Face model directory\n"
     "  -p, --prompt TEXT  prompt (completion style)\n"
+    "  -f, --file FILE    read the prompt from FILE, - for standard input (one final\n"
+    "                     newline is dropped)\n"
+    "  --no-echo          print only the generated text, not the prompt before it\n"
     "  -n, --n-predict N  tokens to generate (default 128)\n"
     "  -t, --threads N    CPU threads (default: all)\n"
     "  -c, --ctx-size N   context length (default: min(training context, 4096))\n"
@@ -58,13 +49,26 @@ static const char run_usage[] =
     "                     phi3 or phi4 instead of the model's template\n"
     "  --system TEXT      with --chat: a system message before the prompt\n"
     "  --lora PATH[:S]    apply a LoRA adapter (a PEFT directory or a llama.cpp GGUF\n"
-    "                     adapter) with scale S (default 1); repeatable, up to 16\n";
+    "                     adapter) with scale S (default 1); repeatable, up to 16\n"
+    "  Ctrl-C stops the generation (a second one kills).\n"
+    "exit status: 0 done (end of text, or -n tokens), 1 error, 2 usage error, 3 the\n"
+    "  context filled before -n tokens (raise -c), 130 stopped by Ctrl-C\n";
 
+typedef struct run_state {
+    int32_t n_passed; /* tokens the callback saw (an end-of-text token is not passed) */
+    int write_failed;
+} run_state;
+
+/* Stream a piece; stop on a write error or Ctrl-C. */
 static int on_token(slim_token tok, const char *piece, size_t len, void *user) {
-    (void)tok, (void)user;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return 0;
+    (void)tok;
+    run_state *rs = user;
+    rs->n_passed++;
+    if (fwrite(piece, 1, len, stdout) != len || fflush(stdout)) {
+        rs->write_failed = 1;
+        return 1;
+    }
+    return cli_sigint != 0;
 }
 
 /* --lora PATH[:scale]: the scale after the last ':' when it parses as a
@@ -91,68 +95,96 @@ static int attach_lora(slim_model *model, slim_context *ctx, const char *arg) {
     return st ? cli_fail("lora", st) : 0;
 }
 
+/* Warn about text that is not UTF-8 (the tokenizer takes the bytes as they are). */
+static void warn_utf8(const char *cmd, const char *what, const char *s, size_t n) {
+    const long long bad = cli_utf8_invalid(s, n);
+    if (bad >= 0)
+        fprintf(stderr, "slim %s: warning: %s is not valid UTF-8 at byte offset %lld (0x%02x)\n",
+                cmd, what, bad, (unsigned char)s[bad]);
+}
+
 static int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *tmpl = NULL, *system = NULL;
-    const char *loras[16];
-    int chat = 0, n_lora = 0;
+    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *tmpl = NULL;
+    const char *system = NULL, *loras[16];
+    int chat = 0, n_lora = 0, echo = 1;
     slim_sampler_params sp = slim_sampler_default_params();
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
     slim_generate_params gp = slim_generate_default_params();
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
+    cli_opts o = cli_opts_init("run", argc, argv);
+    const char *a;
+    int k;
+    while ((k = cli_next(&o, &a)) == CLI_OPTION || k == CLI_OPERAND) {
+        long long x;
         int handled;
-#define NUM(lo, hi) (cli_parse_num(a, v, lo, hi, &d) ? (i++, 1) : 0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (k == CLI_OPERAND) {
+            return cli_extra(&o, a);
+        } else if (cli_is(&o, "-h", "--help")) {
             fputs(run_usage, stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!v) break;
-            model_path = v, i++;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!v) break;
-            prompt = v, i++;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!NUM(0, 1e9)) return 2;
-            gp.max_tokens = (int32_t)d;
-        } else if ((handled = cli_parse_model_opt(a, v, &i, &sp, &cp, &mp)) != 0) {
+        } else if (cli_is(&o, "-m", "--model")) {
+            if (!(model_path = cli_value(&o))) return 2;
+        } else if (cli_is(&o, "-p", "--prompt")) {
+            if (!(prompt = cli_value(&o))) return 2;
+        } else if (cli_is(&o, "-f", "--file")) {
+            if (!(prompt_file = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--no-echo")) {
+            echo = 0;
+        } else if (cli_is(&o, "-n", "--n-predict")) {
+            if (!cli_int(&o, 0, 1000000000, &x)) return 2;
+            gp.max_tokens = (int32_t)x;
+        } else if ((handled = cli_model_opt(&o, &sp, &cp, &mp)) != 0) {
             if (handled < 0) return 2;
-        } else if (!strcmp(a, "--chat")) {
+        } else if (cli_is(&o, NULL, "--chat")) {
             chat = 1;
-        } else if (!strcmp(a, "--lora")) {
-            if (!v) break;
-            if (n_lora == 16) {
-                fprintf(stderr, "slim run: at most 16 --lora adapters\n");
-                return 2;
-            }
-            loras[n_lora++] = v, i++;
-        } else if (!strcmp(a, "--template") || !strcmp(a, "--system")) {
-            if (!v) break;
-            *(a[2] == 't' ? &tmpl : &system) = v, i++;
+        } else if (cli_is(&o, NULL, "--lora")) {
+            if (n_lora == 16) return cli_usage_error(&o, "at most 16 --lora adapters");
+            if (!(loras[n_lora++] = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--template")) {
+            if (!(tmpl = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--system")) {
+            if (!(system = cli_value(&o))) return 2;
         } else {
-            fprintf(stderr, "slim run: unknown option '%s'\n%s", a, run_usage);
-            return 2;
+            return cli_unknown(&o);
         }
-#undef NUM
     }
-    if (!model_path || !prompt) {
-        fprintf(stderr, "slim run: -m FILE and -p TEXT are required\n%s", run_usage);
+    if (k == CLI_ERR) return 2;
+    if (!model_path || (!prompt && !prompt_file)) {
+        fprintf(stderr, "slim run: -m FILE and -p TEXT (or -f FILE) are required\n%s", run_usage);
         return 2;
     }
-    if ((tmpl || system) && !chat) {
-        fprintf(stderr, "slim run: --template and --system need --chat\n");
-        return 2;
+    if (prompt && prompt_file) return cli_usage_error(&o, "-p and -f both give the prompt");
+    if ((tmpl || system) && !chat)
+        return cli_usage_error(&o, "--template and --system need --chat");
+    char *file_text = NULL;
+    if (prompt_file) {
+        size_t len = 0;
+        if (!(file_text = cli_read_file("run", prompt_file, &len))) return 1;
+        if (strlen(file_text) != len) {
+            fprintf(stderr, "slim run: %s has a NUL byte at offset %zu: a prompt is text\n",
+                    prompt_file, strlen(file_text));
+            free(file_text);
+            return 1;
+        }
+        if (len && file_text[len - 1] == '\n') file_text[--len] = '\0'; /* as `$(cat FILE)` */
+        if (len && file_text[len - 1] == '\r') file_text[--len] = '\0';
+        prompt = file_text;
     }
+    warn_utf8("run", "the prompt", prompt, strlen(prompt));
+    if (system) warn_utf8("run", "--system", system, strlen(system));
+
     double t0 = now_ms();
     slim_model *model = NULL;
     slim_context *ctx = NULL;
     slim_sampler *sampler = NULL;
     char *rendered = NULL;
-    slim_status st = slim_model_load(model_path, &mp, &model);
-    if (st) return cli_fail("load", st);
-    double load_ms = now_ms() - t0;
     int rc = 0;
+    slim_status st = slim_model_load(model_path, &mp, &model);
+    if (st) {
+        rc = cli_fail("load", st);
+        goto out;
+    }
+    double load_ms = now_ms() - t0;
     if ((st = slim_context_create(model, &cp, &ctx))) {
         rc = cli_fail("context", st);
         goto out;
@@ -161,8 +193,8 @@ static int cmd_run(int argc, char **argv) {
         rc = cli_fail("sampler", st);
         goto out;
     }
-    for (int k = 0; k < n_lora; k++)
-        if ((rc = attach_lora(model, ctx, loras[k]))) goto out;
+    for (int i = 0; i < n_lora; i++)
+        if ((rc = attach_lora(model, ctx, loras[i]))) goto out;
     if (chat) { /* the prompt as one user message, in the model's chat template */
         slim_chat_message msgs[2] = {{"system", system ? system : ""}, {"user", prompt}};
         size_t off = system ? 0 : 1, n = 0;
@@ -175,13 +207,50 @@ static int cmd_run(int argc, char **argv) {
         rendered[n] = '\0';
         prompt = rendered;
         gp.tokenize_flags = SLIM_TOKENIZE_ADD_BOS | SLIM_TOKENIZE_PARSE_SPECIAL;
-    } else {
-        fputs(prompt, stdout);
     }
+    /* The prompt must fit the context: say so before echoing any of it. */
+    size_t n_prompt = 0;
+    if ((st =
+             slim_tokenize(model, prompt, strlen(prompt), gp.tokenize_flags, NULL, 0, &n_prompt))) {
+        rc = cli_fail("tokenize", st);
+        goto out;
+    }
+    const int32_t n_ctx = slim_context_n_ctx(ctx);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(model, &info);
+    if (n_prompt == 0) {
+        fprintf(stderr, "slim run: the prompt is empty (no tokens)\n");
+        rc = 1;
+        goto out;
+    }
+    if (n_prompt > (size_t)n_ctx) {
+        if (n_ctx < info.n_ctx_train)
+            fprintf(stderr,
+                    "slim run: the prompt is %zu tokens, longer than the context of %d: "
+                    "raise it with -c (--ctx-size; this model allows up to %d)\n",
+                    n_prompt, n_ctx, info.n_ctx_train);
+        else
+            fprintf(stderr,
+                    "slim run: the prompt is %zu tokens, longer than this model's context of "
+                    "%d tokens (-c cannot go higher): shorten the prompt\n",
+                    n_prompt, n_ctx);
+        rc = 1;
+        goto out;
+    }
+    if (!chat && echo && (fputs(prompt, stdout) < 0 || fflush(stdout))) {
+        rc = cli_check_stdout();
+        goto out;
+    }
+    cli_on_sigint(1);
+    run_state rs = {0};
     slim_generate_stats stats = {.struct_size = sizeof stats};
-    st = slim_generate(ctx, sampler, prompt, &gp, on_token, NULL, &stats);
-    fputc('\n', stdout);
-    fflush(stdout);
+    st = slim_generate(ctx, sampler, prompt, &gp, on_token, &rs, &stats);
+    signal(SIGINT, SIG_DFL);
+    if (!rs.write_failed) fputc('\n', stdout);
+    if (cli_check_stdout()) {
+        rc = 1;
+        goto out;
+    }
     if (st) {
         rc = cli_fail("generate", st);
         goto out;
@@ -192,22 +261,58 @@ static int cmd_run(int argc, char **argv) {
     int n_dec = stats.n_generated > 1 ? stats.n_generated - 1 : 0;
     fprintf(stderr, "generation: %d tokens in %.1f ms, %.2f tokens/s\n", stats.n_generated,
             stats.gen_ms, stats.gen_ms > 0 ? n_dec * 1e3 / stats.gen_ms : 0.0);
+    /* Why it stopped: the callback sees every token but an end-of-text one. */
+    const int32_t n = stats.n_generated;
+    if (cli_sigint) {
+        fprintf(stderr, "stopped: interrupted (Ctrl-C) after %d tokens\n", n);
+        rc = 130;
+    } else if (n > rs.n_passed) {
+        fprintf(stderr, "stopped: end of text after %d tokens\n", n);
+    } else if (n >= gp.max_tokens) {
+        fprintf(stderr, "stopped: -n %d tokens generated\n", gp.max_tokens);
+    } else if (slim_context_n_past(ctx) >= n_ctx) {
+        fprintf(stderr,
+                "stopped: context full after %d tokens (%zu prompt + %d generated fill the "
+                "context of %d tokens; raise -c%s)\n",
+                n, n_prompt, n, n_ctx, n_ctx < info.n_ctx_train ? "" : ", or shorten the prompt");
+        rc = 3;
+    } else {
+        fprintf(stderr, "stopped after %d tokens\n", n);
+    }
 out:
     free(rendered);
+    free(file_text);
     slim_sampler_free(sampler);
     slim_context_free(ctx);
     slim_model_free(model);
     return rc;
 }
 
+static const char info_usage[] = "usage: slim info FILE\n"
+                                 "  Print a model's metadata and tensor table.\n";
+
 static int cmd_info(int argc, char **argv) {
-    if (argc < 1 || !strcmp(argv[0], "-h") || !strcmp(argv[0], "--help")) {
-        fputs("usage: slim info FILE\n  Print a GGUF model's metadata and tensor table.\n",
-              argc < 1 ? stderr : stdout);
-        return argc < 1 ? 2 : 0;
+    cli_opts o = cli_opts_init("info", argc, argv);
+    const char *a, *path = NULL;
+    int k;
+    while ((k = cli_next(&o, &a)) == CLI_OPTION || k == CLI_OPERAND) {
+        if (k == CLI_OPERAND) {
+            if (path) return cli_extra(&o, a);
+            path = a;
+        } else if (cli_is(&o, "-h", "--help")) {
+            fputs(info_usage, stdout);
+            return 0;
+        } else {
+            return cli_unknown(&o);
+        }
+    }
+    if (k == CLI_ERR) return 2;
+    if (!path) {
+        fputs(info_usage, stderr);
+        return 2;
     }
     slim_model *model = NULL;
-    slim_status st = slim_model_load(argv[0], NULL, &model);
+    slim_status st = slim_model_load(path, NULL, &model);
     if (st) return cli_fail("load", st);
     slim_model_info info = {.struct_size = sizeof info};
     slim_model_get_info(model, &info);
@@ -238,29 +343,36 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
+static const char tokenize_usage[] =
+    "usage: slim tokenize -m FILE [--no-bos] [--special] [--] TEXT\n"
+    "  Print the token ids and pieces of TEXT (after --, TEXT may start with -).\n";
+
 static int cmd_tokenize(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL;
     uint32_t flags = SLIM_TOKENIZE_ADD_BOS;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: slim tokenize -m FILE [--no-bos] [--special] TEXT\n"
-                 "  Print the token ids and pieces of TEXT.");
+    cli_opts o = cli_opts_init("tokenize", argc, argv);
+    const char *a;
+    int k;
+    while ((k = cli_next(&o, &a)) == CLI_OPTION || k == CLI_OPERAND) {
+        if (k == CLI_OPERAND) {
+            if (text) return cli_extra(&o, a);
+            text = a;
+        } else if (cli_is(&o, "-h", "--help")) {
+            fputs(tokenize_usage, stdout);
             return 0;
-        } else if (!strcmp(argv[i], "-m") && i + 1 < argc) {
-            model_path = argv[++i];
-        } else if (!strcmp(argv[i], "--no-bos")) {
+        } else if (cli_is(&o, "-m", "--model")) {
+            if (!(model_path = cli_value(&o))) return 2;
+        } else if (cli_is(&o, NULL, "--no-bos")) {
             flags &= ~(uint32_t)SLIM_TOKENIZE_ADD_BOS;
-        } else if (!strcmp(argv[i], "--special")) {
+        } else if (cli_is(&o, NULL, "--special")) {
             flags |= SLIM_TOKENIZE_PARSE_SPECIAL;
-        } else if (!text) {
-            text = argv[i];
         } else {
-            fprintf(stderr, "slim tokenize: unexpected argument '%s'\n", argv[i]);
-            return 2;
+            return cli_unknown(&o);
         }
     }
+    if (k == CLI_ERR) return 2;
     if (!model_path || !text) {
-        fprintf(stderr, "usage: slim tokenize -m FILE [--no-bos] [--special] TEXT\n");
+        fputs(tokenize_usage, stderr);
         return 2;
     }
     slim_model *model = NULL;
@@ -295,9 +407,9 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  bench     measure prompt and generation speed\n"
                             "  chat      chat with an instruction-tuned model\n"
                             "  convert   write a model as GGUF, optionally quantized\n"
-                            "  version   print the library version\n";
+                            "  version   print the library version (also --version)\n";
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -308,10 +420,20 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "version")) {
-        printf("slim %s\n", slim_version_string());
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        if (argc > 2) {
+            fprintf(stderr, "slim version: unexpected argument '%s'\n", argv[2]);
+            return 2;
+        }
+        printf("slim %s\n", slim_version_string()); /* the library linked */
         return 0;
     }
     fprintf(stderr, "slim: unknown command '%s'\n%s", argv[1], usage);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    const int rc = dispatch(argc, argv);
+    /* Output that never arrived (a full disk, a closed pipe) is a failure. */
+    return cli_check_stdout() && rc == 0 ? 1 : rc;
 }
