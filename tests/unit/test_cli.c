@@ -493,6 +493,23 @@ START_TEST(test_cli_output_errors) {
     cli_result r = RUN_CLI_IO(NULL, "/dev/null", "info", SYNTH);
     ASSERT_STATUS(r, 0);
     cli_free(&r);
+    /* slim chat stops at the first reply it cannot write. */
+    char in[] = "/tmp/slim_test_cli_in_XXXXXX";
+    int fd = mkstemp(in);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "hi\nhello\n", 9), 9);
+    close(fd);
+    r = RUN_CLI_IO(in, "/dev/full", "chat", "-m", SYNTH, "--template", "llama3", "-n", "4", "-v");
+    ASSERT_STATUS(r, 1);
+    ASSERT_CONTAINS(r.err, "error writing standard output");
+    ASSERT_CONTAINS(r.err, "[turn 1: ");
+    ck_assert_ptr_null(strstr(r.err, "[turn 2: "));
+    cli_free(&r);
+    r = RUN_CLI_IO(in, "/dev/null", "chat", "-m", SYNTH, "--template", "llama3", "-n", "4", "-v");
+    ASSERT_STATUS(r, 0);
+    ASSERT_CONTAINS(r.err, "[turn 2: ");
+    cli_free(&r);
+    unlink(in);
 }
 END_TEST
 
@@ -815,9 +832,11 @@ static int pty_alive(pty_session *s) {
     return s->status < 0;
 }
 
-/* Wait for the CLI to exit; its status. */
+/* Wait for the CLI to exit; its status.  Up to 2 minutes: on a loaded
+ * machine the kernel has been seen to take over 10 s to tear down the exiting
+ * process (do_exit -> task_work_run) after the CLI itself had finished. */
 static int pty_end(pty_session *s) {
-    for (int i = 0; i < 500 && pty_alive(s); i++)
+    for (int i = 0; i < 6000 && pty_alive(s); i++)
         pty_wait(s, s->n, "\x01", 20);
     if (pty_alive(s)) {
         kill(s->pid, SIGKILL);
@@ -906,6 +925,21 @@ START_TEST(test_cli_chat_line_editing) {
 }
 END_TEST
 
+/* slim run: the first Ctrl-C stops the generation, with the timings and why
+ * (exit 130). */
+START_TEST(test_cli_run_interrupt) {
+    static pty_session s;
+    pty_start(&s, (const char *const[]){"run", "-m", test_model_path(), "-p", PROMPT, "-n", "4000",
+                                        "-c", "4096", "--temp", "0", "-t", "1", NULL});
+    ck_assert_msg(pty_wait(&s, strlen(PROMPT) + 40, NULL, 60000), "no output:\n%s", s.buf);
+    pty_send(&s, "\x03");
+    PTY_EXPECT(&s, 0, "stopped: interrupted (Ctrl-C) after ");
+    ck_assert_int_eq(pty_end(&s), 130);
+    ASSERT_CONTAINS(s.buf, "generation: ");
+    ck_assert_int_lt(generated_count(s.buf), 4000);
+}
+END_TEST
+
 Suite *suite_cli(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -929,6 +963,7 @@ Suite *suite_cli(void) {
     tcase_add_test(tc, test_cli_version_option);
     tcase_add_test(tc, test_cli_chat_verbose);
     tcase_add_test(tc, test_cli_chat_interrupt);
+    tcase_add_test(tc, test_cli_run_interrupt);
     tcase_add_test(tc, test_cli_chat_line_editing);
     suite_add_tcase(s, tc);
     return s;
