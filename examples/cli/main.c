@@ -271,10 +271,16 @@ static int cmd_run(int argc, char **argv) {
     } else if (n >= gp.max_tokens) {
         fprintf(stderr, "stopped: -n %d tokens generated\n", gp.max_tokens);
     } else if (slim_context_n_past(ctx) >= n_ctx) {
-        fprintf(stderr,
-                "stopped: context full after %d tokens (%zu prompt + %d generated fill the "
-                "context of %d tokens; raise -c%s)\n",
-                n, n_prompt, n, n_ctx, n_ctx < info.n_ctx_train ? "" : ", or shorten the prompt");
+        if (n_ctx < info.n_ctx_train)
+            fprintf(stderr,
+                    "stopped: context full after %d tokens (the context holds %d tokens, %zu of "
+                    "them the prompt): raise -c (this model allows up to %d)\n",
+                    n, n_ctx, n_prompt, info.n_ctx_train);
+        else
+            fprintf(stderr,
+                    "stopped: context full after %d tokens (this model's context holds %d "
+                    "tokens, %zu of them the prompt)\n",
+                    n, n_ctx, n_prompt);
         rc = 3;
     } else {
         fprintf(stderr, "stopped after %d tokens\n", n);
