@@ -4,7 +4,8 @@
 # from the tokenizers that `make model` (Gemma 3, SmolLM2 GGUFs) and
 # `make vocabs` (models/tok/: Llama 3, Mistral v3, Nemo, cl100k) fetch.
 # Needs python3 with transformers, tokenizers, tiktoken, sentencepiece,
-# protobuf, gguf and mistral-common (.ci/run pins them).
+# protobuf, gguf and mistral-common: `make hf-tokenizers` runs it with the
+# project's .venv (PYTHON=.venv/bin/python; tools/requirements/test.txt pins them).
 #
 # Usage: sh tools/fetch_hf_tokenizers.sh [models_dir]   (default: models)
 # Writes: models_dir/hf-tok/<family>/ tokenizer.json, tokenizer_config.json,
