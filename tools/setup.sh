@@ -13,6 +13,7 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${SLIM_VENV:-$ROOT/.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 mode=${1:-test}
 group=${2:-test}
 
