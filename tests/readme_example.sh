@@ -12,7 +12,7 @@ extra=${2:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MAKE=${MAKE:-make}
 CC=${CC:-cc}
-case "$model" in /*) ;; *) model="$model" ;; esac
+case "$model" in /*) ;; *) model="$ROOT/$model" ;; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "readme_example: FAIL: $*" >&2; exit 1; }
