@@ -20,6 +20,9 @@ fail() { echo "readme_example: FAIL: $*" >&2; exit 1; }
 awk '/^```c$/ { on = 1; next } on && /^```$/ { exit } on { print }' "$ROOT/README.md" > "$tmp/app.c"
 [ -s "$tmp/app.c" ] || fail "no \`\`\`c block in README.md"
 
+# Run from make test: the parent's jobserver is not passed to this script's make.
+MAKEFLAGS=$(printf '%s\n' "${MAKEFLAGS:-}" | sed -e 's/--jobserver-[a-z]*=[^ ]*//g' -e 's/ -j[0-9]*//g')
+export MAKEFLAGS
 $MAKE -s -C "$ROOT" install PREFIX="$tmp/prefix" >/dev/null
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 libdir=$(pkg-config --variable=libdir slim)
