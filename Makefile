@@ -65,8 +65,9 @@ TEST_BIN := $(BUILD)/unit_tests
 # printing the command to run.  SLIM_SETUP=0 skips it; `make -n` does not run it.
 VENV    ?= .venv
 VENV_PY := $(VENV)/bin/python
+SLIM_SETUP ?= 1
 ifneq ($(filter test test-full,$(MAKECMDGOALS)),)
-ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+ifeq ($(SLIM_SETUP)$(findstring n,$(firstword -$(MAKEFLAGS))),1)
   $(if $(shell SLIM_VENV=$(VENV) sh tools/setup.sh test >&2 && echo ok),,$(error set-up failed (above)))
   export SLIM_SETUP := 0
 endif

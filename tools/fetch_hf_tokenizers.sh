@@ -23,5 +23,6 @@ for f in "$MD/gemma-3-270m-q4_k_m.gguf" "$MD/smollm2-135m-instruct-q4_1.gguf" \
 done
 rm -f "$MD/hf-tok/.done"
 mkdir -p "$MD/hf-tok"
+echo "fetch_hf_tokenizers: converting 6 tokenizers with transformers into $MD/hf-tok" >&2
 "$PY" "$ROOT/tools/golden/gen_hf_tokenizer.py" dirs "$MD" "$MD/hf-tok"
 touch "$MD/hf-tok/.done"
