@@ -59,6 +59,19 @@ SIMPLE   := $(BUILD)/simple
 TEST_SRC := $(sort $(wildcard tests/unit/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(BUILD)/unit_tests
+# `make test` does its own set-up, before anything is compiled: tools/setup.sh
+# checks for Check, pkg-config and the test oracles, installs what is missing
+# where it can (apt-get as root; the Python oracles into $(VENV)) or stops,
+# printing the command to run.  SLIM_SETUP=0 skips it; `make -n` does not run it.
+VENV    ?= .venv
+VENV_PY := $(VENV)/bin/python
+SLIM_SETUP ?= 1
+ifneq ($(filter test test-full,$(MAKECMDGOALS)),)
+ifeq ($(SLIM_SETUP)$(findstring n,$(firstword -$(MAKEFLAGS))),1)
+  $(if $(shell SLIM_VENV=$(VENV) sh tools/setup.sh test >&2 && echo ok),,$(error set-up failed (above)))
+  export SLIM_SETUP := 0
+endif
+endif
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
@@ -157,10 +170,16 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 # The default test run: every Check suite (needs the default model for the
 # tokenizer and forward-pass suites).  CK_FORK stays on so one crash is one failure.
-test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS)
+test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS) readme-example
 	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_TEST_VOCAB_DIR=$(MODEL_DIR)/vocab \
 	    SLIM_TEST_HF_TOK_DIR=$(MODEL_DIR)/hf-tok \
 	    SLIM_CLI=$(CLI) $(TEST_BIN)
+
+# README.md's C example compiled warning-free against `make install
+# PREFIX=<tmp>` and run on the default model (tests/readme_example.sh).
+.PHONY: readme-example
+readme-example: lib $(MODEL)
+	CC="$(CC)" sh tests/readme_example.sh $(MODEL) "$(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)"
 
 # The slow tiers too: the emulated whole-model runs of the real models.
 test-full:
@@ -171,22 +190,35 @@ $(MODEL):
 	sh tools/fetch_model.sh $(MODEL_DIR) gemma3
 $(SMOLLM2):
 	sh tools/fetch_model.sh $(MODEL_DIR) smollm2
+# The Python oracles run in the project's virtual environment, one per
+# tools/requirements/GROUP.txt (test, golden, hf-real); `make venv` makes the test one.
+.PHONY: venv
+venv: $(VENV)/.slim-test.txt
+$(VENV)/.slim-%.txt: tools/requirements/%.txt tools/requirements/test.txt
+	SLIM_VENV=$(VENV) sh tools/setup.sh venv $*
 model-f16: $(MODEL_F16)
-$(MODEL_F16): $(MODEL) tools/dequant_gguf.py
-	python3 tools/dequant_gguf.py $(MODEL) $@.tmp && mv $@.tmp $@
+$(MODEL_F16): $(MODEL) tools/dequant_gguf.py | $(VENV)/.slim-test.txt
+	$(VENV_PY) tools/dequant_gguf.py $(MODEL) $@.tmp && mv $@.tmp $@
 vocabs: $(VOCABS)
-$(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py
-	sh tools/fetch_tokenizers.sh $(MODEL_DIR)
+$(VOCABS): tools/fetch_tokenizers.sh tools/golden/gen_vocab_refs.py | $(VENV)/.slim-test.txt
+	PYTHON=$(VENV_PY) sh tools/fetch_tokenizers.sh $(MODEL_DIR)
 	touch $@
-hf-real: $(HF_TOKS)
-	python3 tools/golden/gguf_to_hf.py smollm2 $(MODEL_DIR) $(MODEL_DIR)/hf-real/smollm2
-	python3 tools/golden/gguf_to_hf.py gemma3 $(MODEL_DIR) $(MODEL_DIR)/hf-real/gemma3
+hf-real: $(HF_TOKS) | $(VENV)/.slim-hf-real.txt
+	$(VENV_PY) tools/golden/gguf_to_hf.py smollm2 $(MODEL_DIR) $(MODEL_DIR)/hf-real/smollm2
+	$(VENV_PY) tools/golden/gguf_to_hf.py gemma3 $(MODEL_DIR) $(MODEL_DIR)/hf-real/gemma3
 hf-tokenizers: $(HF_TOKS)
-$(HF_TOKS): $(MODEL) $(SMOLLM2) $(VOCABS) tools/fetch_hf_tokenizers.sh tools/golden/gen_hf_tokenizer.py
-	sh tools/fetch_hf_tokenizers.sh $(MODEL_DIR)
+$(HF_TOKS): $(MODEL) $(SMOLLM2) $(VOCABS) tools/fetch_hf_tokenizers.sh tools/golden/gen_hf_tokenizer.py \
+            | $(VENV)/.slim-test.txt
+	PYTHON=$(VENV_PY) sh tools/fetch_hf_tokenizers.sh $(MODEL_DIR)
 
 run: all $(MODEL)
 	$(CLI) run -m $(MODEL) -p "$(PROMPT)" -n 64 -t $(THREADS) --seed 42
+
+# The default model is a base model (it continues text); chat needs an
+# instruction-tuned one with a chat template: SmolLM2-135M-Instruct.
+.PHONY: chat
+chat: all $(SMOLLM2)
+	$(CLI) chat -m $(SMOLLM2) -t $(THREADS)
 
 cuda: cudasim-nvcc-check
 
@@ -205,8 +237,8 @@ bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 bench-models: $(BENCH_MODELS)
-$(BENCH_MODELS) &:
-	python3 tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
+$(BENCH_MODELS) &: | $(VENV)/.slim-golden.txt
+	$(VENV_PY) tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -233,15 +265,17 @@ clean:
 
 help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
-	@echo "make test       cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
 	@echo "make model      fetch the models (Gemma 3 270M Q4_K_M, the default; SmolLM2-135M-Instruct Q4_1) into $(MODEL_DIR)/"
-	@echo "make vocabs     reference tokenizers as vocab GGUFs (needs pip: gguf mistral-common sentencepiece)"
-	@echo "make hf-tokenizers  Hugging Face tokenizer dirs from those (needs pip: transformers tokenizers tiktoken protobuf)"
-	@echo "make hf-real    the two models as Hugging Face dirs + transformers logits (needs torch; for test-full)"
+	@echo "make vocabs     reference tokenizers as vocab GGUFs (with .venv's oracles, made on demand)"
+	@echo "make hf-tokenizers  Hugging Face tokenizer dirs from those (transformers in .venv)"
+	@echo "make hf-real    the two models as Hugging Face dirs + transformers logits (installs torch into .venv; for test-full)"
 	@echo "make run        build, fetch and generate (PROMPT=..., THREADS=...)"
+	@echo "make chat       build, fetch SmolLM2-135M-Instruct and chat with it (the default model is a base model)"
+	@echo "make venv       the test oracles' Python environment in $(VENV) (make test makes it)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/examples/simple.d

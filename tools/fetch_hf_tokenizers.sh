@@ -4,7 +4,8 @@
 # from the tokenizers that `make model` (Gemma 3, SmolLM2 GGUFs) and
 # `make vocabs` (models/tok/: Llama 3, Mistral v3, Nemo, cl100k) fetch.
 # Needs python3 with transformers, tokenizers, tiktoken, sentencepiece,
-# protobuf, gguf and mistral-common (.ci/run pins them).
+# protobuf, gguf and mistral-common: `make hf-tokenizers` runs it with the
+# project's .venv (PYTHON=.venv/bin/python; tools/requirements/test.txt pins them).
 #
 # Usage: sh tools/fetch_hf_tokenizers.sh [models_dir]   (default: models)
 # Writes: models_dir/hf-tok/<family>/ tokenizer.json, tokenizer_config.json,
@@ -22,5 +23,6 @@ for f in "$MD/gemma-3-270m-q4_k_m.gguf" "$MD/smollm2-135m-instruct-q4_1.gguf" \
 done
 rm -f "$MD/hf-tok/.done"
 mkdir -p "$MD/hf-tok"
+echo "fetch_hf_tokenizers: converting 6 tokenizers with transformers into $MD/hf-tok" >&2
 "$PY" "$ROOT/tools/golden/gen_hf_tokenizer.py" dirs "$MD" "$MD/hf-tok"
 touch "$MD/hf-tok/.done"

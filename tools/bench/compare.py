@@ -19,7 +19,7 @@ shows the medians of those percentages.
 Prints medians and slim/llama.cpp ratios as a Markdown table for
 docs/PERFORMANCE.md; --json FILE also writes every sample.
 
-usage: python3 tools/bench/compare.py [-m MODEL ...] [-t 1,2] [-r 5] [-p 512] [-n 128]
+usage: .venv/bin/python tools/bench/compare.py [-m MODEL ...] [-t 1,2] [-r 5] [-p 512] [-n 128]
            [--cli build/slim] [--stream build/stream | --no-stream] [--json FILE]
 needs: make (build/slim), make stream (build/stream), pip install llama-cpp-python
 """

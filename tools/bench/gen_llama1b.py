@@ -20,7 +20,7 @@ Token strings are synthetic, but the vocabulary loads and tokenizes in slim
 and llama.cpp.  Content does not matter for speed: the work per token is the
 same.
 
-usage: python3 tools/bench/gen_llama1b.py OUTDIR [--types f16,q4_0,q4_k_m,q8_0] [--force]
+usage: .venv/bin/python tools/bench/gen_llama1b.py OUTDIR [--types f16,q4_0,q4_k_m,q8_0] [--force]
            [--cli build/slim] [--no-check]
 writes OUTDIR/llama1b-{f16,q4_0,q4_k_m,q8_0}.gguf (~2.5 GB + 0.7 + 0.8 + 1.3 GB),
 then loads each in llama-cpp-python (tokenize, decode) and in slim (build/slim

@@ -19,7 +19,7 @@ config.json + safetensors and transformers' logits in golden.bin) converted
 transformers' logits (Q/K rows permuted for arch llama; cases whose sliding
 window llama.cpp does not apply, mistral and phi3, differ past the window).
 
-usage: python3 tools/golden/check_convert.py [--slim build/slim] [--model FILE]
+usage: .venv/bin/python tools/golden/check_convert.py [--slim build/slim] [--model FILE]
 needs: pip install gguf numpy llama-cpp-python
 """
 import argparse

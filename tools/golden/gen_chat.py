@@ -13,7 +13,7 @@ The environment is the one transformers' apply_chat_template uses
 raise_exception).  bos_token is "" (slim leaves BOS to the tokenizer, as
 llama.cpp does); eos_token is the model's.
 
-Usage: python3 tools/golden/gen_chat.py [SMOLLM2_GGUF] [OUT]
+Usage: .venv/bin/python tools/golden/gen_chat.py [SMOLLM2_GGUF] [OUT]
 """
 import sys
 

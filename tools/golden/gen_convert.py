@@ -23,7 +23,7 @@ tests/data/convert_writer.gguf: a GGUF written by gguf-py's GGUFWriter with
   slim's writer and compares the bytes.  WRITER_KVS / WRITER_TENSORS below are
   mirrored in test_convert.c (writer_fixture()).
 
-usage: python3 tools/golden/gen_convert.py        (writes both files)
+usage: .venv/bin/python tools/golden/gen_convert.py        (writes both files)
 needs: pip install gguf numpy llama-cpp-python   (gguf 0.19.0, llama-cpp-python 0.3.36)
 """
 import ctypes

@@ -15,11 +15,11 @@ Output: tests/data/forward_golden.bin, little-endian:
               the greedy continuation: n_tokens = n_prompt + n_greedy);
               per position: f32 logsumexp; i32 ids[top_k]; f32 logits[top_k]
 
-usage: python3 tools/golden/gen_forward.py [MODEL.gguf] [OUT]
+usage: .venv/bin/python tools/golden/gen_forward.py [MODEL.gguf] [OUT]
   default model, tests/data/forward_golden.bin:
-    python3 tools/golden/gen_forward.py
+    .venv/bin/python tools/golden/gen_forward.py
   SmolLM2:
-    python3 tools/golden/gen_forward.py models/smollm2-135m-instruct-q4_1.gguf \
+    .venv/bin/python tools/golden/gen_forward.py models/smollm2-135m-instruct-q4_1.gguf \
         tests/data/forward_golden_smollm2.bin
 needs: pip install llama-cpp-python numpy
 """

@@ -6,7 +6,7 @@ values chosen so that tests/unit/test_gguf.c can assert them exactly (the test
 repeats the formulas below; change both together).  Deterministic: running it
 twice gives the same bytes.
 
-    python3 tools/golden/gen_gguf_fixture.py [out_path]
+    .venv/bin/python tools/golden/gen_gguf_fixture.py [out_path]
 """
 import os
 import sys

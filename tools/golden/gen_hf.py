@@ -13,12 +13,12 @@ LoRA oracle is PEFT; the GGUF adapters come from llama.cpp's own
 convert_lora_to_gguf.py.
 
 usage:
-  python3 tools/golden/gen_hf.py                 # write tests/data/hf/*
-  python3 tools/golden/gen_hf.py --only llama,phi3
-  python3 tools/golden/gen_hf.py --verify        # write nothing; reload every
+  .venv/bin/python tools/golden/gen_hf.py                 # write tests/data/hf/*
+  .venv/bin/python tools/golden/gen_hf.py --only llama,phi3
+  .venv/bin/python tools/golden/gen_hf.py --verify        # write nothing; reload every
         checkpoint/adapter with transformers/PEFT and compare with golden.bin,
         and show how far each feature moves the logits (feature switched off)
-  python3 tools/golden/gen_hf.py --llama-cpp     # with --verify: llama cpp
+  .venv/bin/python tools/golden/gen_hf.py --llama-cpp     # with --verify: llama cpp
         cross-check of llama/lora.gguf (base converted to /tmp, not committed)
   --llama-cpp-src DIR  llama.cpp source tree (default: /tmp/hfg_dl/
         llama_cpp_python-0.3.36/vendor/llama.cpp), for convert_lora_to_gguf.py;

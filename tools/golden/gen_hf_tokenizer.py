@@ -30,8 +30,8 @@ Two steps:
           AutoTokenizer.from_pretrained(dir) agrees on every string (the
           directory means the same to transformers as to `tokenizers`).
 
-Usage: python3 tools/golden/gen_hf_tokenizer.py dirs   [models_dir] [out_dir]
-       python3 tools/golden/gen_hf_tokenizer.py golden [hf_tok_dir] [data_dir]
+Usage: .venv/bin/python tools/golden/gen_hf_tokenizer.py dirs   [models_dir] [out_dir]
+       .venv/bin/python tools/golden/gen_hf_tokenizer.py golden [hf_tok_dir] [data_dir]
   (defaults: models, models/hf-tok; models/hf-tok, tests/data)
 
 Golden format (TAB-separated, one record per line):

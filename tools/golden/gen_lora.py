@@ -49,7 +49,7 @@ Checks printed on every run: a float64 numpy model of the graph
 W + scale * alpha/r * B A, against llama.cpp's logits with the adapters at
 run time; how far the adapters move the logits; the smallest top-1 margin.
 
-usage: python3 tools/golden/gen_lora.py     (needs gguf numpy llama-cpp-python,
+usage: .venv/bin/python tools/golden/gen_lora.py     (needs gguf numpy llama-cpp-python,
        checked with gguf 0.19.0 and llama-cpp-python 0.3.36)
 """
 import ctypes

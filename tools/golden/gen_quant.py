@@ -28,7 +28,7 @@ Output: tests/data/quant_golden.bin, little-endian:
 
 Deterministic: running it twice gives the same bytes.
 
-usage: python3 tools/golden/gen_quant.py [OUT]
+usage: .venv/bin/python tools/golden/gen_quant.py [OUT]
 needs: pip install gguf numpy   (generated with gguf 0.19.0, numpy 2.x)
 """
 import struct

@@ -15,7 +15,7 @@ numpy) and Python's json module:
 Values are chosen so the C tests can assert them exactly (they repeat the
 formulas below; change both together).  Deterministic: the same bytes every run.
 
-    python3 tools/golden/gen_safetensors_fixture.py [out_dir]
+    .venv/bin/python tools/golden/gen_safetensors_fixture.py [out_dir]
 """
 import json
 import os

@@ -9,11 +9,11 @@ below the raw values, rope scaling that moves the angles).  The weights come
 from numpy with a fixed seed, so the files are the same on every run.
 
 usage:
-  python3 tools/golden/gen_synthetic.py            # write tests/data/synth_*.{gguf,bin}
-  python3 tools/golden/gen_synthetic.py --verify   # also: llama.cpp with each feature
+  .venv/bin/python tools/golden/gen_synthetic.py            # write tests/data/synth_*.{gguf,bin}
+  .venv/bin/python tools/golden/gen_synthetic.py --verify   # also: llama.cpp with each feature
         switched off (or a key llama.cpp should ignore added), and the float64
         numpy model of each graph against llama.cpp; writes nothing new
-  python3 tools/golden/gen_synthetic.py --only gemma2 [--verify]
+  .venv/bin/python tools/golden/gen_synthetic.py --only gemma2 [--verify]
 needs: pip install gguf numpy llama-cpp-python   (checked with gguf 0.19.0 and
        llama-cpp-python 0.3.36)
 

@@ -5,7 +5,7 @@ Tokenizes a deterministic list of test strings (hand-written cases plus
 programmatic variations) with llama.cpp, through llama-cpp-python, on the same
 GGUF that the unit tests load, and writes tests/data/tokenizer_golden.txt.
 
-Usage: python3 tools/golden/gen_tokenizer.py [model.gguf] [out_dir] [smollm2.gguf]
+Usage: .venv/bin/python tools/golden/gen_tokenizer.py [model.gguf] [out_dir] [smollm2.gguf]
 
 Writes:
   tokenizer_golden.txt      the model's own vocabulary (Gemma 3: no space prefix)

