@@ -9,6 +9,19 @@ int cli_fail(const char *what, slim_status st);
 /* Parse a number in [lo, hi] for option opt, or print why not; returns 1 if ok. */
 int cli_parse_num(const char *opt, const char *s, double lo, double hi, double *out);
 int cli_bench(int argc, char **argv);
+/* load.c: the CPU time other processes took during a measurement. */
+typedef struct cli_load {
+    unsigned long long busy; /* all CPUs' busy jiffies at the start */
+    double wall_s, self_s;   /* the clock and this process's CPU seconds at the start */
+    int ok;                  /* /proc/stat was read */
+} cli_load;
+void cli_load_start(cli_load *l);
+/* CPUs' worth of time other processes kept busy since start (on average), or -1 if unknown;
+ * *n_cpus: the CPUs online. */
+double cli_load_others(const cli_load *start, int *n_cpus);
+/* The same, with a warning line on stderr (prefixed by who) when that was 10% of the machine or
+ * more. */
+double cli_load_warn(const cli_load *start, const char *who, int *n_cpus);
 int cli_chat(int argc, char **argv);    /* chat.c: `slim chat` */
 int cli_convert(int argc, char **argv); /* convert.c: `slim convert` */
 /* The model, context and sampler options that `slim chat` shares with `slim
