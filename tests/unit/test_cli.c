@@ -3,6 +3,7 @@
  * captured separately (through temporary files), and its exit status, output
  * and diagnostics are checked.  Tests run from the repository root. */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,6 +442,31 @@ START_TEST(test_cli_tokenize) {
 }
 END_TEST
 
+/* slim bench -o json says how many CPUs other processes kept busy, and warns on stderr when that
+ * was a tenth of the machine or more: here a child process spins for the whole run, so at least
+ * a good part of one CPU was someone else's (on a loaded machine more). */
+START_TEST(test_cli_bench_load) {
+    const pid_t spin = fork();
+    ck_assert_int_ge(spin, 0);
+    if (spin == 0)
+        for (;;) {
+        }
+    cli_result r = RUN_CLI("bench", "-m", test_model_path(), "-p", "8", "-n", "8", "-r", "3", "-t",
+                           "1", "-o", "json");
+    kill(spin, SIGKILL);
+    waitpid(spin, NULL, 0);
+    ASSERT_STATUS(r, 0);
+    ASSERT_CONTAINS(r.out, "\"online_cpus\": ");
+    const char *f = strstr(r.out, "\"other_cpus\": ");
+    ck_assert_ptr_nonnull(f);
+    const double others = strtod(f + strlen("\"other_cpus\": "), NULL);
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_msg(others >= 0.3 && others <= online + 0.5, "other_cpus %g of %ld", others, online);
+    ASSERT_CONTAINS(r.err, "warning: the machine was loaded");
+    cli_free(&r);
+}
+END_TEST
+
 Suite *suite_cli(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -455,6 +481,7 @@ Suite *suite_cli(void) {
     tcase_add_test(tc, test_cli_tokenize);
     tcase_add_test(tc, test_cli_run_seeded);
     tcase_add_test(tc, test_cli_run_greedy);
+    tcase_add_test(tc, test_cli_bench_load);
     suite_add_tcase(s, tc);
     return s;
 }
