@@ -6,9 +6,11 @@
  * - parts are claimed, not assigned: a thread that finishes takes the parts nobody has started,
  *   so a worker that is not running when a run starts costs nothing;
  * - waiting spins with pause for a short while, then yields the core, then sleeps;
- * - the caller times each run: when, over a window of runs, it spent more time waiting for other
- *   threads than working itself, the threads cost more than they give, and it runs with one thread
- *   fewer for a hold time, then tries again (the hold doubles while the tries fail).
+ * - every part is timed: parts are of even size, so when the slowest part of a run takes much
+ *   longer than the quickest, its thread was descheduled in it (whichever thread that was, the
+ *   caller included).  When over a window of runs that excess outweighs what the last thread
+ *   brings, the threads cost more than they give: the pool runs with one thread fewer for a hold
+ *   time, then tries again (the hold doubles while the tries fail).
  * Parts are split by (ith, nth) alone, so results do not depend on who runs them. */
 #include "core/threadpool.h"
 
@@ -33,9 +35,11 @@
  * tokens tens), then sched_yield until YIELD_S (lets a thread sharing the core run), then sleep. */
 #define SPIN_S 50e-6
 #define YIELD_S 500e-6
-/* Contention: a window of WINDOW runs straggles when the caller waited longer than it worked, by
- * more than SLACK_S (noise; a descheduled thread costs a time slice, about a millisecond or more).
- * A straggling window drops one thread for HOLD_MIN_S; a failed try doubles it up to HOLD_MAX_S. */
+/* Contention: with nth threads, one fewer would make each part nth/(nth-1) times longer, and save
+ * the excess of the slowest part over the quickest.  A window of WINDOW runs straggles when
+ * (nth-1) * sum(slowest - quickest) > sum(quickest) + SLACK_S (noise; a descheduled thread costs a
+ * time slice, a millisecond or more).  It drops one thread for HOLD_MIN_S; a failed try doubles
+ * the hold up to HOLD_MAX_S. */
 enum { WINDOW = 32 };
 #define SLACK_S 500e-6
 #define HOLD_MIN_S 20e-3
@@ -59,13 +63,14 @@ struct slim_threadpool {
     pthread_cond_t cv_done;
     slim_task_fn fn; /* written before `claim` publishes a run, read after a part is claimed */
     void *arg;
-    uint32_t gen;        /* runs published */
-    int active;          /* nth of the next run (before a try) */
-    int last;            /* nth of the last run */
-    bool probing;        /* the current window tries one thread more */
-    int runs;            /* runs in the window */
-    double own, waited;  /* seconds the caller spent in parts, and waiting, in the window */
-    double hold, resume; /* the hold time and when it ends */
+    uint32_t gen;         /* runs published */
+    int active;           /* nth of the next run (before a try) */
+    int last;             /* nth of the last run */
+    bool probing;         /* the current window tries one thread more */
+    int runs;             /* runs in the window */
+    double quick, excess; /* the window's sums of quickest parts and (nth-1) x slowest - quickest */
+    double *part_s;       /* each part's seconds in the last run */
+    double hold, resume;  /* the hold time and when it ends */
     alignas(LINE) _Atomic uint64_t claim; /* gen << 32 | nth << 16 | next part to take */
     alignas(LINE) atomic_int done;        /* parts finished in this run */
     atomic_bool caller_sleeping;          /* waiting on cv_done */
@@ -112,8 +117,10 @@ static void take_parts(slim_threadpool *pool, uint32_t gen) {
                                                    memory_order_acquire))
             continue;
         /* run gen cannot end (and fn change) before this part is done */
-        const int nth = claim_nth(c);
-        pool->fn(pool->arg, claim_next(c), nth);
+        const int nth = claim_nth(c), ith = claim_next(c);
+        const double t0 = now_s();
+        pool->fn(pool->arg, ith, nth);
+        pool->part_s[ith] = now_s() - t0; /* read by the caller after done says all are */
         if (atomic_fetch_add(&pool->done, 1) + 1 == nth && atomic_load(&pool->caller_sleeping)) {
             pthread_mutex_lock(&pool->mu);
             pthread_cond_signal(&pool->cv_done);
@@ -162,14 +169,17 @@ slim_status slim_threadpool_create(int n_threads, slim_threadpool **out) {
     const size_t size = (sizeof(slim_threadpool) + LINE - 1) / LINE * LINE;
     slim_threadpool *pool = aligned_alloc(LINE, size);
     worker *workers = aligned_alloc(LINE, (size_t)n_threads * sizeof *workers);
-    if (!pool || !workers) {
+    double *part_s = calloc((size_t)n_threads, sizeof *part_s);
+    if (!pool || !workers || !part_s) {
         free(pool);
         free(workers);
+        free(part_s);
         return slim_error(SLIM_ERR_NOMEM, "threadpool: out of memory");
     }
     memset(pool, 0, size);
     memset(workers, 0, (size_t)n_threads * sizeof *workers);
     pool->workers = workers;
+    pool->part_s = part_s;
     pool->active = pool->last = n_threads;
     pool->hold = HOLD_MIN_S;
     pthread_mutex_init(&pool->mu, NULL);
@@ -205,6 +215,7 @@ void slim_threadpool_free(slim_threadpool *pool) {
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv_done);
     free(pool->workers);
+    free(pool->part_s);
     free(pool);
 }
 
@@ -226,12 +237,17 @@ static void wait_done(slim_threadpool *pool, int nth) {
         }
 }
 
-/* The contention monitor, after a run that used more than one thread. */
-static void monitor(slim_threadpool *pool, double own, double waited, double t) {
-    pool->own += own;
-    pool->waited += waited;
+/* The contention monitor, after a run of nth > 1 parts. */
+static void monitor(slim_threadpool *pool, int nth) {
+    double lo = pool->part_s[0], hi = lo;
+    for (int i = 1; i < nth; i++) {
+        lo = pool->part_s[i] < lo ? pool->part_s[i] : lo;
+        hi = pool->part_s[i] > hi ? pool->part_s[i] : hi;
+    }
+    pool->quick += lo;
+    pool->excess += (nth - 1) * (hi - lo);
     pool->runs++;
-    const bool straggled = pool->waited > pool->own + SLACK_S;
+    const bool straggled = pool->excess > pool->quick + SLACK_S;
     if (!straggled && pool->runs < WINDOW) return;
     if (straggled) {
         /* a failed try doubles the hold; a straggle after a quiet spell starts it afresh */
@@ -239,11 +255,11 @@ static void monitor(slim_threadpool *pool, double own, double waited, double t) 
                      : pool->hold * 2 < HOLD_MAX_S ? pool->hold * 2
                                                    : HOLD_MAX_S;
         pool->active--;
-        pool->resume = t + pool->hold;
+        pool->resume = now_s() + pool->hold;
     }
     pool->probing = false;
     pool->runs = 0;
-    pool->own = pool->waited = 0;
+    pool->quick = pool->excess = 0;
 }
 
 void slim_threadpool_run(slim_threadpool *pool, slim_task_fn fn, void *arg) {
@@ -251,13 +267,15 @@ void slim_threadpool_run(slim_threadpool *pool, slim_task_fn fn, void *arg) {
         fn(arg, 0, 1);
         return;
     }
-    const double t0 = now_s();
-    if (pool->active < pool->n_threads && t0 >= pool->resume) { /* try one thread more */
-        pool->active++;
-        pool->probing = true;
-        pool->runs = 0;
-        pool->own = pool->waited = 0;
-        pool->resume = t0 + pool->hold;
+    if (pool->active < pool->n_threads) {
+        const double t = now_s();
+        if (t >= pool->resume) { /* try one thread more */
+            pool->active++;
+            pool->probing = true;
+            pool->runs = 0;
+            pool->quick = pool->excess = 0;
+            pool->resume = t + pool->hold;
+        }
     }
     const int nth = pool->last = pool->active;
     if (nth == 1) {
@@ -276,7 +294,6 @@ void slim_threadpool_run(slim_threadpool *pool, slim_task_fn fn, void *arg) {
             pthread_mutex_unlock(&pool->mu);
         }
     take_parts(pool, gen);
-    const double t1 = now_s();
     wait_done(pool, nth);
-    monitor(pool, t1 - t0, now_s() - t1, t1);
+    monitor(pool, nth);
 }
