@@ -10,7 +10,7 @@
  *   longer than the quickest, its thread was descheduled in it (whichever thread that was, the
  *   caller included).  When over a window of runs that excess outweighs what the last thread
  *   brings, the threads cost more than they give: the pool runs with one thread fewer for a hold
- *   time, then tries again (the hold doubles while the tries fail).
+ *   time, then tries again (the hold doubles while the tries soon fail).
  * Parts are split by (ith, nth) alone, so results do not depend on who runs them. */
 #include "core/threadpool.h"
 
@@ -38,12 +38,13 @@
 /* Contention: with nth threads, one fewer would make each part nth/(nth-1) times longer, and save
  * the excess of the slowest part over the quickest.  A window of WINDOW runs straggles when
  * (nth-1) * sum(slowest - quickest) > sum(quickest) + SLACK_S (noise; a descheduled thread costs a
- * time slice, a millisecond or more).  It drops one thread for HOLD_MIN_S; a failed try doubles
- * the hold up to HOLD_MAX_S. */
+ * time slice, a millisecond or more).  It drops one thread for HOLD_MIN_S; a straggle within
+ * TRY_HOLDS holds of the last try (the cores are still busy) doubles the hold, up to HOLD_MAX_S. */
 enum { WINDOW = 32 };
 #define SLACK_S 500e-6
 #define HOLD_MIN_S 20e-3
 #define HOLD_MAX_S 1.0
+#define TRY_HOLDS 4
 
 enum { LINE = 64 };
 
@@ -66,11 +67,11 @@ struct slim_threadpool {
     uint32_t gen;         /* runs published */
     int active;           /* nth of the next run (before a try) */
     int last;             /* nth of the last run */
-    bool probing;         /* the current window tries one thread more */
     int runs;             /* runs in the window */
     double quick, excess; /* the window's sums of quickest parts and (nth-1) x slowest - quickest */
     double *part_s;       /* each part's seconds in the last run */
     double hold, resume;  /* the hold time and when it ends */
+    double raised;        /* when the pool last tried one thread more */
     alignas(LINE) _Atomic uint64_t claim; /* gen << 32 | nth << 16 | next part to take */
     alignas(LINE) atomic_int done;        /* parts finished in this run */
     atomic_bool caller_sleeping;          /* waiting on cv_done */
@@ -250,14 +251,15 @@ static void monitor(slim_threadpool *pool, int nth) {
     const bool straggled = pool->excess > pool->quick + SLACK_S;
     if (!straggled && pool->runs < WINDOW) return;
     if (straggled) {
-        /* a failed try doubles the hold; a straggle after a quiet spell starts it afresh */
-        pool->hold = !pool->probing                ? HOLD_MIN_S
-                     : pool->hold * 2 < HOLD_MAX_S ? pool->hold * 2
-                                                   : HOLD_MAX_S;
+        /* a try that straggles soon (within TRY_HOLDS holds) failed: the hold doubles; after a
+         * longer quiet spell it starts afresh */
+        const double t = now_s();
+        pool->hold = t - pool->raised >= TRY_HOLDS * pool->hold ? HOLD_MIN_S
+                     : pool->hold * 2 < HOLD_MAX_S              ? pool->hold * 2
+                                                                : HOLD_MAX_S;
         pool->active--;
-        pool->resume = now_s() + pool->hold;
+        pool->resume = t + pool->hold;
     }
-    pool->probing = false;
     pool->runs = 0;
     pool->quick = pool->excess = 0;
 }
@@ -271,7 +273,7 @@ void slim_threadpool_run(slim_threadpool *pool, slim_task_fn fn, void *arg) {
         const double t = now_s();
         if (t >= pool->resume) { /* try one thread more */
             pool->active++;
-            pool->probing = true;
+            pool->raised = t;
             pool->runs = 0;
             pool->quick = pool->excess = 0;
             pool->resume = t + pool->hold;
