@@ -174,6 +174,8 @@ int cli_bench(int argc, char **argv) {
         rc = cli_fail("decode", st);
         goto out;
     }
+    cli_load load;
+    cli_load_start(&load);
     for (int r = 0; r < reps; r++) {
         if (n_prompt > 0) {
             slim_context_reset(ctx);
@@ -194,6 +196,8 @@ int cli_bench(int argc, char **argv) {
         rc = cli_fail("bench", st);
         goto out;
     }
+    int n_cpus;
+    const double others = cli_load_warn(&load, "slim bench", &n_cpus);
     char threads[16] = "all";
     if (cp.n_threads > 0) snprintf(threads, sizeof threads, "%d", (int)cp.n_threads);
     const char *backend = mp.backend == SLIM_BACKEND_CUDA ? "cuda" : "cpu";
@@ -236,7 +240,8 @@ int cli_bench(int argc, char **argv) {
                k == 1 ? tests[k].n : 0, reps, median(v, reps), mean(v, reps), stddev(v, reps));
         for (int r = 0; r < reps; r++)
             printf("%s%.4f", r ? ", " : "", v[r]);
-        printf("]}");
+        printf("], \"online_cpus\": %d, \"other_cpus\": ", n_cpus);
+        printf(others >= 0 ? "%.2f}" : "null}", others);
         first = 0;
     }
     if (json) printf("\n]\n");

@@ -51,6 +51,19 @@ int cli_usage_error(const cli_opts *o, const char *fmt, ...) __attribute__((form
 int cli_unknown(const cli_opts *o);                /* the current option is unknown: 2 */
 int cli_extra(const cli_opts *o, const char *arg); /* an operand too many: 2 */
 
+/* load.c: the CPU time other processes took during a measurement. */
+typedef struct cli_load {
+    unsigned long long busy; /* all CPUs' busy jiffies at the start */
+    double wall_s, self_s;   /* the clock and this process's CPU seconds at the start */
+    int ok;                  /* /proc/stat was read */
+} cli_load;
+void cli_load_start(cli_load *l);
+/* CPUs' worth of time other processes kept busy since start (on average), or -1 if unknown;
+ * *n_cpus: the CPUs online. */
+double cli_load_others(const cli_load *start, int *n_cpus);
+/* The same, with a warning line on stderr (prefixed by who) when that was 10% of the machine or
+ * more. */
+double cli_load_warn(const cli_load *start, const char *who, int *n_cpus);
 /* The model, context and sampler options that `slim chat` shares with `slim
  * run` (-t, -c, --temp, ..., --no-mmap): 1 if the current option is one of
  * them (its value taken), 0 if not, -1 on a bad value (reported). */

@@ -940,6 +940,31 @@ START_TEST(test_cli_run_interrupt) {
 }
 END_TEST
 
+/* slim bench -o json says how many CPUs other processes kept busy, and warns on stderr when that
+ * was a tenth of the machine or more: here a child process spins for the whole run, so at least
+ * a good part of one CPU was someone else's (on a loaded machine more). */
+START_TEST(test_cli_bench_load) {
+    const pid_t spin = fork();
+    ck_assert_int_ge(spin, 0);
+    if (spin == 0)
+        for (;;) {
+        }
+    cli_result r = RUN_CLI("bench", "-m", test_model_path(), "-p", "8", "-n", "8", "-r", "3", "-t",
+                           "1", "-o", "json");
+    kill(spin, SIGKILL);
+    waitpid(spin, NULL, 0);
+    ASSERT_STATUS(r, 0);
+    ASSERT_CONTAINS(r.out, "\"online_cpus\": ");
+    const char *f = strstr(r.out, "\"other_cpus\": ");
+    ck_assert_ptr_nonnull(f);
+    const double others = strtod(f + strlen("\"other_cpus\": "), NULL);
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_msg(others >= 0.3 && others <= online + 0.5, "other_cpus %g of %ld", others, online);
+    ASSERT_CONTAINS(r.err, "warning: the machine was loaded");
+    cli_free(&r);
+}
+END_TEST
+
 Suite *suite_cli(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -965,6 +990,7 @@ Suite *suite_cli(void) {
     tcase_add_test(tc, test_cli_chat_interrupt);
     tcase_add_test(tc, test_cli_run_interrupt);
     tcase_add_test(tc, test_cli_chat_line_editing);
+    tcase_add_test(tc, test_cli_bench_load);
     suite_add_tcase(s, tc);
     return s;
 }
