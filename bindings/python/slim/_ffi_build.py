@@ -149,6 +149,19 @@ def make_ffibuilder(cfg: dict[str, Any]) -> cffi.FFI:
 CONFIG = library_config()
 ffibuilder = make_ffibuilder(CONFIG)
 
-if __name__ == "__main__":  # a manual build: python slim/_ffi_build.py
-    make_lib(CONFIG)
-    ffibuilder.compile(tmpdir=str(HERE.parent / "build" / "cffi"), verbose=True)
+def build_inplace(tmpdir: Path) -> Path:
+    """Compile the extension into slim/ itself (no install; what `make
+    test-python` runs, with PYTHONPATH=bindings/python).  The library must be
+    built already."""
+    import shutil
+
+    so = Path(ffibuilder.compile(tmpdir=str(tmpdir)))
+    dest = HERE / so.name
+    shutil.copyfile(so, dest)
+    return dest
+
+
+if __name__ == "__main__":  # python slim/_ffi_build.py [TMPDIR]: build in place
+    import sys
+
+    print(build_inplace(Path(sys.argv[1] if len(sys.argv) > 1 else HERE.parent / "build" / "cffi")))

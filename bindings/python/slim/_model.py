@@ -111,8 +111,14 @@ class LoRA:
         check(lib.slim_lora_load(weights.ptr, os.fsencode(path), out))
         self._ptr = out[0]
 
+    def _handle(self) -> Any:
+        if self._ptr == ffi.NULL:
+            raise ValueError("the LoRA is closed")
+        return self._ptr
+
     def close(self) -> None:
-        """Release this handle; contexts it is attached to keep using it."""
+        """Release this handle; Models it is attached to keep using it (it
+        can no longer be attached or detached)."""
         if self._ptr != ffi.NULL:
             lib.slim_lora_free(self._ptr)
             self._ptr = ffi.NULL
@@ -588,13 +594,13 @@ class Model(OpenAIMixin):
         """Apply ``lora`` with ``scale`` to this Model's following runs (again:
         replaces the scale)."""
         with self._busy() as ctx:
-            check(lib.slim_context_attach_lora(ctx, lora._ptr, scale))
+            check(lib.slim_context_attach_lora(ctx, lora._handle(), scale))
             self._loras[lora] = float(scale)
 
     def detach_lora(self, lora: LoRA) -> None:
         """Stop applying ``lora`` (InvalidArgumentError if it is not attached)."""
         with self._busy() as ctx:
-            check(lib.slim_context_detach_lora(ctx, lora._ptr))
+            check(lib.slim_context_detach_lora(ctx, lora._handle()))
             self._loras.pop(lora, None)
 
     @property
