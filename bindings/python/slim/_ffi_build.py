@@ -34,7 +34,6 @@ HERE = Path(__file__).resolve().parent  # .../bindings/python/slim
 CALLBACKS = """
 extern "Python" void _slim_py_log(slim_log_level, const char *, void *);
 extern "Python" void _slim_py_progress(float, void *);
-extern "Python" int _slim_py_token(slim_token, const char *, size_t, void *);
 """
 
 

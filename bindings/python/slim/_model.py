@@ -94,10 +94,12 @@ class _Weights:
         self.ptr = ptr
         self.path = path
 
-    def __del__(self) -> None:
-        if getattr(self, "ptr", ffi.NULL) != ffi.NULL:
-            lib.slim_model_free(self.ptr)
-            self.ptr = ffi.NULL
+    # The library functions are bound as defaults: at interpreter exit the
+    # module's globals may be gone before the last objects.
+    def __del__(self, _free: Any = lib.slim_model_free, _null: Any = ffi.NULL) -> None:
+        if getattr(self, "ptr", _null) != _null:
+            _free(self.ptr)
+            self.ptr = _null
 
 
 class LoRA:
@@ -123,9 +125,10 @@ class LoRA:
             lib.slim_lora_free(self._ptr)
             self._ptr = ffi.NULL
 
-    def __del__(self) -> None:
-        if hasattr(self, "_ptr"):
-            self.close()
+    def __del__(self, _free: Any = lib.slim_lora_free, _null: Any = ffi.NULL) -> None:
+        if getattr(self, "_ptr", _null) != _null:
+            _free(self._ptr)
+            self._ptr = _null
 
     def __repr__(self) -> str:
         return f"slim.LoRA({self.path!r})"
@@ -226,10 +229,10 @@ class Model(OpenAIMixin):
                 self._ctx = ffi.NULL
                 self._loras.clear()
 
-    def __del__(self) -> None:
-        if getattr(self, "_ctx", ffi.NULL) != ffi.NULL:
-            lib.slim_context_free(self._ctx)
-            self._ctx = ffi.NULL
+    def __del__(self, _free: Any = lib.slim_context_free, _null: Any = ffi.NULL) -> None:
+        if getattr(self, "_ctx", _null) != _null:
+            _free(self._ctx)
+            self._ctx = _null
 
     def __enter__(self) -> Model:
         return self

@@ -19,6 +19,9 @@ def test_every_status_has_its_class() -> None:
     for s, c in classes.items():
         assert issubclass(c, slim.SlimError) and c.status == s and c is not slim.SlimError
     assert slim.error_class(12345) is slim.SlimError
+    assert slim.error_class(lib.SLIM_ERR_ABORTED) is slim.AbortedError
+    assert slim.error_class(lib.SLIM_ERR_BUFFER_TOO_SMALL) is slim.BufferTooSmallError
+    assert slim.error_class(lib.SLIM_ERR_INTERNAL) is slim.InternalError
     assert issubclass(slim.InvalidArgumentError, ValueError)
     assert issubclass(slim.SlimIOError, OSError)
     assert issubclass(slim.NoMemoryError, MemoryError)

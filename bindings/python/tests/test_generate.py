@@ -49,6 +49,7 @@ PROMPT = "The capital of France is"
 def test_greedy_equals_slim_generate(model: slim.Model) -> None:
     ref, n = c_generate(model, PROMPT, 24, temperature=0.0)
     c = model.completion(PROMPT, 24, temperature=0.0)
+    assert isinstance(c, slim.Completion)
     assert c.text() == ref.decode()
     assert c.n_generated == n == 24 and c.finish_reason == "length"
     assert c.n_prompt == len(model.tokenize(PROMPT))
@@ -144,7 +145,7 @@ def test_logprobs(model: slim.Model) -> None:
 
 def test_chat_template_and_chat(smollm2: slim.Model) -> None:
     assert smollm2.chat_template() == "chatml"
-    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
+    msgs: list[slim.Message] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
     text = smollm2.apply_chat_template(msgs)
     assert text == (
         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
