@@ -13,7 +13,7 @@ binding of the whole C API, for what the classes do not cover.
 from __future__ import annotations
 
 import enum
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ._errors import (
     AbortedError,
@@ -85,7 +85,7 @@ def status_string(status: int) -> str:
     return ffi.string(lib.slim_status_string(int(status))).decode()
 
 
-_log_fn: Optional[Callable[[int, str], object]] = None
+_log_fn: Optional[Callable[[Any, str], object]] = None
 
 
 @ffi.def_extern()
@@ -96,7 +96,7 @@ def _slim_py_log(level: int, message: object, user: object) -> None:
 
 
 def set_log_callback(
-    fn: Optional[Callable[[LogLevel, str], object]], max_level: int = LogLevel.INFO
+    fn: Optional[Callable[[Any, str], object]], max_level: int = lib.SLIM_LOG_INFO
 ) -> None:
     """Route slim's log messages (model loaded, context created) to
     ``fn(level, message)`` for levels up to ``max_level``; None: silent (the

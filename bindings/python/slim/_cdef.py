@@ -34,10 +34,10 @@ def define_constants(header: str) -> dict[str, int | str]:
         if not m or "(" in m.group(1):
             continue
         name, value = m.group(1), m.group(2)
-        if _INT.match(value):
-            out[name] = int(_INT.match(value).group(1), 0)
-        elif _STR.match(value):
-            out[name] = _STR.match(value).group(1)
+        if mi := _INT.match(value):
+            out[name] = int(mi.group(1), 0)
+        elif ms := _STR.match(value):
+            out[name] = ms.group(1)
         elif re.fullmatch(r"[\sA-Za-z_0-9()+*-]+", value):
             # An arithmetic expression of integer macros defined above it.
             expr = re.sub(

@@ -104,8 +104,8 @@ def library_config() -> dict[str, Any]:
         return {"mode": "tree", "header": root / "include" / "slim.h", "root": root, "kwargs": kw}
     cflags, libs = _pkg_config("--cflags"), _pkg_config("--libs")
     if cflags is not None and libs is not None:
-        incs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/local/include", "/usr/include"]
-        inc = next((Path(d) for d in incs if (Path(d) / "slim.h").is_file()), None)
+        dirs = [f[2:] for f in cflags if f.startswith("-I")] + ["/usr/local/include", "/usr/include"]
+        inc = next((Path(d) for d in dirs if (Path(d) / "slim.h").is_file()), None)
         if inc is None:
             raise RuntimeError("pkg-config slim: slim.h not found in its include directories")
         libdirs = [f[2:] for f in libs if f.startswith("-L")]

@@ -7,7 +7,17 @@ import contextlib
 import dataclasses
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Union,
+)
 
 import numpy as np
 
@@ -671,7 +681,7 @@ class Completion:
         """Prompt tokens."""
         return len(self.prompt_tokens)
 
-    def _tokens(self) -> Iterator[bytes]:
+    def _tokens(self) -> Generator[bytes, None, None]:
         """Run the model: yields each generated token's piece (exact bytes)."""
         if self._started:
             raise RuntimeError("a Completion runs once")

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Union, cast
 
 from ._errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from ._model import Completion, Message
+    from ._model import Completion, Model
 
 __all__ = ["OpenAIMixin"]
 
@@ -65,16 +65,8 @@ def _message_text(i: int, m: Any) -> dict[str, str]:
 class OpenAIMixin:
     """create_completion / create_chat_completion for slim.Model."""
 
-    path: str
-
-    def completion(self, prompt: Any, max_tokens: int | None = ..., **kw: Any) -> Completion:
-        raise NotImplementedError  # slim.Model provides it
-
-    def apply_chat_template(
-        self, messages: Sequence[Message], template: str | None = None,
-        add_generation_prompt: bool = True,
-    ) -> str:
-        raise NotImplementedError  # slim.Model provides it
+    def _model(self) -> Model:
+        return cast("Model", self)
 
     def _logprobs_dict(self, c: Completion, start: int) -> JSON:
         """llama-cpp-python's completion logprobs: tokens, offsets, logprobs."""
@@ -86,7 +78,7 @@ class OpenAIMixin:
             pos += len(text)
         n = len(tokens)
         top = [
-            {self.token_to_piece(t).decode("utf-8", "replace"): lp for t, lp in d.items()}  # type: ignore[attr-defined]
+            {self._model().token_to_piece(t).decode("utf-8", "replace"): lp for t, lp in d.items()}
             for d in c.top_logprobs[:n]
         ]
         return {
@@ -125,7 +117,7 @@ class OpenAIMixin:
         _check_neutral(llama_cpp_options)
         if max_tokens is not None and max_tokens <= 0:
             max_tokens = None
-        c = self.completion(
+        c = self._model().completion(
             prompt,
             max_tokens,
             temperature=temperature,
@@ -143,11 +135,11 @@ class OpenAIMixin:
             "id": f"cmpl-{uuid.uuid4()}",
             "object": "text_completion",
             "created": int(time.time()),
-            "model": model or self.path,
+            "model": model or self._model().path,
         }
         prefix = ""
         if echo:
-            prefix = prompt if isinstance(prompt, str) else self.detokenize(prompt)  # type: ignore[attr-defined]
+            prefix = prompt if isinstance(prompt, str) else self._model().detokenize(prompt)
         if stream:
             return self._completion_chunks(c, head, prefix)
         text = prefix + c.text()
@@ -206,11 +198,12 @@ class OpenAIMixin:
         overrides it: a family name or a template text); text content only."""
         _check_neutral(llama_cpp_options)
         msgs = [_message_text(i, m) for i, m in enumerate(messages)]
-        text = self.apply_chat_template(msgs, template, True)
+        m = self._model()
+        text = m.apply_chat_template(msgs, template, True)
         if max_tokens is not None and max_tokens <= 0:
             max_tokens = None
         want_lp = bool(logprobs) or top_logprobs is not None
-        c = self.completion(
+        c = m.completion(
             text,
             max_tokens,
             temperature=temperature,
@@ -230,7 +223,7 @@ class OpenAIMixin:
             "id": f"chatcmpl-{uuid.uuid4()}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": model or self.path,
+            "model": model or m.path,
         }
         if stream:
             return self._chat_chunks(c, dict(head, object="chat.completion.chunk"))
