@@ -19,12 +19,16 @@ PROMPT = "The capital of France is"
 MSGS = [{"role": "user", "content": "Name a colour."}]
 
 
-def shape(x: Any) -> Any:
-    """Keys and leaf types, recursively (lists by their first element)."""
+def shape(x: Any, key: str = "") -> Any:
+    """Keys and leaf types, recursively (lists by their first element); the
+    completion logprobs' top_logprobs dicts are keyed by token text, so only
+    their value type counts."""
     if isinstance(x, dict):
-        return {k: shape(v) for k, v in sorted(x.items())}
+        if key == "top_logprobs" and "logprob" not in x:
+            return {"<token>": sorted({shape(v) for v in x.values()})}
+        return {k: shape(v, k) for k, v in sorted(x.items())}
     if isinstance(x, list):
-        return [shape(x[0])] if x else []
+        return [shape(x[0], key)] if x else []
     if isinstance(x, bool):
         return "bool"
     if isinstance(x, (int, float)):
