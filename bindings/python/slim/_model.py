@@ -209,6 +209,7 @@ class Model(OpenAIMixin):
         out = ffi.new("slim_context **")
         check(lib.slim_context_create(weights.ptr, cp, out))
         self._ctx = out[0]
+        self._n_ctx = int(lib.slim_context_n_ctx(self._ctx))
         info = ffi.new("slim_model_info *")
         info.struct_size = ffi.sizeof("slim_model_info")
         check(lib.slim_model_get_info(weights.ptr, info))
@@ -296,14 +297,13 @@ class Model(OpenAIMixin):
     @property
     def n_ctx(self) -> int:
         """This context's KV cache length in tokens."""
-        with self._busy() as ctx:
-            return int(lib.slim_context_n_ctx(ctx))
+        return self._n_ctx
 
     @property
     def n_past(self) -> int:
         """Tokens in the KV cache now (after the last call that ran the model)."""
-        with self._busy() as ctx:
-            return int(lib.slim_context_n_past(ctx))
+        self._weights()  # not closed
+        return int(lib.slim_context_n_past(self._ctx))
 
     @property
     def metadata(self) -> dict[str, str]:
