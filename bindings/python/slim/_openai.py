@@ -69,7 +69,10 @@ class OpenAIMixin:
         return cast("Model", self)
 
     def _logprobs_dict(self, c: Completion, start: int) -> JSON:
-        """llama-cpp-python's completion logprobs: tokens, offsets, logprobs."""
+        """llama-cpp-python's completion logprobs: each token's text, its offset
+        in the text (from ``start``, the prompt's length), its logprob, and the
+        most likely tokens' logprobs with the chosen token's added."""
+        m = self._model()
         tokens, offsets, pos = [], [], start
         for piece in c.pieces:
             text = piece.decode("utf-8", "replace")
@@ -77,10 +80,11 @@ class OpenAIMixin:
             offsets.append(pos)
             pos += len(text)
         n = len(tokens)
-        top = [
-            {self._model().token_to_piece(t).decode("utf-8", "replace"): lp for t, lp in d.items()}
-            for d in c.top_logprobs[:n]
-        ]
+        top = []
+        for tok, lp, d in zip(tokens, c.token_logprobs, c.top_logprobs[:n]):
+            entry = {m.token_to_piece(t).decode("utf-8", "replace"): v for t, v in d.items()}
+            entry[tok] = lp
+            top.append(entry)
         return {
             "tokens": tokens,
             "text_offset": offsets,
@@ -137,16 +141,15 @@ class OpenAIMixin:
             "created": int(time.time()),
             "model": model or self._model().path,
         }
-        prefix = ""
-        if echo:
-            prefix = prompt if isinstance(prompt, str) else self._model().detokenize(prompt)
+        ptext = prompt if isinstance(prompt, str) else self._model().detokenize(prompt)
+        prefix = ptext if echo else ""
         if stream:
             return self._completion_chunks(c, head, prefix)
         text = prefix + c.text()
         choice = {
             "text": text,
             "index": 0,
-            "logprobs": self._logprobs_dict(c, len(prefix)) if logprobs is not None else None,
+            "logprobs": self._logprobs_dict(c, len(ptext)) if logprobs is not None else None,
             "finish_reason": c.finish_reason,
         }
         return dict(head, choices=[choice], usage=_usage(c))
@@ -195,7 +198,10 @@ class OpenAIMixin:
         ``stream=True`` "chat.completion.chunk"s whose deltas are
         {"role": "assistant"}, then {"content": piece}..., then {} with the
         finish_reason.  The prompt is the model's chat template (``template``
-        overrides it: a family name or a template text); text content only."""
+        overrides it: a family name or a template text); text content only.
+        ``logprobs=True`` gives the chosen tokens' logprobs with
+        ``top_logprobs`` alternatives each (as OpenAI; llama-cpp-python gives
+        none unless top_logprobs is set too).  Streams carry no logprobs."""
         _check_neutral(llama_cpp_options)
         msgs = [_message_text(i, m) for i, m in enumerate(messages)]
         m = self._model()

@@ -66,7 +66,8 @@ def test_completion_stream_and_logprobs(model: slim.Model) -> None:
     lp = r["choices"][0]["logprobs"]
     assert sorted(lp) == ["text_offset", "token_logprobs", "tokens", "top_logprobs"]
     assert "".join(lp["tokens"]) == r["choices"][0]["text"]
-    assert lp["text_offset"][0] == 0 and all(len(t) <= 2 for t in lp["top_logprobs"])
+    assert lp["text_offset"][0] == len(PROMPT) and all(len(t) <= 3 for t in lp["top_logprobs"])
+    assert lp["top_logprobs"][0][lp["tokens"][0]] == lp["token_logprobs"][0]
 
 
 def test_chat_completion_shape(smollm2: slim.Model) -> None:
