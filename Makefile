@@ -180,6 +180,23 @@ test: $(CUDASIM_IN_TEST) $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_T
 .PHONY: readme-example
 readme-example: lib $(MODEL)
 	CC="$(CC)" sh tests/readme_example.sh $(MODEL) "$(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)"
+# The Python binding's pytest suite (bindings/python, docs/PYTHON.md): its cffi
+# extension is built in place against $(STATIC) (no pip install).  `make test`
+# runs it when $(PYTHON) has pytest, cffi and numpy (not with SAN=1 or GPU=1).
+PYTHON    ?= $(VENV_PY)
+PY_STAMP  := $(BUILD)/python/.stamp
+.PHONY: test-python test-python-if-available
+$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py)
+	@mkdir -p $(@D)
+	cd bindings/python && SLIM_BUILD_DIR=$(BUILD) $(PYTHON) slim/_ffi_build.py $(abspath $(@D))
+	touch $@
+test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) \
+	    PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -rs bindings/python/tests
+test-python-if-available:
+	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
+	else echo "test-python skipped: $(PYTHON) lacks pytest, cffi or numpy"; fi
+test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),test-python-if-available)
 
 # The slow tiers too: the emulated whole-model runs of the real models.
 test-full:
@@ -266,6 +283,7 @@ clean:
 help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
