@@ -183,7 +183,7 @@ readme-example: lib $(MODEL)
 # The Python binding's pytest suite (bindings/python, docs/PYTHON.md): its cffi
 # extension is built in place against $(STATIC) (no pip install).  `make test`
 # runs it when $(PYTHON) has pytest, cffi and numpy (not with SAN=1 or GPU=1).
-PYTHON    ?= $(VENV_PY)
+PYTHON    ?= $(abspath $(VENV_PY))
 PY_STAMP  := $(BUILD)/python/.stamp
 .PHONY: test-python test-python-if-available
 $(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py)
