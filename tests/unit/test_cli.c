@@ -849,7 +849,7 @@ static int pty_end(pty_session *s) {
 
 #define PTY_EXPECT(s, from, text)                                                                  \
     ck_assert_msg(pty_wait((s), (from), (text), 60000),                                            \
-                  "'%s' never shown; exit %d; the terminal:\n%s", (text), (s)->status, (s)->buf)
+                  "'%s' never shown; exit %d; the terminal:\n%s", (text), (s)->status, (s)->n > 400 ? (s)->buf + (s)->n - 400 : (s)->buf)
 
 /* Ctrl-C during a reply stops that reply, not the program: the next line is
  * answered; at an empty prompt a second Ctrl-C quits (exit 0). */
@@ -866,7 +866,7 @@ START_TEST(test_cli_chat_interrupt) {
         pty_send(&s, lines[turn - 1]);
         /* the echoed line, then some of the reply */
         ck_assert_msg(pty_wait(&s, at + strlen(lines[turn - 1]) + 80, NULL, 60000),
-                      "no reply to turn %d:\n%s", turn, s.buf);
+                      "no reply to turn %d:\n%s", turn, s.n > 400 ? s.buf + s.n - 400 : s.buf);
         pty_send(&s, "\x03");
         PTY_EXPECT(&s, at, "[reply stopped]");
         char want[32];
