@@ -26,6 +26,7 @@ Suite *suite_hf_model(void);     /* test_hf_model.c: Hugging Face directories vs
 Suite *suite_lora(void);    /* test_lora.c: LoRA adapters vs llama.cpp and PEFT, attach/detach */
 Suite *suite_convert(void); /* test_convert.c: GGUF writer, quantizers, slim convert */
 Suite *suite_kv_pool(void); /* test_kv_pool.c: paged KV block manager, prefix cache */
+Suite *suite_engine(void);  /* test_engine.c: batched engine: scheduler, requests, API */
 
 /* A whole file read into a malloc'd buffer (one spare byte); fails the test
  * if it cannot be read. */
