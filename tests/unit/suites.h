@@ -25,6 +25,7 @@ Suite *suite_hf_tokenizer(void); /* test_hf_tokenizer.c: tokenizer.json vs `toke
 Suite *suite_hf_model(void);     /* test_hf_model.c: Hugging Face directories vs transformers */
 Suite *suite_lora(void);    /* test_lora.c: LoRA adapters vs llama.cpp and PEFT, attach/detach */
 Suite *suite_convert(void); /* test_convert.c: GGUF writer, quantizers, slim convert */
+Suite *suite_batch(void);   /* test_batch.c: bitwise batch invariance of the forward step */
 Suite *suite_kv_pool(void); /* test_kv_pool.c: paged KV block manager, prefix cache */
 Suite *suite_engine(void);  /* test_engine.c: batched engine: scheduler, requests, API */
 

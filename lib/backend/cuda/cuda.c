@@ -139,7 +139,7 @@ static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
 }
 
 static void kv_store(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
-                     int64_t width, int32_t pos0) {
+                     int64_t width) {
     cuda_state *s = state(ex);
     note(ex, slim_cuda_kv_store(cache, src, n_tokens, width, s->d_step, s->stream), "kv_store");
 }
@@ -161,6 +161,9 @@ static void *dev_alloc(size_t bytes) {
 }
 static void dev_release(void *p) {
     if (p) cudaFree(p);
+}
+static void dev_copy(const slim_exec *ex, void *dst, const void *src, size_t bytes) {
+    note(ex, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state(ex)->stream), "copy");
 }
 static void *pinned_alloc(size_t bytes) {
     void *p = NULL;
@@ -223,15 +226,30 @@ static slim_status exec_init(slim_exec *ex, const slim_exec_shape *sh) {
 
 /* ---------------------------------------------------------------- steps */
 
-static slim_status begin(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
-                         int32_t pos0) {
+/* The kernels take one sequence at consecutive positions from pos0, its KV
+ * row equal to its position (the identity block table of slim_context's
+ * single-sequence API). */
+static slim_status begin(slim_exec *ex, const slim_batch *b) {
     cuda_state *s = state(ex);
+    const int32_t n_tokens = b->n_tokens;
     if (n_tokens > s->n_batch)
         return slim_error(SLIM_ERR_INTERNAL, "cuda: %d tokens in a step of at most %d", n_tokens,
                           s->n_batch);
+    bool ok = true;
+    for (int32_t t = 0; t < n_tokens; t++)
+        ok = ok && b->seq[t] == b->seq[0] && b->pos[t] == b->pos[0] + t;
+    const slim_batch_seq *q = &b->seqs[b->seq[0]];
+    for (int32_t k = 0; ok && k <= b->pos[n_tokens - 1] / b->block_size; k++)
+        ok = q->blocks[k] == k;
+    if (!ok)
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "cuda: a step of several sequences, or over a block table other "
+                          "than the identity, needs the CPU backend for now (paged attention "
+                          "on CUDA is not written yet)");
+    ex->batch = b;
     s->err = 0;
-    s->h_step[0] = pos0;
-    memcpy(s->h_step + 1, tokens, (size_t)n_tokens * sizeof(int32_t));
+    s->h_step[0] = b->pos[0];
+    memcpy(s->h_step + 1, b->tokens, (size_t)n_tokens * sizeof(int32_t));
     cudaError_t e = cudaMemcpyAsync(s->d_step, s->h_step, (size_t)(n_tokens + 1) * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, s->stream);
     return e == cudaSuccess ? SLIM_OK : cuda_fail(e, "uploading the step's tokens");
@@ -294,6 +312,7 @@ static const slim_backend_ops cuda_ops = {
     .attention = attention,
     .alloc = dev_alloc,
     .release = dev_release,
+    .copy = dev_copy,
     .alloc_host = pinned_alloc,
     .release_host = pinned_release,
     .exec_init = exec_init,
