@@ -20,6 +20,7 @@
 
 #include "runtime/context.h"
 #include "runtime/kv_pool.h"
+#include <stddef.h>
 
 enum { MAX_TOP = 20, LP_EXTRA_ROWS = 64 };
 
@@ -605,15 +606,6 @@ static void *engine_main(void *arg) {
 
 /* ---- the real forward pass -------------------------------------------------- */
 
-/* Until the batched step is linked in (branch batch), these resolve to NULL. */
-#pragma weak slim_forward_step
-SLIM_HIDDEN slim_status slim_context_create_paged(const slim_model *m, const slim_context_params *p,
-                                                  int32_t block_size, int32_t n_blocks,
-                                                  slim_context **out);
-SLIM_HIDDEN void slim_kv_copy_block(slim_context *ctx, int32_t dst, int32_t src);
-#pragma weak slim_context_create_paged
-#pragma weak slim_kv_copy_block
-
 static slim_status real_step(void *user, const slim_step *step, float *logits) {
     return slim_forward_step(user, step, logits);
 }
@@ -740,9 +732,6 @@ slim_status slim_engine_create(const slim_model *model, const slim_engine_params
     if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_create: out is NULL");
     *out = NULL;
     if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_create: model is NULL");
-    if (!slim_context_create_paged || !slim_forward_step)
-        return slim_error(SLIM_ERR_UNSUPPORTED,
-                          "slim_engine_create: this build has no batched forward step");
     slim_engine_params p;
     slim_status st = read_engine_params(model, params, &p);
     if (st) return st;
@@ -1092,5 +1081,69 @@ slim_status slim_engine_get_stats(slim_engine *e, slim_engine_stats *stats) {
     const size_t keep = stats->struct_size;
     memcpy(stats, &s, keep);
     stats->struct_size = keep;
+    return SLIM_OK;
+}
+
+/* ---- the step-level call ---------------------------------------------------- */
+
+slim_status slim_paged_context_create(const slim_model *model, const slim_context_params *params,
+                                      int32_t block_size, int32_t n_blocks, slim_context **out) {
+    if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_paged_context_create: out is NULL");
+    *out = NULL;
+    if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_paged_context_create: model is NULL");
+    if (block_size < 1 || block_size > 1024 || n_blocks < 1 || n_blocks > (1 << 24))
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_paged_context_create: %d blocks of %d tokens (want 1..2^24 blocks "
+                          "of 1..1024)",
+                          n_blocks, block_size);
+    return slim_context_create_paged(model, params, block_size, n_blocks, out);
+}
+
+slim_status slim_paged_step(slim_context *ctx, const slim_paged_batch *batch, float *logits) {
+    if (!ctx || !batch)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_paged_step: ctx or batch is NULL");
+    if (batch->struct_size < offsetof(slim_paged_batch, seqs) + sizeof batch->seqs ||
+        batch->struct_size > sizeof *batch)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_paged_step: batch->struct_size %zu is not a known size",
+                          batch->struct_size);
+    if (batch->n_seqs < 1 || batch->n_seqs > (1 << 20) || !batch->seqs)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_paged_step: %d sequences (seqs %s)",
+                          batch->n_seqs, batch->seqs ? "set" : "NULL");
+    slim_step_seq small[16], *seqs = small;
+    if (batch->n_seqs > 16 && !(seqs = malloc((size_t)batch->n_seqs * sizeof *seqs)))
+        return slim_error(SLIM_ERR_NOMEM, "slim_paged_step: out of memory");
+    slim_status st = SLIM_OK;
+    for (int32_t i = 0; i < batch->n_seqs && !st; i++) {
+        const slim_paged_seq *q = &batch->seqs[i];
+        if (q->lora < -1)
+            st = slim_error(SLIM_ERR_INVALID_ARG,
+                            "slim_paged_step: sequence %d: lora %d (an adapter index or -1)", i,
+                            q->lora);
+        seqs[i] = (slim_step_seq){.blocks = q->blocks,
+                                  .n_blocks = q->n_blocks,
+                                  .lora = q->lora < 0 ? SLIM_STEP_LORA_NONE : q->lora};
+    }
+    if (!st) {
+        const slim_step step = {.n_tokens = batch->n_tokens,
+                                .tokens = batch->tokens,
+                                .pos = batch->pos,
+                                .seq = batch->seq,
+                                .want = batch->want,
+                                .n_seqs = batch->n_seqs,
+                                .seqs = seqs};
+        st = slim_forward_step(ctx, &step, logits);
+    }
+    if (seqs != small) free(seqs);
+    return st;
+}
+
+slim_status slim_paged_copy_block(slim_context *ctx, int32_t dst, int32_t src) {
+    if (!ctx) return slim_error(SLIM_ERR_INVALID_ARG, "slim_paged_copy_block: ctx is NULL");
+    if (dst < 0 || dst >= ctx->n_kv_blocks || src < 0 || src >= ctx->n_kv_blocks)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_paged_copy_block: blocks %d <- %d: outside 0..%d", dst, src,
+                          ctx->n_kv_blocks - 1);
+    if (dst != src) slim_kv_copy_block(ctx, dst, src);
     return SLIM_OK;
 }

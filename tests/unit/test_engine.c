@@ -563,6 +563,364 @@ START_TEST(test_fake_bad_args) {
 }
 END_TEST
 
+/* ---- the real forward step ----------------------------------------------------- */
+
+static slim_model *load_model(const char *path) {
+    slim_model *m = NULL;
+    ck_assert_msg(slim_model_load(path, NULL, &m) == SLIM_OK, "%s: %s", path, slim_last_error());
+    return m;
+}
+
+static slim_lora *load_lora(const slim_model *m, const char *path) {
+    slim_lora *l = NULL;
+    ck_assert_msg(slim_lora_load(m, path, &l) == SLIM_OK, "%s: %s", path, slim_last_error());
+    return l;
+}
+
+/* Greedy tokens of a prompt run alone through slim_context (adapter at scale 1 or none). */
+static void greedy_alone(slim_model *m, slim_lora *lora, const int32_t *prompt, int32_t n,
+                         int32_t max_tokens, int32_t *out) {
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = n + max_tokens + 1;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    if (lora) ck_assert_int_eq(slim_context_attach_lora(ctx, lora, 1.0f), SLIM_OK);
+    slim_sampler_params sp = slim_sampler_default_params();
+    sp.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    ck_assert_int_eq(slim_prefill(ctx, prompt, (size_t)n, NULL), SLIM_OK);
+    for (int32_t i = 0; i < max_tokens; i++) {
+        ck_assert_int_eq(slim_sampler_sample(smp, slim_get_logits(ctx), info.n_vocab, &out[i]),
+                         SLIM_OK);
+        if (i + 1 < max_tokens) ck_assert_int_eq(slim_decode(ctx, out[i]), SLIM_OK);
+    }
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+}
+
+/* n_req requests (random prompts of 4..40 tokens over the first 300 ids, a
+ * third sharing a 20-token prefix, 6..20 tokens each, adapters mixed when
+ * given) on a KV pool of a quarter of their need, blocks of 8, a step budget
+ * of 96: every request's tokens equal the same prompt alone, and no block
+ * stays referenced. */
+static void pressure_case(const char *path, const char *const *lora_paths, int n_lora, int n_req) {
+    slim_model *m = load_model(path);
+    slim_lora *loras[2] = {0};
+    for (int k = 0; k < n_lora; k++)
+        loras[k] = load_lora(m, lora_paths[k]);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    static int32_t prompt[NREQ][40], n_prompt[NREQ], max_tokens[NREQ], lora[NREQ];
+    static int32_t want[NREQ][20];
+    rng_state = 4242;
+    int64_t need = 0;
+    for (int i = 0; i < n_req; i++) {
+        n_prompt[i] = 4 + (int32_t)(rng_next() % 37);
+        for (int32_t k = 0; k < n_prompt[i]; k++)
+            prompt[i][k] = (i % 3 == 0 && k < 20) ? 7 + k : 1 + (int32_t)(rng_next() % 299);
+        max_tokens[i] = 6 + (int32_t)(rng_next() % 15);
+        lora[i] = n_lora ? (int32_t)(rng_next() % (uint64_t)(n_lora + 1)) - 1 : -1;
+        need += n_prompt[i] + max_tokens[i];
+        greedy_alone(m, lora[i] >= 0 ? loras[lora[i]] : NULL, prompt[i], n_prompt[i], max_tokens[i],
+                     want[i]);
+    }
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.block_size = 8;
+    ep.kv_tokens = (int32_t)(need / 4);
+    ep.step_tokens = 96;
+    ep.max_seqs = 32;
+    ep.n_ctx = 64;
+    slim_engine *e = NULL;
+    ck_assert_msg(slim_engine_create(m, &ep, &e) == SLIM_OK, "%s", slim_last_error());
+    for (int k = 0; k < n_lora; k++)
+        ck_assert_int_eq(slim_engine_attach_lora(e, loras[k], 1.0f, NULL), SLIM_OK);
+    uint64_t ids[NREQ];
+    for (int i = 0; i < n_req; i++) {
+        slim_request_params rp = slim_request_default_params();
+        rp.tokens = prompt[i];
+        rp.n_tokens = (size_t)n_prompt[i];
+        rp.max_tokens = max_tokens[i];
+        rp.stop_at_eos = 0;
+        rp.lora = lora[i];
+        ck_assert_msg(slim_engine_submit(e, &rp, &ids[i]) == SLIM_OK, "%s", slim_last_error());
+    }
+    static result res;
+    for (int i = 0; i < n_req; i++) {
+        poll_done(e, ids[i], &res);
+        ck_assert_int_eq(res.finish, SLIM_FINISH_LENGTH);
+        ck_assert_int_eq(res.n_tokens, max_tokens[i]);
+        for (int32_t k = 0; k < res.n_tokens; k++)
+            ck_assert_msg(res.tokens[k] == want[i][k],
+                          "%s request %d (adapter %d) token %d: engine %d, alone %d", path, i,
+                          lora[i], k, res.tokens[k], want[i][k]);
+    }
+    const slim_engine_stats st = get_stats(e);
+    printf("engine %s: %d requests (%d adapters), %lld tokens needed, pool %d blocks of %d: "
+           "%lld steps, %lld preemptions, %lld prefix-hit tokens; at the end %d used, %d cached, "
+           "%d free\n",
+           path, n_req, n_lora, (long long)need, st.kv_blocks, st.kv_block_size,
+           (long long)st.n_steps, (long long)st.n_preemptions, (long long)st.prefix_hit_tokens,
+           st.kv_used, st.kv_cached, st.kv_free);
+    ck_assert_int_gt(st.n_preemptions, 0);
+    ck_assert_int_gt(st.prefix_hit_tokens, 0);
+    ck_assert_int_eq(st.kv_used, 0);
+    ck_assert_int_eq(st.kv_free + st.kv_cached, st.kv_blocks);
+    slim_engine_free(e);
+    for (int k = 0; k < n_lora; k++)
+        slim_lora_free(loras[k]);
+    slim_model_free(m);
+}
+
+START_TEST(test_model_pressure) {
+    const char *const ab[] = {"tests/data/lora_llama3_a.gguf", "tests/data/lora_llama3_b.gguf"};
+    pressure_case("tests/data/synth_llama3.gguf", ab, 2, NREQ);
+    pressure_case("tests/data/synth_gemma3.gguf", NULL, 0, NREQ);
+    pressure_case(test_model_path_smollm2(), NULL, 0, 32);
+}
+END_TEST
+
+/* Through the step-level call: a prompt computed whole, then a second
+ * sequence that shares its first two full blocks (the prefix cache's case)
+ * and computes only the rest, in chunks of odd sizes: logits memcmp-equal. */
+static void prefix_logits_case(const char *path) {
+    slim_model *m = load_model(path);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    const int32_t V = info.n_vocab, N = 29, BS = 8;
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_batch = 32;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_paged_context_create(m, &cp, BS, 16, &ctx), SLIM_OK);
+    int32_t tok[29], pos[29], seq[29];
+    uint8_t want[29];
+    for (int32_t i = 0; i < N; i++)
+        tok[i] = (i * 37 + 11) % 300 + 1, pos[i] = i, seq[i] = 0, want[i] = 1;
+    float *whole = malloc((size_t)N * V * sizeof *whole), *part = malloc((size_t)N * V * 4);
+    const int32_t blocks_a[4] = {3, 0, 9, 4}, blocks_b[4] = {3, 0, 12, 7};
+    slim_paged_seq qa = {blocks_a, 4, -1}, qb = {blocks_b, 4, -1};
+    slim_paged_batch b = {.struct_size = sizeof b,
+                          .n_tokens = N,
+                          .tokens = tok,
+                          .pos = pos,
+                          .seq = seq,
+                          .want = want,
+                          .n_seqs = 1,
+                          .seqs = &qa};
+    ck_assert_msg(slim_paged_step(ctx, &b, whole) == SLIM_OK, "%s", slim_last_error());
+    /* The cached part: positions 0..15 in blocks 3 and 0; compute 16..28 as 5 + 8. */
+    b.seqs = &qb;
+    int32_t done = 16;
+    for (int32_t chunk = 5; done < N; chunk = N - done) {
+        b.n_tokens = chunk;
+        b.tokens = tok + done;
+        b.pos = pos + done;
+        ck_assert_msg(slim_paged_step(ctx, &b, part + (size_t)done * V) == SLIM_OK, "%s",
+                      slim_last_error());
+        done += chunk;
+    }
+    ck_assert_msg(!memcmp(part + 16 * V, whole + 16 * V, (size_t)(N - 16) * V * sizeof *part),
+                  "%s: logits with the prefix from the cache differ from computed", path);
+    /* And both equal the sequence through slim_prefill on an ordinary context. */
+    slim_context *plain = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &plain), SLIM_OK);
+    ck_assert_int_eq(slim_prefill(plain, tok, (size_t)N, part), SLIM_OK);
+    ck_assert_msg(!memcmp(part, whole, (size_t)N * V * sizeof *part),
+                  "%s: paged step differs from slim_prefill", path);
+    /* Bad step arguments come back as statuses. */
+    b.n_tokens = 1;
+    b.tokens = tok;
+    b.pos = pos;
+    qb.lora = 0; /* no adapter attached */
+    ck_assert_int_eq(slim_paged_step(ctx, &b, part), SLIM_ERR_INVALID_ARG);
+    qb.lora = -2;
+    ck_assert_int_eq(slim_paged_step(ctx, &b, part), SLIM_ERR_INVALID_ARG);
+    qb.lora = -1;
+    ck_assert_int_eq(slim_paged_step(ctx, &b, NULL), SLIM_ERR_INVALID_ARG); /* wanted, no out */
+    const int32_t bad_blocks[1] = {16};
+    slim_paged_seq qc = {bad_blocks, 1, -1};
+    b.seqs = &qc;
+    ck_assert_int_eq(slim_paged_step(ctx, &b, part), SLIM_ERR_INVALID_ARG);
+    b.seqs = &qa;
+    b.n_seqs = 0;
+    ck_assert_int_eq(slim_paged_step(ctx, &b, part), SLIM_ERR_INVALID_ARG);
+    b.n_seqs = 1;
+    b.struct_size = 8;
+    ck_assert_int_eq(slim_paged_step(ctx, &b, part), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_paged_step(NULL, &b, part), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_paged_copy_block(ctx, 16, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_paged_copy_block(ctx, 1, 3), SLIM_OK);
+    slim_context *c2 = (slim_context *)1;
+    ck_assert_int_eq(slim_paged_context_create(m, &cp, 0, 16, &c2), SLIM_ERR_INVALID_ARG);
+    ck_assert_ptr_null(c2);
+    ck_assert_int_eq(slim_paged_context_create(NULL, &cp, 8, 16, &c2), SLIM_ERR_INVALID_ARG);
+    free(whole);
+    free(part);
+    slim_context_free(plain);
+    slim_context_free(ctx);
+    slim_model_free(m);
+}
+
+START_TEST(test_model_prefix_logits) {
+    prefix_logits_case("tests/data/synth_llama3.gguf");
+    prefix_logits_case(test_model_path_smollm2());
+}
+END_TEST
+
+typedef struct text_out {
+    char text[4096];
+    size_t len;
+} text_out;
+
+static int collect(slim_token t, const char *piece, size_t len, void *user) {
+    text_out *o = user;
+    if (o->len + len < sizeof o->text) memcpy(o->text + o->len, piece, len), o->len += len;
+    return 0;
+}
+
+/* A text prompt on SmolLM2: the engine's text equals slim_generate's; a stop
+ * string cuts it; the same prompt again reports cached tokens and gives
+ * bitwise the same log-probabilities. */
+START_TEST(test_model_text) {
+    slim_model *m = load_model(test_model_path_smollm2());
+    const char *prompt = "The three primary colors are";
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    slim_sampler_params sp = slim_sampler_default_params();
+    sp.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+    slim_generate_params gp = slim_generate_default_params();
+    gp.max_tokens = 24;
+    static text_out alone;
+    alone.len = 0;
+    ck_assert_int_eq(slim_generate(ctx, smp, prompt, &gp, collect, &alone, NULL), SLIM_OK);
+    alone.text[alone.len] = '\0';
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.block_size = 4;
+    ep.kv_tokens = 1024;
+    ep.n_ctx = 128;
+    slim_engine *e = NULL;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_OK);
+    slim_request_params rp = slim_request_default_params();
+    rp.prompt = prompt;
+    rp.max_tokens = 24;
+    rp.logprobs = 5;
+    float lp[2][24];
+    slim_logprob top[2][24][5];
+    int32_t n_cached[2];
+    for (int run = 0; run < 2; run++) {
+        uint64_t id;
+        ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+        int n = 0;
+        for (;;) {
+            slim_event ev = {.struct_size = sizeof ev};
+            ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
+            if (ev.type == SLIM_EVENT_DONE) {
+                ck_assert_int_eq(ev.status, SLIM_OK);
+                ck_assert_uint_eq(ev.text_len, alone.len);
+                ck_assert_str_eq(ev.text, alone.text);
+                n_cached[run] = ev.n_cached;
+                size_t n_prompt = 0;
+                ck_assert_int_eq(slim_tokenize(m, prompt, strlen(prompt), SLIM_TOKENIZE_ADD_BOS,
+                                               NULL, 0, &n_prompt),
+                                 SLIM_OK);
+                ck_assert_int_eq(ev.n_prompt, (int32_t)n_prompt);
+                break;
+            }
+            ck_assert_int_lt(n, 24);
+            lp[run][n] = ev.logprob;
+            memcpy(top[run][n], ev.top, sizeof top[run][n]);
+            n++;
+        }
+        slim_engine_release(e, id);
+    }
+    ck_assert_int_eq(n_cached[0], 0);
+    ck_assert_int_gt(n_cached[1], 0);
+    ck_assert_msg(!memcmp(lp[0], lp[1], sizeof lp[0]) && !memcmp(top[0], top[1], sizeof top[0]),
+                  "log-probabilities with a cached prefix differ");
+    /* A stop string from the middle of the text: the result ends just before it. */
+    ck_assert_uint_gt(alone.len, 12);
+    char stop[5];
+    memcpy(stop, alone.text + 8, 4);
+    stop[4] = '\0';
+    const char *stops[] = {"zzzz-never", stop};
+    rp.stop = stops;
+    rp.n_stop = 2;
+    rp.logprobs = 0;
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    slim_event ev = {.struct_size = sizeof ev};
+    do
+        ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
+    while (ev.type != SLIM_EVENT_DONE);
+    ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_STOP);
+    ck_assert_uint_eq(ev.text_len, (size_t)(strstr(alone.text, stop) - alone.text));
+    ck_assert_int_eq(memcmp(ev.text, alone.text, ev.text_len), 0);
+    slim_engine_release(e, id);
+    ck_assert_int_eq(get_stats(e).kv_used, 0);
+    slim_engine_free(e);
+    slim_model_free(m);
+}
+END_TEST
+
+START_TEST(test_model_bad_args) {
+    slim_model *m = load_model("tests/data/synth_llama3.gguf");
+    slim_engine *e = (slim_engine *)1;
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_ctx = 1 << 30;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_ERR_INVALID_ARG);
+    ck_assert_ptr_null(e);
+    ck_assert_ptr_nonnull(strstr(slim_last_error(), "n_ctx"));
+    ep = slim_engine_default_params();
+    ep.kv_tokens = 4;
+    ep.block_size = 8; /* not one block */
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_ERR_INVALID_ARG);
+    ep = slim_engine_default_params();
+    ep.kv_type = 7;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_ERR_INVALID_ARG);
+    ep = slim_engine_default_params();
+    ep.kv_tokens = 256;
+    ep.n_threads = 1;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_OK);
+    slim_model *other = load_model("tests/data/synth_gemma3.gguf");
+    slim_lora *foreign = load_lora(m, "tests/data/lora_llama3_b.gguf");
+    slim_lora *l = load_lora(m, "tests/data/lora_llama3_a.gguf");
+    ck_assert_int_eq(slim_engine_attach_lora(e, l, NAN, NULL), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_attach_lora(e, l, 1.0f, NULL), SLIM_OK);
+    slim_lora_free(l); /* the engine keeps its reference */
+    ck_assert_int_eq(slim_engine_attach_lora(e, foreign, 0.5f, NULL), SLIM_OK);
+    slim_lora_free(foreign);
+    slim_request_params rp = slim_request_default_params();
+    rp.prompt = "hello";
+    rp.lora = 2;
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_INVALID_ARG);
+    rp.lora = 1;
+    rp.max_tokens = 3;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    result res;
+    poll_done(e, id, &res);
+    ck_assert_int_eq(res.n_completion, 3);
+    slim_engine_free(e);
+    slim_model_free(other);
+    slim_model_free(m);
+}
+END_TEST
+
 Suite *suite_engine(void) {
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("fake");
@@ -573,5 +931,12 @@ Suite *suite_engine(void) {
     tcase_add_test(tc, test_fake_cancel);
     tcase_add_test(tc, test_fake_bad_args);
     suite_add_tcase(s, tc);
+    TCase *tm = tcase_create("model");
+    tcase_set_timeout(tm, 600);
+    tcase_add_test(tm, test_model_pressure);
+    tcase_add_test(tm, test_model_prefix_logits);
+    tcase_add_test(tm, test_model_text);
+    tcase_add_test(tm, test_model_bad_args);
+    suite_add_tcase(s, tm);
     return s;
 }
