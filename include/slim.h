@@ -492,7 +492,7 @@ typedef struct slim_event {
     slim_token token;
     const char *piece; /* the token's text (exact bytes, may end inside a UTF-8 character) */
     size_t piece_len;
-    float logprob;           /* of this token */
+    float logprob;           /* of this token (0 when the request's logprobs is 0) */
     const slim_logprob *top; /* the n_top most likely tokens, most likely first */
     int32_t n_top;
     /* SLIM_EVENT_DONE */
