@@ -432,8 +432,8 @@ typedef struct slim_engine_params {
     int32_t kv_tokens;    /* KV pool budget in tokens when kv_bytes is 0 (0: 8192) */
     int32_t step_tokens;  /* token budget of one step (0: 512) */
     int32_t max_seqs;     /* sequences in one step at most (0: 64) */
-    int32_t max_queue;    /* unfinished requests at most; submit beyond it gives
-                             SLIM_ERR_CONTEXT_FULL (0: 4096) */
+    int32_t max_queue;    /* requests submitted and not yet released at most; submit
+                             beyond it gives SLIM_ERR_CONTEXT_FULL (0: 4096) */
     int32_t n_ctx;        /* a request's prompt + generated tokens at most, at most the
                              model's training context (0: min(training context, 4096)) */
     int32_t kv_type;      /* a slim_kv_type */

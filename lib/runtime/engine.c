@@ -22,7 +22,7 @@
 #include "runtime/kv_pool.h"
 #include <stddef.h>
 
-enum { MAX_TOP = 20, LP_EXTRA_ROWS = 64 };
+enum { MAX_TOP = 20, LP_EXTRA_ROWS = 16 };
 
 typedef struct ev_node {
     struct ev_node *next;
@@ -50,6 +50,7 @@ typedef struct request {
     slim_kv_seq seq;
     req_state state;
     bool plp_done, admitted;
+    int64_t in_step; /* the step (n_steps + 1) it was last put in */
     int32_t n_cached, n_gen, finish;
     slim_status status;
     char error[256];
@@ -459,22 +460,36 @@ static slim_status add_to_step(slim_engine *e, request *r, int32_t n, step_fill 
     return SLIM_OK;
 }
 
-/* Build the step: running requests in admission order (decodes and prompt
- * chunks), preempting the latest admitted when the pool is full, then
- * waiting requests in arrival order while budget and blocks last. */
-static void build_step(slim_engine *e, step_fill *f) {
-    const int32_t max_seqs = e->p.max_seqs;
-    for (size_t i = 0; i < e->n_running && f->budget > 0 && f->ns < max_seqs;) {
+/* The latest admitted running request other than r not yet in this step, or -1. */
+static ptrdiff_t victim(const slim_engine *e, const request *r) {
+    for (size_t j = e->n_running; j-- > 0;)
+        if (e->running[j] != r && e->running[j]->in_step != e->n_steps + 1) return (ptrdiff_t)j;
+    return -1;
+}
+
+/* Running requests of one phase (decodes: one token left; else prompt
+ * chunks) into the step, in admission order, preempting the latest admitted
+ * request not in the step while the pool has no room. */
+static void add_running(slim_engine *e, step_fill *f, bool decodes) {
+    for (size_t i = 0; i < e->n_running && f->budget > 0 && f->ns < e->p.max_seqs;) {
         request *r = e->running[i];
-        int32_t want = chunk_for(e, r, f), n;
-        while ((n = max_fit(e->pool, &r->seq, want)) == 0 && e->n_running > i + 1)
-            preempt(e, e->n_running - 1);
+        const bool decode = r->n_tok - r->seq.n_tokens == 1;
+        if (r->in_step == e->n_steps + 1 || decode != decodes) {
+            i++;
+            continue;
+        }
+        const int32_t want = chunk_for(e, r, f);
+        int32_t n;
+        ptrdiff_t v;
+        while ((n = max_fit(e->pool, &r->seq, want)) == 0 && (v = victim(e, r)) >= 0)
+            preempt(e, (size_t)v);
+        for (i = 0; e->running[i] != r; i++) /* preemptions move r up */
+            ;
         if (n == 0) {
-            if (i > 0) {
-                preempt(e, i); /* let the earlier ones finish */
-            } else {
+            if (e->n_running > 1 || f->ns > 0)
+                preempt(e, i); /* the others in the step hold the blocks: wait for them */
+            else
                 finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, "the KV pool cannot hold the request");
-            }
             continue;
         }
         slim_status st = add_to_step(e, r, n, f);
@@ -482,8 +497,19 @@ static void build_step(slim_engine *e, step_fill *f) {
             finish(e, r, SLIM_FINISH_ERROR, st, slim_last_error());
             continue;
         }
+        r->in_step = e->n_steps + 1;
         i++;
     }
+}
+
+/* Build the step: running requests' decodes first, then their prompt
+ * chunks, then waiting requests in arrival order while budget and blocks
+ * last (first come, first served: a request that does not fit holds the
+ * queue). */
+static void build_step(slim_engine *e, step_fill *f) {
+    const int32_t max_seqs = e->p.max_seqs;
+    add_running(e, f, true);
+    add_running(e, f, false);
     const bool cache = e->p.prefix_cache != 0;
     while (e->n_waiting > 0 && f->budget > 0 && f->ns < max_seqs) {
         request *r = e->waiting[0];
@@ -512,7 +538,10 @@ static void build_step(slim_engine *e, step_fill *f) {
         }
         r->state = R_RUNNING;
         slim_status st = add_to_step(e, r, n, f);
-        if (st) finish(e, r, SLIM_FINISH_ERROR, st, slim_last_error());
+        if (st)
+            finish(e, r, SLIM_FINISH_ERROR, st, slim_last_error());
+        else
+            r->in_step = e->n_steps + 1;
     }
 }
 
@@ -851,9 +880,12 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
     for (int32_t i = 0; i < p->n_stop; i++)
         if (!p->stop[i] || !p->stop[i][0])
             return slim_error(SLIM_ERR_INVALID_ARG, "%s: stop string %d is NULL or empty", fn, i);
-    if (p->lora < -1 || p->lora >= e->n_lora)
+    pthread_mutex_lock(&e->mu);
+    const int32_t n_lora = e->n_lora;
+    pthread_mutex_unlock(&e->mu);
+    if (p->lora < -1 || p->lora >= n_lora)
         return slim_error(SLIM_ERR_INVALID_ARG, "%s: lora %d: %d adapters attached (-1: none)", fn,
-                          p->lora, e->n_lora);
+                          p->lora, n_lora);
     request *r = calloc(1, sizeof *r);
     if (!r) return slim_error(SLIM_ERR_NOMEM, "%s: out of memory", fn);
     slim_status st = SLIM_OK;
