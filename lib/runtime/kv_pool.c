@@ -361,7 +361,8 @@ slim_status slim_kv_pool_fork(slim_kv_pool *p, const slim_kv_seq *src, slim_kv_s
         ref_block(p, src->blocks[k]);
         dst->blocks[k] = src->blocks[k];
     }
-    memcpy(dst->hashes, src->hashes, (size_t)src->n_hashed * sizeof *dst->hashes);
+    if (src->n_hashed)
+        memcpy(dst->hashes, src->hashes, (size_t)src->n_hashed * sizeof *dst->hashes);
     dst->n_blocks = src->n_blocks;
     dst->n_hashed = src->n_hashed;
     dst->n_tokens = src->n_tokens;

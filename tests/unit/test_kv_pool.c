@@ -226,7 +226,7 @@ START_TEST(test_random_ops) {
     rng_state = 12345;
     for (int i = 0; i < NS; i++)
         slim_kv_seq_init(&s[i], 0);
-    for (int it = 0; it < 20000; it++) {
+    for (int it = 0; it < 8000; it++) {
         const int i = (int)(rng_next() % NS);
         const int op = (int)(rng_next() % 10);
         slim_kv_seq *q = &s[i];
@@ -297,6 +297,7 @@ END_TEST
 Suite *suite_kv_pool(void) {
     Suite *s = suite_create("kv_pool");
     TCase *tc = tcase_create("kv_pool");
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_alloc_free);
     tcase_add_test(tc, test_prefix_hits);
     tcase_add_test(tc, test_fork_cow);
