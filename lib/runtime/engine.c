@@ -60,7 +60,7 @@ typedef struct request {
     double t_submit, t_admit, t_first, t_done;
     /* shared, under mu (cancel is also read by the step thread without it) */
     atomic_bool cancel;
-    bool released, done_queued, done_polled;
+    bool released, done_queued;
     ev_node *q_head, *q_tail, *current;
 } request;
 
@@ -1030,7 +1030,7 @@ slim_status slim_engine_poll(slim_engine *e, uint64_t id, int32_t timeout_ms, sl
                         "slim_engine_poll: request %llu reports through its callback",
                         (unsigned long long)id);
     while (!st && !r->q_head) {
-        if (r->done_polled) {
+        if (r->done_queued) {
             st = slim_error(SLIM_ERR_INVALID_ARG,
                             "slim_engine_poll: request %llu has finished: release it",
                             (unsigned long long)id);
@@ -1052,7 +1052,6 @@ slim_status slim_engine_poll(slim_engine *e, uint64_t id, int32_t timeout_ms, sl
             if (!r->q_head) r->q_tail = NULL;
             free_node(r->current);
             r->current = n;
-            if (n->ev.type == SLIM_EVENT_DONE) r->done_polled = true;
             copy_event(ev, &n->ev);
         } else {
             const slim_event none = {
