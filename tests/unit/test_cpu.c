@@ -83,13 +83,26 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
     float *scratch = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
     ck_assert_ptr_nonnull(scratch);
     const int64_t qw = (int64_t)c->n_head * c->head_dim;
-    const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0};
+    /* one sequence over the identity block table: position p in row p */
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)nt), *seq = calloc((size_t)nt, sizeof(int32_t)),
+            block0 = 0;
+    ck_assert(pos && seq);
+    for (int32_t t = 0; t < nt; t++)
+        pos[t] = c->pos0 + t0 + t;
+    const slim_batch_seq bs = {&block0, 1};
+    const slim_batch b = {.n_tokens = nt,
+                          .pos = pos,
+                          .seq = seq,
+                          .row = pos,
+                          .n_seqs = 1,
+                          .block_size = n_ctx,
+                          .seqs = &bs};
+    const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0, .batch = &b};
     const slim_attn_args a = {.q = q + t0 * qw,
                               .out = out + t0 * qw,
                               .k_cache = k,
                               .v_cache = v,
                               .n_tokens = nt,
-                              .pos0 = c->pos0 + t0,
                               .n_head = c->n_head,
                               .n_head_kv = c->n_head_kv,
                               .head_dim = c->head_dim,
@@ -98,6 +111,8 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
                               .scratch = scratch,
                               .n_ctx = n_ctx};
     slim_cpu_attention(&ex, &a);
+    free(pos);
+    free(seq);
     free(scratch);
     slim_threadpool_free(pool);
 }
