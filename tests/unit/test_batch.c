@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/kernels.h"
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
@@ -58,7 +59,7 @@ static void matmul_run(const slim_tensor *w, const float *x, int64_t T, int thre
     ck_assert_ptr_nonnull(ex.scratch);
     const slim_tensor *wl[1] = {w};
     float *yl[1] = {y};
-    ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+    ck_assert_int_eq(slim_cpu_kernels_active()->matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
     free(ex.scratch);
     slim_threadpool_free(pool);
 }
