@@ -12,15 +12,20 @@ CC      ?= cc
 CUDA    ?= auto
 CUDA_HOME ?= /usr/local/cuda
 SAN     ?= 0
-# The library is built on the machine that runs it (like llama.cpp's native build);
-# ARCH= (empty) gives a portable build.
-ARCH    ?= -march=native
+# ARCH unset or empty: a portable library with run-time CPU dispatch (docs/ARCHITECTURE.md):
+# the baseline is x86-64-v2 (plain aarch64 elsewhere), and the CPU kernels are also built for
+# AVX2 and AVX-512 VNNI, one chosen from cpuid at run time (SLIM_CPU=baseline|avx2|avx512 forces
+# a lower one).  ARCH=native (-march=native) or other -m flags: one target, the kernels for it.
+ARCH    ?=
+ifeq ($(strip $(ARCH)),native)
+  override ARCH := -march=native
+endif
 OPT     ?= -O2
 BUILD   ?= build
 
 CPPFLAGS += -Iinclude -Ilib -D_GNU_SOURCE -DSLIM_BUILDING
-CFLAGS   += -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-            -fPIC -fvisibility=hidden -pthread -MMD -MP
+CFLAGS   += -std=c11 $(OPT) $(or $(ARCH),$(CPU_BASE_ARCH)) -g -Wall -Wextra -Werror -Wshadow \
+            -Wno-unused-parameter -fPIC -fvisibility=hidden -pthread -MMD -MP
 LDLIBS   += -lm -pthread
 
 ifeq ($(SAN),1)
@@ -47,6 +52,28 @@ endif
 
 LIB_SRC  := $(shell find lib -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(KERNEL_OBJ)
+
+# Run-time CPU dispatch (ARCH empty): the CPU kernels' files (CPU_LEVEL_SRC) are compiled once per
+# level with its flags into $(BUILD)/level-L/, linked into one object $(BUILD)/cpu-L.o whose only
+# global symbol is that level's table, slim_cpu_kernels_L (lib/backend/cpu/kernels.c); the rest
+# of the library is built for the baseline and lib/backend/cpu/dispatch.c picks the table.
+CPU_LEVEL_SRC := $(filter-out lib/backend/cpu/dispatch.c,$(sort $(wildcard lib/quant/*.c lib/backend/cpu/*.c)))
+CPU_LEVEL_SRC := $(filter-out lib/quant/dtype.c lib/quant/quantize.c,$(CPU_LEVEL_SRC))
+ifeq ($(strip $(ARCH)),)
+  ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+    CPU_BASE_ARCH   := -march=x86-64-v2
+    CPU_LEVELS      := baseline avx2 avx512
+  else
+    CPU_LEVELS      := baseline
+  endif
+  CPU_ARCH_baseline := $(CPU_BASE_ARCH)
+  CPU_ARCH_avx2     := -march=x86-64-v3
+  CPU_ARCH_avx512   := -march=x86-64-v4 -mavx512vnni
+  CPPFLAGS += -DSLIM_CPU_DISPATCH
+  LIB_OBJ  := $(filter-out $(CPU_LEVEL_SRC:%.c=$(BUILD)/%.o),$(LIB_OBJ)) \
+              $(foreach l,$(CPU_LEVELS),$(BUILD)/cpu-$(l).o)
+endif
+OBJCOPY ?= objcopy
 STATIC   := $(BUILD)/libslim.a
 SONAME   := libslim.so.$(VERSION_MAJOR)
 SHARED   := $(BUILD)/libslim.so.$(VERSION)
@@ -93,7 +120,7 @@ HF_REAL    := $(MODEL_DIR)/hf-real/smollm2 $(MODEL_DIR)/hf-real/gemma3
 PROMPT     ?= The three primary colors are
 THREADS    ?= 2
 
-.PHONY: all lib cli test test-full model model-f16 vocabs hf-tokenizers hf-real run install uninstall clean format help cuda
+.PHONY: all lib cli test test-levels test-full model model-f16 vocabs hf-tokenizers hf-real run install uninstall clean format help cuda
 all: lib $(CLI) $(SIMPLE)
 
 # The CUDA emulation harness (tests/cudasim): its self-tests run in `make test`
@@ -120,6 +147,19 @@ lib: $(STATIC) $(BUILD)/libslim.so
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# One CPU level: its objects, then one object exposing only slim_cpu_kernels_L (objcopy -G
+# makes every other symbol local, so the levels' same-named functions do not meet).
+define CPU_LEVEL_RULES
+$(BUILD)/level-$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) -DSLIM_CPU_LEVEL=$(1) $$(CFLAGS) $$(CPU_ARCH_$(1)) -c $$< -o $$@
+$(BUILD)/cpu-$(1).o: $(CPU_LEVEL_SRC:%.c=$(BUILD)/level-$(1)/%.o)
+	$$(CC) -r -nostdlib -o $$@.tmp $$^
+	$$(OBJCOPY) -G slim_cpu_kernels_$(1) $$@.tmp $$@
+	@rm -f $$@.tmp
+endef
+$(foreach l,$(CPU_LEVELS),$(eval $(call CPU_LEVEL_RULES,$(l))))
 
 # GPU=1: device code for every GPU_ARCHS, host side as position-independent C-style C++.
 $(BUILD)/kernels/%.o: kernels/%.cu kernels/kernels.h $(wildcard kernels/*.cuh)
@@ -197,6 +237,15 @@ test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
 	else echo "test-python skipped: $(PYTHON) lacks pytest, cffi or numpy"; fi
 test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),test-python-if-available)
+# The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
+# level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
+LEVEL_SUITES ?= quant cpu model hf_model arch
+test-levels: $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS)
+	@set -e; for l in $(or $(CPU_LEVELS),single); do for s in $(LEVEL_SUITES); do \
+	    echo "SLIM_CPU=$$l suite $$s"; \
+	    SLIM_CPU=$$l CK_RUN_SUITE=$$s SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) \
+	    SLIM_TEST_VOCAB_DIR=$(MODEL_DIR)/vocab SLIM_TEST_HF_TOK_DIR=$(MODEL_DIR)/hf-tok \
+	    SLIM_CLI=$(CLI) $(TEST_BIN); done; done
 
 # The slow tiers too: the emulated whole-model runs of the real models.
 test-full:
@@ -248,7 +297,7 @@ BENCH_MODELS := $(foreach t,q4_0 q4_k_m q8_0 f16,$(MODEL_DIR)/bench/llama1b-$(t)
 stream: $(BUILD)/stream
 $(BUILD)/stream: tools/bench/stream.c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -O3 $(ARCH) -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+	$(CC) -std=c11 -O3 $(or $(ARCH),-march=native) -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
 # `make bench-repack`: the repacked CPU kernels vs the plain ones (tools/bench/repack.c).
 bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
@@ -281,9 +330,11 @@ clean:
 	rm -rf build build-san
 
 help:
-	@echo "make [all]      library (static + shared), the slim CLI and examples"
+	@echo "make [all]      library (static + shared), the slim CLI and examples; portable, with run-time"
+	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
+	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
 	@echo "make GPU=1      the library and CLI with the CUDA backend (nvcc, cudart) in $(BUILD)-gpu"
@@ -296,4 +347,4 @@ help:
 	@echo "make venv       the test oracles' Python environment in $(VENV) (make test makes it)"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=... ; make uninstall"
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/examples/simple.d
+-include $(LIB_OBJ:.o=.d) $(foreach l,$(CPU_LEVELS),$(CPU_LEVEL_SRC:%.c=$(BUILD)/level-$(l)/%.d)) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/examples/simple.d

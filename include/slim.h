@@ -403,6 +403,228 @@ SLIM_API slim_status slim_context_truncate(slim_context *ctx, int32_t n_past);
  * range).  For callers that drive slim_decode and the sampler themselves. */
 SLIM_API int slim_token_is_eog(const slim_model *model, slim_token token);
 
+/* ---- batched engine: many requests at once ------------------------------ */
+
+/* A slim_engine owns a model's batched runtime: one thread that runs forward
+ * steps over many sequences at once, a paged KV cache (a pool of fixed-size
+ * blocks with a prefix cache: prompts that start with the same full blocks
+ * share them), and a scheduler (continuous batching: requests join and leave
+ * between steps; each step runs every running request's next token first,
+ * then prompt chunks of waiting requests within the step's token budget).
+ * When the KV pool is full a request waits, or the most recently admitted
+ * request is preempted (its blocks freed and recomputed later from its
+ * tokens): no request is lost.  A request's logits do not depend on what
+ * else shares its steps, so a greedy request gives the same tokens as it
+ * does alone in a slim_context.
+ *
+ * Threads: every slim_engine_* call may come from any thread, concurrently,
+ * except slim_engine_free (one call, after every other call has returned).
+ * Callbacks run on the engine's thread, never under a lock: they may submit,
+ * cancel and release requests, but must not free the engine.  The model must
+ * outlive the engine; adapters attached to it are kept alive by it. */
+typedef struct slim_engine slim_engine;
+
+typedef struct slim_engine_params {
+    size_t struct_size;
+    int32_t n_threads;    /* CPU threads of the forward pass (0: all online CPUs) */
+    int32_t block_size;   /* tokens per KV block (0: 16) */
+    int64_t kv_bytes;     /* KV pool budget in bytes (0: use kv_tokens) */
+    int32_t kv_tokens;    /* KV pool budget in tokens when kv_bytes is 0 (0: 8192) */
+    int32_t step_tokens;  /* token budget of one step (0: 512) */
+    int32_t max_seqs;     /* sequences in one step at most (0: 64) */
+    int32_t max_queue;    /* requests submitted and not yet released at most; submit
+                             beyond it gives SLIM_ERR_CONTEXT_FULL (0: 4096) */
+    int32_t n_ctx;        /* a request's prompt + generated tokens at most, at most the
+                             model's training context (0: min(training context, 4096)) */
+    int32_t kv_type;      /* a slim_kv_type */
+    int32_t prefix_cache; /* 1 (default): reuse cached prompt blocks; 0: never */
+} slim_engine_params;
+
+SLIM_API slim_engine_params slim_engine_default_params(void);
+
+/* Create an engine for `model` and start its thread.  SLIM_ERR_INVALID_ARG
+ * names a bad parameter; SLIM_ERR_NOMEM a KV pool that does not fit. */
+SLIM_API slim_status slim_engine_create(const slim_model *model, const slim_engine_params *params,
+                                        slim_engine **out);
+
+/* Cancel every unfinished request (callbacks get their final event), stop
+ * the thread and free everything.  Accepts NULL. */
+SLIM_API void slim_engine_free(slim_engine *engine);
+
+/* Attach a LoRA adapter with `scale`; *index_out (may be NULL) receives the
+ * index requests name it by (0, 1, ... in attach order).  Requests with
+ * different adapters (or none) share steps.  An adapter can be attached once
+ * per engine (SLIM_ERR_INVALID_ARG the second time) and stays attached until
+ * the engine is freed; the engine holds a reference (slim_lora_free on the
+ * caller's handle is fine afterwards). */
+SLIM_API slim_status slim_engine_attach_lora(slim_engine *engine, slim_lora *lora, float scale,
+                                             int32_t *index_out);
+
+/* What a request reports (slim_engine_poll fills one; callbacks get one). */
+typedef enum slim_event_type {
+    SLIM_EVENT_NONE = 0,  /* poll: nothing arrived within the timeout */
+    SLIM_EVENT_TOKEN = 1, /* a generated token */
+    SLIM_EVENT_DONE = 2   /* the request finished: its result; always the last event */
+} slim_event_type;
+
+typedef enum slim_finish_reason {
+    SLIM_FINISH_NONE = 0,
+    SLIM_FINISH_LENGTH = 1,    /* max_tokens generated */
+    SLIM_FINISH_EOS = 2,       /* an end-of-generation token (not in text or tokens) */
+    SLIM_FINISH_STOP = 3,      /* a stop string (text ends before it) */
+    SLIM_FINISH_CANCELLED = 4, /* slim_engine_cancel, release, a callback or engine free */
+    SLIM_FINISH_CONTEXT = 5,   /* n_ctx tokens, or the KV pool cannot hold the request */
+    SLIM_FINISH_ERROR = 6      /* a forward step failed: see status and error */
+} slim_finish_reason;
+
+/* A token and its log-probability (natural log, of the model's distribution
+ * before sampling parameters). */
+typedef struct slim_logprob {
+    slim_token token;
+    float logprob;
+} slim_logprob;
+
+typedef struct slim_event {
+    size_t struct_size; /* poll: set by the caller; callbacks: sizeof(slim_event) */
+    int32_t type;       /* a slim_event_type */
+    uint64_t request;   /* the request's id */
+    /* SLIM_EVENT_TOKEN */
+    slim_token token;
+    const char *piece; /* the token's text (exact bytes, may end inside a UTF-8 character) */
+    size_t piece_len;
+    float logprob;           /* of this token (0 when the request's logprobs is 0) */
+    const slim_logprob *top; /* the n_top most likely tokens, most likely first */
+    int32_t n_top;
+    /* SLIM_EVENT_DONE */
+    int32_t finish_reason;    /* a slim_finish_reason */
+    slim_status status;       /* SLIM_OK unless finish_reason is SLIM_FINISH_ERROR */
+    const char *error;        /* "" or what failed */
+    int32_t n_prompt;         /* usage: prompt tokens */
+    int32_t n_cached;         /* prompt tokens taken from the prefix cache on admission */
+    int32_t n_completion;     /* generated tokens (an end-of-generation token counted) */
+    double queue_ms;          /* submit to first scheduled */
+    double ttft_ms;           /* submit to first generated token */
+    double total_ms;          /* submit to finish */
+    const slim_token *tokens; /* [n_tokens] generated tokens (the end-of-generation token
+                                 left out) */
+    int32_t n_tokens;
+    const char *text; /* their text, NUL-terminated, cut before a stop string */
+    size_t text_len;
+    /* with prompt_logprobs: per prompt token i its log-probability given tokens 0..i-1
+       (token 0: logprob 0), and top[i * n_prompt_top ..] the most likely there */
+    const slim_logprob *prompt_logprobs;
+    const slim_logprob *prompt_top;
+    int32_t n_prompt_top;
+} slim_event;
+
+/* Called on the engine's thread for every event of a request (the pointers
+ * live for the call).  Return non-zero to cancel the request. */
+typedef int (*slim_event_fn)(const slim_event *event, void *user);
+
+typedef struct slim_request_params {
+    size_t struct_size;
+    const slim_token *tokens; /* the prompt as token ids, or NULL: */
+    size_t n_tokens;
+    const char *prompt;                  /* the prompt as text (NUL-terminated), tokenized with: */
+    uint32_t tokenize_flags;             /* default SLIM_TOKENIZE_ADD_BOS */
+    const slim_sampler_params *sampling; /* NULL: greedy */
+    int32_t max_tokens;                  /* default 128 */
+    int32_t stop_at_eos;                 /* default 1 */
+    const char *const *stop;             /* [n_stop] stop strings (copied at submit) */
+    int32_t n_stop;
+    int32_t logprobs;        /* top-N log-probabilities per generated token, 0..20 (default 0) */
+    int32_t prompt_logprobs; /* non-zero: also of each prompt token (such a request does not
+                                use the prefix cache) */
+    int32_t lora;            /* an attached adapter's index, or -1 (default): none */
+    slim_event_fn on_event;  /* NULL: events queue for slim_engine_poll */
+    void *user;
+} slim_request_params;
+
+SLIM_API slim_request_params slim_request_default_params(void);
+
+/* Queue a request; *id_out receives its id (never 0).  Everything the params
+ * point to is copied.  SLIM_ERR_INVALID_ARG names a bad field, a prompt
+ * that does not fit n_ctx or the KV pool, or an unknown adapter. */
+SLIM_API slim_status slim_engine_submit(slim_engine *engine, const slim_request_params *params,
+                                        uint64_t *id_out);
+
+/* The next event of a request submitted without a callback, waiting up to
+ * timeout_ms (0: do not wait; negative: wait for ever); SLIM_EVENT_NONE when
+ * none came.  The event's pointers stay valid until the next poll of the same
+ * request or its release.  After SLIM_EVENT_DONE, call slim_engine_release. */
+SLIM_API slim_status slim_engine_poll(slim_engine *engine, uint64_t id, int32_t timeout_ms,
+                                      slim_event *event);
+
+/* Ask a request to stop: it finishes with SLIM_FINISH_CANCELLED (unless it
+ * already finished) and its KV blocks are freed before the next step. */
+SLIM_API slim_status slim_engine_cancel(slim_engine *engine, uint64_t id);
+
+/* Forget a polled request (cancelling it if unfinished); its id becomes
+ * unknown.  A request with a callback is released after its final event. */
+SLIM_API slim_status slim_engine_release(slim_engine *engine, uint64_t id);
+
+typedef struct slim_engine_stats {
+    size_t struct_size; /* set by the caller */
+    int32_t kv_blocks;  /* the pool's blocks */
+    int32_t kv_block_size;
+    int32_t kv_free;   /* blocks holding nothing */
+    int32_t kv_used;   /* blocks referenced by requests */
+    int32_t kv_cached; /* blocks in the prefix cache (referenced or not) */
+    int32_t n_waiting; /* requests not holding KV blocks */
+    int32_t n_running; /* requests holding KV blocks */
+    int64_t n_steps;
+    int64_t n_preemptions;
+    int64_t prefix_hit_tokens;
+} slim_engine_stats;
+
+/* A snapshot of the engine's counters (taken between steps). */
+SLIM_API slim_status slim_engine_get_stats(slim_engine *engine, slim_engine_stats *stats);
+
+/* ---- step-level batched forward pass (for callers who schedule) ---------- */
+
+/* A context whose KV cache is a pool of n_blocks blocks of block_size token
+ * rows (slim_context_params.n_batch: a step's token budget; n_ctx: the
+ * longest sequence).  The caller decides which blocks each sequence owns.
+ * slim_prefill / slim_decode on it use blocks 0, 1, ... as one sequence. */
+SLIM_API slim_status slim_paged_context_create(const slim_model *model,
+                                               const slim_context_params *params,
+                                               int32_t block_size, int32_t n_blocks,
+                                               slim_context **out);
+
+/* One sequence of a step: its block table (position p in row
+ * blocks[p / block_size] * block_size + p % block_size of the cache) and its
+ * adapter: an index into the context's attached adapters (attach order), or
+ * -1 for none. */
+typedef struct slim_paged_seq {
+    const int32_t *blocks;
+    int32_t n_blocks;
+    int32_t lora;
+} slim_paged_seq;
+
+/* One step: tokens of any number of sequences, each with its position; a
+ * sequence's tokens in ascending position, every earlier position already in
+ * its blocks or earlier in the step. */
+typedef struct slim_paged_batch {
+    size_t struct_size;
+    int32_t n_tokens;         /* 1 .. the context's n_batch */
+    const slim_token *tokens; /* [n_tokens] */
+    const int32_t *pos;       /* [n_tokens] */
+    const int32_t *seq;       /* [n_tokens] index into seqs */
+    const uint8_t *want;      /* [n_tokens] non-zero: logits out for this token; NULL: none */
+    int32_t n_seqs;
+    const slim_paged_seq *seqs;
+} slim_paged_batch;
+
+/* Run one step on a paged context.  logits receives n_vocab floats per
+ * wanted token, in token order (NULL when none is wanted).  The context's
+ * threads are used; one thread at a time per context. */
+SLIM_API slim_status slim_paged_step(slim_context *ctx, const slim_paged_batch *batch,
+                                     float *logits);
+
+/* Copy block src's KV rows to block dst (copy-on-write when two sequences
+ * sharing a partly filled block diverge). */
+SLIM_API slim_status slim_paged_copy_block(slim_context *ctx, int32_t dst, int32_t src);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,11 @@ int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, 
                    const int32_t *pos0, float theta_base, float freq_scale, float mscale,
                    const float *freq_factors, int neox, void *stream);
 
+/* The same with row r at position pos[r] (pos: a DEVICE array of n_rows int32). */
+int slim_cuda_rope_rows(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                        const int32_t *pos, float theta_base, float freq_scale, float mscale,
+                        const float *freq_factors, int neox, void *stream);
+
 /* act.cu: element-wise ops on n floats. */
 enum { SLIM_CUDA_ACT_GELU_TANH = 0, SLIM_CUDA_ACT_SILU = 1 }; /* = slim_act values */
 /* g = act(g) * u */
@@ -93,6 +98,10 @@ int slim_cuda_get_rows(int dtype, float *out, const void *table, size_t row_stri
 int slim_cuda_kv_store(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
                        const int32_t *pos0, void *stream);
 
+/* The same with row t of src stored at cache row rows[t] (a DEVICE array). */
+int slim_cuda_kv_store_rows(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
+                            const int32_t *rows, void *stream);
+
 /* sample.cu: reductions over n floats (n <= 2^31 - 1), NaN counted as -inf,
  * order = value descending then index ascending.  scratch: a device buffer of
  * slim_cuda_sample_scratch_bytes(n) bytes (4-byte aligned), shared by the
@@ -128,8 +137,7 @@ int slim_cuda_softmax_temp(float *y, const float *x, int64_t n, float temp, void
  * CPU's float scaling in block order.  Float weights: an f32 FMA kernel
  * (the exact product up to f32 summation-order rounding). */
 int slim_cuda_gemm(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
-                   size_t xq_row_stride, int64_t n, int64_t n_rows, int64_t n_tokens,
-                   void *stream);
+                   size_t xq_row_stride, int64_t n, int64_t n_rows, int64_t n_tokens, void *stream);
 
 /* gemm_cublas.cu: the same product through cuBLAS (reference and fallback).
  * x: f32 activations (NOT quantized), rows n floats apart (16-byte aligned
@@ -181,6 +189,21 @@ int slim_cuda_attention(float *out, const float *q, const uint16_t *k_cache,
                         const uint16_t *v_cache, int32_t n_tokens, const int32_t *pos0,
                         int32_t n_head, int32_t n_head_kv, int32_t head_dim, int32_t window,
                         float softcap, int32_t n_ctx, void *scratch, void *stream);
+
+/* attention_paged.cu: the same attention for a batched step of many
+ * sequences over a paged fp16 cache: query t sits at position pos[t] of
+ * sequence seq[t], whose block table is tables[table_off[seq[t]] ..]; key j
+ * of that sequence is cache row tables[table_off[s] + j / block_size] *
+ * block_size + j % block_size.  One warp per (token, head), keys in
+ * ascending order in tiles of 32, online softmax in f32: deterministic, and a
+ * query's result depends only on its own sequence's keys.  pos, seq, tables
+ * and table_off are DEVICE arrays.  Needs head_dim a multiple of 8 in 8..256,
+ * n_head a multiple of n_head_kv, block_size >= 1. */
+int slim_cuda_attention_paged(float *out, const float *q, const uint16_t *k_cache,
+                              const uint16_t *v_cache, int32_t n_tokens, const int32_t *pos,
+                              const int32_t *seq, const int32_t *tables, const int32_t *table_off,
+                              int32_t block_size, int32_t n_head, int32_t n_head_kv,
+                              int32_t head_dim, int32_t window, float softcap, void *stream);
 
 #ifdef __cplusplus
 }

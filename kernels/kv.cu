@@ -21,6 +21,18 @@ __global__ void __launch_bounds__(KV_THREADS)
         dst[i] = __half_as_ushort(__float2half_rn(src[i]));
 }
 
+// Row t of src to cache row rows[t] (a batched step over block tables).
+__global__ void __launch_bounds__(KV_THREADS)
+    kv_store_rows_kernel(uint16_t *cache, const float *src, int64_t total, int64_t width,
+                         const int32_t *rows) {
+    for (int64_t i = (int64_t)blockIdx.x * KV_THREADS + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * KV_THREADS) {
+        const int64_t t = i / width;
+        cache[(int64_t)__ldg(rows + t) * width + (i - t * width)] =
+            __half_as_ushort(__float2half_rn(src[i]));
+    }
+}
+
 } // namespace
 
 extern "C" int slim_cuda_kv_store(uint16_t *cache, const float *src, int64_t n_tokens,
@@ -32,5 +44,17 @@ extern "C" int slim_cuda_kv_store(uint16_t *cache, const float *src, int64_t n_t
     if (blocks > KV_MAX_BLOCKS) blocks = KV_MAX_BLOCKS;
     LAUNCH(kv_store_kernel, dim3((unsigned)blocks), dim3(KV_THREADS), 0, (cudaStream_t)stream,
            cache, src, total, width, pos0);
+    return slim_launch_result();
+}
+
+extern "C" int slim_cuda_kv_store_rows(uint16_t *cache, const float *src, int64_t n_tokens,
+                                       int64_t width, const int32_t *rows, void *stream) {
+    if (n_tokens < 0 || width < 0 || !rows) return (int)cudaErrorInvalidValue;
+    const int64_t total = n_tokens * width;
+    if (total == 0) return 0;
+    int64_t blocks = (total + KV_THREADS - 1) / KV_THREADS;
+    if (blocks > KV_MAX_BLOCKS) blocks = KV_MAX_BLOCKS;
+    LAUNCH(kv_store_rows_kernel, dim3((unsigned)blocks), dim3(KV_THREADS), 0, (cudaStream_t)stream,
+           cache, src, total, width, rows);
     return slim_launch_result();
 }

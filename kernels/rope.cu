@@ -1,6 +1,7 @@
 // rope.cu: rotary position embedding in place, one thread per rotated pair.
 // The first row's position is read from device memory (pos0), so a captured
-// CUDA graph rotates at the current position at every replay.
+// CUDA graph rotates at the current position at every replay; or each row's
+// own position (slim_cuda_rope_rows, a batched step of many sequences).
 //
 // The angle is computed with the CPU reference's expressions in the same
 // order (powf, divide by the frequency factor, times the scaled position);
@@ -29,10 +30,10 @@ __device__ __forceinline__ void sincos_any(float theta, float *s, float *c) {
 
 __global__ void __launch_bounds__(ROPE_THREADS)
     rope_kernel(float *x, int64_t n_pairs, int32_t n_heads, int32_t head_dim, int32_t n_rot,
-                const int32_t *pos0_p, float theta_base, float freq_scale, float mscale,
+                const int32_t *pos_p, int per_row, float theta_base, float freq_scale, float mscale,
                 const float *freq_factors, int neox) {
     const int32_t half = n_rot / 2;
-    const int32_t pos0 = __ldg(pos0_p);
+    const int32_t pos0 = per_row ? 0 : __ldg(pos_p);
     for (int64_t idx = (int64_t)blockIdx.x * ROPE_THREADS + threadIdx.x; idx < n_pairs;
          idx += (int64_t)gridDim.x * ROPE_THREADS) {
         const int32_t i = (int32_t)(idx % half);
@@ -41,7 +42,7 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 
         float inv_freq = powf(theta_base, -2.0f * (float)i / (float)n_rot);
         if (freq_factors) inv_freq /= freq_factors[i];
-        const float p = (float)(pos0 + row) * freq_scale;
+        const float p = (float)(per_row ? __ldg(pos_p + row) : pos0 + (int32_t)row) * freq_scale;
         const float theta = p * inv_freq;
         float s, c;
         sincos_any(theta, &s, &c);
@@ -58,10 +59,9 @@ __global__ void __launch_bounds__(ROPE_THREADS)
 
 } // namespace
 
-extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
-                              int32_t n_rot, const int32_t *pos0, float theta_base,
-                              float freq_scale, float mscale, const float *freq_factors, int neox,
-                              void *stream) {
+static int rope_launch(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim, int32_t n_rot,
+                       const int32_t *pos0, int per_row, float theta_base, float freq_scale,
+                       float mscale, const float *freq_factors, int neox, void *stream) {
     if (n_rows < 0 || n_heads < 0 || head_dim < 0 || n_rot < 0 || n_rot % 2 || n_rot > head_dim)
         return (int)cudaErrorInvalidValue;
     const int64_t n_pairs = n_rows * n_heads * (int64_t)(n_rot / 2);
@@ -70,7 +70,23 @@ extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t
     int64_t blocks = (n_pairs + ROPE_THREADS - 1) / ROPE_THREADS;
     if (blocks > 65535 * 32) blocks = 65535 * 32; // grid-stride beyond this
     LAUNCH(rope_kernel, dim3((unsigned)blocks), dim3(ROPE_THREADS), 0, (cudaStream_t)stream, x,
-           n_pairs, n_heads, head_dim, n_rot, pos0, theta_base, freq_scale, mscale, freq_factors,
-           neox);
+           n_pairs, n_heads, head_dim, n_rot, pos0, per_row, theta_base, freq_scale, mscale,
+           freq_factors, neox);
     return slim_launch_result();
+}
+
+extern "C" int slim_cuda_rope(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
+                              int32_t n_rot, const int32_t *pos0, float theta_base,
+                              float freq_scale, float mscale, const float *freq_factors, int neox,
+                              void *stream) {
+    return rope_launch(x, n_rows, n_heads, head_dim, n_rot, pos0, 0, theta_base, freq_scale, mscale,
+                       freq_factors, neox, stream);
+}
+
+extern "C" int slim_cuda_rope_rows(float *x, int64_t n_rows, int32_t n_heads, int32_t head_dim,
+                                   int32_t n_rot, const int32_t *pos, float theta_base,
+                                   float freq_scale, float mscale, const float *freq_factors,
+                                   int neox, void *stream) {
+    return rope_launch(x, n_rows, n_heads, head_dim, n_rot, pos, 1, theta_base, freq_scale, mscale,
+                       freq_factors, neox, stream);
 }

@@ -64,6 +64,9 @@ double cli_load_others(const cli_load *start, int *n_cpus);
 /* The same, with a warning line on stderr (prefixed by who) when that was 10% of the machine or
  * more. */
 double cli_load_warn(const cli_load *start, const char *who, int *n_cpus);
+/* bench_parallel.c: `slim bench --parallel` (the batched engine) when argv has --parallel */
+int cli_bench_is_parallel(int argc, char **argv);
+int cli_bench_parallel(int argc, char **argv);
 /* The model, context and sampler options that `slim chat` shares with `slim
  * run` (-t, -c, --temp, ..., --no-mmap): 1 if the current option is one of
  * them (its value taken), 0 if not, -1 on a bad value (reported). */

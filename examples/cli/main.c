@@ -423,7 +423,9 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "bench")) return cli_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench"))
+        return cli_bench_is_parallel(argc - 2, argv + 2) ? cli_bench_parallel(argc - 2, argv + 2)
+                                                         : cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {

@@ -13,15 +13,41 @@
 #include "core/tensor.h"
 #include "core/threadpool.h"
 
-/* Everything an op may use besides its operands: the threads, and a scratch
- * area owned by the context (large enough for the widest quantized activation
- * batch, sized at context creation). */
+/* One step's tokens as the backend sees them (model/forward.c builds it from
+ * a slim_step, runtime/step.h): per token its position in its sequence, the
+ * sequence and the KV cache row it writes; per sequence its block table.
+ * Position p of sequence s lives in row
+ *     seqs[s].blocks[p / block_size] * block_size + p % block_size
+ * of every layer's cache (slim_batch_kv_row). */
+typedef struct slim_batch_seq {
+    const int32_t *blocks;
+    int32_t n_blocks;
+} slim_batch_seq;
+
+typedef struct slim_batch {
+    int32_t n_tokens;
+    const int32_t *tokens; /* [n_tokens] token ids (host) */
+    const int32_t *pos;    /* [n_tokens] */
+    const int32_t *seq;    /* [n_tokens] index into seqs */
+    const int32_t *row;    /* [n_tokens] the KV row of (seq, pos) */
+    int32_t n_seqs, block_size;
+    const slim_batch_seq *seqs;
+} slim_batch;
+
+static inline int64_t slim_batch_kv_row(const slim_batch *b, int32_t s, int32_t p) {
+    return (int64_t)b->seqs[s].blocks[p / b->block_size] * b->block_size + p % b->block_size;
+}
+
+/* Everything an op may use besides its operands: the threads, a scratch area
+ * owned by the context (large enough for the widest quantized activation
+ * batch, sized at context creation), and the step begun. */
 typedef struct slim_exec {
     slim_threadpool *pool;
     void *scratch;
     size_t scratch_size;
     void *dev; /* a device backend's per-context state (stream, device scratch); NULL on the CPU */
-    bool kv_f32; /* the KV cache holds F32 rather than fp16 (slim_kv_type) */
+    bool kv_f32;             /* the KV cache holds F32 rather than fp16 (slim_kv_type) */
+    const slim_batch *batch; /* this step's tokens (begin() sets it) */
 } slim_exec;
 
 /* What a device backend sizes its per-context scratch from. */
@@ -30,29 +56,32 @@ typedef struct slim_exec_shape {
     int64_t widest; /* widest activation row (elements) a matmul reads */
 } slim_exec_shape;
 
-/* One attention call: n_tokens queries at positions pos0.., attending to the
- * layer's KV cache (fp16, [n_ctx][n_head_kv * head_dim]) which already holds
- * the keys and values of these tokens. */
+/* One attention call: the step's n_tokens queries, each at its own position
+ * (ex->batch), attending to positions 0 .. pos of its own sequence through
+ * the sequence's block table, in the layer's KV cache (fp16 or F32, rows of
+ * n_head_kv * head_dim) which already holds the keys and values of these
+ * tokens. */
 typedef struct slim_attn_args {
-    const float *q; /* [n_tokens][n_head * head_dim], already scaled */
-    float *out;     /* [n_tokens][n_head * head_dim] */
+    const float *q;                /* [n_tokens][n_head * head_dim], already scaled */
+    float *out;                    /* [n_tokens][n_head * head_dim] */
     const void *k_cache, *v_cache; /* fp16, or F32 with exec->kv_f32 */
-    int32_t n_tokens, pos0;
+    int32_t n_tokens;
     int32_t n_head, n_head_kv, head_dim;
     int32_t window; /* > 0: a query at p sees keys at p - window + 1 .. p */
     float softcap;  /* > 0: scores = softcap * tanh(scores / softcap) */
     float *scratch; /* n_threads * n_ctx floats */
-    int32_t n_ctx;
+    int32_t n_ctx;  /* the longest sequence: positions < n_ctx */
 } slim_attn_args;
 
 typedef enum slim_act { SLIM_ACT_GELU_TANH, SLIM_ACT_SILU } slim_act;
 
-/* RoPE on the first n_rot dims of each head: pair i (of n_rot / 2) turns by
+/* RoPE on the first n_rot dims of each head of row t (at position pos of the
+ * step's token t, ex->batch): pair i (of n_rot / 2) turns by
  * (pos * freq_scale) * theta_base^(-2i / n_rot) / freq_factors[i], and the
  * rotated values are scaled by mscale (LongRoPE's attention factor, else 1).
  * neox: pairs (i, i + n_rot/2); else adjacent pairs (2i, 2i+1). */
 typedef struct slim_rope_args {
-    int32_t n_heads, head_dim, n_rot, pos0;
+    int32_t n_heads, head_dim, n_rot;
     float theta_base, freq_scale, mscale;
     const float *freq_factors; /* NULL: all 1 */
     bool neox;
@@ -72,7 +101,7 @@ typedef struct slim_backend_ops {
     /* y = x / rms(x) * w over rows of n (w NULL: no weight); in place allowed. */
     void (*rmsnorm)(const slim_exec *ex, float *y, const float *x, const float *w, int64_t n,
                     int64_t n_rows, float eps);
-    /* Rotate n_rows rows (positions pos0 + row) of n_heads heads, see slim_rope_args. */
+    /* Rotate the step's n_rows token rows of n_heads heads, see slim_rope_args. */
     void (*rope)(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r);
     /* g = act(g) * u, n elements. */
     void (*act_mul)(const slim_exec *ex, float *g, const float *u, int64_t n, slim_act act);
@@ -82,28 +111,38 @@ typedef struct slim_backend_ops {
     void (*scale)(const slim_exec *ex, float *y, float s, int64_t n);
     /* y = cap * tanh(y / cap) */
     void (*softcap)(const slim_exec *ex, float *y, float cap, int64_t n);
-    /* Store n_tokens rows of width into the fp16 cache at row pos0. */
+    /* Store the step's n_tokens rows of width into the cache (fp16, or F32
+     * with ex->kv_f32), each at its token's KV row (ex->batch->row). */
     void (*kv_store)(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
-                     int64_t width, int32_t pos0);
+                     int64_t width);
     void (*attention)(const slim_exec *ex, const slim_attn_args *a);
+    /* Optional (NULL: steps of one sequence only): dst[i] = src[idx[i]], and
+     * dst[idx[i]] += src[i], for rows of n floats; idx is host memory. */
+    void (*gather_rows)(const slim_exec *ex, float *dst, const float *src, const int32_t *idx,
+                        int64_t n_idx, int64_t n);
+    void (*scatter_add_rows)(const slim_exec *ex, float *dst, const float *src, const int32_t *idx,
+                             int64_t n_idx, int64_t n);
 
     /* ---- memory and steps.  The CPU's are plain malloc / memcpy / no-ops. */
     /* Backend memory for activations and the KV cache (NULL: out of memory). */
     void *(*alloc)(size_t bytes);
     void (*release)(void *p);
+    /* Copy bytes within backend memory (in order with the context's ops). */
+    void (*copy)(const slim_exec *ex, void *dst, const void *src, size_t bytes);
     /* Host memory the backend copies results into (pinned for CUDA). */
     void *(*alloc_host)(size_t bytes);
     void (*release_host)(void *p);
     /* Per-context state in ex->dev. */
     slim_status (*exec_init)(slim_exec *ex, const slim_exec_shape *shape);
     void (*exec_free)(slim_exec *ex);
-    /* One forward step: begin() hands the backend this step's token ids and
-     * first position (device backends upload them, so a captured decode graph
-     * stays valid at every position); download() queues a copy of n floats of
+    /* One forward step: begin() hands the backend this step's description
+     * (ex->batch = b; b lives until finish(); device backends upload what
+     * their kernels read, so a captured decode graph stays valid at every
+     * position, and may refuse a step they cannot run with
+     * SLIM_ERR_UNSUPPORTED); download() queues a copy of n floats of
      * backend memory into host memory from alloc_host; finish() waits for the
      * step and reports the first error of its ops. */
-    slim_status (*begin)(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
-                         int32_t pos0);
+    slim_status (*begin)(slim_exec *ex, const slim_batch *b);
     void (*download)(const slim_exec *ex, float *host, const float *src, int64_t n);
     slim_status (*finish)(const slim_exec *ex);
     /* Optional (NULL: none): a single-token step recorded once and replayed.

@@ -20,6 +20,7 @@
 #include "format/json.h"
 #include "format/safetensors.h"
 #include "runtime/context.h"
+#include "runtime/step.h"
 
 enum { MAX_RANK = 1 << 16, RANK_PAD = 4, ALIGN_FLOATS = 16 };
 
@@ -760,16 +761,25 @@ slim_status slim_context_attach_lora(slim_context *ctx, slim_lora *lora, float s
             ls->list[i].scale = scale;
             return SLIM_OK;
         }
-    const int64_t B = ctx->n_batch;
+    const slim_hparams *hp = &ctx->model->hp;
+    const int64_t B = ctx->n_batch, Qw = (int64_t)hp->n_head * hp->head_dim;
+    int64_t widest = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
+    if (Qw > widest) widest = Qw;
     slim_status st;
     if ((st = grow_scratch(ctx, &ls->t, &ls->t_floats, B * lora->max_site_rank)) ||
-        (st = grow_scratch(ctx, &ls->u, &ls->u_floats, B * lora->max_out)))
+        (st = grow_scratch(ctx, &ls->u, &ls->u_floats, B * lora->max_out)) ||
+        (st = grow_scratch(ctx, &ls->xg, &ls->xg_floats, B * widest)))
         return st;
     if (ls->n == ls->cap) {
         const int32_t cap = ls->cap ? 2 * ls->cap : 4;
         slim_lora_attached *v = realloc(ls->list, (size_t)cap * sizeof *v);
-        if (!v) return slim_error(SLIM_ERR_NOMEM, "slim_context_attach_lora: out of memory");
-        ls->list = v;
+        int32_t *rows = realloc(ls->rows, (size_t)cap * (size_t)B * sizeof *rows);
+        if (rows) ls->rows = rows;
+        int32_t *n_rows = realloc(ls->n_rows, (size_t)cap * sizeof *n_rows);
+        if (n_rows) ls->n_rows = n_rows;
+        if (v) ls->list = v;
+        if (!v || !rows || !n_rows)
+            return slim_error(SLIM_ERR_NOMEM, "slim_context_attach_lora: out of memory");
         ls->cap = cap;
     }
     atomic_fetch_add(&lora->refs, 1);
@@ -796,9 +806,27 @@ void slim_lora_state_free(slim_context *ctx) {
     for (int32_t i = 0; i < ls->n; i++)
         lora_release(ls->list[i].lora);
     free(ls->list);
+    free(ls->rows);
+    free(ls->n_rows);
     ctx->ops->release(ls->t);
     ctx->ops->release(ls->u);
+    ctx->ops->release(ls->xg);
     memset(ls, 0, sizeof *ls);
+}
+
+slim_status slim_lora_plan(slim_context *ctx, const slim_step *step) {
+    slim_lora_state *ls = &ctx->lora;
+    ls->active = false;
+    for (int32_t i = 0; i < ls->n; i++) {
+        int32_t *rows = ls->rows + (int64_t)i * ctx->n_batch, n = 0;
+        for (int32_t t = 0; t < step->n_tokens; t++) {
+            const int32_t use = step->seqs[step->seq[t]].lora;
+            if (use == SLIM_STEP_LORA_ALL || use == i) rows[n++] = t;
+        }
+        ls->n_rows[i] = n;
+        if (n && ls->list[i].scale != 0) ls->active = true;
+    }
+    return SLIM_OK;
 }
 
 slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site, const float *x,
@@ -811,7 +839,19 @@ slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site, cons
         const slim_lora *lo = ls->list[i].lora;
         const float scale = ls->list[i].scale;
         const int32_t k0 = lo->first[s], k1 = lo->first[s + 1];
-        if (k0 == k1 || scale == 0) continue; /* scale 0: exactly the base model */
+        const int32_t *rows = ls->rows + (int64_t)i * ctx->n_batch;
+        const int64_t nr = ls->n_rows[i];
+        if (k0 == k1 || scale == 0 || nr == 0) continue; /* scale 0: exactly the base model */
+        /* Some tokens only: their rows of x gathered, the sums scattered back. */
+        const bool some = nr < n_tokens;
+        const float *xa = x;
+        if (some) {
+            if (!ops->gather_rows || !ops->scatter_add_rows)
+                return slim_error(SLIM_ERR_UNSUPPORTED,
+                                  "lora: the %s backend runs one adapter set per step", ops->name);
+            ops->gather_rows(&ctx->exec, ls->xg, x, rows, nr, lo->pairs[k0].a.ne[0]);
+            xa = ls->xg;
+        }
         /* Every A of the site reads the same x: one grouped matmul. */
         const slim_tensor *as[3];
         float *ts[3];
@@ -820,18 +860,21 @@ slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site, cons
         for (int32_t k = k0; k < k1 && n < 3; k++, n++) {
             as[n] = &lo->pairs[k].a;
             ts[n] = ls->t + off;
-            off += n_tokens * lo->pairs[k].a.ne[1];
+            off += nr * lo->pairs[k].a.ne[1];
         }
-        if ((st = ops->matmul(&ctx->exec, n, as, x, n_tokens, ts))) return st;
+        if ((st = ops->matmul(&ctx->exec, n, as, xa, nr, ts))) return st;
         for (int j = 0; j < n; j++) {
             const lora_pair *p = &lo->pairs[k0 + j];
             /* Scaling the rank-sized t is cheaper than the output-sized B t. */
-            ops->scale(&ctx->exec, ts[j], scale * p->alpha_scale, n_tokens * p->a.ne[1]);
+            ops->scale(&ctx->exec, ts[j], scale * p->alpha_scale, nr * p->a.ne[1]);
             for (int o = 0; o < p->n_out; o++) {
                 float *u = ls->u;
                 const slim_tensor *b = &p->b[o];
-                if ((st = ops->matmul(&ctx->exec, 1, &b, ts[j], n_tokens, &u))) return st;
-                ops->add(&ctx->exec, y[p->slot[o]], u, n_tokens * b->ne[1]);
+                if ((st = ops->matmul(&ctx->exec, 1, &b, ts[j], nr, &u))) return st;
+                if (some)
+                    ops->scatter_add_rows(&ctx->exec, y[p->slot[o]], u, rows, nr, b->ne[1]);
+                else
+                    ops->add(&ctx->exec, y[p->slot[o]], u, nr * b->ne[1]);
             }
         }
     }

@@ -28,18 +28,31 @@ typedef struct slim_lora_attached {
 } slim_lora_attached;
 
 /* A context's adapters and scratch (in backend memory): t holds A x for the
- * pairs of one site, u one B t. */
+ * pairs of one site, u one B t, xg the gathered inputs of one adapter's
+ * tokens.  Per step (slim_lora_plan): which tokens use each adapter. */
 typedef struct slim_lora_state {
     slim_lora_attached *list;
     int32_t n, cap;
-    float *t, *u;
-    int64_t t_floats, u_floats;
+    float *t, *u, *xg;
+    int64_t t_floats, u_floats, xg_floats;
+    int32_t *rows;   /* host: [cap][n_batch] the step's tokens using adapter i, ascending */
+    int32_t *n_rows; /* host: [cap] */
+    bool active;     /* some adapter applies to some token of the step */
 } slim_lora_state;
 
 typedef struct slim_context slim_context;
+typedef struct slim_step slim_step;
 
-/* y[i] += s * B (A x) for every attached adapter's pairs at (il, site); x is
- * the matmul's input of n_tokens rows, y its outputs (as passed to matmul). */
+/* Which of the step's tokens use which attached adapter (their sequence's
+ * slim_step_seq.lora), for slim_lora_apply. */
+SLIM_HIDDEN slim_status slim_lora_plan(slim_context *ctx, const slim_step *step);
+
+/* y[i] += s * B (A x) for each adapter's pairs at (il, site), on the rows of
+ * the tokens that use it: all of them at once when every token does, else
+ * gathered (A then B over just those rows) and scatter-added, as S-LoRA and
+ * Punica group them, so a token's result never depends on the others. for every attached adapter's
+ * pairs at (il, site); x is the matmul's input of n_tokens rows, y its outputs (as passed to
+ * matmul). */
 SLIM_HIDDEN slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site,
                                         const float *x, int64_t n_tokens, float *const *y);
 

@@ -69,7 +69,9 @@ SLIM_HIDDEN const char *slim_dtype_name(int type); /* "?" for unknown ids */
 /* ---- added by the quant module ------------------------------------------- */
 
 /* The per-type traits, defined next to their code (float.c, q_legacy.c, q_k.c)
- * and gathered by slim_dtype_traits_of(). */
+ * and gathered per CPU level in backend/cpu/kernels.c; outside the kernels'
+ * files, use slim_dtype_traits_of() (in a dispatch build these names are local
+ * to each level's objects). */
 SLIM_HIDDEN extern const slim_dtype_traits slim_traits_f32, slim_traits_f16, slim_traits_bf16;
 SLIM_HIDDEN extern const slim_dtype_traits slim_traits_q4_0, slim_traits_q4_1, slim_traits_q5_0,
     slim_traits_q5_1, slim_traits_q8_0, slim_traits_q8_1;

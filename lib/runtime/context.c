@@ -1,9 +1,13 @@
-/* Context lifetime, the KV cache, and prefill / decode in n_batch chunks. */
+/* Context lifetime, the paged KV cache, and prefill / decode in n_batch
+ * chunks (one sequence over the identity block table). */
 #include "runtime/context.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The single-sequence API's block size. */
+enum { DEFAULT_BLOCK = 16 };
 
 slim_context_params slim_context_default_params(void) {
     return (slim_context_params){.struct_size = sizeof(slim_context_params)};
@@ -27,6 +31,13 @@ void slim_context_free(slim_context *ctx) {
             ops->release(ctx->v_cache[il]);
     free(ctx->k_cache);
     free(ctx->v_cache);
+    free(ctx->ident_blocks);
+    free(ctx->step_pos);
+    free(ctx->step_seq);
+    free(ctx->step_row);
+    free(ctx->step_idx);
+    free(ctx->step_want);
+    free(ctx->step_seqs);
     slim_activations *a = &ctx->act;
     float *bufs[] = {a->x, a->h, a->q, a->k, a->v, a->o, a->gate, a->up, a->logits_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -70,11 +81,21 @@ static slim_status context_alloc(slim_context *ctx) {
     }
     ctx->k_cache = calloc((size_t)hp->n_layer, sizeof *ctx->k_cache);
     ctx->v_cache = calloc((size_t)hp->n_layer, sizeof *ctx->v_cache);
-    if (!ok || !ctx->k_cache || !ctx->v_cache)
+    const int32_t n_ident = (ctx->n_ctx + ctx->kv_block_size - 1) / ctx->kv_block_size;
+    ctx->ident_blocks = malloc((size_t)n_ident * sizeof(int32_t));
+    ctx->step_pos = malloc((size_t)B * sizeof(int32_t));
+    ctx->step_seq = calloc((size_t)B, sizeof(int32_t));
+    ctx->step_row = malloc((size_t)B * sizeof(int32_t));
+    ctx->step_idx = malloc((size_t)B * sizeof(int32_t));
+    ctx->step_want = malloc((size_t)B);
+    if (!ok || !ctx->k_cache || !ctx->v_cache || !ctx->ident_blocks || !ctx->step_pos ||
+        !ctx->step_seq || !ctx->step_row || !ctx->step_idx || !ctx->step_want)
         return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of %s memory for buffers",
                           ops->name);
-    const size_t cache_bytes =
-        (size_t)ctx->n_ctx * (size_t)KVw * (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    for (int32_t i = 0; i < n_ident; i++)
+        ctx->ident_blocks[i] = i;
+    const size_t cache_bytes = (size_t)ctx->n_kv_blocks * (size_t)ctx->kv_block_size * (size_t)KVw *
+                               (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
     for (int32_t il = 0; il < hp->n_layer; il++) {
         ctx->k_cache[il] = ops->alloc(cache_bytes);
         ctx->v_cache[il] = ops->alloc(cache_bytes);
@@ -82,7 +103,7 @@ static slim_status context_alloc(slim_context *ctx) {
             return slim_error(SLIM_ERR_NOMEM,
                               "slim_context_create: out of %s memory for a KV cache of %d tokens "
                               "(%zu bytes per layer)",
-                              ops->name, ctx->n_ctx, 2 * cache_bytes);
+                              ops->name, ctx->n_kv_blocks * ctx->kv_block_size, 2 * cache_bytes);
     }
     const slim_exec_shape shape = {.n_batch = ctx->n_batch,
                                    .n_ctx = ctx->n_ctx,
@@ -92,8 +113,10 @@ static slim_status context_alloc(slim_context *ctx) {
     return ops->exec_init(&ctx->exec, &shape);
 }
 
-slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
-                                slim_context **out) {
+/* block_size 0: the single-sequence context (DEFAULT_BLOCK, the blocks
+ * n_ctx needs, n_batch at most n_ctx). */
+static slim_status context_create(const slim_model *model, const slim_context_params *params,
+                                  int32_t block_size, int32_t n_blocks, slim_context **out) {
     if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: out is NULL");
     *out = NULL;
     if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: model is NULL");
@@ -126,6 +149,12 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
                           "slim_context_create: an F32 KV cache needs the CPU backend (%s keeps "
                           "fp16)",
                           model->ops->name);
+    if (block_size < 0 || block_size > 4096 ||
+        (block_size && (n_blocks < 1 || n_blocks > INT32_MAX / block_size)))
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_context_create_paged: %d blocks of %d rows: block size outside "
+                          "1..4096, or not 1..%d rows",
+                          n_blocks, block_size, INT32_MAX);
     slim_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory");
     ctx->model = model;
@@ -134,7 +163,14 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
     ctx->n_ctx = p.n_ctx ? p.n_ctx : (train < 4096 ? train : 4096);
     ctx->n_batch = p.n_batch ? p.n_batch : 512;
     ctx->rope_factors = slim_model_rope_factors(model, ctx->n_ctx);
-    if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+    if (block_size) {
+        ctx->kv_block_size = block_size;
+        ctx->n_kv_blocks = n_blocks;
+    } else {
+        if (ctx->n_batch > ctx->n_ctx) ctx->n_batch = ctx->n_ctx;
+        ctx->kv_block_size = DEFAULT_BLOCK;
+        ctx->n_kv_blocks = (ctx->n_ctx + DEFAULT_BLOCK - 1) / DEFAULT_BLOCK;
+    }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     ctx->n_threads = p.n_threads ? p.n_threads : (online > 0 ? (int32_t)online : 1);
     slim_status st = slim_threadpool_create(ctx->n_threads, &ctx->exec.pool);
@@ -144,13 +180,44 @@ slim_status slim_context_create(const slim_model *model, const slim_context_para
         return st;
     }
     const slim_hparams *hp = &model->hp;
-    slim_log(SLIM_LOG_INFO, "context: %s, n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (%s)",
+    slim_log(SLIM_LOG_INFO,
+             "context: %s, n_ctx %d, n_batch %d, %d threads, KV cache %.1f MiB (%s, %d blocks of "
+             "%d)",
              ctx->ops->name, ctx->n_ctx, ctx->n_batch, ctx->n_threads,
-             2.0 * hp->n_layer * ctx->n_ctx * hp->n_head_kv * hp->head_dim *
-                 (ctx->exec.kv_f32 ? 4 : 2) / (1 << 20),
-             ctx->exec.kv_f32 ? "f32" : "fp16");
+             2.0 * hp->n_layer * ctx->n_kv_blocks * ctx->kv_block_size * hp->n_head_kv *
+                 hp->head_dim * (ctx->exec.kv_f32 ? 4 : 2) / (1 << 20),
+             ctx->exec.kv_f32 ? "f32" : "fp16", ctx->n_kv_blocks, ctx->kv_block_size);
     *out = ctx;
     return SLIM_OK;
+}
+
+slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
+                                slim_context **out) {
+    return context_create(model, params, 0, 0, out);
+}
+
+slim_status slim_context_create_paged(const slim_model *m, const slim_context_params *p,
+                                      int32_t block_size, int32_t n_blocks, slim_context **out) {
+    if (block_size < 1)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_context_create_paged: block size %d is not positive", block_size);
+    return context_create(m, p, block_size, n_blocks, out);
+}
+
+void slim_kv_copy_block(slim_context *ctx, int32_t dst, int32_t src) {
+    if (!ctx || dst == src || dst < 0 || src < 0 || dst >= ctx->n_kv_blocks ||
+        src >= ctx->n_kv_blocks)
+        return;
+    const slim_hparams *hp = &ctx->model->hp;
+    const size_t row = (size_t)hp->n_head_kv * (size_t)hp->head_dim *
+                       (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    const size_t block = row * (size_t)ctx->kv_block_size;
+    for (int32_t il = 0; il < hp->n_layer; il++) {
+        ctx->ops->copy(&ctx->exec, (char *)ctx->k_cache[il] + (size_t)dst * block,
+                       (char *)ctx->k_cache[il] + (size_t)src * block, block);
+        ctx->ops->copy(&ctx->exec, (char *)ctx->v_cache[il] + (size_t)dst * block,
+                       (char *)ctx->v_cache[il] + (size_t)src * block, block);
+    }
 }
 
 void slim_context_reset(slim_context *ctx) {

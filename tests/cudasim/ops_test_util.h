@@ -80,4 +80,29 @@ static bool all_policies_same(const char *what, std::vector<float> &out, F launc
     return true;
 }
 
+#ifdef SLIM_BACKEND_BACKEND_H
+// One sequence of n tokens at positions pos0.. over the identity block table
+// (row = position): the step the CPU reference ops read from slim_exec.batch.
+struct IdentityStep {
+    std::vector<int32_t> pos, seq;
+    int32_t block0 = 0;
+    slim_batch_seq s{};
+    slim_batch b{};
+    IdentityStep(int32_t pos0, int32_t n, int32_t n_ctx)
+        : pos(n > 0 ? n : 1), seq(n > 0 ? n : 1, 0) {
+        for (int32_t t = 0; t < n; t++)
+            pos[t] = pos0 + t;
+        s.blocks = &block0;
+        s.n_blocks = 1;
+        b.n_tokens = n;
+        b.pos = pos.data();
+        b.seq = seq.data();
+        b.row = pos.data();
+        b.n_seqs = 1;
+        b.block_size = n_ctx > pos0 + n ? n_ctx : pos0 + n;
+        b.seqs = &s;
+    }
+};
+#endif
+
 #endif

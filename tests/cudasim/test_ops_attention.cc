@@ -86,15 +86,16 @@ static bool attention_case(const Case &c) {
 
     // CPU reference.
     std::vector<float> ref(qn), cpu_scratch(n_ctx);
+    IdentityStep step(c.pos0, c.n_tokens, n_ctx);
     slim_exec ex{};
     ex.pool = g_pool;
+    ex.batch = &step.b;
     slim_attn_args aa{};
     aa.q = q.p;
     aa.out = ref.data();
     aa.k_cache = k;
     aa.v_cache = v;
     aa.n_tokens = c.n_tokens;
-    aa.pos0 = c.pos0;
     aa.n_head = c.n_head;
     aa.n_head_kv = c.n_kv;
     aa.head_dim = c.hd;
@@ -252,13 +253,14 @@ static bool t_decode_replay() {
         const int rc = slim_cuda_attention(out.p, q.p, k, v, 1, pos0, nh, nkv, hd, 0, 0.0f, n_ctx,
                                            scratch.p, nullptr);
         EXPECT(rc == 0, "pos %d: rc %d", p, rc);
+        IdentityStep step(p, 1, n_ctx);
+        ex.batch = &step.b;
         slim_attn_args aa{};
         aa.q = q.p;
         aa.out = ref.data();
         aa.k_cache = k;
         aa.v_cache = v;
         aa.n_tokens = 1;
-        aa.pos0 = p;
         aa.n_head = nh;
         aa.n_head_kv = nkv;
         aa.head_dim = hd;

@@ -113,14 +113,16 @@ static bool t_rope() {
             a.n_heads = c.n_heads;
             a.head_dim = c.head_dim;
             a.n_rot = c.n_rot;
-            a.pos0 = c.pos0;
             a.theta_base = c.theta;
             a.freq_scale = c.freq_scale;
             a.mscale = c.mscale;
             a.freq_factors = c.factors ? ff.data() : nullptr;
             a.neox = c.neox;
             ref = x;
-            slim_cpu_rope(ref.data(), rows, &a);
+            std::vector<int32_t> pos(rows);
+            for (int64_t r = 0; r < rows; r++)
+                pos[r] = c.pos0 + (int32_t)r;
+            slim_cpu_rope(ref.data(), rows, pos.data(), &a);
             char what[128];
             snprintf(what, sizeof what,
                      "heads=%d head_dim=%d n_rot=%d pos0=%d neox=%d factors=%d rows=%lld",

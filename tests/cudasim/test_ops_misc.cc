@@ -162,7 +162,10 @@ static bool t_kv_store() {
                 src[0] = 0.0f;
                 if (src.size() > 1) src[1] = -0.0f;
                 std::vector<uint16_t> ref(n_ctx * width, 0x7e00);
-                slim_cpu_kv_store(ref.data(), false, src.data(), n_tokens, width, pos0);
+                std::vector<int32_t> rows(n_tokens);
+                for (int64_t t = 0; t < n_tokens; t++)
+                    rows[t] = pos0 + (int32_t)t;
+                slim_cpu_kv_store(ref.data(), false, src.data(), n_tokens, width, rows.data());
                 // The cache as floats (2 halves each) for all_policies_same.
                 std::vector<float> out((n_ctx * width + 1) / 2);
                 char what[64];

@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/cpu/cpu.h"
+#include "backend/cpu/kernels.h"
+#include "core/cpu_features.h"
 #include "core/fp16.h"
 #include "core/threadpool.h"
 #include "quant/blocks.h"
-#include "quant/half_x64.h"
-#include "quant/legacy_x16.h"
-#include "quant/q4_k_x16.h"
-#include "quant/q6_k_x16.h"
 #include "rng.h"
 #include "suites.h"
+
+/* The kernels of the CPU level this process runs (SLIM_CPU forces a lower one). */
+#define K (slim_cpu_kernels_active())
 
 static float rng_sym(float a) { return (float)(a * (2.0 * rng_unif() - 1.0)); }
 
@@ -40,7 +40,7 @@ START_TEST(test_act_mul) {
                 u[i] = rng_sym(2.0f);
             }
             memcpy(y, g, sizeof(float) * (size_t)n);
-            slim_cpu_act_mul(y, u, n, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+            K->act_mul(y, u, n, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
             for (int64_t i = 0; i < n; i++) {
                 const double x = g[i];
                 const double a =
@@ -56,9 +56,9 @@ START_TEST(test_act_mul) {
             const int64_t cut = n / 3 | 1;
             memcpy(z, g, sizeof(float) * (size_t)n);
             if (cut < n) {
-                slim_cpu_act_mul(z, u, cut, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
-                slim_cpu_act_mul(z + cut, u + cut, n - cut,
-                                 act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+                K->act_mul(z, u, cut, act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
+                K->act_mul(z + cut, u + cut, n - cut,
+                           act == 0 ? SLIM_ACT_GELU_TANH : SLIM_ACT_SILU);
                 ck_assert_msg(memcmp(y, z, sizeof(float) * (size_t)n) == 0,
                               "act_mul n=%lld split at %lld differs", (long long)n, (long long)cut);
             }
@@ -83,13 +83,26 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
     float *scratch = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
     ck_assert_ptr_nonnull(scratch);
     const int64_t qw = (int64_t)c->n_head * c->head_dim;
-    const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0};
+    /* one sequence over the identity block table: position p in row p */
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)nt), *seq = calloc((size_t)nt, sizeof(int32_t)),
+            block0 = 0;
+    ck_assert(pos && seq);
+    for (int32_t t = 0; t < nt; t++)
+        pos[t] = c->pos0 + t0 + t;
+    const slim_batch_seq bs = {&block0, 1};
+    const slim_batch b = {.n_tokens = nt,
+                          .pos = pos,
+                          .seq = seq,
+                          .row = pos,
+                          .n_seqs = 1,
+                          .block_size = n_ctx,
+                          .seqs = &bs};
+    const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0, .batch = &b};
     const slim_attn_args a = {.q = q + t0 * qw,
                               .out = out + t0 * qw,
                               .k_cache = k,
                               .v_cache = v,
                               .n_tokens = nt,
-                              .pos0 = c->pos0 + t0,
                               .n_head = c->n_head,
                               .n_head_kv = c->n_head_kv,
                               .head_dim = c->head_dim,
@@ -97,7 +110,9 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
                               .softcap = c->softcap,
                               .scratch = scratch,
                               .n_ctx = n_ctx};
-    slim_cpu_attention(&ex, &a);
+    K->attention(&ex, &a);
+    free(pos);
+    free(seq);
     free(scratch);
     slim_threadpool_free(pool);
 }
@@ -202,10 +217,10 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
         ck_assert(ex.scratch && ym);
         const slim_tensor *wl[1] = {&wp};
         float *yl[1] = {ym};
-        ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+        ck_assert_int_eq(K->matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
         ck_assert(memcmp(ym, y, sizeof(float) * (size_t)(rows * T)) == 0);
         wl[0] = plain;
-        ck_assert_int_eq(slim_cpu_matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
+        ck_assert_int_eq(K->matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
         for (int64_t i = 0; i < rows * T; i++)
             ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
                           "%s n=%lld: plain vs packed matmul %lld: %.9g vs %.9g",
@@ -278,55 +293,8 @@ static void q6_k_no_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens,
 }
 static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
-    slim_q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+    K->q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
-
-static const x16_format x16_formats[] = {
-    {SLIM_DTYPE_Q4_0,
-     SLIM_DTYPE_Q8_0,
-     SLIM_QK4_0,
-     sizeof(block_q4_0),
-     sizeof(block_q8_0),
-     NULL,
-     slim_q4_0x16_pack,
-     slim_q4_0x16_xsum,
-     slim_q4_0x16_gemm,
-     slim_q4_0x16_gemm_ref,
-     {32, 96, 2080}},
-    {SLIM_DTYPE_Q8_0,
-     SLIM_DTYPE_Q8_0,
-     SLIM_QK8_0,
-     sizeof(block_q8_0),
-     sizeof(block_q8_0),
-     NULL,
-     slim_q8_0x16_pack,
-     slim_q4_0x16_xsum,
-     slim_q8_0x16_gemm,
-     slim_q8_0x16_gemm_ref,
-     {32, 96, 2080}},
-    {SLIM_DTYPE_Q4_K,
-     SLIM_DTYPE_Q8_K,
-     SLIM_QK_K,
-     sizeof(block_q4_K),
-     sizeof(block_q8_K),
-     slim_q4_kx16_size,
-     slim_q4_kx16_pack,
-     slim_q4_kx16_xsum,
-     slim_q4_kx16_gemm,
-     slim_q4_kx16_gemm_ref,
-     {256, 768, 2304}},
-    {SLIM_DTYPE_Q6_K,
-     SLIM_DTYPE_Q8_K,
-     SLIM_QK_K,
-     sizeof(block_q6_K),
-     sizeof(block_q8_K),
-     NULL,
-     slim_q6_kx16_pack,
-     q6_k_no_sums,
-     q6_k_gemm,
-     slim_q6_kx16_gemm_ref,
-     {256, 768, 2304}},
-};
 
 /* The repacked Q4_0, Q8_0, Q4_K and Q6_K kernels (quant/legacy_x16.h, q4_k_x16.h,
  * q6_k_x16.h) for
@@ -340,6 +308,53 @@ static const x16_format x16_formats[] = {
  * - through slim_cpu_matmul with 1 and 2 threads, packed weights give bitwise
  *   the same, and the plain vec_dot / gemm path agrees within twice the bound. */
 START_TEST(test_x16) {
+    /* the active level's kernels (not constants: no static table) */
+    const x16_format x16_formats[] = {
+        {SLIM_DTYPE_Q4_0,
+         SLIM_DTYPE_Q8_0,
+         SLIM_QK4_0,
+         sizeof(block_q4_0),
+         sizeof(block_q8_0),
+         NULL,
+         K->q4_0x16_pack,
+         K->q4_0x16_xsum,
+         K->q4_0x16_gemm,
+         K->q4_0x16_gemm_ref,
+         {32, 96, 2080}},
+        {SLIM_DTYPE_Q8_0,
+         SLIM_DTYPE_Q8_0,
+         SLIM_QK8_0,
+         sizeof(block_q8_0),
+         sizeof(block_q8_0),
+         NULL,
+         K->q8_0x16_pack,
+         K->q4_0x16_xsum,
+         K->q8_0x16_gemm,
+         K->q8_0x16_gemm_ref,
+         {32, 96, 2080}},
+        {SLIM_DTYPE_Q4_K,
+         SLIM_DTYPE_Q8_K,
+         SLIM_QK_K,
+         sizeof(block_q4_K),
+         sizeof(block_q8_K),
+         K->q4_kx16_size,
+         K->q4_kx16_pack,
+         K->q4_kx16_xsum,
+         K->q4_kx16_gemm,
+         K->q4_kx16_gemm_ref,
+         {256, 768, 2304}},
+        {SLIM_DTYPE_Q6_K,
+         SLIM_DTYPE_Q8_K,
+         SLIM_QK_K,
+         sizeof(block_q6_K),
+         sizeof(block_q8_K),
+         NULL,
+         K->q6_kx16_pack,
+         q6_k_no_sums,
+         q6_k_gemm,
+         K->q6_kx16_gemm_ref,
+         {256, 768, 2304}},
+    };
     static const int64_t row_counts[] = {16, 48};
     rng_state = 0x40016u;
     for (size_t f = 0; f < sizeof x16_formats / sizeof x16_formats[0]; f++)
@@ -464,10 +479,10 @@ START_TEST(test_half_x64) {
                     w[i] = bf ? slim_f32_to_bf16(rng_sym(2.0f)) : slim_f32_to_fp16(rng_sym(2.0f));
                 for (int64_t i = 0; i < n * T; i++)
                     x[i] = rng_sym(3.0f);
-                slim_half_x64_pack(w, sizeof(uint16_t) * (size_t)n, n, rows, packed);
+                K->half_x64_pack(w, sizeof(uint16_t) * (size_t)n, n, rows, packed);
                 for (int64_t nt = 1; nt <= T; nt++) {
-                    slim_half_x64_gemm(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, y, rows);
-                    slim_half_x64_gemm_ref(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, yr, rows);
+                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, y, rows);
+                    K->half_x64_gemm_ref(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, yr, rows);
                     ck_assert_msg(
                         memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
                         "half_x64 bf16=%d n=%lld rows=%lld tokens=%lld: SIMD != reference", bf,
@@ -492,8 +507,8 @@ START_TEST(test_half_x64) {
                                       (double)y[t * rows + r], want);
                     }
                 for (int64_t t = 0; t < T; t++) {
-                    slim_half_x64_gemm(bf, n, packed, 0, rows / 64, x + t * n, (size_t)n, 1, y1,
-                                       rows);
+                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x + t * n, (size_t)n, 1, y1,
+                                     rows);
                     ck_assert(memcmp(y1, y + t * rows, sizeof(float) * (size_t)rows) == 0);
                 }
                 const size_t ws = sizeof(uint16_t) * (size_t)n;
@@ -515,6 +530,42 @@ START_TEST(test_half_x64) {
 }
 END_TEST
 
+/* The CPU level in use (docs/ARCHITECTURE.md, "CPU dispatch"): in the
+ * dispatch build it is the highest this CPU has, or the lower one SLIM_CPU
+ * names (make test-levels runs the suites at each); its table is the one
+ * everything uses (traits, backend, repacking), and its kernels are those of
+ * its instruction set: SIMD dot products from AVX2 on, the repacked kernels
+ * (and so repacking at load) only with AVX-512 VNNI. */
+START_TEST(test_cpu_level) {
+    const slim_cpu_kernels *k = K;
+    ck_assert_ptr_eq(slim_backend_cpu(), k->backend());
+    for (int t = 0; t < SLIM_DTYPE_COUNT; t++)
+        ck_assert_ptr_eq(slim_dtype_traits_of(t), k->traits[t]);
+    if (strcmp(k->level, "single") == 0) return; /* ARCH=native: one target */
+    const slim_cpu_level level = slim_cpu_level_get();
+    ck_assert_str_eq(k->level, slim_cpu_level_name(level));
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    slim_cpu_level want = avx512 ? SLIM_CPU_AVX512 : avx2 ? SLIM_CPU_AVX2 : SLIM_CPU_BASELINE;
+    const char *env = getenv("SLIM_CPU");
+    for (int l = 0; env && l < (int)want; l++)
+        if (strcmp(env, slim_cpu_level_name((slim_cpu_level)l)) == 0) want = (slim_cpu_level)l;
+    ck_assert_int_eq(level, want);
+    ck_assert(k->quant_has_simd() == (level >= SLIM_CPU_AVX2));
+    const bool x16 = level == SLIM_CPU_AVX512;
+    ck_assert(k->q4_0x16_available() == x16 && k->q4_kx16_available() == x16 &&
+              k->q6_kx16_available() == x16 && k->half_x64_available() == x16);
+    slim_tensor w = {.name = "w", .type = SLIM_DTYPE_Q4_0, .ne = {64, 16, 1, 1}};
+    ck_assert((slim_cpu_packed_size(&w) > 0) == x16);
+#else
+    ck_assert_int_eq(level, SLIM_CPU_BASELINE);
+#endif
+}
+END_TEST
+
 Suite *suite_cpu(void) {
     Suite *s = suite_create("cpu");
     TCase *tc = tcase_create("ops");
@@ -523,6 +574,7 @@ Suite *suite_cpu(void) {
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_x16);
     tcase_add_test(tc, test_half_x64);
+    tcase_add_test(tc, test_cpu_level);
     suite_add_tcase(s, tc);
     return s;
 }

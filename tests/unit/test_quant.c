@@ -13,6 +13,10 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
+#include "backend/cpu/kernels.h"
+
+/* The kernels of the CPU level this process runs (SLIM_CPU forces a lower one). */
+#define K (slim_cpu_kernels_active())
 
 #define GOLDEN_PATH "tests/data/quant_golden.bin"
 
@@ -428,20 +432,11 @@ END_TEST
  * checked against the double-precision reference in test_vec_dot_all; every
  * weight format must be in one of the two lists, so a new format or path
  * gets a row here. */
-static const struct {
-    int type;
-    dot_fn ref; /* NULL: float type, double-precision reference */
-} simd_paths[] = {
-    {SLIM_DTYPE_F32, NULL},
-    {SLIM_DTYPE_F16, NULL},
-    {SLIM_DTYPE_BF16, NULL},
-    {SLIM_DTYPE_Q4_0, slim_vec_dot_q4_0_q8_0_ref},
-    {SLIM_DTYPE_Q4_1, slim_vec_dot_q4_1_q8_1_ref},
-    {SLIM_DTYPE_Q5_0, slim_vec_dot_q5_0_q8_0_ref},
-    {SLIM_DTYPE_Q8_0, slim_vec_dot_q8_0_q8_0_ref},
-    {SLIM_DTYPE_Q4_K, slim_vec_dot_q4_k_q8_k_ref},
-    {SLIM_DTYPE_Q6_K, slim_vec_dot_q6_k_q8_k_ref},
-};
+/* the scalar reference of each: K->vec_dot_ref[type] (NULL: float type,
+ * double-precision reference) */
+static const int simd_paths[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16,
+                                 SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0,
+                                 SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K};
 #define N_SIMD_PATHS ((int)(sizeof simd_paths / sizeof simd_paths[0]))
 static const int scalar_only[] = {SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_1, SLIM_DTYPE_Q2_K,
                                   SLIM_DTYPE_Q3_K, SLIM_DTYPE_Q5_K};
@@ -471,22 +466,23 @@ static void check_paths_agree(int type, dot_fn simd, dot_fn ref, int64_t n, int 
 }
 
 START_TEST(test_vec_dot_simd_vs_ref) {
-    const int type = simd_paths[_i].type;
+    const int type = simd_paths[_i];
+    const dot_fn ref = K->vec_dot_ref[type];
     const slim_dtype_traits *t = slim_dtype_traits_of(type);
     rng_state = 0xABCDEF00u + (uint64_t)_i;
     /* the traits use the SIMD path exactly when the build has SIMD */
-    if (simd_paths[_i].ref)
-        ck_assert_msg((t->vec_dot != simd_paths[_i].ref) == slim_quant_has_simd(),
+    if (ref)
+        ck_assert_msg((t->vec_dot != ref) == K->quant_has_simd(),
                       "%s: traits vec_dot is %s the scalar _ref", t->name,
-                      slim_quant_has_simd() ? "still" : "not");
+                      K->quant_has_simd() ? "still" : "not");
     /* even counts too: the AVX-512 kernels take blocks in pairs */
     static const int64_t blocks[] = {1, 2, 3, 7, 8, 33};
     static const int64_t n_float[] = {1, 3, 7, 33, 16 * 7 + 5, 16 * 33 + 15, 2048 + 9};
     const int nn = t->block_size == 1 ? 7 : 6;
     for (int k = 0; k < nn; k++) {
         const int64_t n = t->block_size == 1 ? n_float[k] : blocks[k] * t->block_size;
-        if (simd_paths[_i].ref) check_dot_rows(type, simd_paths[_i].ref, "scalar ref", n, 5);
-        check_paths_agree(type, t->vec_dot, simd_paths[_i].ref, n, 5);
+        if (ref) check_dot_rows(type, ref, "scalar ref", n, 5);
+        check_paths_agree(type, t->vec_dot, ref, n, 5);
     }
 }
 END_TEST
@@ -497,7 +493,7 @@ START_TEST(test_simd_paths_cover_formats) {
         if (!slim_dtype_traits_of(type)->vec_dot) continue;
         int found = 0;
         for (int p = 0; p < N_SIMD_PATHS; p++)
-            found += simd_paths[p].type == type;
+            found += simd_paths[p] == type;
         for (size_t p = 0; p < sizeof scalar_only / sizeof scalar_only[0]; p++)
             found += scalar_only[p] == type;
         ck_assert_msg(found == 1, "%s: in %d of simd_paths / scalar_only", expected_traits[k].name,
@@ -582,7 +578,7 @@ START_TEST(test_from_float_simd_vs_ref) {
             } else {
                 const size_t bytes = sizeof(block_q8_K) * (size_t)nb;
                 memset(got, 0xAB, bytes);
-                slim_traits_q8_k.from_float(x, got, n);
+                slim_dtype_traits_of(SLIM_DTYPE_Q8_K)->from_float(x, got, n);
                 ref_q8_k(x, want, nb);
                 ck_assert_msg(memcmp(got, want, bytes) == 0, "Q8_K from_float, %lld blocks",
                               (long long)nb);
@@ -605,7 +601,8 @@ START_TEST(test_from_float_simd_vs_ref) {
         for (int bf = 0; bf < 2; bf++) {
             const int64_t len = lens[li];
             const uint16_t *src = h + (li == 4 ? 0 : 3 + li * 1000); /* odd offsets */
-            const slim_dtype_traits *t = bf ? &slim_traits_bf16 : &slim_traits_f16;
+            const slim_dtype_traits *t =
+                slim_dtype_traits_of(bf ? SLIM_DTYPE_BF16 : SLIM_DTYPE_F16);
             t->to_float(src, f, len);
             for (int64_t i = 0; i < len; i++) {
                 const float want = bf ? slim_bf16_to_f32(src[i]) : slim_fp16_to_f32(src[i]);
@@ -621,7 +618,8 @@ START_TEST(test_from_float_simd_vs_ref) {
     }
     for (int li = 0; li < 5; li++)
         for (int bf = 0; bf < 2; bf++) {
-            const slim_dtype_traits *t = bf ? &slim_traits_bf16 : &slim_traits_f16;
+            const slim_dtype_traits *t =
+                slim_dtype_traits_of(bf ? SLIM_DTYPE_BF16 : SLIM_DTYPE_F16);
             t->from_float(f + li, h2, lens[li]);
             for (int64_t i = 0; i < lens[li]; i++) {
                 const uint16_t want =
@@ -682,8 +680,9 @@ START_TEST(test_vec_dot_extremes) {
     for (int b = 0; b < NB; b++)
         for (int j = 0; j < 32; j++)
             ref8 += (double)w8[b].qs[j] * x8[b].qs[j];
-    ck_assert_float_eq(slim_traits_q8_0.vec_dot(32 * NB, w8, x8), (float)ref8);
-    ck_assert_float_eq(slim_vec_dot_q8_0_q8_0_ref(32 * NB, w8, x8), (float)ref8);
+    ck_assert_float_eq(slim_dtype_traits_of(SLIM_DTYPE_Q8_0)->vec_dot(32 * NB, w8, x8),
+                       (float)ref8);
+    ck_assert_float_eq(K->vec_dot_ref[SLIM_DTYPE_Q8_0](32 * NB, w8, x8), (float)ref8);
 
     /* K-quants: sums exceed 2^24, so compare within float rounding (a saturated
      * int16 would be off by far more) */
@@ -707,8 +706,9 @@ START_TEST(test_vec_dot_extremes) {
         ref6 += (double)w6.scales[j / 16] * 31.0 * x.qs[j];
         mag6 += fabs((double)w6.scales[j / 16] * 63.0 * x.qs[j]);
     }
-    ck_assert_double_eq_tol(slim_traits_q6_k.vec_dot(256, &w6, &x), ref6, mag6 * 1e-6);
-    ck_assert_double_eq_tol(slim_vec_dot_q6_k_q8_k_ref(256, &w6, &x), ref6, mag6 * 1e-6);
+    ck_assert_double_eq_tol(slim_dtype_traits_of(SLIM_DTYPE_Q6_K)->vec_dot(256, &w6, &x), ref6,
+                            mag6 * 1e-6);
+    ck_assert_double_eq_tol(K->vec_dot_ref[SLIM_DTYPE_Q6_K](256, &w6, &x), ref6, mag6 * 1e-6);
 
     block_q4_K w4;
     memset(&w4, 0xFF, sizeof w4); /* q = 15, scales and mins 63 */
@@ -719,8 +719,9 @@ START_TEST(test_vec_dot_extremes) {
         ref4 += (63.0 * 15.0 - 0.5 * 63.0) * x.qs[j];
         mag4 += (63.0 * 15.0 + 0.5 * 63.0) * fabs((double)x.qs[j]);
     }
-    ck_assert_double_eq_tol(slim_traits_q4_k.vec_dot(256, &w4, &x), ref4, mag4 * 1e-6);
-    ck_assert_double_eq_tol(slim_vec_dot_q4_k_q8_k_ref(256, &w4, &x), ref4, mag4 * 1e-6);
+    ck_assert_double_eq_tol(slim_dtype_traits_of(SLIM_DTYPE_Q4_K)->vec_dot(256, &w4, &x), ref4,
+                            mag4 * 1e-6);
+    ck_assert_double_eq_tol(K->vec_dot_ref[SLIM_DTYPE_Q4_K](256, &w4, &x), ref4, mag4 * 1e-6);
 }
 END_TEST
 
@@ -800,7 +801,7 @@ START_TEST(test_gemm_bitwise) {
         }
     }
     free(work);
-    if (slim_quant_has_simd()) ck_assert_int_ge(n_formats, 2);
+    if (K->quant_has_simd()) ck_assert_int_ge(n_formats, 2);
 }
 END_TEST
 

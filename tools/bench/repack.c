@@ -18,14 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cpu/kernels.h"
 #include "core/bigalloc.h"
 #include "core/fp16.h"
 #include "quant/blocks.h"
-#include "quant/dtype.h"
-#include "quant/half_x64.h"
-#include "quant/legacy_x16.h"
-#include "quant/q4_k_x16.h"
-#include "quant/q6_k_x16.h"
+
+/* The kernels of the CPU level this process runs (SLIM_CPU forces a lower one). */
+#define K (slim_cpu_kernels_active())
 
 static double now(void) {
     struct timespec t;
@@ -68,7 +67,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const int64_t rows = (int64_t)(256u << 20) / (int64_t)ws / group * group;
     const size_t bytes = ws * (size_t)rows;
     size_t packed_bytes = bytes;
-    if (type == SLIM_DTYPE_Q4_K) packed_bytes = slim_q4_kx16_size(n, rows);
+    if (type == SLIM_DTYPE_Q4_K) packed_bytes = K->q4_kx16_size(n, rows);
     /* both in huge pages, as the library's repacked copy and a mapped file's page cache are */
     char *w = slim_bigalloc(bytes), *p = slim_bigalloc(packed_bytes);
     float *xf = malloc(sizeof(float) * (size_t)(n * T)),
@@ -92,39 +91,39 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
             slim_dtype_traits_of(xt)->from_float(xf + t * n, xq + (size_t)t * xs, n);
     }
     if (type == SLIM_DTYPE_Q4_0 || type == SLIM_DTYPE_Q8_0) {
-        (type == SLIM_DTYPE_Q4_0 ? slim_q4_0x16_pack : slim_q8_0x16_pack)(w, ws, n, rows, p);
-        slim_q4_0x16_xsum(n, xq, xs, T, xsum);
+        (type == SLIM_DTYPE_Q4_0 ? K->q4_0x16_pack : K->q8_0x16_pack)(w, ws, n, rows, p);
+        K->q4_0x16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q4_K) {
-        slim_q4_kx16_pack(w, ws, n, rows, p);
-        slim_q4_kx16_xsum(n, xq, xs, T, xsum);
+        K->q4_kx16_pack(w, ws, n, rows, p);
+        K->q4_kx16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q6_K) {
-        slim_q6_kx16_pack(w, ws, n, rows, p);
+        K->q6_kx16_pack(w, ws, n, rows, p);
     } else {
-        slim_half_x64_pack(w, ws, n, rows, p);
+        K->half_x64_pack(w, ws, n, rows, p);
     }
     const int64_t groups = rows / group;
 #define PACKED(nt, out, ldy, g1)                                                                   \
     do {                                                                                           \
         if (type == SLIM_DTYPE_Q4_0)                                                               \
-            slim_q4_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
+            K->q4_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q8_0)                                                          \
-            slim_q8_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
+            K->q8_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q4_K)                                                          \
-            slim_q4_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                            \
+            K->q4_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q6_K)                                                          \
-            slim_q6_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                  \
+            K->q6_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
         else                                                                                       \
-            slim_half_x64_gemm(false, n, p, 0, g1, (const float *)xq, (size_t)n, nt, out, ldy);    \
+            K->half_x64_gemm(false, n, p, 0, g1, (const float *)xq, (size_t)n, nt, out, ldy);      \
     } while (0)
     /* check: the first group, all tokens, against the scalar reference */
     float *yc = malloc(sizeof(float) * (size_t)(group * T));
     PACKED(T, yc, group, 1);
-    if (type == SLIM_DTYPE_Q4_0) slim_q4_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
-    if (type == SLIM_DTYPE_Q8_0) slim_q8_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
-    if (type == SLIM_DTYPE_Q4_K) slim_q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
-    if (type == SLIM_DTYPE_Q6_K) slim_q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q4_0) K->q4_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q8_0) K->q8_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q4_K) K->q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q6_K) K->q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_F16)
-        slim_half_x64_gemm_ref(false, n, p, 0, 1, (const float *)xq, (size_t)n, T, yr, group);
+        K->half_x64_gemm_ref(false, n, p, 0, 1, (const float *)xq, (size_t)n, T, yr, group);
     const int same = memcmp(yc, yr, sizeof(float) * (size_t)(group * T)) == 0;
     free(yc);
     double best[4] = {1e30, 1e30, 1e30, 1e30}; /* plain/packed x decode/prefill */
@@ -174,7 +173,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: repack [-n N (a multiple of 256)] [-T TOKENS] [-r REPS]\n");
         return 2;
     }
-    if (!slim_q4_0x16_available() || !slim_half_x64_available()) {
+    if (!K->q4_0x16_available() || !K->half_x64_available()) {
         fprintf(stderr, "repack: this build has no repacked kernels (needs AVX-512 VNNI)\n");
         return 1;
     }

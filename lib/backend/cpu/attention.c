@@ -1,6 +1,9 @@
-/* CPU attention over the KV cache (fp16, or F32): one (token, head) pair per work item,
+/* CPU attention over the paged KV cache (fp16, or F32): one (token, head) pair per work item,
  * scores in a per-thread row, a max-subtracted softmax, then the weighted sum
- * of values.  Causal, GQA, optional sliding window and score softcap.  AVX-512
+ * of values.  Each query reads its own sequence's keys 0 .. pos through its
+ * block table (ex->batch), in ascending position, so its result depends only
+ * on its sequence and position, never on what else is in the step.  Causal,
+ * GQA, optional sliding window and score softcap.  AVX-512
  * builds with an fp16 cache take the grouped, online-softmax path below
  * (slim_cpu_attention picks it). */
 #include <math.h>
@@ -12,6 +15,7 @@
 /* Which cache element type the worker reads (the args hold plain pointers). */
 typedef struct attn_job {
     const slim_attn_args *a;
+    const slim_batch *b;
     bool f32;
 } attn_job;
 
@@ -25,12 +29,12 @@ static void attention_worker(void *arg, int ith, int nth) {
     float *scores = a->scratch + (size_t)ith * (size_t)a->n_ctx;
     for (int64_t item = ith; item < n_items; item += nth) {
         const int32_t t = (int32_t)(item / a->n_head), h = (int32_t)(item % a->n_head);
-        const int32_t pos = a->pos0 + t, g = h / group;
+        const int32_t pos = job->b->pos[t], sq = job->b->seq[t], g = h / group;
         const int32_t j0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
         const float *q = a->q + ((int64_t)t * a->n_head + h) * hd;
         float mx = -INFINITY;
         for (int32_t j = j0; j <= pos; j++) {
-            const int64_t at = j * kv_width + g * hd;
+            const int64_t at = slim_batch_kv_row(job->b, sq, j) * kv_width + g * hd;
             float s = job->f32 ? slim_traits_f32.vec_dot(hd, kf + at, q)
                                : slim_dot_f32_f16(q, kh + at, hd);
             if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
@@ -47,7 +51,7 @@ static void attention_worker(void *arg, int ith, int nth) {
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int32_t j = j0; j <= pos; j++) {
             const float p = scores[j] * inv;
-            const int64_t at = j * kv_width + g * hd;
+            const int64_t at = slim_batch_kv_row(job->b, sq, j) * kv_width + g * hd;
             if (job->f32) {
                 for (int32_t i = 0; i < hd; i++)
                     out[i] += p * vf[at + i];
@@ -96,15 +100,17 @@ ATT_INLINE void att_scores(const int NH, const int NK, const float *const *q,
             s[h][jj + j] = _mm512_reduce_add_ps(acc[j][h]);
 }
 
-ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, int32_t t, int32_t h0) {
+ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batch *b, int32_t t,
+                          int32_t h0) {
     const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv;
-    const int32_t pos = a->pos0 + t, g = h0 / group;
+    const int32_t pos = b->pos[t], sq = b->seq[t], g = h0 / group;
     const int32_t j0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
     const int64_t kv_width = (int64_t)a->n_head_kv * hd;
     const uint16_t *kc = (const uint16_t *)a->k_cache + g * hd;
     const uint16_t *vc = (const uint16_t *)a->v_cache + g * hd;
     const float *q[AH];
     float *out[AH], m[AH], l[AH], s[AH][AJ];
+    int64_t at[AJ]; /* the chunk's key rows' offsets */
 #pragma GCC unroll 4
     for (int h = 0; h < NH; h++) {
         q[h] = a->q + ((int64_t)t * a->n_head + h0 + h) * hd;
@@ -115,13 +121,15 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, int32_t t, int3
     }
     for (int32_t jc = j0; jc <= pos; jc += AJ) {
         const int32_t nj = pos - jc + 1 < AJ ? pos - jc + 1 : AJ;
+        for (int32_t j = 0; j < nj; j++)
+            at[j] = slim_batch_kv_row(b, sq, jc + j) * kv_width;
         int32_t jj = 0;
         for (; jj + 2 <= nj; jj += 2) {
-            const uint16_t *k[2] = {kc + (jc + jj) * kv_width, kc + (jc + jj + 1) * kv_width};
+            const uint16_t *k[2] = {kc + at[jj], kc + at[jj + 1]};
             att_scores(NH, 2, q, k, hd, s, jj);
         }
         if (jj < nj) {
-            const uint16_t *k[2] = {kc + (jc + jj) * kv_width, NULL};
+            const uint16_t *k[2] = {kc + at[jj], NULL};
             att_scores(NH, 1, q, k, hd, s, jj);
         }
 #pragma GCC unroll 4
@@ -157,7 +165,7 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, int32_t t, int3
                 o[h][1] = _mm512_loadu_ps(out[h] + d + 16);
             }
             for (jj = 0; jj < nj; jj++) {
-                const uint16_t *v = vc + (jc + jj) * kv_width + d;
+                const uint16_t *v = vc + at[jj] + d;
                 const __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)v));
                 const __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 16)));
 #pragma GCC unroll 4
@@ -184,6 +192,7 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, int32_t t, int3
 
 typedef struct attn_grouped {
     const slim_attn_args *a;
+    const slim_batch *b;
     int32_t hs, n_sub; /* heads per work item, items per KV head and token */
 } attn_grouped;
 
@@ -199,10 +208,10 @@ static void attention_grouped_worker(void *arg, int ith, int nth) {
         const int32_t h0 = g * group + sub * job->hs;
         const int32_t nh = group - sub * job->hs < job->hs ? group - sub * job->hs : job->hs;
         switch (nh) {
-        case 4: att_heads(4, a, t, h0); break;
-        case 3: att_heads(3, a, t, h0); break;
-        case 2: att_heads(2, a, t, h0); break;
-        default: att_heads(1, a, t, h0); break;
+        case 4: att_heads(4, a, job->b, t, h0); break;
+        case 3: att_heads(3, a, job->b, t, h0); break;
+        case 2: att_heads(2, a, job->b, t, h0); break;
+        default: att_heads(1, a, job->b, t, h0); break;
         }
     }
 }
@@ -213,7 +222,7 @@ void slim_cpu_attention(const slim_exec *ex, const slim_attn_args *a) {
     if (!ex->kv_f32 && a->head_dim % 32 == 0) {
         const int32_t group = a->n_head / a->n_head_kv;
         const int nth = slim_threadpool_size(ex->pool);
-        attn_grouped job = {a, group < AH ? group : AH, 0};
+        attn_grouped job = {a, ex->batch, group < AH ? group : AH, 0};
         job.n_sub = (group + job.hs - 1) / job.hs;
         /* too few items for the threads (decode): one head per item */
         if ((int64_t)a->n_tokens * a->n_head_kv * job.n_sub < 2 * nth) {
@@ -224,6 +233,6 @@ void slim_cpu_attention(const slim_exec *ex, const slim_attn_args *a) {
         return;
     }
 #endif
-    attn_job job = {a, ex->kv_f32};
+    attn_job job = {a, ex->batch, ex->kv_f32};
     slim_threadpool_run(ex->pool, attention_worker, &job);
 }

@@ -42,25 +42,24 @@ static void rmsnorm(const slim_exec *ex, float *y, const float *x, const float *
 typedef struct rope_task {
     float *x;
     int64_t n_rows;
+    const int32_t *pos;
     const slim_rope_args *r;
 } rope_task;
 
 static void rope_worker(void *arg, int ith, int nth) {
     const rope_task *t = arg;
     const int64_t r0 = t->n_rows * ith / nth, r1 = t->n_rows * (ith + 1) / nth;
-    if (r1 <= r0) return;
-    slim_rope_args part = *t->r;
-    part.pos0 += (int32_t)r0;
-    slim_cpu_rope(t->x + r0 * t->r->n_heads * t->r->head_dim, r1 - r0, &part);
+    if (r1 > r0)
+        slim_cpu_rope(t->x + r0 * t->r->n_heads * t->r->head_dim, r1 - r0, t->pos + r0, t->r);
 }
 
 /* Token rows split across the threads in prefill (each row's result is independent). */
 static void rope(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r) {
-    rope_task t = {x, n_rows, r};
+    rope_task t = {x, n_rows, ex->batch->pos, r};
     if (n_rows >= 8)
         slim_threadpool_run(ex->pool, rope_worker, &t);
     else
-        slim_cpu_rope(x, n_rows, r);
+        slim_cpu_rope(x, n_rows, t.pos, r);
 }
 
 typedef struct act_task {
@@ -95,16 +94,31 @@ static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
     slim_cpu_softcap(y, cap, n);
 }
 static void kv_store(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
-                     int64_t width, int32_t pos0) {
-    slim_cpu_kv_store(cache, ex->kv_f32, src, n_tokens, width, pos0);
+                     int64_t width) {
+    slim_cpu_kv_store(cache, ex->kv_f32, src, n_tokens, width, ex->batch->row);
+}
+
+static void gather_rows(const slim_exec *ex, float *dst, const float *src, const int32_t *idx,
+                        int64_t n_idx, int64_t n) {
+    for (int64_t i = 0; i < n_idx; i++)
+        memcpy(dst + i * n, src + (int64_t)idx[i] * n, (size_t)n * sizeof(float));
+}
+
+static void scatter_add_rows(const slim_exec *ex, float *dst, const float *src, const int32_t *idx,
+                             int64_t n_idx, int64_t n) {
+    for (int64_t i = 0; i < n_idx; i++)
+        slim_cpu_add(dst + (int64_t)idx[i] * n, src + i * n, n);
 }
 
 static void *host_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 static void host_release(void *p) { free(p); }
+static void copy(const slim_exec *ex, void *dst, const void *src, size_t bytes) {
+    memmove(dst, src, bytes);
+}
 static slim_status exec_init(slim_exec *ex, const slim_exec_shape *shape) { return SLIM_OK; }
 static void exec_free(slim_exec *ex) {}
-static slim_status begin(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
-                         int32_t pos0) {
+static slim_status begin(slim_exec *ex, const slim_batch *b) {
+    ex->batch = b;
     return SLIM_OK;
 }
 static void download(const slim_exec *ex, float *host, const float *src, int64_t n) {
@@ -125,8 +139,11 @@ static const slim_backend_ops cpu_ops = {
     .softcap = softcap,
     .kv_store = kv_store,
     .attention = slim_cpu_attention,
+    .gather_rows = gather_rows,
+    .scatter_add_rows = scatter_add_rows,
     .alloc = host_alloc,
     .release = host_release,
+    .copy = copy,
     .alloc_host = host_alloc,
     .release_host = host_release,
     .exec_init = exec_init,

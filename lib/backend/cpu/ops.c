@@ -36,7 +36,7 @@ void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n, int64
     }
 }
 
-void slim_cpu_rope(float *x, int64_t n_rows, const slim_rope_args *r) {
+void slim_cpu_rope(float *x, int64_t n_rows, const int32_t *pos, const slim_rope_args *r) {
     enum { MAX_PAIRS = 512 };
     const int32_t half = r->n_rot / 2;
     float inv_freq[MAX_PAIRS];
@@ -45,7 +45,7 @@ void slim_cpu_rope(float *x, int64_t n_rows, const slim_rope_args *r) {
         if (r->freq_factors) inv_freq[i] /= r->freq_factors[i];
     }
     for (int64_t row = 0; row < n_rows; row++) {
-        const float p = (float)(r->pos0 + row) * r->freq_scale;
+        const float p = (float)pos[row] * r->freq_scale;
         for (int32_t i = 0; i < half && i < MAX_PAIRS; i++) {
             const float theta = p * inv_freq[i];
             const float c = cosf(theta) * r->mscale, s = sinf(theta) * r->mscale;
@@ -121,13 +121,15 @@ void slim_cpu_softcap(float *y, float cap, int64_t n) {
 }
 
 void slim_cpu_kv_store(void *cache, bool f32, const float *src, int64_t n_tokens, int64_t width,
-                       int32_t pos0) {
-    if (f32) {
-        memcpy((float *)cache + (size_t)pos0 * (size_t)width, src,
-               (size_t)(n_tokens * width) * sizeof(float));
-        return;
+                       const int32_t *rows) {
+    for (int64_t t = 0; t < n_tokens; t++, src += width) {
+        const size_t at = (size_t)rows[t] * (size_t)width;
+        if (f32) {
+            memcpy((float *)cache + at, src, (size_t)width * sizeof(float));
+            continue;
+        }
+        uint16_t *dst = (uint16_t *)cache + at;
+        for (int64_t i = 0; i < width; i++)
+            dst[i] = slim_f32_to_fp16(src[i]);
     }
-    uint16_t *dst = (uint16_t *)cache + (size_t)pos0 * (size_t)width;
-    for (int64_t i = 0; i < n_tokens * width; i++)
-        dst[i] = slim_f32_to_fp16(src[i]);
 }

@@ -6,7 +6,11 @@
  * Per context: one stream, device scratch for quantized activations and
  * attention partials, and the step's token ids and first position in device
  * memory (uploaded by begin()), so that the single-token step, recorded once
- * as a CUDA graph, is valid at every position when replayed.  Kernel launch
+ * as a CUDA graph, is valid at every position when replayed.  A step of one
+ * sequence over the identity block table (slim_context's API) runs those
+ * kernels; any other step (many sequences, paged) also uploads each token's
+ * position, sequence and KV row and the block tables, and runs the per-row
+ * rope / kv_store and the paged attention kernel, eagerly.  Kernel launch
  * errors are kept (the first one) and reported by finish(). */
 #include "backend/backend.h"
 
@@ -37,6 +41,12 @@ typedef struct cuda_state {
     int32_t *d_step; /* device: [0] the first position, [1..] the token ids */
     int32_t *h_step; /* pinned host staging for d_step */
     int32_t n_batch;
+    /* a paged step: device [pos | seq | row] of its tokens, block tables */
+    bool paged;
+    int32_t *d_rows, *h_rows; /* 3 * n_batch */
+    int32_t *d_tab, *h_tab;   /* per sequence its table's offset, then the tables */
+    size_t tab_cap;           /* int32s in d_tab / h_tab */
+    int32_t *d_pos, *d_seq, *d_row, block_size;
     cudaGraphExec_t graph; /* the recorded single-token step, or NULL */
     bool capturing;
     int err; /* first error of the step (a cudaError_t), 0 if none */
@@ -117,8 +127,9 @@ static void rmsnorm(const slim_exec *ex, float *y, const float *x, const float *
 static void rope(const slim_exec *ex, float *x, int64_t n_rows, const slim_rope_args *r) {
     cuda_state *s = state(ex);
     note(ex,
-         slim_cuda_rope(x, n_rows, r->n_heads, r->head_dim, r->n_rot, s->d_step, r->theta_base,
-                        r->freq_scale, r->mscale, r->freq_factors, r->neox, s->stream),
+         (s->paged ? slim_cuda_rope_rows : slim_cuda_rope)(
+             x, n_rows, r->n_heads, r->head_dim, r->n_rot, s->paged ? s->d_pos : s->d_step,
+             r->theta_base, r->freq_scale, r->mscale, r->freq_factors, r->neox, s->stream),
          "rope");
 }
 
@@ -139,13 +150,25 @@ static void softcap(const slim_exec *ex, float *y, float cap, int64_t n) {
 }
 
 static void kv_store(const slim_exec *ex, void *cache, const float *src, int64_t n_tokens,
-                     int64_t width, int32_t pos0) {
+                     int64_t width) {
     cuda_state *s = state(ex);
-    note(ex, slim_cuda_kv_store(cache, src, n_tokens, width, s->d_step, s->stream), "kv_store");
+    if (s->paged)
+        note(ex, slim_cuda_kv_store_rows(cache, src, n_tokens, width, s->d_row, s->stream),
+             "kv_store");
+    else
+        note(ex, slim_cuda_kv_store(cache, src, n_tokens, width, s->d_step, s->stream), "kv_store");
 }
 
 static void attention(const slim_exec *ex, const slim_attn_args *a) {
     cuda_state *s = state(ex);
+    if (s->paged) {
+        note(ex,
+             slim_cuda_attention_paged(a->out, a->q, a->k_cache, a->v_cache, a->n_tokens, s->d_pos,
+                                       s->d_seq, s->d_tab, s->d_tab, s->block_size, a->n_head,
+                                       a->n_head_kv, a->head_dim, a->window, a->softcap, s->stream),
+             "attention_paged");
+        return;
+    }
     note(ex,
          slim_cuda_attention(a->out, a->q, a->k_cache, a->v_cache, a->n_tokens, s->d_step,
                              a->n_head, a->n_head_kv, a->head_dim, a->window, a->softcap, a->n_ctx,
@@ -161,6 +184,9 @@ static void *dev_alloc(size_t bytes) {
 }
 static void dev_release(void *p) {
     if (p) cudaFree(p);
+}
+static void dev_copy(const slim_exec *ex, void *dst, const void *src, size_t bytes) {
+    note(ex, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, state(ex)->stream), "copy");
 }
 static void *pinned_alloc(size_t bytes) {
     void *p = NULL;
@@ -192,6 +218,10 @@ static void exec_free(slim_exec *ex) {
     dev_release(s->attn_scratch);
     dev_release(s->d_step);
     pinned_release(s->h_step);
+    dev_release(s->d_rows);
+    pinned_release(s->h_rows);
+    dev_release(s->d_tab);
+    pinned_release(s->h_tab);
     if (s->stream) cudaStreamDestroy(s->stream);
     free(s);
     ex->dev = NULL;
@@ -214,7 +244,9 @@ static slim_status exec_init(slim_exec *ex, const slim_exec_shape *sh) {
         slim_cuda_attention_scratch_bytes(sh->n_batch, sh->n_head, sh->head_dim, sh->n_ctx));
     s->d_step = dev_alloc((size_t)(sh->n_batch + 1) * sizeof(int32_t));
     s->h_step = pinned_alloc((size_t)(sh->n_batch + 1) * sizeof(int32_t));
-    if (!s->xq || !s->attn_scratch || !s->d_step || !s->h_step) {
+    s->d_rows = dev_alloc((size_t)sh->n_batch * 3 * sizeof(int32_t));
+    s->h_rows = pinned_alloc((size_t)sh->n_batch * 3 * sizeof(int32_t));
+    if (!s->xq || !s->attn_scratch || !s->d_step || !s->h_step || !s->d_rows || !s->h_rows) {
         exec_free(ex);
         return slim_error(SLIM_ERR_NOMEM, "cuda: out of device memory for a context's scratch");
     }
@@ -223,18 +255,69 @@ static slim_status exec_init(slim_exec *ex, const slim_exec_shape *sh) {
 
 /* ---------------------------------------------------------------- steps */
 
-static slim_status begin(const slim_exec *ex, const int32_t *tokens, int32_t n_tokens,
-                         int32_t pos0) {
+/* A paged step's rows and tables to the device (after the previous step's
+ * finish(), so the staging buffers are free). */
+static slim_status upload_paged(cuda_state *s, const slim_batch *b) {
+    const int32_t n = b->n_tokens;
+    size_t need = (size_t)b->n_seqs;
+    for (int32_t i = 0; i < b->n_seqs; i++)
+        need += (size_t)b->seqs[i].n_blocks;
+    if (need > s->tab_cap) {
+        dev_release(s->d_tab);
+        pinned_release(s->h_tab);
+        s->tab_cap = 2 * need;
+        s->d_tab = dev_alloc(s->tab_cap * sizeof(int32_t));
+        s->h_tab = pinned_alloc(s->tab_cap * sizeof(int32_t));
+        if (!s->d_tab || !s->h_tab) {
+            s->tab_cap = 0;
+            return slim_error(SLIM_ERR_NOMEM, "cuda: out of memory for %zu block table entries",
+                              need);
+        }
+    }
+    size_t at = (size_t)b->n_seqs;
+    for (int32_t i = 0; i < b->n_seqs; i++) {
+        s->h_tab[i] = (int32_t)at;
+        memcpy(s->h_tab + at, b->seqs[i].blocks, (size_t)b->seqs[i].n_blocks * sizeof(int32_t));
+        at += (size_t)b->seqs[i].n_blocks;
+    }
+    memcpy(s->h_rows, b->pos, (size_t)n * sizeof(int32_t));
+    memcpy(s->h_rows + n, b->seq, (size_t)n * sizeof(int32_t));
+    memcpy(s->h_rows + 2 * n, b->row, (size_t)n * sizeof(int32_t));
+    s->d_pos = s->d_rows;
+    s->d_seq = s->d_rows + n;
+    s->d_row = s->d_rows + 2 * n;
+    s->block_size = b->block_size;
+    cudaError_t e = cudaMemcpyAsync(s->d_rows, s->h_rows, (size_t)(3 * n) * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, s->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(s->d_tab, s->h_tab, at * sizeof(int32_t), cudaMemcpyHostToDevice,
+                            s->stream);
+    return e == cudaSuccess ? SLIM_OK : cuda_fail(e, "uploading the step's block tables");
+}
+
+static slim_status begin(slim_exec *ex, const slim_batch *b) {
     cuda_state *s = state(ex);
+    const int32_t n_tokens = b->n_tokens;
     if (n_tokens > s->n_batch)
         return slim_error(SLIM_ERR_INTERNAL, "cuda: %d tokens in a step of at most %d", n_tokens,
                           s->n_batch);
+    /* One sequence at consecutive positions over the identity table: the
+     * single-sequence kernels (and the decode graph). */
+    bool ident = true;
+    for (int32_t t = 0; t < n_tokens; t++)
+        ident = ident && b->seq[t] == b->seq[0] && b->pos[t] == b->pos[0] + t;
+    const slim_batch_seq *q = &b->seqs[b->seq[0]];
+    for (int32_t k = 0; ident && k <= b->pos[n_tokens - 1] / b->block_size; k++)
+        ident = q->blocks[k] == k;
+    ex->batch = b;
     s->err = 0;
-    s->h_step[0] = pos0;
-    memcpy(s->h_step + 1, tokens, (size_t)n_tokens * sizeof(int32_t));
+    s->paged = !ident;
+    s->h_step[0] = b->pos[0];
+    memcpy(s->h_step + 1, b->tokens, (size_t)n_tokens * sizeof(int32_t));
     cudaError_t e = cudaMemcpyAsync(s->d_step, s->h_step, (size_t)(n_tokens + 1) * sizeof(int32_t),
                                     cudaMemcpyHostToDevice, s->stream);
-    return e == cudaSuccess ? SLIM_OK : cuda_fail(e, "uploading the step's tokens");
+    if (e != cudaSuccess) return cuda_fail(e, "uploading the step's tokens");
+    return s->paged ? upload_paged(s, b) : SLIM_OK;
 }
 
 static void download(const slim_exec *ex, float *host, const float *src, int64_t n) {
@@ -255,6 +338,10 @@ static slim_status finish(const slim_exec *ex) {
 
 static bool graph_begin(const slim_exec *ex) {
     cuda_state *s = state(ex);
+    if (s->paged) { /* recorded steps are identity-table ones: this one runs eagerly */
+        s->capturing = false;
+        return false;
+    }
     if (s->graph) {
         note(ex, cudaGraphLaunch(s->graph, s->stream), "graph launch");
         return true;
@@ -294,6 +381,7 @@ static const slim_backend_ops cuda_ops = {
     .attention = attention,
     .alloc = dev_alloc,
     .release = dev_release,
+    .copy = dev_copy,
     .alloc_host = pinned_alloc,
     .release_host = pinned_release,
     .exec_init = exec_init,
