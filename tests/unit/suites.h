@@ -27,6 +27,7 @@ Suite *suite_lora(void);    /* test_lora.c: LoRA adapters vs llama.cpp and PEFT,
 Suite *suite_convert(void); /* test_convert.c: GGUF writer, quantizers, slim convert */
 Suite *
 suite_weight_type(void); /* test_weight_type.c: quantize at load vs slim convert, every way */
+Suite *suite_constrain(void); /* test_constrain.c: grammars, regex, JSON Schema, token masks */
 
 /* A whole file read into a malloc'd buffer (one spare byte); fails the test
  * if it cannot be read. */
