@@ -195,6 +195,11 @@ $(BUILD)/stream: tools/bench/stream.c
 bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make maskbench`: the constraint engine's MaskBench runner (tools/maskbench/).
+.PHONY: maskbench
+maskbench: $(BUILD)/maskbench
+$(BUILD)/maskbench: tools/maskbench/maskbench.c $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &:
 	python3 tools/bench/gen_llama1b.py $(MODEL_DIR)/bench

@@ -208,7 +208,7 @@ START_TEST(test_mask_brute_force) {
         "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"maxLength\":3},"
         "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},\"required\":[\"a\"]}",
     };
-    for (int gi = 0; gi < 1; gi++) {
+    for (int gi = 0; gi < 2; gi++) {
         slim_cgrammar *g = NULL;
         slim_constraint_kind kd =
             gi == 0 ? SLIM_CONSTRAINT_JSON_OBJECT : SLIM_CONSTRAINT_JSON_SCHEMA;
