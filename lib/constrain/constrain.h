@@ -77,23 +77,36 @@ enum { SLIM_CTOK_NEVER = 0, SLIM_CTOK_TEXT = 1, SLIM_CTOK_EOS = 2 };
 
 typedef struct slim_ctrie_node {
     uint8_t byte;
+    uint8_t plain; /* this byte and every byte below are printable ASCII but '"' and '\\' */
     uint16_t depth;
+    uint16_t h;     /* bytes from the parent down to the deepest token below */
     int32_t next;   /* preorder index past this node's subtree */
     int32_t tok_lo; /* tokens ending here: order[tok_lo .. tok_lo + tok_n) */
     int32_t tok_n;
 } slim_ctrie_node;
+
+/* A trie over some of the tokens. */
+typedef struct slim_ctrie {
+    slim_ctrie_node *nodes; /* preorder; node 0 is the root */
+    int32_t n;
+    int32_t *order;     /* its tokens sorted by bytes */
+    int32_t *tok_start; /* [n + 1]: order index of the first token at or after node i */
+    int32_t max_depth;
+} slim_ctrie;
 
 typedef struct slim_ctokens {
     int32_t n_vocab;
     uint8_t *kind;  /* [n_vocab] SLIM_CTOK_* */
     uint32_t *off;  /* [n_vocab + 1] into bytes */
     uint8_t *bytes; /* every token's bytes */
-    int32_t *order; /* TEXT tokens sorted by bytes */
     int32_t *eos;   /* EOS tokens */
     int32_t n_eos;
-    slim_ctrie_node *trie; /* preorder; node 0 is the root */
-    int32_t n_trie;
-    int32_t max_depth;
+    slim_ctrie all; /* every TEXT token */
+    /* String-safe tokens: complete UTF-8 characters other than '"', '\' and
+     * controls, then at most a valid start of one more; inside a JSON string
+     * they are all allowed at once (safe_mask) and only the others are walked. */
+    uint32_t *safe_mask;
+    slim_ctrie unsafe;
 } slim_ctokens;
 
 /* From explicit byte strings (tests, tools): token i is bytes[off[i]..off[i+1]),

@@ -18,6 +18,8 @@ typedef struct cstate {
     int32_t off, n; /* frames: spool[off .. off+n), sorted */
     int32_t row;    /* transition row, -1 if none */
     int32_t mask;   /* cached mask, -1 if none */
+    int32_t uni;    /* the one state every plain byte leads to; -1 none, UNKNOWN */
+    int8_t sloop;   /* every string-safe character leads back here: 1, 0, -1 unknown */
     uint8_t accept;
     uint64_t h;
 } cstate;
@@ -257,7 +259,7 @@ static int32_t intern_state(slim_cmatch *m) {
         return SLIM_CSTATE_DEAD;
     }
     memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
-    m->st[m->ns] = (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, m->res_acc, h};
+    m->st[m->ns] = (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, -1, m->res_acc, h};
     m->nsp += m->nres;
     m->shash[j] = (int32_t)m->ns;
     return (int32_t)m->ns++;
@@ -321,7 +323,7 @@ slim_status slim_cmatch_new(const slim_cgrammar *g, const slim_ctokens *t, slim_
     m->t = t;
     m->cache_masks = true;
     m->mask_words = ((size_t)t->n_vocab + 31) / 32;
-    m->walk = malloc(sizeof(int32_t) * ((size_t)t->max_depth + 2));
+    m->walk = malloc(sizeof(int32_t) * ((size_t)t->all.max_depth + 2));
     m->out = calloc(m->mask_words + 1, sizeof(uint32_t));
     if (!m->walk || !m->out) {
         slim_cmatch_free(m);
@@ -385,27 +387,143 @@ int32_t slim_cmatch_advance_token(slim_cmatch *m, int32_t s, int32_t tok) {
     return slim_cmatch_advance_bytes(m, s, t->bytes + t->off[tok], t->off[tok + 1] - t->off[tok]);
 }
 
+static bool is_plain(int c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
+
+/* The state all plain bytes lead to from s (all alike, live), else -1. */
+static int32_t uniform(slim_cmatch *m, int32_t s) {
+    if (m->st[s].uni != UNKNOWN) return m->st[s].uni;
+    int32_t u = -1;
+    for (int c = 0x20; c < 0x7F; c++) {
+        if (!is_plain(c)) continue;
+        int32_t x = delta(m, s, (uint8_t)c);
+        if (x < 0 || (u >= 0 && x != u)) {
+            u = -1;
+            break;
+        }
+        u = x;
+    }
+    if (m->failed) return -1;
+    m->st[s].uni = u;
+    return u;
+}
+
+/* Every continuation byte from x leads to s. */
+static bool conts_to(slim_cmatch *m, int32_t x, int32_t s) {
+    for (int c = 0x80; c <= 0xBF; c++)
+        if (delta(m, x, (uint8_t)c) != s) return false;
+    return true;
+}
+
+/* Does every string-safe character (tokens.c) lead from s back to s?  Then
+ * all string-safe tokens are allowed at s: their complete characters loop,
+ * and a trailing partial character can be completed. */
+static bool string_loop(slim_cmatch *m, int32_t s) {
+    if (m->st[s].sloop >= 0) return m->st[s].sloop;
+    bool ok = true;
+    for (int c = 0x20; c < 0x7F && ok; c++)
+        if (c != '"' && c != '\\') ok = delta(m, s, (uint8_t)c) == s;
+    int32_t seen[64];
+    int nseen = 0;
+    for (int lead = 0xC2; lead <= 0xF4 && ok; lead++) {
+        if (lead > 0xDF && lead < 0xE0) continue;
+        int32_t x = delta(m, s, (uint8_t)lead);
+        if (x < 0) {
+            ok = false;
+            break;
+        }
+        int len = lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : 4;
+        int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+        int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+        if (len == 2) {
+            ok = conts_to(m, x, s);
+            continue;
+        }
+        for (int c2 = lo; c2 <= hi && ok; c2++) {
+            int32_t y = delta(m, x, (uint8_t)c2);
+            if (y < 0) {
+                ok = false;
+                break;
+            }
+            if (len == 3) {
+                bool done = false;
+                for (int q = 0; q < nseen && !done; q++)
+                    done = seen[q] == y;
+                if (done) continue;
+                ok = conts_to(m, y, s);
+                if (ok && nseen < 64) seen[nseen++] = y;
+                continue;
+            }
+            for (int c3 = 0x80; c3 <= 0xBF && ok; c3++) {
+                int32_t z = delta(m, y, (uint8_t)c3);
+                if (z < 0) {
+                    ok = false;
+                    break;
+                }
+                bool done = false;
+                for (int q = 0; q < nseen && !done; q++)
+                    done = seen[q] == z;
+                if (done) continue;
+                ok = conts_to(m, z, s);
+                if (ok && nseen < 64) seen[nseen++] = z;
+            }
+        }
+    }
+    if (m->failed) return false;
+    m->st[s].sloop = ok;
+    return ok;
+}
+
 /* The trie walk: a node's bytes are fed to the automaton from its parent's
- * state; a dead state skips the whole subtree. */
-static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
-    const slim_ctokens *t = m->t;
-    const slim_ctrie_node *T = t->trie;
-    memset(mask, 0, m->mask_words * sizeof(uint32_t));
+ * state; a dead state skips the whole subtree.  Bulk path: where every plain
+ * byte leads to one live state for `reach` steps from the root (inside a
+ * counted string, say), a subtree of plain bytes no deeper than that is
+ * allowed whole, without visiting it. */
+static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, uint32_t *mask) {
+    const slim_ctrie_node *T = r->nodes;
     int32_t *walk = m->walk;
     walk[0] = s;
-    for (int32_t i = 1; i < t->n_trie;) {
+    int32_t reach = 0; /* uniform steps available from the root */
+    for (int32_t u = s; reach < r->max_depth && (u = uniform(m, u)) >= 0;)
+        reach++;
+    int32_t plain_run = 0; /* depth to which the current path is all plain */
+    for (int32_t i = 1; i < r->n;) {
         const slim_ctrie_node *nd = &T[i];
-        int32_t x = delta(m, walk[nd->depth - 1], nd->byte);
+        int32_t d = nd->depth;
+        if (plain_run > d - 1) plain_run = d - 1;
+        /* plain bytes all the way down, and the state loops on them (or
+         * they stay live long enough from the root) */
+        if (nd->plain && ((plain_run == d - 1 && d - 1 + nd->h <= reach) ||
+                          uniform(m, walk[d - 1]) == walk[d - 1])) {
+            for (int32_t k = r->tok_start[i]; k < r->tok_start[nd->next]; k++) {
+                int32_t tok = r->order[k];
+                mask[tok >> 5] |= 1u << (tok & 31);
+            }
+            i = nd->next;
+            continue;
+        }
+        int32_t x = delta(m, walk[d - 1], nd->byte);
         if (x < 0) {
             i = nd->next;
             continue;
         }
-        walk[nd->depth] = x;
+        walk[d] = x;
+        if (plain_run == d - 1 && is_plain(nd->byte)) plain_run = d;
         for (int32_t k = 0; k < nd->tok_n; k++) {
-            int32_t tok = t->order[nd->tok_lo + k];
+            int32_t tok = r->order[nd->tok_lo + k];
             mask[tok >> 5] |= 1u << (tok & 31);
         }
         i++;
+    }
+}
+
+static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
+    const slim_ctokens *t = m->t;
+    if (string_loop(m, s)) {
+        memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
+        walk_trie(m, s, &t->unsafe, mask);
+    } else {
+        memset(mask, 0, m->mask_words * sizeof(uint32_t));
+        walk_trie(m, s, &t->all, mask);
     }
     if (m->st[s].accept)
         for (int32_t k = 0; k < t->n_eos; k++)
