@@ -77,7 +77,8 @@ enum { SLIM_CTOK_NEVER = 0, SLIM_CTOK_TEXT = 1, SLIM_CTOK_EOS = 2 };
 
 typedef struct slim_ctrie_node {
     uint8_t byte;
-    uint8_t plain; /* this byte and every byte below are printable ASCII but '"' and '\\' */
+    uint8_t plain;    /* this byte and every byte below are printable ASCII but '"' and '\\' */
+    uint8_t boundary; /* the bytes down to here end at a UTF-8 character boundary */
     uint16_t depth;
     uint16_t h;     /* bytes from the parent down to the deepest token below */
     int32_t next;   /* preorder index past this node's subtree */
@@ -101,12 +102,12 @@ typedef struct slim_ctokens {
     uint8_t *bytes; /* every token's bytes */
     int32_t *eos;   /* EOS tokens */
     int32_t n_eos;
-    slim_ctrie all; /* every TEXT token */
-    /* String-safe tokens: complete UTF-8 characters other than '"', '\' and
-     * controls, then at most a valid start of one more; inside a JSON string
-     * they are all allowed at once (safe_mask) and only the others are walked. */
+    /* String-safe tokens: complete UTF-8 characters other than '"', '\\' and
+     * controls, then at most a valid start of one more.  Where the state loops
+     * on every such character (inside a JSON string) a whole subtree of the
+     * safe trie is allowed at once (safe_mask at the root). */
     uint32_t *safe_mask;
-    slim_ctrie unsafe;
+    slim_ctrie safe, unsafe; /* the TEXT tokens, split */
 } slim_ctokens;
 
 /* From explicit byte strings (tests, tools): token i is bytes[off[i]..off[i+1]),

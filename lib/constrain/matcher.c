@@ -298,17 +298,52 @@ static int32_t *row_of(slim_cmatch *m, int32_t s) {
     return m->rows + (size_t)S->row * 256;
 }
 
+/* Fill s's whole row: bytes that every frame of s treats alike (the same
+ * membership in each frame's byte set) lead to the same state, so one
+ * transition per class of bytes. */
+static void fill_row(slim_cmatch *m, int32_t s) {
+    int32_t n = m->st[s].n, off = m->st[s].off;
+    if (!row_of(m, s)) return;
+    if (n > 64) {
+        for (int c = 0; c < 256 && !m->failed; c++) {
+            int32_t v = transition(m, s, (uint8_t)c);
+            int32_t *row = row_of(m, s);
+            if (!row) return;
+            row[c] = v;
+        }
+        return;
+    }
+    uint64_t sig[256];
+    memset(sig, 0, sizeof sig);
+    const slim_cgrammar *g = m->g;
+    for (int32_t i = 0; i < n; i++) {
+        const uint64_t *set = g->sets[g->items[m->fpos[m->spool[off + i]]].arg];
+        for (int w = 0; w < 4; w++)
+            for (uint64_t bits = set[w]; bits; bits &= bits - 1)
+                sig[w * 64 + __builtin_ctzll(bits)] |= 1ull << i;
+    }
+    int32_t done[256];
+    for (int c = 0; c < 256; c++)
+        done[c] = UNKNOWN;
+    for (int c = 0; c < 256 && !m->failed; c++) {
+        if (done[c] != UNKNOWN) continue;
+        int32_t v = sig[c] ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+        for (int k = c; k < 256; k++)
+            if (sig[k] == sig[c]) done[k] = v;
+    }
+    int32_t *row = row_of(m, s);
+    if (row && !m->failed) memcpy(row, done, sizeof done);
+}
+
 static inline int32_t delta(slim_cmatch *m, int32_t s, uint8_t c) {
     int32_t r = m->st[s].row;
     if (r >= 0) {
         int32_t v = m->rows[(size_t)r * 256 + c];
         if (v != UNKNOWN) return v;
     }
-    int32_t v = transition(m, s, c);
-    int32_t *row = row_of(m, s);
-    if (!row) return SLIM_CSTATE_DEAD;
-    row[c] = v;
-    return v;
+    fill_row(m, s);
+    if (m->failed || m->st[s].row < 0) return SLIM_CSTATE_DEAD;
+    return m->rows[(size_t)m->st[s].row * 256 + c];
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
@@ -323,7 +358,10 @@ slim_status slim_cmatch_new(const slim_cgrammar *g, const slim_ctokens *t, slim_
     m->t = t;
     m->cache_masks = true;
     m->mask_words = ((size_t)t->n_vocab + 31) / 32;
-    m->walk = malloc(sizeof(int32_t) * ((size_t)t->all.max_depth + 2));
+    m->walk = malloc(sizeof(int32_t) *
+                     ((size_t)(t->safe.max_depth > t->unsafe.max_depth ? t->safe.max_depth
+                                                                       : t->unsafe.max_depth) +
+                      2));
     m->out = calloc(m->mask_words + 1, sizeof(uint32_t));
     if (!m->walk || !m->out) {
         slim_cmatch_free(m);
@@ -478,7 +516,22 @@ static bool string_loop(slim_cmatch *m, int32_t s) {
  * byte leads to one live state for `reach` steps from the root (inside a
  * counted string, say), a subtree of plain bytes no deeper than that is
  * allowed whole, without visiting it. */
-static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, uint32_t *mask) {
+static bool string_loop(slim_cmatch *m, int32_t s);
+
+static void set_range(uint32_t *mask, const slim_ctrie *r, int32_t i, bool on) {
+    for (int32_t k = r->tok_start[i]; k < r->tok_start[r->nodes[i].next]; k++) {
+        int32_t tok = r->order[k];
+        if (on)
+            mask[tok >> 5] |= 1u << (tok & 31);
+        else
+            mask[tok >> 5] &= ~(1u << (tok & 31));
+    }
+}
+
+/* neg: the mask starts with every token of r set, and the walk clears the
+ * dead subtrees instead of setting the live ones (cheaper when most are). */
+static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe, bool neg,
+                      uint32_t *mask) {
     const slim_ctrie_node *T = r->nodes;
     int32_t *walk = m->walk;
     walk[0] = s;
@@ -494,37 +547,59 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, uint32_t *
          * they stay live long enough from the root) */
         if (nd->plain && ((plain_run == d - 1 && d - 1 + nd->h <= reach) ||
                           uniform(m, walk[d - 1]) == walk[d - 1])) {
-            for (int32_t k = r->tok_start[i]; k < r->tok_start[nd->next]; k++) {
-                int32_t tok = r->order[k];
-                mask[tok >> 5] |= 1u << (tok & 31);
-            }
+            if (!neg) set_range(mask, r, i, true);
             i = nd->next;
             continue;
         }
         int32_t x = delta(m, walk[d - 1], nd->byte);
         if (x < 0) {
+            if (neg) set_range(mask, r, i, false);
+            i = nd->next;
+            continue;
+        }
+        if (safe && nd->boundary && string_loop(m, x)) {
+            /* every safe token below continues with safe characters */
+            if (!neg) set_range(mask, r, i, true);
             i = nd->next;
             continue;
         }
         walk[d] = x;
         if (plain_run == d - 1 && is_plain(nd->byte)) plain_run = d;
-        for (int32_t k = 0; k < nd->tok_n; k++) {
-            int32_t tok = r->order[nd->tok_lo + k];
-            mask[tok >> 5] |= 1u << (tok & 31);
-        }
+        if (!neg)
+            for (int32_t k = 0; k < nd->tok_n; k++) {
+                int32_t tok = r->order[nd->tok_lo + k];
+                mask[tok >> 5] |= 1u << (tok & 31);
+            }
         i++;
     }
+}
+
+/* Are most safe tokens allowed (judged by the first byte's subtrees)? */
+static bool mostly_allowed(slim_cmatch *m, int32_t s, const slim_ctrie *r) {
+    int64_t yes = 0, no = 0;
+    for (int32_t i = 1; i < r->n; i = r->nodes[i].next) {
+        int32_t x = delta(m, s, r->nodes[i].byte);
+        int64_t cnt = r->tok_start[r->nodes[i].next] - r->tok_start[i];
+        if (x < 0)
+            no += cnt;
+        else if (r->nodes[i].boundary && string_loop(m, x))
+            yes += cnt;
+    }
+    return yes > no;
 }
 
 static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     const slim_ctokens *t = m->t;
     if (string_loop(m, s)) {
         memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
-        walk_trie(m, s, &t->unsafe, mask);
+    } else if (mostly_allowed(m, s, &t->safe)) {
+        memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
+        walk_trie(m, s, &t->safe, true, true, mask);
     } else {
         memset(mask, 0, m->mask_words * sizeof(uint32_t));
-        walk_trie(m, s, &t->all, mask);
+        walk_trie(m, s, &t->safe, true, false, mask);
     }
+    walk_trie(m, s, &t->unsafe, false, false, mask);
     if (m->st[s].accept)
         for (int32_t k = 0; k < t->n_eos; k++)
             mask[t->eos[k] >> 5] |= 1u << (t->eos[k] & 31);

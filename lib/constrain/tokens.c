@@ -20,7 +20,7 @@ void slim_ctokens_free(slim_ctokens *t) {
     free(t->bytes);
     free(t->eos);
     free(t->safe_mask);
-    trie_free(&t->all);
+    trie_free(&t->safe);
     trie_free(&t->unsafe);
     free(t);
 }
@@ -81,7 +81,14 @@ static slim_status build_trie(slim_ctokens *t, const uint8_t *pick, slim_ctrie *
                 free(path);
                 return slim_error(SLIM_ERR_NOMEM, "constraint tokens: out of memory");
             }
-            r->nodes[r->n] = (slim_ctrie_node){.byte = w[d], .depth = (uint16_t)(d + 1)};
+            /* a boundary after byte d: ASCII, or the last byte its lead asks for */
+            int32_t q = d;
+            while (q > 0 && (w[q] & 0xC0) == 0x80)
+                q--;
+            int need = w[q] < 0x80 ? 1 : w[q] >= 0xF0 ? 4 : w[q] >= 0xE0 ? 3 : w[q] >= 0xC0 ? 2 : 0;
+            bool bd = need && d - q + 1 == need;
+            r->nodes[r->n] =
+                (slim_ctrie_node){.byte = w[d], .boundary = bd, .depth = (uint16_t)(d + 1)};
             path[d + 1] = r->n++;
         }
         depth = len;
@@ -129,7 +136,8 @@ static bool string_safe(const uint8_t *p, size_t n) {
         }
         size_t len;
         uint8_t lo = 0x80, hi = 0xBF; /* the second byte's range */
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
         else if (c >= 0xE0 && c <= 0xEF) {
             len = 3;
             if (c == 0xE0) lo = 0xA0;
@@ -138,7 +146,8 @@ static bool string_safe(const uint8_t *p, size_t n) {
             len = 4;
             if (c == 0xF0) lo = 0x90;
             if (c == 0xF4) hi = 0x8F;
-        } else return false;
+        } else
+            return false;
         for (size_t k = 1; k < len; k++) {
             if (i + k >= n) return true; /* a valid start of a character */
             uint8_t d = p[i + k];
@@ -182,13 +191,16 @@ slim_status slim_ctokens_new(int32_t n, const uint8_t *kind, const uint32_t *off
         if (t->kind[i] == SLIM_CTOK_EOS) t->eos[t->n_eos++] = i;
     }
     for (int32_t i = 0; i < n; i++) {
-        bool safe = t->kind[i] == SLIM_CTOK_TEXT && string_safe(t->bytes + off[i], off[i + 1] - off[i]);
+        bool safe =
+            t->kind[i] == SLIM_CTOK_TEXT && string_safe(t->bytes + off[i], off[i + 1] - off[i]);
         if (safe) t->safe_mask[i >> 5] |= 1u << (i & 31);
         pick[i] = 1;
     }
-    slim_status st = build_trie(t, pick, &t->all);
     for (int32_t i = 0; i < n; i++)
-        pick[i] = !((t->safe_mask[i >> 5] >> (i & 31)) & 1);
+        pick[i] = (t->safe_mask[i >> 5] >> (i & 31)) & 1;
+    slim_status st = build_trie(t, pick, &t->safe);
+    for (int32_t i = 0; i < n; i++)
+        pick[i] = !pick[i];
     if (st == SLIM_OK) st = build_trie(t, pick, &t->unsafe);
     free(pick);
     if (st != SLIM_OK) {

@@ -107,7 +107,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     fprintf(stderr, "vocab %s: %d tokens, trie %d nodes, built in %.0f ms\n", vocab_path,
-            toks->n_vocab, toks->all.n, 1e3 * (now() - t0));
+            toks->n_vocab, toks->safe.n + toks->unsafe.n, 1e3 * (now() - t0));
     FILE *f = fopen(data, "r");
     if (!f) {
         perror(data);
