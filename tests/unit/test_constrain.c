@@ -244,6 +244,106 @@ START_TEST(test_mask_brute_force) {
 }
 END_TEST
 
+#define JS SLIM_CONSTRAINT_JSON_SCHEMA
+
+START_TEST(test_schema_keywords) {
+    check_lang(
+        JS,
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":"
+        "\"string\"}},\"required\":[\"a\"],\"additionalProperties\":false}",
+        L("{\"a\":1}", "{\"a\":1,\"b\":\"x\"}"),
+        L("{}", "{\"b\":\"x\",\"a\":1}", "{\"a\":1,\"c\":2}", "{\"a\":\"1\"}", "{\"a\":1,}"));
+    /* additional members: any key but the defined ones, after them */
+    check_lang(JS, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}",
+               L("{\"a\":1,\"zz\":[1]}", "{}", "{\"ab\":1}", "{\"\":1}", "{\"b\":null}"),
+               L("{\"a\":1,\"a\":2}", "{\"b\":1,\"a\":1}"));
+    check_lang(JS, "{\"type\":\"integer\",\"minimum\":-15,\"maximum\":120}",
+               L("-15", "0", "9", "99", "120", "-9"), L("-16", "121", "1000", "01", "-0", "1.5"));
+    check_lang(JS, "{\"type\":\"integer\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":1000}",
+               L("1", "999"), L("0", "1000"));
+    check_lang(JS, "{\"type\":\"number\",\"minimum\":-1,\"maximum\":10}",
+               L("0", "10", "9.99", "10.0", "0.5", "-0.5", "-1", "-1.0"),
+               L("-1.5", "10.5", "11", "1e1", "-2"));
+    check_lang(JS, "{\"type\":\"integer\",\"multipleOf\":3}", L("0", "3", "-9", "123"),
+               L("4", "10", "-1"));
+    check_lang(JS, "{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}",
+               L("\"ab\"", "\"abc\"", "\"é\\n\"", "\"\\u0041b\""), L("\"a\"", "\"abcd\"", "\"\""));
+    check_lang(JS, "{\"type\":\"string\",\"pattern\":\"^[a-z]+\\\\d$\"}", L("\"ab1\""),
+               L("\"ab\"", "\"Ab1\"", "\"ab12\""));
+    check_lang(JS, "{\"pattern\":\"b\",\"type\":\"string\"}", L("\"abc\"", "\"b\"", "\"\\\"b\""),
+               L("\"ac\"", "\"\""));
+    check_lang(JS, "{\"enum\":[\"red\",1,null,{\"a\":[1]},\"a\\\"b\"]}",
+               L("\"red\"", "1", "null", "{\"a\":[1]}", "\"a\\\"b\""), L("\"blue\"", "2", "\"a\""));
+    check_lang(JS, "{\"type\":\"string\",\"enum\":[\"x\",1]}", L("\"x\""), L("1"));
+    check_lang(JS, "{\"const\":\"k\"}", L("\"k\""), L("\"kk\""));
+    check_lang(JS, "{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", L("\"x\"", "1"),
+               L("1.5", "null"));
+    check_lang(JS, "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}", L("\"x\"", "null"),
+               L("1"));
+    check_lang(
+        JS,
+        "{\"oneOf\":[{\"properties\":{\"k\":{\"const\":\"a\"},\"v\":{\"type\":\"integer\"}},"
+        "\"required\":[\"k\"]},{\"properties\":{\"k\":{\"const\":\"b\"}},\"required\":[\"k\"]}],"
+        "\"type\":\"object\",\"additionalProperties\":false}",
+        L("{\"k\":\"a\",\"v\":1}", "{\"k\":\"b\"}"), L("{\"k\":\"c\"}", "{\"k\":\"b\",\"v\":1}"));
+    check_lang(JS,
+               "{\"allOf\":[{\"properties\":{\"a\":{\"type\":\"integer\"}}},{\"required\":[\"a\"],"
+               "\"properties\":{\"a\":{\"minimum\":5}}}],\"additionalProperties\":false}",
+               L("{\"a\":5}", "{\"a\":70}"), L("{}", "{\"a\":4}", "{\"a\":\"x\"}"));
+    check_lang(
+        JS,
+        "{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":\"#/$defs/n\"}},"
+        "\"additionalProperties\":false}},\"$ref\":\"#/$defs/n\"}",
+        L("{\"c\":{\"c\":{}}}", "{}"), L("{\"c\":1}", "{\"d\":{}}"));
+    check_lang(JS,
+               "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":"
+               "\"integer\"},\"minItems\":2,\"maxItems\":3}",
+               L("[\"a\",1]", "[\"a\",1,2]"),
+               L("[\"a\"]", "[\"a\",1,2,3]", "[1,1]", "[\"a\",\"b\"]"));
+    check_lang(JS,
+               "{\"type\":\"array\",\"items\":[{\"type\":\"integer\"}],\"additionalItems\":false}",
+               L("[]", "[1]"), L("[1,2]", "[\"a\"]"));
+    check_lang(JS, "{\"type\":\"string\",\"format\":\"date\"}",
+               L("\"2024-02-28\"", "\"1999-12-31\""),
+               L("\"2024-02-30\"", "\"2024-13-01\"", "\"24-01-01\""));
+    check_lang(JS, "{\"format\":\"uuid\",\"type\":\"string\"}",
+               L("\"123e4567-e89b-12d3-a456-426614174000\""), L("\"123e4567\""));
+    check_lang(JS, "{\"type\":\"string\",\"format\":\"date-time\"}", L("\"2024-01-01T10:00:00Z\""),
+               L("\"2024-01-01 10:00:00\""));
+    check_lang(JS, "{\"not\":{}}", NULL, L("1", "null", "{}"));
+    check_lang(JS, "{\"type\":[\"integer\",\"null\"],\"not\":{\"type\":\"null\"}}", L("1"),
+               L("null"));
+    check_lang(JS, "true", L("1", "{\"a\":[]}"), L("{a}"));
+    check_lang(JS,
+               "{\"title\":\"t\",\"x-ext\":1,\"unknownKeyword\":5,\"format\":\"int32\","
+               "\"type\":\"integer\"}",
+               L("5"), L("\"5\""));
+}
+END_TEST
+
+START_TEST(test_schema_errors) {
+    check_err(JS, "{\"patternProperties\":{\"^a\":{}}}", SLIM_ERR_UNSUPPORTED,
+              "keyword 'patternProperties' is not supported at /patternProperties");
+    check_err(JS, "{\"properties\":{\"x\":{\"uniqueItems\":true}}}", SLIM_ERR_UNSUPPORTED,
+              "keyword 'uniqueItems' is not supported at /properties/x/uniqueItems");
+    check_err(JS, "{\"$ref\":\"other.json#/a\"}", SLIM_ERR_UNSUPPORTED, "$ref 'other.json#/a'");
+    check_err(JS, "{\"type\":\"strin\"}", SLIM_ERR_FORMAT, "unknown type 'strin' at /type");
+    check_err(JS, "{\"type\":", SLIM_ERR_FORMAT, "json schema:1:9");
+    check_err(JS, "{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":1}]}", SLIM_ERR_UNSUPPORTED,
+              "oneOf alternatives that may overlap");
+    check_err(JS, "{\"type\":\"string\",\"pattern\":\"(?=x)\"}", SLIM_ERR_UNSUPPORTED,
+              "pattern: regex: lookaround");
+    check_err(JS, "{\"type\":\"string\",\"format\":\"hostname\"}", SLIM_ERR_UNSUPPORTED,
+              "format 'hostname' is not supported at /format");
+    check_err(JS, "{\"type\":\"number\",\"multipleOf\":0.01}", SLIM_ERR_UNSUPPORTED, "multipleOf");
+    check_err(JS, "{\"allOf\":[{\"pattern\":\"a\"},{\"pattern\":\"b\"}]}", SLIM_ERR_UNSUPPORTED,
+              "two different pattern values");
+    check_err(JS,
+              "{\"$defs\":{\"a\":{\"allOf\":[{\"$ref\":\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/a\"}",
+              SLIM_ERR_UNSUPPORTED, "too deeply");
+}
+END_TEST
+
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
@@ -253,6 +353,8 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_regex);
     tcase_add_test(tc, test_choices_json_any);
     tcase_add_test(tc, test_mask_brute_force);
+    tcase_add_test(tc, test_schema_keywords);
+    tcase_add_test(tc, test_schema_errors);
     suite_add_tcase(s, tc);
     return s;
 }
