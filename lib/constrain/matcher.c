@@ -304,33 +304,38 @@ static int32_t *row_of(slim_cmatch *m, int32_t s) {
 static void fill_row(slim_cmatch *m, int32_t s) {
     int32_t n = m->st[s].n, off = m->st[s].off;
     if (!row_of(m, s)) return;
-    if (n > 64) {
-        for (int c = 0; c < 256 && !m->failed; c++) {
-            int32_t v = transition(m, s, (uint8_t)c);
-            int32_t *row = row_of(m, s);
-            if (!row) return;
-            row[c] = v;
-        }
+    size_t words = ((size_t)n + 63) / 64;
+    if (!words) words = 1;
+    uint64_t small[256];
+    uint64_t *sig = words == 1 ? small : calloc(256 * words, sizeof(uint64_t));
+    if (!sig) {
+        fail(m, "out of memory");
         return;
     }
-    uint64_t sig[256];
-    memset(sig, 0, sizeof sig);
+    if (words == 1) memset(small, 0, sizeof small);
     const slim_cgrammar *g = m->g;
     for (int32_t i = 0; i < n; i++) {
         const uint64_t *set = g->sets[g->items[m->fpos[m->spool[off + i]]].arg];
         for (int w = 0; w < 4; w++)
             for (uint64_t bits = set[w]; bits; bits &= bits - 1)
-                sig[w * 64 + __builtin_ctzll(bits)] |= 1ull << i;
+                sig[(size_t)(w * 64 + __builtin_ctzll(bits)) * words + (size_t)i / 64] |=
+                    1ull << (i % 64);
     }
     int32_t done[256];
     for (int c = 0; c < 256; c++)
         done[c] = UNKNOWN;
     for (int c = 0; c < 256 && !m->failed; c++) {
         if (done[c] != UNKNOWN) continue;
-        int32_t v = sig[c] ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+        const uint64_t *sc = sig + (size_t)c * words;
+        bool any = false;
+        for (size_t w = 0; w < words; w++)
+            any |= sc[w] != 0;
+        int32_t v = any ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
         for (int k = c; k < 256; k++)
-            if (sig[k] == sig[c]) done[k] = v;
+            if (done[k] == UNKNOWN && memcmp(sig + (size_t)k * words, sc, words * 8) == 0)
+                done[k] = v;
     }
+    if (sig != small) free(sig);
     int32_t *row = row_of(m, s);
     if (row && !m->failed) memcpy(row, done, sizeof done);
 }
@@ -445,10 +450,21 @@ static int32_t uniform(slim_cmatch *m, int32_t s) {
     return u;
 }
 
-/* Every continuation byte from x leads to s. */
-static bool conts_to(slim_cmatch *m, int32_t x, int32_t s) {
-    for (int c = 0x80; c <= 0xBF; c++)
-        if (delta(m, x, (uint8_t)c) != s) return false;
+/* Every sequence of k continuation bytes from x leads to s (memo: states
+ * already verified for each k). */
+typedef struct vmemo {
+    int32_t st[3][64];
+    int n[3];
+} vmemo;
+
+static bool conts_to(slim_cmatch *m, int32_t x, int k, int32_t s, vmemo *v) {
+    for (int q = 0; q < v->n[k - 1]; q++)
+        if (v->st[k - 1][q] == x) return true;
+    for (int c = 0x80; c <= 0xBF; c++) {
+        int32_t y = delta(m, x, (uint8_t)c);
+        if (k == 1 ? y != s : (y < 0 || !conts_to(m, y, k - 1, s, v))) return false;
+    }
+    if (v->n[k - 1] < 64) v->st[k - 1][v->n[k - 1]++] = x;
     return true;
 }
 
@@ -460,50 +476,26 @@ static bool string_loop(slim_cmatch *m, int32_t s) {
     bool ok = true;
     for (int c = 0x20; c < 0x7F && ok; c++)
         if (c != '"' && c != '\\') ok = delta(m, s, (uint8_t)c) == s;
-    int32_t seen[64];
-    int nseen = 0;
+    vmemo v;
+    v.n[0] = v.n[1] = v.n[2] = 0;
     for (int lead = 0xC2; lead <= 0xF4 && ok; lead++) {
-        if (lead > 0xDF && lead < 0xE0) continue;
         int32_t x = delta(m, s, (uint8_t)lead);
         if (x < 0) {
             ok = false;
             break;
         }
         int len = lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : 4;
-        int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
-        int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
         if (len == 2) {
-            ok = conts_to(m, x, s);
+            ok = conts_to(m, x, 1, s, &v);
             continue;
         }
+        /* the second byte's range depends on the lead (no overlong forms,
+         * surrogates or values past U+10FFFF) */
+        int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+        int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
         for (int c2 = lo; c2 <= hi && ok; c2++) {
             int32_t y = delta(m, x, (uint8_t)c2);
-            if (y < 0) {
-                ok = false;
-                break;
-            }
-            if (len == 3) {
-                bool done = false;
-                for (int q = 0; q < nseen && !done; q++)
-                    done = seen[q] == y;
-                if (done) continue;
-                ok = conts_to(m, y, s);
-                if (ok && nseen < 64) seen[nseen++] = y;
-                continue;
-            }
-            for (int c3 = 0x80; c3 <= 0xBF && ok; c3++) {
-                int32_t z = delta(m, y, (uint8_t)c3);
-                if (z < 0) {
-                    ok = false;
-                    break;
-                }
-                bool done = false;
-                for (int q = 0; q < nseen && !done; q++)
-                    done = seen[q] == z;
-                if (done) continue;
-                ok = conts_to(m, z, s);
-                if (ok && nseen < 64) seen[nseen++] = z;
-            }
+            ok = y >= 0 && conts_to(m, y, len - 2, s, &v);
         }
     }
     if (m->failed) return false;

@@ -2,10 +2,13 @@
  * json_object grammars accept exactly their language; masks equal the brute
  * force (each token's bytes fed to the matcher); forced bytes and tokens;
  * compile errors name line:column, the construct or the JSON pointer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "constrain/constrain.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
 #include "suites.h"
 
 /* A vocabulary of the 256 single bytes plus EOS (token 256). */
@@ -244,6 +247,73 @@ START_TEST(test_mask_brute_force) {
 }
 END_TEST
 
+/* Real vocabularies (Llama 3, 128k; Gemma 3, 262k): along tokenized JSON
+ * instances, the mask equals feeding every token's bytes, with and without
+ * the bulk paths' favourite states (strings, keys, numbers). */
+START_TEST(test_mask_real_vocab) {
+    const char *dir = getenv("SLIM_TEST_VOCAB_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/llama3.gguf", dir && *dir ? dir : "models/vocab");
+    const char *paths[] = {path, test_model_path()};
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"tags\":{\"type\":"
+        "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":12}},\"n\":{\"type\":\"integer\","
+        "\"minimum\":-5,\"maximum\":300},\"when\":{\"type\":\"string\",\"format\":\"date\"}},"
+        "\"required\":[\"name\"]}";
+    const char *texts[] = {
+        "{\"name\":\"Zoë \\\"Ñandú\\\" 東京\",\"tags\":[\"a b\",\"ü\"],\"n\":299,"
+        "\"when\":\"2024-02-28\",\"extra\":{\"k\":[1.5e3,null]}}",
+        "{\"name\":\"x\\n\\u00e9\",\"n\":-5}"};
+    for (int vi = 0; vi < 2; vi++) {
+        slim_gguf *gg = NULL;
+        if (slim_gguf_open(paths[vi], true, &gg) != SLIM_OK) {
+            fprintf(stderr, "test_mask_real_vocab: %s missing, skipped\n", paths[vi]);
+            continue;
+        }
+        slim_vocab *v = NULL;
+        ck_assert_int_eq(slim_vocab_from_gguf(gg, &v), SLIM_OK);
+        slim_ctokens *t = NULL;
+        ck_assert_int_eq(slim_ctokens_from_vocab(v, &t), SLIM_OK);
+        slim_cgrammar *g = NULL;
+        ck_assert_int_eq(
+            slim_constrain_compile(SLIM_CONSTRAINT_JSON_SCHEMA, schema, strlen(schema), NULL, &g),
+            SLIM_OK);
+        slim_cmatch *m = NULL;
+        ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+        size_t words = ((size_t)t->n_vocab + 31) / 32;
+        uint32_t *mask = malloc(words * 4);
+        int32_t toks[512];
+        for (int ti = 0; ti < 2; ti++) {
+            size_t n = 0;
+            ck_assert_int_eq(slim_vocab_tokenize(v, texts[ti], strlen(texts[ti]), 0, toks, 512, &n),
+                             SLIM_OK);
+            int32_t s = slim_cmatch_start(m);
+            for (size_t k = 0; k <= n; k++) {
+                slim_cmatch_mask(m, s, mask);
+                for (int32_t tok = 0; tok < t->n_vocab; tok++) {
+                    bool bit = (mask[tok >> 5] >> (tok & 31)) & 1;
+                    bool feed = slim_cmatch_advance_token(m, s, tok) != SLIM_CSTATE_DEAD;
+                    ck_assert_msg(bit == feed, "%s text %d step %zu token %d: mask %d feed %d",
+                                  paths[vi], ti, k, tok, bit, feed);
+                }
+                if (k == n) {
+                    ck_assert(slim_cmatch_accepting(m, s));
+                    break;
+                }
+                ck_assert_msg((mask[toks[k] >> 5] >> (toks[k] & 31)) & 1, "token %zu rejected", k);
+                s = slim_cmatch_advance_token(m, s, toks[k]);
+            }
+        }
+        free(mask);
+        slim_cmatch_free(m);
+        slim_cgrammar_free(g);
+        slim_ctokens_free(t);
+        slim_vocab_free(v);
+        slim_gguf_close(gg);
+    }
+}
+END_TEST
+
 #define JS SLIM_CONSTRAINT_JSON_SCHEMA
 
 START_TEST(test_schema_keywords) {
@@ -347,7 +417,7 @@ END_TEST
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_gbnf_lang);
     tcase_add_test(tc, test_gbnf_errors);
     tcase_add_test(tc, test_regex);
@@ -355,6 +425,7 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_mask_brute_force);
     tcase_add_test(tc, test_schema_keywords);
     tcase_add_test(tc, test_schema_errors);
+    tcase_add_test(tc, test_mask_real_vocab);
     suite_add_tcase(s, tc);
     return s;
 }
