@@ -207,8 +207,8 @@ FUZZ_CONSTRAIN := $(filter-out lib/constrain/tokens_vocab.c,$(wildcard lib/const
 fuzz: $(BUILD)/fuzz/fuzz_gbnf $(BUILD)/fuzz/fuzz_regex $(BUILD)/fuzz/fuzz_schema
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_constrain_common.h $(FUZZ_CONSTRAIN)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DSLIM_BUILDING \
-	    -Iinclude -Ilib -o $@ $< $(FUZZ_CONSTRAIN) -lm -pthread
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -D_GNU_SOURCE -DSLIM_BUILDING -Iinclude -Ilib -o $@ $< $(FUZZ_CONSTRAIN) -lm -pthread
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &:
 	python3 tools/bench/gen_llama1b.py $(MODEL_DIR)/bench

@@ -454,7 +454,7 @@ slim_status slim_cgb_compile(slim_cgb *b, int32_t root, slim_cgrammar **out) {
     g->n_sets = (int32_t)b->ns;
     g->sets = malloc(sizeof *g->sets * (b->ns + 1));
     if (!g->sets) goto oom;
-    memcpy(g->sets, b->sets, sizeof *g->sets * b->ns);
+    if (b->ns) memcpy(g->sets, b->sets, sizeof *g->sets * b->ns);
     /* BYTES items with set -1 (NONE) get an all-zero set at the end */
     memset(g->sets[b->ns], 0, sizeof g->sets[0]);
     for (int32_t i = 0; i < g->n_items; i++)

@@ -232,7 +232,7 @@ static bool srehash(slim_cmatch *m, size_t cap) {
 static int32_t intern_state(slim_cmatch *m) {
     if (m->failed) return SLIM_CSTATE_DEAD;
     if (m->nres == 0 && !m->res_acc) return SLIM_CSTATE_DEAD;
-    qsort(m->res, m->nres, sizeof(int32_t), cmp_i32);
+    if (m->nres > 1) qsort(m->res, m->nres, sizeof(int32_t), cmp_i32);
     uint64_t h = m->res_acc ? 0x9e3779b97f4a7c15ull : 1;
     for (size_t i = 0; i < m->nres; i++)
         h = mix(h ^ (uint64_t)(uint32_t)m->res[i]) + i;
@@ -246,7 +246,7 @@ static int32_t intern_state(slim_cmatch *m) {
         if (s < 0) break;
         const cstate *S = &m->st[s];
         if (S->h == h && S->accept == m->res_acc && (size_t)S->n == m->nres &&
-            memcmp(m->spool + S->off, m->res, m->nres * sizeof(int32_t)) == 0)
+            (m->nres == 0 || memcmp(m->spool + S->off, m->res, m->nres * sizeof(int32_t)) == 0))
             return s;
     }
     if (m->ns >= MAX_STATES) {
@@ -258,7 +258,7 @@ static int32_t intern_state(slim_cmatch *m) {
         fail(m, "out of memory");
         return SLIM_CSTATE_DEAD;
     }
-    memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
+    if (m->nres) memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
     m->st[m->ns] = (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, -1, m->res_acc, h};
     m->nsp += m->nres;
     m->shash[j] = (int32_t)m->ns;
