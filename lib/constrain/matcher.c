@@ -13,6 +13,9 @@ enum { UNKNOWN = -3 };
 #define MAX_STATES ((size_t)1 << 21)
 #define ROW_BUDGET ((size_t)96 << 20)  /* bytes of transition rows before they are dropped */
 #define MASK_BUDGET ((size_t)96 << 20) /* bytes of cached masks before they are dropped */
+/* Work one step may do (frames visited by a closure, frames in a state):
+ * highly ambiguous grammars blow a stack set up; they fail closed instead. */
+#define STEP_BUDGET ((size_t)1 << 18)
 
 typedef struct cstate {
     int32_t off, n; /* frames: spool[off .. off+n), sorted */
@@ -50,6 +53,7 @@ struct slim_cmatch {
     int32_t *res;
     size_t nres, capres;
     uint8_t res_acc;
+    size_t steps; /* closure work in this step */
     bool failed;
     int32_t start;
     int32_t *walk; /* [max_depth + 1] */
@@ -135,6 +139,10 @@ static void closure(slim_cmatch *m, int32_t f0) {
     push_work(m, f0);
     while (m->nwork > 0 && !m->failed) {
         int32_t f = m->work[--m->nwork];
+        if (++m->steps > STEP_BUDGET) {
+            fail(m, "one step explores too many parser stacks (a highly ambiguous grammar)");
+            return;
+        }
         if ((size_t)f >= m->capvisit) {
             size_t old = m->capvisit;
             if (!slim_grow((void **)&m->visit, &m->capvisit, (size_t)f + 1, sizeof(uint32_t))) {
@@ -203,6 +211,7 @@ static void begin(slim_cmatch *m) {
     m->nres = 0;
     m->res_acc = 0;
     m->nwork = 0;
+    m->steps = 0;
 }
 
 static int cmp_i32(const void *a, const void *b) {
