@@ -302,6 +302,20 @@ $(BUILD)/stream: tools/bench/stream.c
 bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make maskbench`: the constraint engine's MaskBench runner (tools/maskbench/).
+.PHONY: maskbench
+maskbench: $(BUILD)/maskbench
+$(BUILD)/maskbench: tools/maskbench/maskbench.c $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make fuzz`: libFuzzer targets (clang) for the GBNF, regex and JSON Schema compilers.
+FUZZ_CONSTRAIN := $(filter-out lib/constrain/tokens_vocab.c,$(wildcard lib/constrain/*.c)) \
+                  lib/format/json.c lib/format/mmap.c lib/core/bigalloc.c lib/core/error.c
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_gbnf $(BUILD)/fuzz/fuzz_regex $(BUILD)/fuzz/fuzz_schema
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_constrain_common.h $(FUZZ_CONSTRAIN)
+	@mkdir -p $(@D)
+	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -D_GNU_SOURCE -DSLIM_BUILDING -Iinclude -Ilib -o $@ $< $(FUZZ_CONSTRAIN) -lm -pthread
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &: | $(VENV)/.slim-golden.txt
 	$(VENV_PY) tools/bench/gen_llama1b.py $(MODEL_DIR)/bench

@@ -32,12 +32,29 @@ const char *test_model_path_smollm2(void) {
 }
 
 int main(void) {
-    Suite *(*const suites[])(void) = {
-        suite_core,      suite_quant,          suite_gguf,    suite_json,         suite_safetensors,
-        suite_tokenizer, suite_tokenizer_refs, suite_sampler, suite_model,        suite_api,
-        suite_cli,       suite_arch,           suite_chat,    suite_hf_tokenizer, suite_hf_model,
-        suite_lora,      suite_convert,        suite_cpu,     suite_weight_type,  suite_batch,
-        suite_kv_pool,   suite_engine};
+    Suite *(*const suites[])(void) = {suite_core,
+                                      suite_quant,
+                                      suite_gguf,
+                                      suite_json,
+                                      suite_safetensors,
+                                      suite_tokenizer,
+                                      suite_tokenizer_refs,
+                                      suite_sampler,
+                                      suite_model,
+                                      suite_api,
+                                      suite_cli,
+                                      suite_arch,
+                                      suite_chat,
+                                      suite_hf_tokenizer,
+                                      suite_hf_model,
+                                      suite_lora,
+                                      suite_convert,
+                                      suite_cpu,
+                                      suite_weight_type,
+                                      suite_batch,
+                                      suite_kv_pool,
+                                      suite_engine,
+                                      suite_constrain};
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
         srunner_add_suite(sr, suites[i]());

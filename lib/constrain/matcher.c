@@ -1,0 +1,672 @@
+/* The matcher: parser states as hash-consed sets of pushdown stacks, a lazily
+ * built transition table over them, and token masks by a walk of the
+ * vocabulary trie that prunes at the first rejected byte (constrain.h). */
+#include "constrain/constrain.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/grow.h"
+
+enum { UNKNOWN = -3 };
+#define MAX_FRAMES ((size_t)1 << 23)
+#define MAX_STATES ((size_t)1 << 21)
+#define ROW_BUDGET ((size_t)96 << 20)  /* bytes of transition rows before they are dropped */
+#define MASK_BUDGET ((size_t)96 << 20) /* bytes of cached masks before they are dropped */
+/* Work one step may do (frames visited by a closure, frames in a state):
+ * highly ambiguous grammars blow a stack set up; they fail closed instead. */
+#define STEP_BUDGET ((size_t)1 << 18)
+
+typedef struct cstate {
+    int32_t off, n; /* frames: spool[off .. off+n), sorted */
+    int32_t row;    /* transition row, -1 if none */
+    int32_t mask;   /* cached mask, -1 if none */
+    int32_t uni;    /* the one state every plain byte leads to; -1 none, UNKNOWN */
+    int8_t sloop;   /* every string-safe character leads back here: 1, 0, -1 unknown */
+    uint8_t accept;
+    uint64_t h;
+} cstate;
+
+struct slim_cmatch {
+    const slim_cgrammar *g;
+    const slim_ctokens *t;
+    int32_t *fpos, *fcnt, *fpar; /* frames */
+    size_t nf, capf, capf2, capf3;
+    int32_t *fhash;
+    size_t fhcap;
+    cstate *st;
+    size_t ns, caps;
+    int32_t *spool;
+    size_t nsp, capsp;
+    int32_t *shash;
+    size_t shcap;
+    int32_t *rows;
+    size_t nrows, caprows;
+    uint32_t *masks;
+    size_t nmasks, capmasks, mask_words;
+    bool cache_masks;
+    uint32_t *visit;
+    size_t capvisit;
+    uint32_t stamp;
+    int32_t *work;
+    size_t nwork, capwork;
+    int32_t *res;
+    size_t nres, capres;
+    uint8_t res_acc;
+    size_t steps; /* closure work in this step */
+    bool failed;
+    int32_t start;
+    int32_t *walk; /* [max_depth + 1] */
+    uint32_t *out; /* the last mask */
+};
+
+static uint64_t mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+static void fail(slim_cmatch *m, const char *why) {
+    if (!m->failed) slim_error(SLIM_ERR_NOMEM, "constraint matcher: %s; failing closed", why);
+    m->failed = true;
+}
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+static uint64_t fkey(int32_t pos, int32_t cnt, int32_t par) {
+    return mix(((uint64_t)(uint32_t)pos << 32 | (uint32_t)cnt) ^ mix((uint64_t)(uint32_t)par + 7));
+}
+
+static bool frehash(slim_cmatch *m, size_t cap) {
+    int32_t *h = malloc(cap * sizeof *h);
+    if (!h) return false;
+    memset(h, 0xff, cap * sizeof *h);
+    for (size_t i = 0; i < m->nf; i++) {
+        size_t j = fkey(m->fpos[i], m->fcnt[i], m->fpar[i]) & (cap - 1);
+        while (h[j] >= 0)
+            j = (j + 1) & (cap - 1);
+        h[j] = (int32_t)i;
+    }
+    free(m->fhash);
+    m->fhash = h;
+    m->fhcap = cap;
+    return true;
+}
+
+static int32_t frame(slim_cmatch *m, int32_t pos, int32_t cnt, int32_t par) {
+    if (m->failed) return -1;
+    if (2 * (m->nf + 1) > m->fhcap && !frehash(m, m->fhcap ? 2 * m->fhcap : 4096)) {
+        fail(m, "out of memory");
+        return -1;
+    }
+    size_t j = fkey(pos, cnt, par) & (m->fhcap - 1);
+    for (;; j = (j + 1) & (m->fhcap - 1)) {
+        int32_t f = m->fhash[j];
+        if (f < 0) break;
+        if (m->fpos[f] == pos && m->fcnt[f] == cnt && m->fpar[f] == par) return f;
+    }
+    if (m->nf >= MAX_FRAMES) {
+        fail(m, "too many parser frames");
+        return -1;
+    }
+    if (!slim_grow((void **)&m->fpos, &m->capf, m->nf + 1, sizeof(int32_t)) ||
+        !slim_grow((void **)&m->fcnt, &m->capf2, m->nf + 1, sizeof(int32_t)) ||
+        !slim_grow((void **)&m->fpar, &m->capf3, m->nf + 1, sizeof(int32_t))) {
+        fail(m, "out of memory");
+        return -1;
+    }
+    m->fpos[m->nf] = pos;
+    m->fcnt[m->nf] = cnt;
+    m->fpar[m->nf] = par;
+    m->fhash[j] = (int32_t)m->nf;
+    return (int32_t)m->nf++;
+}
+
+/* ---- closure: from frames to the set of frames waiting on a byte ----------------------- */
+
+static void push_work(slim_cmatch *m, int32_t f) {
+    if (f < 0) return;
+    if (!slim_grow((void **)&m->work, &m->capwork, m->nwork + 1, sizeof(int32_t))) {
+        fail(m, "out of memory");
+        return;
+    }
+    m->work[m->nwork++] = f;
+}
+
+static void closure(slim_cmatch *m, int32_t f0) {
+    const slim_cgrammar *g = m->g;
+    push_work(m, f0);
+    while (m->nwork > 0 && !m->failed) {
+        int32_t f = m->work[--m->nwork];
+        if (++m->steps > STEP_BUDGET) {
+            fail(m, "one step explores too many parser stacks (a highly ambiguous grammar)");
+            return;
+        }
+        if ((size_t)f >= m->capvisit) {
+            size_t old = m->capvisit;
+            if (!slim_grow((void **)&m->visit, &m->capvisit, (size_t)f + 1, sizeof(uint32_t))) {
+                fail(m, "out of memory");
+                return;
+            }
+            memset(m->visit + old, 0, (m->capvisit - old) * sizeof(uint32_t));
+        }
+        if (m->visit[f] == m->stamp) continue;
+        m->visit[f] = m->stamp;
+        int32_t pos = m->fpos[f], par = m->fpar[f], cnt = m->fcnt[f];
+        const slim_citem *it = &g->items[pos];
+        switch (it->kind) {
+        case SLIM_CI_BYTES:
+            if (!slim_grow((void **)&m->res, &m->capres, m->nres + 1, sizeof(int32_t))) {
+                fail(m, "out of memory");
+                return;
+            }
+            m->res[m->nres++] = f;
+            break;
+        case SLIM_CI_END:
+            if (par < 0)
+                m->res_acc = 1;
+            else
+                push_work(m, par);
+            break;
+        case SLIM_CI_REF: {
+            /* a call in tail position returns straight to our caller */
+            int32_t ret = g->items[pos + 1].kind == SLIM_CI_END ? par : frame(m, pos + 1, 0, par);
+            if (ret < 0 && g->items[pos + 1].kind != SLIM_CI_END) return;
+            for (int32_t a = g->alt_off[it->arg]; a < g->alt_off[it->arg + 1]; a++)
+                push_work(m, frame(m, g->alt_start[a], 0, ret));
+            break;
+        }
+        case SLIM_CI_REP: {
+            if (cnt >= it->min) {
+                if (g->items[pos + 1].kind == SLIM_CI_END) {
+                    if (par < 0)
+                        m->res_acc = 1;
+                    else
+                        push_work(m, par);
+                } else {
+                    push_work(m, frame(m, pos + 1, 0, par));
+                }
+            }
+            if (cnt < it->max) {
+                /* counts past min are all alike when there is no upper bound */
+                int32_t k = cnt + 1;
+                if (it->max == SLIM_CREP_INF && k > it->min) k = it->min;
+                int32_t ret = frame(m, pos, k, par);
+                if (ret < 0) return;
+                for (int32_t a = g->alt_off[it->arg]; a < g->alt_off[it->arg + 1]; a++)
+                    push_work(m, frame(m, g->alt_start[a], 0, ret));
+            }
+            break;
+        }
+        }
+    }
+}
+
+static void begin(slim_cmatch *m) {
+    if (++m->stamp == 0) {
+        memset(m->visit, 0, m->capvisit * sizeof(uint32_t));
+        m->stamp = 1;
+    }
+    m->nres = 0;
+    m->res_acc = 0;
+    m->nwork = 0;
+    m->steps = 0;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- states ------------------------------------------------------------------------------ */
+
+static bool srehash(slim_cmatch *m, size_t cap) {
+    int32_t *h = malloc(cap * sizeof *h);
+    if (!h) return false;
+    memset(h, 0xff, cap * sizeof *h);
+    for (size_t i = 0; i < m->ns; i++) {
+        size_t j = m->st[i].h & (cap - 1);
+        while (h[j] >= 0)
+            j = (j + 1) & (cap - 1);
+        h[j] = (int32_t)i;
+    }
+    free(m->shash);
+    m->shash = h;
+    m->shcap = cap;
+    return true;
+}
+
+/* The state of the frames in res (sorted here) and res_acc; DEAD if empty. */
+static int32_t intern_state(slim_cmatch *m) {
+    if (m->failed) return SLIM_CSTATE_DEAD;
+    if (m->nres == 0 && !m->res_acc) return SLIM_CSTATE_DEAD;
+    if (m->nres > 1) qsort(m->res, m->nres, sizeof(int32_t), cmp_i32);
+    uint64_t h = m->res_acc ? 0x9e3779b97f4a7c15ull : 1;
+    for (size_t i = 0; i < m->nres; i++)
+        h = mix(h ^ (uint64_t)(uint32_t)m->res[i]) + i;
+    if (2 * (m->ns + 1) > m->shcap && !srehash(m, m->shcap ? 2 * m->shcap : 1024)) {
+        fail(m, "out of memory");
+        return SLIM_CSTATE_DEAD;
+    }
+    size_t j = h & (m->shcap - 1);
+    for (;; j = (j + 1) & (m->shcap - 1)) {
+        int32_t s = m->shash[j];
+        if (s < 0) break;
+        const cstate *S = &m->st[s];
+        if (S->h == h && S->accept == m->res_acc && (size_t)S->n == m->nres &&
+            (m->nres == 0 || memcmp(m->spool + S->off, m->res, m->nres * sizeof(int32_t)) == 0))
+            return s;
+    }
+    if (m->ns >= MAX_STATES) {
+        fail(m, "too many parser states");
+        return SLIM_CSTATE_DEAD;
+    }
+    if (!slim_grow((void **)&m->st, &m->caps, m->ns + 1, sizeof(cstate)) ||
+        !slim_grow((void **)&m->spool, &m->capsp, m->nsp + m->nres, sizeof(int32_t))) {
+        fail(m, "out of memory");
+        return SLIM_CSTATE_DEAD;
+    }
+    if (m->nres) memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
+    m->st[m->ns] = (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, -1, m->res_acc, h};
+    m->nsp += m->nres;
+    m->shash[j] = (int32_t)m->ns;
+    return (int32_t)m->ns++;
+}
+
+static int32_t transition(slim_cmatch *m, int32_t s, uint8_t c) {
+    begin(m);
+    const slim_cgrammar *g = m->g;
+    int32_t off = m->st[s].off, n = m->st[s].n;
+    for (int32_t i = 0; i < n && !m->failed; i++) {
+        int32_t f = m->spool[off + i];
+        int32_t pos = m->fpos[f];
+        if (slim_cset_has(g->sets[g->items[pos].arg], c))
+            closure(m, frame(m, pos + 1, 0, m->fpar[f]));
+    }
+    return intern_state(m);
+}
+
+static int32_t *row_of(slim_cmatch *m, int32_t s) {
+    cstate *S = &m->st[s];
+    if (S->row < 0) {
+        if ((m->nrows + 1) * 256 * sizeof(int32_t) > ROW_BUDGET) { /* drop the cache */
+            for (size_t i = 0; i < m->ns; i++)
+                m->st[i].row = -1;
+            m->nrows = 0;
+        }
+        if (!slim_grow((void **)&m->rows, &m->caprows, (m->nrows + 1) * 256, sizeof(int32_t))) {
+            fail(m, "out of memory");
+            return NULL;
+        }
+        int32_t *r = m->rows + m->nrows * 256;
+        for (int i = 0; i < 256; i++)
+            r[i] = UNKNOWN;
+        S->row = (int32_t)m->nrows++;
+    }
+    return m->rows + (size_t)S->row * 256;
+}
+
+/* Fill s's whole row: bytes that every frame of s treats alike (the same
+ * membership in each frame's byte set) lead to the same state, so one
+ * transition per class of bytes. */
+static void fill_row(slim_cmatch *m, int32_t s) {
+    int32_t n = m->st[s].n, off = m->st[s].off;
+    if (!row_of(m, s)) return;
+    size_t words = ((size_t)n + 63) / 64;
+    if (!words) words = 1;
+    uint64_t small[256];
+    uint64_t *sig = words == 1 ? small : calloc(256 * words, sizeof(uint64_t));
+    if (!sig) {
+        fail(m, "out of memory");
+        return;
+    }
+    if (words == 1) memset(small, 0, sizeof small);
+    const slim_cgrammar *g = m->g;
+    for (int32_t i = 0; i < n; i++) {
+        const uint64_t *set = g->sets[g->items[m->fpos[m->spool[off + i]]].arg];
+        for (int w = 0; w < 4; w++)
+            for (uint64_t bits = set[w]; bits; bits &= bits - 1)
+                sig[(size_t)(w * 64 + __builtin_ctzll(bits)) * words + (size_t)i / 64] |=
+                    1ull << (i % 64);
+    }
+    int32_t done[256];
+    for (int c = 0; c < 256; c++)
+        done[c] = UNKNOWN;
+    for (int c = 0; c < 256 && !m->failed; c++) {
+        if (done[c] != UNKNOWN) continue;
+        const uint64_t *sc = sig + (size_t)c * words;
+        bool any = false;
+        for (size_t w = 0; w < words; w++)
+            any |= sc[w] != 0;
+        int32_t v = any ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+        for (int k = c; k < 256; k++)
+            if (done[k] == UNKNOWN && memcmp(sig + (size_t)k * words, sc, words * 8) == 0)
+                done[k] = v;
+    }
+    if (sig != small) free(sig);
+    int32_t *row = row_of(m, s);
+    if (row && !m->failed) memcpy(row, done, sizeof done);
+}
+
+static inline int32_t delta(slim_cmatch *m, int32_t s, uint8_t c) {
+    int32_t r = m->st[s].row;
+    if (r >= 0) {
+        int32_t v = m->rows[(size_t)r * 256 + c];
+        if (v != UNKNOWN) return v;
+    }
+    fill_row(m, s);
+    if (m->failed || m->st[s].row < 0) return SLIM_CSTATE_DEAD;
+    return m->rows[(size_t)m->st[s].row * 256 + c];
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+slim_status slim_cmatch_new(const slim_cgrammar *g, const slim_ctokens *t, slim_cmatch **out) {
+    *out = NULL;
+    if (!g || !t)
+        return slim_error(SLIM_ERR_INVALID_ARG, "constraint matcher: no grammar or tokens");
+    slim_cmatch *m = calloc(1, sizeof *m);
+    if (!m) return slim_error(SLIM_ERR_NOMEM, "constraint matcher: out of memory");
+    m->g = g;
+    m->t = t;
+    m->cache_masks = true;
+    m->mask_words = ((size_t)t->n_vocab + 31) / 32;
+    m->walk = malloc(sizeof(int32_t) *
+                     ((size_t)(t->safe.max_depth > t->unsafe.max_depth ? t->safe.max_depth
+                                                                       : t->unsafe.max_depth) +
+                      2));
+    m->out = calloc(m->mask_words + 1, sizeof(uint32_t));
+    if (!m->walk || !m->out) {
+        slim_cmatch_free(m);
+        return slim_error(SLIM_ERR_NOMEM, "constraint matcher: out of memory");
+    }
+    begin(m);
+    for (int32_t a = g->alt_off[g->root]; a < g->alt_off[g->root + 1]; a++)
+        closure(m, frame(m, g->alt_start[a], 0, -1));
+    m->start = intern_state(m);
+    if (m->failed) {
+        slim_cmatch_free(m);
+        return SLIM_ERR_NOMEM;
+    }
+    *out = m;
+    return SLIM_OK;
+}
+
+void slim_cmatch_free(slim_cmatch *m) {
+    if (!m) return;
+    free(m->fpos);
+    free(m->fcnt);
+    free(m->fpar);
+    free(m->fhash);
+    free(m->st);
+    free(m->spool);
+    free(m->shash);
+    free(m->rows);
+    free(m->masks);
+    free(m->visit);
+    free(m->work);
+    free(m->res);
+    free(m->walk);
+    free(m->out);
+    free(m);
+}
+
+void slim_cmatch_set_mask_cache(slim_cmatch *m, bool on) { m->cache_masks = on; }
+
+int32_t slim_cmatch_start(slim_cmatch *m) { return m->start; }
+
+int32_t slim_cmatch_advance_byte(slim_cmatch *m, int32_t s, uint8_t c) {
+    if (s < 0 || m->failed) return SLIM_CSTATE_DEAD;
+    return delta(m, s, c);
+}
+
+int32_t slim_cmatch_advance_bytes(slim_cmatch *m, int32_t s, const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n && s >= 0; i++)
+        s = slim_cmatch_advance_byte(m, s, p[i]);
+    return s;
+}
+
+bool slim_cmatch_accepting(slim_cmatch *m, int32_t s) {
+    return s >= 0 && !m->failed && m->st[s].accept;
+}
+
+int32_t slim_cmatch_advance_token(slim_cmatch *m, int32_t s, int32_t tok) {
+    const slim_ctokens *t = m->t;
+    if (s < 0 || tok < 0 || tok >= t->n_vocab || m->failed) return SLIM_CSTATE_DEAD;
+    if (t->kind[tok] == SLIM_CTOK_EOS) return m->st[s].accept ? SLIM_CSTATE_DONE : SLIM_CSTATE_DEAD;
+    if (t->kind[tok] != SLIM_CTOK_TEXT) return SLIM_CSTATE_DEAD;
+    return slim_cmatch_advance_bytes(m, s, t->bytes + t->off[tok], t->off[tok + 1] - t->off[tok]);
+}
+
+static bool is_plain(int c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
+
+/* The state all plain bytes lead to from s (all alike, live), else -1. */
+static int32_t uniform(slim_cmatch *m, int32_t s) {
+    if (m->st[s].uni != UNKNOWN) return m->st[s].uni;
+    int32_t u = -1;
+    for (int c = 0x20; c < 0x7F; c++) {
+        if (!is_plain(c)) continue;
+        int32_t x = delta(m, s, (uint8_t)c);
+        if (x < 0 || (u >= 0 && x != u)) {
+            u = -1;
+            break;
+        }
+        u = x;
+    }
+    if (m->failed) return -1;
+    m->st[s].uni = u;
+    return u;
+}
+
+/* Every sequence of k continuation bytes from x leads to s (memo: states
+ * already verified for each k). */
+typedef struct vmemo {
+    int32_t st[3][64];
+    int n[3];
+} vmemo;
+
+static bool conts_to(slim_cmatch *m, int32_t x, int k, int32_t s, vmemo *v) {
+    for (int q = 0; q < v->n[k - 1]; q++)
+        if (v->st[k - 1][q] == x) return true;
+    for (int c = 0x80; c <= 0xBF; c++) {
+        int32_t y = delta(m, x, (uint8_t)c);
+        if (k == 1 ? y != s : (y < 0 || !conts_to(m, y, k - 1, s, v))) return false;
+    }
+    if (v->n[k - 1] < 64) v->st[k - 1][v->n[k - 1]++] = x;
+    return true;
+}
+
+/* Does every string-safe character (tokens.c) lead from s back to s?  Then
+ * all string-safe tokens are allowed at s: their complete characters loop,
+ * and a trailing partial character can be completed. */
+static bool string_loop(slim_cmatch *m, int32_t s) {
+    if (m->st[s].sloop >= 0) return m->st[s].sloop;
+    bool ok = true;
+    for (int c = 0x20; c < 0x7F && ok; c++)
+        if (c != '"' && c != '\\') ok = delta(m, s, (uint8_t)c) == s;
+    vmemo v;
+    v.n[0] = v.n[1] = v.n[2] = 0;
+    for (int lead = 0xC2; lead <= 0xF4 && ok; lead++) {
+        int32_t x = delta(m, s, (uint8_t)lead);
+        if (x < 0) {
+            ok = false;
+            break;
+        }
+        int len = lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : 4;
+        if (len == 2) {
+            ok = conts_to(m, x, 1, s, &v);
+            continue;
+        }
+        /* the second byte's range depends on the lead (no overlong forms,
+         * surrogates or values past U+10FFFF) */
+        int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+        int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+        for (int c2 = lo; c2 <= hi && ok; c2++) {
+            int32_t y = delta(m, x, (uint8_t)c2);
+            ok = y >= 0 && conts_to(m, y, len - 2, s, &v);
+        }
+    }
+    if (m->failed) return false;
+    m->st[s].sloop = ok;
+    return ok;
+}
+
+/* The trie walk: a node's bytes are fed to the automaton from its parent's
+ * state; a dead state skips the whole subtree.  Bulk path: where every plain
+ * byte leads to one live state for `reach` steps from the root (inside a
+ * counted string, say), a subtree of plain bytes no deeper than that is
+ * allowed whole, without visiting it. */
+static bool string_loop(slim_cmatch *m, int32_t s);
+
+static void set_range(uint32_t *mask, const slim_ctrie *r, int32_t i, bool on) {
+    for (int32_t k = r->tok_start[i]; k < r->tok_start[r->nodes[i].next]; k++) {
+        int32_t tok = r->order[k];
+        if (on)
+            mask[tok >> 5] |= 1u << (tok & 31);
+        else
+            mask[tok >> 5] &= ~(1u << (tok & 31));
+    }
+}
+
+/* neg: the mask starts with every token of r set, and the walk clears the
+ * dead subtrees instead of setting the live ones (cheaper when most are). */
+static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe, bool neg,
+                      uint32_t *mask) {
+    const slim_ctrie_node *T = r->nodes;
+    int32_t *walk = m->walk;
+    walk[0] = s;
+    int32_t reach = 0; /* uniform steps available from the root */
+    for (int32_t u = s; reach < r->max_depth && (u = uniform(m, u)) >= 0;)
+        reach++;
+    int32_t plain_run = 0; /* depth to which the current path is all plain */
+    for (int32_t i = 1; i < r->n;) {
+        const slim_ctrie_node *nd = &T[i];
+        int32_t d = nd->depth;
+        if (plain_run > d - 1) plain_run = d - 1;
+        /* plain bytes all the way down, and the state loops on them (or
+         * they stay live long enough from the root) */
+        if (nd->plain && ((plain_run == d - 1 && d - 1 + nd->h <= reach) ||
+                          uniform(m, walk[d - 1]) == walk[d - 1])) {
+            if (!neg) set_range(mask, r, i, true);
+            i = nd->next;
+            continue;
+        }
+        int32_t x = delta(m, walk[d - 1], nd->byte);
+        if (x < 0) {
+            if (neg) set_range(mask, r, i, false);
+            i = nd->next;
+            continue;
+        }
+        if (safe && nd->boundary && string_loop(m, x)) {
+            /* every safe token below continues with safe characters */
+            if (!neg) set_range(mask, r, i, true);
+            i = nd->next;
+            continue;
+        }
+        walk[d] = x;
+        if (plain_run == d - 1 && is_plain(nd->byte)) plain_run = d;
+        if (!neg)
+            for (int32_t k = 0; k < nd->tok_n; k++) {
+                int32_t tok = r->order[nd->tok_lo + k];
+                mask[tok >> 5] |= 1u << (tok & 31);
+            }
+        i++;
+    }
+}
+
+/* Are most safe tokens allowed (judged by the first byte's subtrees)? */
+static bool mostly_allowed(slim_cmatch *m, int32_t s, const slim_ctrie *r) {
+    int64_t yes = 0, no = 0;
+    for (int32_t i = 1; i < r->n; i = r->nodes[i].next) {
+        int32_t x = delta(m, s, r->nodes[i].byte);
+        int64_t cnt = r->tok_start[r->nodes[i].next] - r->tok_start[i];
+        if (x < 0)
+            no += cnt;
+        else if (r->nodes[i].boundary && string_loop(m, x))
+            yes += cnt;
+    }
+    return yes > no;
+}
+
+static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
+    const slim_ctokens *t = m->t;
+    if (string_loop(m, s)) {
+        memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
+    } else if (mostly_allowed(m, s, &t->safe)) {
+        memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
+        walk_trie(m, s, &t->safe, true, true, mask);
+    } else {
+        memset(mask, 0, m->mask_words * sizeof(uint32_t));
+        walk_trie(m, s, &t->safe, true, false, mask);
+    }
+    walk_trie(m, s, &t->unsafe, false, false, mask);
+    if (m->st[s].accept)
+        for (int32_t k = 0; k < t->n_eos; k++)
+            mask[t->eos[k] >> 5] |= 1u << (t->eos[k] & 31);
+    if (m->failed) memset(mask, 0, m->mask_words * sizeof(uint32_t));
+}
+
+const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
+    size_t W = m->mask_words;
+    if (s < 0 || m->failed) {
+        memset(m->out, 0, W * sizeof(uint32_t));
+    } else if (m->st[s].mask >= 0) {
+        const uint32_t *c = m->masks + (size_t)m->st[s].mask * W;
+        if (mask) memcpy(mask, c, W * sizeof(uint32_t));
+        return c;
+    } else {
+        compute_mask(m, s, m->out);
+        if (m->cache_masks && !m->failed) {
+            if ((m->nmasks + 1) * W * sizeof(uint32_t) > MASK_BUDGET) {
+                for (size_t i = 0; i < m->ns; i++)
+                    m->st[i].mask = -1;
+                m->nmasks = 0;
+            }
+            if (slim_grow((void **)&m->masks, &m->capmasks, (m->nmasks + 1) * W,
+                          sizeof(uint32_t))) {
+                memcpy(m->masks + m->nmasks * W, m->out, W * sizeof(uint32_t));
+                m->st[s].mask = (int32_t)m->nmasks++;
+            }
+        }
+    }
+    if (mask) memcpy(mask, m->out, W * sizeof(uint32_t));
+    return m->out;
+}
+
+size_t slim_cmatch_forced_bytes(slim_cmatch *m, int32_t s, uint8_t *buf, size_t cap) {
+    size_t n = 0;
+    while (n < cap && s >= 0 && !m->failed && !m->st[s].accept) {
+        int32_t only = -1, next = SLIM_CSTATE_DEAD;
+        for (int c = 0; c < 256; c++) {
+            int32_t x = delta(m, s, (uint8_t)c);
+            if (x < 0) continue;
+            if (only >= 0) return n;
+            only = c;
+            next = x;
+        }
+        if (only < 0) break;
+        buf[n++] = (uint8_t)only;
+        s = next;
+    }
+    return n;
+}
+
+int32_t slim_cmatch_forced_token(slim_cmatch *m, int32_t s) {
+    const uint32_t *mask = slim_cmatch_mask(m, s, NULL);
+    int32_t found = -1;
+    for (size_t w = 0; w < m->mask_words; w++) {
+        if (!mask[w]) continue;
+        if (found >= 0 || (mask[w] & (mask[w] - 1))) return -1;
+        found = (int32_t)(w * 32 + (size_t)__builtin_ctz(mask[w]));
+    }
+    return found;
+}
+
+void slim_cmatch_stats(const slim_cmatch *m, size_t *states, size_t *frames, size_t *bytes) {
+    if (states) *states = m->ns;
+    if (frames) *frames = m->nf;
+    if (bytes)
+        *bytes = m->capf * 12 + m->fhcap * 4 + m->caps * sizeof(cstate) + m->capsp * 4 +
+                 m->shcap * 4 + m->caprows * 4 + m->capmasks * 4;
+}

@@ -1,0 +1,431 @@
+/* The constraint engine (lib/constrain): GBNF, regex, JSON Schema, choices and
+ * json_object grammars accept exactly their language; masks equal the brute
+ * force (each token's bytes fed to the matcher); forced bytes and tokens;
+ * compile errors name line:column, the construct or the JSON pointer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "constrain/constrain.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "suites.h"
+
+/* A vocabulary of the 256 single bytes plus EOS (token 256). */
+static slim_ctokens *byte_tokens(void) {
+    uint8_t kind[257];
+    uint32_t off[258];
+    uint8_t bytes[256];
+    for (int i = 0; i < 256; i++) {
+        kind[i] = SLIM_CTOK_TEXT;
+        off[i] = (uint32_t)i;
+        bytes[i] = (uint8_t)i;
+    }
+    kind[256] = SLIM_CTOK_EOS;
+    off[256] = off[257] = 256;
+    slim_ctokens *t = NULL;
+    ck_assert_int_eq(slim_ctokens_new(257, kind, off, bytes, &t), SLIM_OK);
+    return t;
+}
+
+typedef struct cx {
+    slim_cgrammar *g;
+    slim_ctokens *t;
+    slim_cmatch *m;
+} cx;
+
+static slim_status cx_new(cx *c, slim_constraint_kind kind, const char *text) {
+    memset(c, 0, sizeof *c);
+    slim_status st = slim_constrain_compile(kind, text, strlen(text), NULL, &c->g);
+    if (st != SLIM_OK) return st;
+    c->t = byte_tokens();
+    ck_assert_int_eq(slim_cmatch_new(c->g, c->t, &c->m), SLIM_OK);
+    return SLIM_OK;
+}
+
+static void cx_free(cx *c) {
+    slim_cmatch_free(c->m);
+    slim_ctokens_free(c->t);
+    slim_cgrammar_free(c->g);
+}
+
+static bool cx_accepts(cx *c, const char *s) {
+    int32_t st =
+        slim_cmatch_advance_bytes(c->m, slim_cmatch_start(c->m), (const uint8_t *)s, strlen(s));
+    return slim_cmatch_accepting(c->m, st);
+}
+
+/* Every string in yes is accepted, every one in no rejected. */
+static void check_lang(slim_constraint_kind kind, const char *text, const char *const *yes,
+                       const char *const *no) {
+    cx c;
+    slim_status st = cx_new(&c, kind, text);
+    ck_assert_msg(st == SLIM_OK, "compile %s: %s", text, slim_last_error());
+    for (; yes && *yes; yes++)
+        ck_assert_msg(cx_accepts(&c, *yes), "%s should accept '%s'", text, *yes);
+    for (; no && *no; no++)
+        ck_assert_msg(!cx_accepts(&c, *no), "%s should reject '%s'", text, *no);
+    cx_free(&c);
+}
+
+static void check_err(slim_constraint_kind kind, const char *text, slim_status want,
+                      const char *msg) {
+    slim_cgrammar *g = NULL;
+    slim_status st = slim_constrain_compile(kind, text, strlen(text), NULL, &g);
+    ck_assert_msg(st == want, "%s: status %d, want %d (%s)", text, st, want, slim_last_error());
+    ck_assert_ptr_null(g);
+    ck_assert_msg(strstr(slim_last_error(), msg), "%s: message '%s' lacks '%s'", text,
+                  slim_last_error(), msg);
+}
+
+#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+START_TEST(test_gbnf_lang) {
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= \"a\" [b-d]+ (\"x\" | \"yz\")?  # comment\n",
+               L("ab", "abcdx", "abyz", "adddd"), L("a", "abyx", "x", "abxx", "", "ae"));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= [a]{2,3}", L("aa", "aaa"), L("a", "aaaa", ""));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= \"x\"{2} \"y\"{1,} \"z\"{0,}", L("xxy", "xxyyzz"),
+               L("xy", "xxz", "xxxy"));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= [α-ω]+", L("αβ", "ω"), L("a", "\xce", "α\xce", "Ω"));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= [^a\\n]", L("b", "é", "\xf0\x9f\x98\x80"),
+               L("a", "\n", "bb", "\xed\xa0\x80" /* a surrogate */, "\xc0\x80" /* overlong */));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= . .", L("ab", "éé"), L("a", "abc"));
+    check_lang(SLIM_CONSTRAINT_GBNF,
+               "root ::= list\nlist ::= \"[\" (item (\",\" item)*)? \"]\"\n"
+               "item ::= list | [0-9]+\n",
+               L("[]", "[1,[2,[]],33]", "[[[[]]]]"), L("[", "[1,]", "[,]", "[[]"));
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= \"\\x41\\u00e9\\t\\\"\"", L("Aé\t\""), L("A"));
+    /* nullable repetitions and empty alternatives terminate */
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= (\"a\"?)* \"b\" | (\"c\"? \"d\"?){0,3}",
+               L("b", "aab", "", "cdcd", "ddd"), L("cdcdcdcd", "ba"));
+    /* right recursion: deep, constant stack (tail calls) */
+    cx c;
+    ck_assert_int_eq(cx_new(&c, SLIM_CONSTRAINT_GBNF, "root ::= \"a\" root | \"b\""), SLIM_OK);
+    char buf[5002];
+    memset(buf, 'a', 5000);
+    buf[5000] = 'b';
+    buf[5001] = 0;
+    ck_assert(cx_accepts(&c, buf));
+    size_t frames = 0;
+    slim_cmatch_stats(c.m, NULL, &frames, NULL);
+    ck_assert_uint_lt(frames, 20);
+    cx_free(&c);
+}
+END_TEST
+
+START_TEST(test_gbnf_errors) {
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"a\"\nfoo ::= (\"b\"", SLIM_ERR_FORMAT,
+              "gbnf:2:9: expected ')'");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"a", SLIM_ERR_FORMAT, "gbnf:1:10: unterminated");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= [b-a]", SLIM_ERR_FORMAT,
+              "gbnf:1:10: character range");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"\\q\"", SLIM_ERR_FORMAT,
+              "gbnf:1:11: unknown escape");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= x\n", SLIM_ERR_FORMAT,
+              "'x' is used but never defined");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= root \"a\" | \"b\"", SLIM_ERR_FORMAT,
+              "left recursion through rule 'root'");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= a\na ::= \"x\"? b\nb ::= a \"y\"", SLIM_ERR_FORMAT,
+              "left recursion");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"a\"\nroot ::= \"b\"", SLIM_ERR_FORMAT,
+              "gbnf:2:1: rule 'root' is defined twice");
+    check_err(SLIM_CONSTRAINT_GBNF, "a ::= \"a\"", SLIM_ERR_FORMAT, "no rule named 'root'");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"a\"{3,2}", SLIM_ERR_FORMAT, "n < m");
+    check_err(SLIM_CONSTRAINT_GBNF, "root ::= \"a\" )", SLIM_ERR_FORMAT,
+              "gbnf:1:14: unexpected ')'");
+}
+END_TEST
+
+START_TEST(test_regex) {
+    check_lang(SLIM_CONSTRAINT_REGEX, "\\d{3}-\\d{4}", L("555-1234"), L("555-123", "55a-1234"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "(ab|c)*d", L("d", "abcd", "ccd"), L("abd d", "a", "abc"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "^[A-Z][a-z]+?\\s\\w*$", L("Ab ", "Abc x_9"), L("ab ", "A "));
+    check_lang(SLIM_CONSTRAINT_REGEX, "a.c", L("abc", "aéc"), L("a\nc", "ac"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "[^\\d]x{2,}", L("axx", "-xxx"), L("1xx", "ax"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "\\u00e9\\x41\\.\\{", L("éA.{"), L("éAx{"));
+    check_err(SLIM_CONSTRAINT_REGEX, "(?=a)b", SLIM_ERR_UNSUPPORTED, "lookaround");
+    check_err(SLIM_CONSTRAINT_REGEX, "(a)\\1", SLIM_ERR_UNSUPPORTED, "backreference");
+    check_err(SLIM_CONSTRAINT_REGEX, "a\\bc", SLIM_ERR_UNSUPPORTED, "word boundary");
+    check_err(SLIM_CONSTRAINT_REGEX, "a^b", SLIM_ERR_UNSUPPORTED, "anchor ^");
+    check_err(SLIM_CONSTRAINT_REGEX, "(ab", SLIM_ERR_UNSUPPORTED, "unclosed group");
+    check_err(SLIM_CONSTRAINT_REGEX, "*a", SLIM_ERR_UNSUPPORTED, "quantifier without");
+}
+END_TEST
+
+START_TEST(test_choices_json_any) {
+    const char ch[] = "red\0green\0gre";
+    slim_cgrammar *g = NULL;
+    ck_assert_int_eq(slim_constrain_compile(SLIM_CONSTRAINT_CHOICES, ch, sizeof ch - 1, NULL, &g),
+                     SLIM_OK);
+    slim_ctokens *t = byte_tokens();
+    slim_cmatch *m = NULL;
+    ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+    int32_t s = slim_cmatch_start(m);
+    ck_assert(!slim_cmatch_accepting(m, s));
+    s = slim_cmatch_advance_bytes(m, s, (const uint8_t *)"gre", 3);
+    ck_assert(slim_cmatch_accepting(m, s));
+    uint8_t fb[16];
+    ck_assert_uint_eq(slim_cmatch_forced_bytes(m, s, fb, sizeof fb), 0); /* can end here */
+    s = slim_cmatch_advance_byte(m, s, 'e');
+    ck_assert_uint_eq(slim_cmatch_forced_bytes(m, s, fb, sizeof fb), 1);
+    ck_assert_int_eq(fb[0], 'n');
+    ck_assert_int_eq(slim_cmatch_forced_token(m, s), 'n');
+    s = slim_cmatch_advance_byte(m, s, 'n');
+    ck_assert_int_eq(slim_cmatch_forced_token(m, s), 256); /* only EOS */
+    ck_assert_int_eq(slim_cmatch_advance_token(m, s, 256), SLIM_CSTATE_DONE);
+    ck_assert_int_eq(slim_cmatch_advance_token(m, slim_cmatch_start(m), 256), SLIM_CSTATE_DEAD);
+    slim_cmatch_free(m);
+    slim_cgrammar_free(g);
+    slim_ctokens_free(t);
+    check_lang(SLIM_CONSTRAINT_JSON_OBJECT, "",
+               L("{}", "[]", "{\"a\":[1,-2.5e+3,true,null,\"x\\u00E9\\n\"]}", "0", "\"\"", "-0.1"),
+               L("{", "{a:1}", "[1,]", "01", "1.", "\"\x01\"", "\"\\x\"", " 1", "[1, 2]", "+1"));
+}
+END_TEST
+
+/* A random vocabulary over bytes that matter to JSON, masks against feeding
+ * each token to the matcher on random walks. */
+START_TEST(test_mask_brute_force) {
+    static const char alpha[] = "ab\"\\{}[]:,01-.eu\xc3\xa9 tr";
+    const int n = 600;
+    uint8_t kind[601];
+    uint32_t off[602];
+    uint8_t bytes[600 * 6];
+    unsigned seed = 12345;
+    uint32_t nb = 0;
+    for (int i = 0; i < n; i++) {
+        off[i] = nb;
+        kind[i] = i == 7 ? SLIM_CTOK_NEVER : SLIM_CTOK_TEXT;
+        int len = 1 + (int)((seed = seed * 1103515245 + 12345) >> 16) % 5;
+        for (int k = 0; k < len; k++) {
+            seed = seed * 1103515245 + 12345;
+            bytes[nb++] = (uint8_t)alpha[(seed >> 16) % (sizeof alpha - 1)];
+        }
+    }
+    kind[n] = SLIM_CTOK_EOS;
+    off[n] = off[n + 1] = nb;
+    slim_ctokens *t = NULL;
+    ck_assert_int_eq(slim_ctokens_new(n + 1, kind, off, bytes, &t), SLIM_OK);
+    const char *grammars[] = {
+        "",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"maxLength\":3},"
+        "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},\"required\":[\"a\"]}",
+    };
+    for (int gi = 0; gi < 2; gi++) {
+        slim_cgrammar *g = NULL;
+        slim_constraint_kind kd =
+            gi == 0 ? SLIM_CONSTRAINT_JSON_OBJECT : SLIM_CONSTRAINT_JSON_SCHEMA;
+        ck_assert_msg(slim_constrain_compile(kd, grammars[gi], strlen(grammars[gi]), NULL, &g) ==
+                          SLIM_OK,
+                      "%s", slim_last_error());
+        slim_cmatch *m = NULL;
+        ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+        slim_cmatch_set_mask_cache(m, gi == 0);
+        uint32_t mask[(601 + 31) / 32];
+        for (int walk = 0; walk < 40; walk++) {
+            int32_t s = slim_cmatch_start(m);
+            for (int step = 0; step < 30 && s >= 0; step++) {
+                slim_cmatch_mask(m, s, mask);
+                int allowed[601], na = 0;
+                for (int tok = 0; tok <= n; tok++) {
+                    bool bit = (mask[tok >> 5] >> (tok & 31)) & 1;
+                    int32_t x = slim_cmatch_advance_token(m, s, tok);
+                    ck_assert_msg(bit == (x != SLIM_CSTATE_DEAD), "token %d: mask %d, feed %d", tok,
+                                  bit, x);
+                    if (bit && tok != n) allowed[na++] = tok;
+                }
+                ck_assert_int_eq(kind[7] == SLIM_CTOK_NEVER && ((mask[0] >> 7) & 1), 0);
+                if (!na) break;
+                seed = seed * 1103515245 + 12345;
+                s = slim_cmatch_advance_token(m, s, allowed[(seed >> 16) % (unsigned)na]);
+            }
+        }
+        slim_cmatch_free(m);
+        slim_cgrammar_free(g);
+    }
+    slim_ctokens_free(t);
+}
+END_TEST
+
+/* Real vocabularies (Llama 3, 128k; Gemma 3, 262k): along tokenized JSON
+ * instances, the mask equals feeding every token's bytes, with and without
+ * the bulk paths' favourite states (strings, keys, numbers). */
+START_TEST(test_mask_real_vocab) {
+    const char *dir = getenv("SLIM_TEST_VOCAB_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/llama3.gguf", dir && *dir ? dir : "models/vocab");
+    const char *paths[] = {path, test_model_path()};
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"tags\":{\"type\":"
+        "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":12}},\"n\":{\"type\":\"integer\","
+        "\"minimum\":-5,\"maximum\":300},\"when\":{\"type\":\"string\",\"format\":\"date\"}},"
+        "\"required\":[\"name\"]}";
+    const char *texts[] = {
+        "{\"name\":\"Zoë \\\"Ñandú\\\" 東京\",\"tags\":[\"a b\",\"ü\"],\"n\":299,"
+        "\"when\":\"2024-02-28\",\"extra\":{\"k\":[1.5e3,null]}}",
+        "{\"name\":\"x\\n\\u00e9\",\"n\":-5}"};
+    for (int vi = 0; vi < 2; vi++) {
+        slim_gguf *gg = NULL;
+        if (slim_gguf_open(paths[vi], true, &gg) != SLIM_OK) {
+            fprintf(stderr, "test_mask_real_vocab: %s missing, skipped\n", paths[vi]);
+            continue;
+        }
+        slim_vocab *v = NULL;
+        ck_assert_int_eq(slim_vocab_from_gguf(gg, &v), SLIM_OK);
+        slim_ctokens *t = NULL;
+        ck_assert_int_eq(slim_ctokens_from_vocab(v, &t), SLIM_OK);
+        slim_cgrammar *g = NULL;
+        ck_assert_int_eq(
+            slim_constrain_compile(SLIM_CONSTRAINT_JSON_SCHEMA, schema, strlen(schema), NULL, &g),
+            SLIM_OK);
+        slim_cmatch *m = NULL;
+        ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+        size_t words = ((size_t)t->n_vocab + 31) / 32;
+        uint32_t *mask = malloc(words * 4);
+        int32_t toks[512];
+        for (int ti = 0; ti < 2; ti++) {
+            size_t n = 0;
+            ck_assert_int_eq(slim_vocab_tokenize(v, texts[ti], strlen(texts[ti]), 0, toks, 512, &n),
+                             SLIM_OK);
+            int32_t s = slim_cmatch_start(m);
+            for (size_t k = 0; k <= n; k++) {
+                slim_cmatch_mask(m, s, mask);
+                for (int32_t tok = 0; tok < t->n_vocab; tok++) {
+                    bool bit = (mask[tok >> 5] >> (tok & 31)) & 1;
+                    bool feed = slim_cmatch_advance_token(m, s, tok) != SLIM_CSTATE_DEAD;
+                    ck_assert_msg(bit == feed, "%s text %d step %zu token %d: mask %d feed %d",
+                                  paths[vi], ti, k, tok, bit, feed);
+                }
+                if (k == n) {
+                    ck_assert(slim_cmatch_accepting(m, s));
+                    break;
+                }
+                ck_assert_msg((mask[toks[k] >> 5] >> (toks[k] & 31)) & 1, "token %zu rejected", k);
+                s = slim_cmatch_advance_token(m, s, toks[k]);
+            }
+        }
+        free(mask);
+        slim_cmatch_free(m);
+        slim_cgrammar_free(g);
+        slim_ctokens_free(t);
+        slim_vocab_free(v);
+        slim_gguf_close(gg);
+    }
+}
+END_TEST
+
+#define JS SLIM_CONSTRAINT_JSON_SCHEMA
+
+START_TEST(test_schema_keywords) {
+    check_lang(
+        JS,
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":"
+        "\"string\"}},\"required\":[\"a\"],\"additionalProperties\":false}",
+        L("{\"a\":1}", "{\"a\":1,\"b\":\"x\"}"),
+        L("{}", "{\"b\":\"x\",\"a\":1}", "{\"a\":1,\"c\":2}", "{\"a\":\"1\"}", "{\"a\":1,}"));
+    /* additional members: any key but the defined ones, after them */
+    check_lang(JS, "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}}}",
+               L("{\"a\":1,\"zz\":[1]}", "{}", "{\"ab\":1}", "{\"\":1}", "{\"b\":null}"),
+               L("{\"a\":1,\"a\":2}", "{\"b\":1,\"a\":1}"));
+    check_lang(JS, "{\"type\":\"integer\",\"minimum\":-15,\"maximum\":120}",
+               L("-15", "0", "9", "99", "120", "-9"), L("-16", "121", "1000", "01", "-0", "1.5"));
+    check_lang(JS, "{\"type\":\"integer\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":1000}",
+               L("1", "999"), L("0", "1000"));
+    check_lang(JS, "{\"type\":\"number\",\"minimum\":-1,\"maximum\":10}",
+               L("0", "10", "9.99", "10.0", "0.5", "-0.5", "-1", "-1.0"),
+               L("-1.5", "10.5", "11", "1e1", "-2"));
+    check_lang(JS, "{\"type\":\"integer\",\"multipleOf\":3}", L("0", "3", "-9", "123"),
+               L("4", "10", "-1"));
+    check_lang(JS, "{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}",
+               L("\"ab\"", "\"abc\"", "\"é\\n\"", "\"\\u0041b\""), L("\"a\"", "\"abcd\"", "\"\""));
+    check_lang(JS, "{\"type\":\"string\",\"pattern\":\"^[a-z]+\\\\d$\"}", L("\"ab1\""),
+               L("\"ab\"", "\"Ab1\"", "\"ab12\""));
+    check_lang(JS, "{\"pattern\":\"b\",\"type\":\"string\"}", L("\"abc\"", "\"b\"", "\"\\\"b\""),
+               L("\"ac\"", "\"\""));
+    check_lang(JS, "{\"enum\":[\"red\",1,null,{\"a\":[1]},\"a\\\"b\"]}",
+               L("\"red\"", "1", "null", "{\"a\":[1]}", "\"a\\\"b\""), L("\"blue\"", "2", "\"a\""));
+    check_lang(JS, "{\"type\":\"string\",\"enum\":[\"x\",1]}", L("\"x\""), L("1"));
+    check_lang(JS, "{\"const\":\"k\"}", L("\"k\""), L("\"kk\""));
+    check_lang(JS, "{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}", L("\"x\"", "1"),
+               L("1.5", "null"));
+    check_lang(JS, "{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}", L("\"x\"", "null"),
+               L("1"));
+    check_lang(
+        JS,
+        "{\"oneOf\":[{\"properties\":{\"k\":{\"const\":\"a\"},\"v\":{\"type\":\"integer\"}},"
+        "\"required\":[\"k\"]},{\"properties\":{\"k\":{\"const\":\"b\"}},\"required\":[\"k\"]}],"
+        "\"type\":\"object\",\"additionalProperties\":false}",
+        L("{\"k\":\"a\",\"v\":1}", "{\"k\":\"b\"}"), L("{\"k\":\"c\"}", "{\"k\":\"b\",\"v\":1}"));
+    check_lang(JS,
+               "{\"allOf\":[{\"properties\":{\"a\":{\"type\":\"integer\"}}},{\"required\":[\"a\"],"
+               "\"properties\":{\"a\":{\"minimum\":5}}}],\"additionalProperties\":false}",
+               L("{\"a\":5}", "{\"a\":70}"), L("{}", "{\"a\":4}", "{\"a\":\"x\"}"));
+    check_lang(
+        JS,
+        "{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":\"#/$defs/n\"}},"
+        "\"additionalProperties\":false}},\"$ref\":\"#/$defs/n\"}",
+        L("{\"c\":{\"c\":{}}}", "{}"), L("{\"c\":1}", "{\"d\":{}}"));
+    check_lang(JS,
+               "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":"
+               "\"integer\"},\"minItems\":2,\"maxItems\":3}",
+               L("[\"a\",1]", "[\"a\",1,2]"),
+               L("[\"a\"]", "[\"a\",1,2,3]", "[1,1]", "[\"a\",\"b\"]"));
+    check_lang(JS,
+               "{\"type\":\"array\",\"items\":[{\"type\":\"integer\"}],\"additionalItems\":false}",
+               L("[]", "[1]"), L("[1,2]", "[\"a\"]"));
+    check_lang(JS, "{\"type\":\"string\",\"format\":\"date\"}",
+               L("\"2024-02-28\"", "\"1999-12-31\""),
+               L("\"2024-02-30\"", "\"2024-13-01\"", "\"24-01-01\""));
+    check_lang(JS, "{\"format\":\"uuid\",\"type\":\"string\"}",
+               L("\"123e4567-e89b-12d3-a456-426614174000\""), L("\"123e4567\""));
+    check_lang(JS, "{\"type\":\"string\",\"format\":\"date-time\"}", L("\"2024-01-01T10:00:00Z\""),
+               L("\"2024-01-01 10:00:00\""));
+    check_lang(JS, "{\"not\":{}}", NULL, L("1", "null", "{}"));
+    check_lang(JS, "{\"type\":[\"integer\",\"null\"],\"not\":{\"type\":\"null\"}}", L("1"),
+               L("null"));
+    check_lang(JS, "true", L("1", "{\"a\":[]}"), L("{a}"));
+    check_lang(JS,
+               "{\"title\":\"t\",\"x-ext\":1,\"unknownKeyword\":5,\"format\":\"int32\","
+               "\"type\":\"integer\"}",
+               L("5"), L("\"5\""));
+}
+END_TEST
+
+START_TEST(test_schema_errors) {
+    check_err(JS, "{\"patternProperties\":{\"^a\":{}}}", SLIM_ERR_UNSUPPORTED,
+              "keyword 'patternProperties' is not supported at /patternProperties");
+    check_err(JS, "{\"properties\":{\"x\":{\"uniqueItems\":true}}}", SLIM_ERR_UNSUPPORTED,
+              "keyword 'uniqueItems' is not supported at /properties/x/uniqueItems");
+    check_err(JS, "{\"$ref\":\"other.json#/a\"}", SLIM_ERR_UNSUPPORTED, "$ref 'other.json#/a'");
+    check_err(JS, "{\"type\":\"strin\"}", SLIM_ERR_FORMAT, "unknown type 'strin' at /type");
+    check_err(JS, "{\"type\":", SLIM_ERR_FORMAT, "json schema:1:9");
+    check_err(JS, "{\"oneOf\":[{\"type\":\"integer\"},{\"minimum\":1}]}", SLIM_ERR_UNSUPPORTED,
+              "oneOf alternatives that may overlap");
+    check_err(JS, "{\"type\":\"string\",\"pattern\":\"(?=x)\"}", SLIM_ERR_UNSUPPORTED,
+              "pattern: regex: lookaround");
+    check_err(JS, "{\"type\":\"string\",\"format\":\"hostname\"}", SLIM_ERR_UNSUPPORTED,
+              "format 'hostname' is not supported at /format");
+    check_err(JS, "{\"type\":\"number\",\"multipleOf\":0.01}", SLIM_ERR_UNSUPPORTED, "multipleOf");
+    check_err(JS, "{\"allOf\":[{\"pattern\":\"a\"},{\"pattern\":\"b\"}]}", SLIM_ERR_UNSUPPORTED,
+              "two different pattern values");
+    check_err(JS,
+              "{\"$defs\":{\"a\":{\"allOf\":[{\"$ref\":\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/a\"}",
+              SLIM_ERR_UNSUPPORTED, "too deeply");
+}
+END_TEST
+
+Suite *suite_constrain(void) {
+    Suite *s = suite_create("constrain");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_gbnf_lang);
+    tcase_add_test(tc, test_gbnf_errors);
+    tcase_add_test(tc, test_regex);
+    tcase_add_test(tc, test_choices_json_any);
+    tcase_add_test(tc, test_mask_brute_force);
+    tcase_add_test(tc, test_schema_keywords);
+    tcase_add_test(tc, test_schema_errors);
+    tcase_add_test(tc, test_mask_real_vocab);
+    suite_add_tcase(s, tc);
+    return s;
+}
