@@ -12,13 +12,13 @@
 
 #include "cli.h"
 
-static double now_s(void) {
+double cli_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmp_double(const void *a, const void *b) {
+int cli_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
@@ -28,7 +28,7 @@ static double median(const double *v, int n) {
     double *s = malloc((size_t)n * sizeof *s);
     if (!s) return NAN;
     memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    qsort(s, (size_t)n, sizeof *s, cli_cmp_double);
     const double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     free(s);
     return m;
@@ -179,17 +179,17 @@ int cli_bench(int argc, char **argv) {
     for (int r = 0; r < reps; r++) {
         if (n_prompt > 0) {
             slim_context_reset(ctx);
-            double t0 = now_s();
+            double t0 = cli_now_s();
             if ((st = slim_prefill(ctx, toks, (size_t)n_prompt, NULL))) break;
-            pp[r] = n_prompt / (now_s() - t0);
+            pp[r] = n_prompt / (cli_now_s() - t0);
         }
         if (n_gen > 0) {
             slim_context_reset(ctx);
-            double t0 = now_s();
+            double t0 = cli_now_s();
             for (int i = 0; i < n_gen && !st; i++)
                 st = slim_decode(ctx, (one + i) % info.n_vocab);
             if (st) break;
-            tg[r] = n_gen / (now_s() - t0);
+            tg[r] = n_gen / (cli_now_s() - t0);
         }
     }
     if (st) {

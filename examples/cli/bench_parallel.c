@@ -19,21 +19,10 @@
 
 #include "cli.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The q-quantile (nearest rank) of v[0..n), sorting v. */
 static double quantile(double *v, int n, double q) {
     if (n <= 0) return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, cli_cmp_double);
     int k = (int)ceil(q * n) - 1;
     return v[k < 0 ? 0 : (k >= n ? n - 1 : k)];
 }
@@ -56,7 +45,7 @@ typedef struct cb_arg {
 
 static int on_event(const slim_event *ev, void *user) {
     cb_arg *a = user;
-    const double t = now_s();
+    const double t = cli_now_s();
     if (ev->type == SLIM_EVENT_TOKEN) {
         if (a->s->n_tok < a->s->cap) a->s->t_tok[a->s->n_tok++] = t;
         return 0;
@@ -103,7 +92,7 @@ static slim_status run_streams(bench *b, int n, slim_token *const *prompts, int 
         rp.on_event = on_event;
         rp.user = &args[i];
         uint64_t id;
-        s[i].t_submit = now_s();
+        s[i].t_submit = cli_now_s();
         st = slim_engine_submit(b->engine, &rp, &id);
         if (st) break;
     }

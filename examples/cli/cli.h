@@ -108,6 +108,9 @@ void cli_reader_close(cli_reader *r);
 const char *cli_line_editor(void);
 
 int cli_bench(int argc, char **argv);
+/* bench.c: a monotonic clock in seconds; qsort's comparator for doubles. */
+double cli_now_s(void);
+int cli_cmp_double(const void *a, const void *b);
 int cli_chat(int argc, char **argv);    /* chat.c: `slim chat` */
 int cli_convert(int argc, char **argv); /* convert.c: `slim convert` */
 

@@ -205,14 +205,7 @@ static int32_t pclass(gp *p) {
 static int32_t palts(gp *p);
 
 static bool pint(gp *p, int32_t *v) {
-    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') return false;
-    int64_t x = 0;
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-        x = x * 10 + (p->s[p->i++] - '0');
-        if (x > MAX_REPEAT) x = MAX_REPEAT + 1;
-    }
-    *v = (int32_t)x;
-    return true;
+    return slim_cg_parse_count(p->s, p->n, &p->i, MAX_REPEAT, v);
 }
 
 static int32_t pseq(gp *p) {

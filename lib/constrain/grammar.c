@@ -486,3 +486,14 @@ fail:
     slim_cgrammar_free(L.g);
     return st;
 }
+
+bool slim_cg_parse_count(const char *s, size_t n, size_t *i, int32_t cap, int32_t *v) {
+    if (*i >= n || s[*i] < '0' || s[*i] > '9') return false;
+    int64_t x = 0;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+        x = x * 10 + (s[(*i)++] - '0');
+        if (x > cap) x = (int64_t)cap + 1;
+    }
+    *v = (int32_t)x;
+    return true;
+}

@@ -55,6 +55,11 @@ typedef struct slim_cgb {
     bool oom;
 } slim_cgb;
 
+/* A decimal count at s[*i] (n bytes in all) for a repetition bound: false if
+ * no digit is there; values above cap read as cap + 1, so the caller's range
+ * check rejects them without overflow.  *i moves past the digits. */
+SLIM_HIDDEN bool slim_cg_parse_count(const char *s, size_t n, size_t *i, int32_t cap, int32_t *v);
+
 SLIM_HIDDEN void slim_cgb_init(slim_cgb *b);
 SLIM_HIDDEN void slim_cgb_free(slim_cgb *b);
 
