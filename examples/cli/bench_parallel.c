@@ -254,6 +254,15 @@ int cli_bench_parallel(int argc, char **argv) {
     slim_model_info info = {.struct_size = sizeof info};
     slim_model_get_info(model, &info);
     ep.n_ctx = need_ctx < info.n_ctx_train ? need_ctx : info.n_ctx_train;
+    if (n_prefix > 0 && n_prefix + 16 + n_gen > ep.n_ctx) {
+        /* A model with a short training context: the longest prefix it holds. */
+        const int fit = ep.n_ctx - 16 - n_gen;
+        fprintf(stderr,
+                "slim bench --parallel: --prefix %d does not fit this model's context of %d: "
+                "%s\n",
+                n_prefix, ep.n_ctx, fit >= 16 ? "using the longest that does" : "skipped");
+        n_prefix = fit >= 16 ? fit : 0;
+    }
     b.n_vocab = info.n_vocab;
     int rc = 0;
     stream *s = calloc((size_t)max_n, sizeof *s);
