@@ -27,8 +27,9 @@
 enum { WT_EMBD = 256, WT_FF = 512, WT_HEADS = 4, WT_KV_HEADS = 2, WT_VOCAB = 384, WT_LAYERS = 2 };
 enum { WT_TOKENS = 12, WT_N_CTX = 32 };
 /* Float weights from a Hugging Face directory vs its converted file (see the
- * test); measured up to 1.8e-5. */
-#define WT_TOL_PERMUTED 1e-4
+ * test); measured up to 1.8e-5 with the AVX-512 kernels and 1.1e-4 with the
+ * baseline (SLIM_CPU=baseline: plain C dots, summed in order). */
+#define WT_TOL_PERMUTED 5e-4
 
 static const char *const wt_types[] = {"f32",  "f16",  "bf16", "q8_0", "q4_0", "q4_1",
                                        "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"};
