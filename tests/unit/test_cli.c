@@ -806,10 +806,14 @@ static void pty_start(pty_session *s, const char *const *args) {
 static int pty_wait(pty_session *s, size_t from, const char *until, int timeout_ms) {
     for (int waited = 0; waited < timeout_ms; waited += 20) {
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        /* Checked after every read: a CLI that writes more often than every
+         * 20 ms would otherwise be read to its end before we look. */
         while (poll(&p, 1, 20) > 0 && s->n + 1 < sizeof s->buf) {
             ssize_t k = read(s->fd, s->buf + s->n, sizeof s->buf - 1 - s->n);
             if (k <= 0) break;
             s->n += (size_t)k;
+            s->buf[s->n] = '\0';
+            if (until ? s->n > from && strstr(s->buf + from, until) != NULL : s->n > from) return 1;
         }
         s->buf[s->n] = '\0';
         if (until ? s->n > from && strstr(s->buf + from, until) != NULL : s->n > from) return 1;
@@ -849,7 +853,8 @@ static int pty_end(pty_session *s) {
 
 #define PTY_EXPECT(s, from, text)                                                                  \
     ck_assert_msg(pty_wait((s), (from), (text), 60000),                                            \
-                  "'%s' never shown; exit %d; the terminal:\n%s", (text), (s)->status, (s)->n > 400 ? (s)->buf + (s)->n - 400 : (s)->buf)
+                  "'%s' never shown; exit %d; the terminal:\n%s", (text), (s)->status,             \
+                  (s)->n > 400 ? (s)->buf + (s)->n - 400 : (s)->buf)
 
 /* Ctrl-C during a reply stops that reply, not the program: the next line is
  * answered; at an empty prompt a second Ctrl-C quits (exit 0). */
