@@ -5,6 +5,13 @@
 
 #include "suites.h"
 
+int32_t test_argmax(const float *x, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
 uint8_t *test_read_whole(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s (run from the repo root)", path);

@@ -36,6 +36,9 @@ Suite *suite_constrain(void); /* test_constrain.c: grammars, regex, JSON Schema,
  * if it cannot be read. */
 uint8_t *test_read_whole(const char *path, size_t *size);
 
+/* Index of the largest of n values (the first on ties). */
+int32_t test_argmax(const float *x, int32_t n);
+
 /* Path of the default model (SLIM_TEST_MODEL, else models/gemma-3-270m-q4_k_m.gguf). */
 const char *test_model_path(void);
 /* Path of SmolLM2-135M-Instruct Q4_1 (SLIM_TEST_MODEL_SMOLLM2, else models/...). */

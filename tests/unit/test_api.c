@@ -65,13 +65,6 @@ static int32_t n_vocab_of(const slim_model *m) {
     return info.n_vocab;
 }
 
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static size_t tokenize(const slim_model *m, const char *text, uint32_t flags, slim_token *buf,
                        size_t cap) {
     size_t n = 0;
@@ -855,7 +848,7 @@ START_TEST(test_context_basics) {
     assert_finite(logits, V);
     assert_finite(all, (int32_t)((size_t)n * (size_t)V));
     /* all_logits' last row is the logits after the last token. */
-    ck_assert_int_eq(argmax(all + (n - 1) * (size_t)V, V), argmax(logits, V));
+    ck_assert_int_eq(test_argmax(all + (n - 1) * (size_t)V, V), test_argmax(logits, V));
     double maxd = 0;
     for (int32_t i = 0; i < V; i++)
         maxd = fmax(maxd, fabs(all[(n - 1) * (size_t)V + i] - logits[i]));
@@ -865,8 +858,9 @@ START_TEST(test_context_basics) {
     /* The greedy continuation is " the" (" the capital of the country of France."). */
     char piece[32];
     size_t len = 0;
-    ck_assert_int_eq(slim_token_to_piece(mdl, argmax(logits, V), 0, piece, sizeof piece - 1, &len),
-                     SLIM_OK);
+    ck_assert_int_eq(
+        slim_token_to_piece(mdl, test_argmax(logits, V), 0, piece, sizeof piece - 1, &len),
+        SLIM_OK);
     piece[len] = '\0';
     ck_assert_str_eq(piece, " the");
 
@@ -877,7 +871,7 @@ START_TEST(test_context_basics) {
     ck_assert_ptr_eq(slim_get_logits(ctx), logits);
     ck_assert_float_eq(slim_get_logits(ctx)[0], first);
 
-    ck_assert_int_eq(slim_decode(ctx, argmax(logits, V)), SLIM_OK);
+    ck_assert_int_eq(slim_decode(ctx, test_argmax(logits, V)), SLIM_OK);
     ck_assert_int_eq(slim_context_n_past(ctx), (int)n + 1);
     slim_context_reset(ctx);
     ck_assert_int_eq(slim_context_n_past(ctx), 0);
@@ -953,7 +947,7 @@ START_TEST(test_context_determinism) {
     ck_assert_int_eq(slim_prefill(one, toks, n, NULL), SLIM_OK);
     const float *l1 = slim_get_logits(one), *l2 = slim_get_logits(a);
     ck_assert_mem_eq(l1, l2, bytes);
-    ck_assert_int_eq(argmax(l1, V), argmax(l2, V));
+    ck_assert_int_eq(test_argmax(l1, V), test_argmax(l2, V));
     float *seq = malloc(bytes);
     ck_assert_ptr_nonnull(seq);
     memcpy(seq, l1, bytes);
@@ -1032,7 +1026,7 @@ START_TEST(test_generate_greedy) {
         ck_assert_int_eq(stats.n_generated, 8);
         /* The last token was sampled from the current logits, not fed back. */
         ck_assert_int_eq(slim_context_n_past(ctx), (int)np + 7);
-        ck_assert_int_eq(argmax(slim_get_logits(ctx), V), c.toks[7]);
+        ck_assert_int_eq(test_argmax(slim_get_logits(ctx), V), c.toks[7]);
     }
     /* The pieces are exactly the detokenized tokens. */
     char text[1024];
@@ -1048,7 +1042,7 @@ START_TEST(test_generate_greedy) {
     slim_context *ref = make_ctx(128, 1);
     ck_assert_int_eq(slim_prefill(ref, ptoks, np, NULL), SLIM_OK);
     for (int i = 0; i < c.n; i++) {
-        const slim_token t = argmax(slim_get_logits(ref), V);
+        const slim_token t = test_argmax(slim_get_logits(ref), V);
         ck_assert_int_eq(t, c.toks[i]);
         if (i + 1 < c.n) ck_assert_int_eq(slim_decode(ref, t), SLIM_OK);
     }

@@ -90,13 +90,6 @@ static void arch_golden_free(arch_golden *g) {
     free(g);
 }
 
-static int32_t arch_argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* Prefill the golden sequence n_batch tokens per call; compare every
  * position.  Returns the logits (caller frees). */
 static float *arch_run(const char *name, slim_model *model, const arch_golden *g, int32_t n_batch,
@@ -129,7 +122,7 @@ static float *arch_run(const char *name, slim_model *model, const arch_golden *g
         for (int32_t v = 0; v < V; v++)
             ck_assert_msg(isfinite(row[v]), "%s: logit %d at position %d is %g", name, v, t,
                           row[v]);
-        top1 += arch_argmax(row, V) == ids[0];
+        top1 += test_argmax(row, V) == ids[0];
         for (int32_t k = 0; k < K; k++) {
             const double d = fabs((double)row[ids[k]] - ref[k]);
             sum_d += d;
@@ -138,7 +131,7 @@ static float *arch_run(const char *name, slim_model *model, const arch_golden *g
                 worst_t = t;
             }
         }
-        double m = row[arch_argmax(row, V)], s = 0;
+        double m = row[test_argmax(row, V)], s = 0;
         for (int32_t v = 0; v < V; v++)
             s += exp((double)row[v] - m);
         const double dlse = fabs(m + log(s) - g->lse[t]);

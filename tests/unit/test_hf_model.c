@@ -65,13 +65,6 @@ static hf_golden hf_golden_load(const char *path) {
     return g;
 }
 
-static int argmax(const float *x, int32_t n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* Runs the golden's tokens through the model at `dir` (in chunks of `chunk`
  * tokens) and checks the pass marks; returns max |diff| / std. */
 static double hf_check(const char *dir, const char *golden_path, double tol, int chunk,
@@ -106,7 +99,8 @@ static double hf_check(const char *dir, const char *golden_path, double tol, int
         if (!(d <= max_diff)) max_diff = d; /* NaN propagates */
     }
     for (size_t t = 0; t < T; t++)
-        top1_same += argmax(out + t * V, (int32_t)V) == argmax(g.logits + t * V, (int32_t)V);
+        top1_same +=
+            test_argmax(out + t * V, (int32_t)V) == test_argmax(g.logits + t * V, (int32_t)V);
     const double mean = sum / (double)(T * V);
     const double sd = sqrt(sum2 / (double)(T * V) - mean * mean);
     const double rel = max_diff / sd;
@@ -347,7 +341,8 @@ START_TEST(test_hf_quantize_at_load) {
     }
     sd = sqrt(sd / (double)(T * V));
     for (size_t t = 0; t < T; t++)
-        top1 += argmax(out[0] + t * V, (int32_t)V) == argmax(g.logits + t * V, (int32_t)V);
+        top1 +=
+            test_argmax(out[0] + t * V, (int32_t)V) == test_argmax(g.logits + t * V, (int32_t)V);
     printf("hf qwen2 q8_0 at load: vs its GGUF max |diff| %.3g; vs transformers top-1 %d/%zu, "
            "max |diff| %.3g (rms %.3g)\n",
            max_dir_file, top1, T, max_ref, sd);
@@ -409,8 +404,9 @@ START_TEST(test_hf_q4_0_packed) {
     }
     sd = sqrt(sd / (double)(T * V));
     for (size_t t = 0; t < T; t++) {
-        same += argmax(all[0] + t * V, (int32_t)V) == argmax(all[1] + t * V, (int32_t)V);
-        top1 += argmax(all[0] + t * V, (int32_t)V) == argmax(g.logits + t * V, (int32_t)V);
+        same += test_argmax(all[0] + t * V, (int32_t)V) == test_argmax(all[1] + t * V, (int32_t)V);
+        top1 +=
+            test_argmax(all[0] + t * V, (int32_t)V) == test_argmax(g.logits + t * V, (int32_t)V);
     }
     printf(
         "hf llama q4_0 at load: repacked decode == prefill bitwise at %zu positions; vs plain "

@@ -106,13 +106,6 @@ static float *run_all(slim_context *ctx, const lora_golden *g) {
     return out;
 }
 
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
-
 /* Rows [t0, t1) against llama.cpp: max |d| over the vocabulary, top-1. */
 static void compare_rows(const char *what, const float *got, const lora_golden *g, int t0, int t1,
                          double tol) {
@@ -126,7 +119,7 @@ static void compare_rows(const char *what, const float *got, const lora_golden *
             const double d = fabs((double)a[v] - b[v]);
             if (d > max_d) max_d = d, worst = t;
         }
-        top1 += argmax(a, V) == argmax(b, V);
+        top1 += test_argmax(a, V) == test_argmax(b, V);
     }
     const double agree = (double)top1 / (t1 - t0);
     fprintf(stderr,
@@ -647,7 +640,7 @@ static void hf_lora_case(const char *base, const char *sub) {
             if (!(d <= max_d)) max_d = d;
         }
         for (size_t t = 0; t < T; t++)
-            top1 += argmax(out + t * V, (int)V) == argmax(ref + t * V, (int)V);
+            top1 += test_argmax(out + t * V, (int)V) == test_argmax(ref + t * V, (int)V);
         fprintf(stderr, "lora %-34s vs PEFT: top-1 %d/%zu, max |d| %.3g = %.3g x std\n", path, top1,
                 T, max_d, max_d / sd);
         ck_assert_msg(top1 == (int)T, "%s: top-1 differs at %zu positions", path, T - (size_t)top1);

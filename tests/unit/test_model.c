@@ -31,11 +31,11 @@
 
 /* Pass marks for one model's comparison with its golden file. */
 typedef struct forward_bar {
-    double top1;         /* slim's argmax == llama.cpp's, fraction of positions */
-    double top3;         /* slim's argmax in llama.cpp's top 3 */
-    double kl;           /* mean KL(llama.cpp || slim), nats, at most */
+    double top1;          /* slim's argmax == llama.cpp's, fraction of positions */
+    double top3;          /* slim's argmax in llama.cpp's top 3 */
+    double kl;            /* mean KL(llama.cpp || slim), nats, at most */
     double greedy_prefix; /* mean identical greedy prefix, tokens, at least */
-    int greedy_same;     /* prompts whose whole greedy continuation is identical, at least */
+    int greedy_same;      /* prompts whose whole greedy continuation is identical, at least */
 } forward_bar;
 
 typedef struct golden_prompt {
@@ -94,15 +94,8 @@ static void golden_free(golden *g) {
     free(g);
 }
 
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static double logsumexp(const float *x, int32_t n) {
-    double m = x[argmax(x, n)], s = 0;
+    double m = x[test_argmax(x, n)], s = 0;
     for (int32_t i = 0; i < n; i++)
         s += exp((double)x[i] - m);
     return m + log(s);
@@ -136,7 +129,7 @@ static void check_forward(const char *model_path, const char *golden_path, const
             const int32_t *ids = p->ids + (size_t)t * K;
             const float *ref = p->logits + (size_t)t * K;
             positions++;
-            const int32_t best = argmax(row, V);
+            const int32_t best = test_argmax(row, V);
             top1 += best == ids[0];
             in_top3 += best == ids[0] || best == ids[1] || best == ids[2];
             const double lse = logsumexp(row, V);
@@ -159,7 +152,7 @@ static void check_forward(const char *model_path, const char *golden_path, const
         ck_assert_int_eq(slim_prefill(ctx, p->tokens, p->n_prompt, NULL), SLIM_OK);
         uint32_t same = 0;
         while (same < g->n_greedy) {
-            const int32_t tok = argmax(slim_get_logits(ctx), V);
+            const int32_t tok = test_argmax(slim_get_logits(ctx), V);
             if (tok != p->tokens[p->n_prompt + same]) break;
             same++;
             ck_assert_int_eq(slim_decode(ctx, tok), SLIM_OK);
@@ -239,7 +232,7 @@ START_TEST(test_decode_equals_prefill) {
         if (d > maxd) maxd = d;
     }
     ck_assert_msg(maxd == 0, "decode vs prefill max |dlogit| %g (must be bitwise equal)", maxd);
-    ck_assert_int_eq(argmax(a, info.n_vocab), argmax(b, info.n_vocab));
+    ck_assert_int_eq(test_argmax(a, info.n_vocab), test_argmax(b, info.n_vocab));
     /* A full context refuses more tokens and stays usable. */
     slim_token many[64] = {0};
     for (int i = 0; i < 64; i++)

@@ -97,13 +97,6 @@ static void write_wide_gguf(const char *path, bool tied) {
     slim_gguf_writer_free(w);
 }
 
-static int argmax(const float *x, int32_t n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 /* The logits of WT_TOKENS teacher-forced tokens, [WT_TOKENS][n_vocab]. */
 static float *run_logits(const char *path, load_kind how, const char *type, bool repack,
                          int32_t *n_vocab) {
@@ -223,8 +216,8 @@ START_TEST(test_weight_type_matrix) {
                                   type, src[si].label, kind, repack ? "on" : "off", max_d,
                                   WT_TOL_PERMUTED, rms);
                     for (int t = 0; t < WT_TOKENS; t++)
-                        ck_assert_int_eq(argmax(got + (size_t)t * V, V),
-                                         argmax(want + (size_t)t * V, V));
+                        ck_assert_int_eq(test_argmax(got + (size_t)t * V, V),
+                                         test_argmax(want + (size_t)t * V, V));
                     worst_permuted = fmax(worst_permuted, max_d / rms);
                 } else {
                     ck_assert_msg(
