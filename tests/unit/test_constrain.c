@@ -8,6 +8,7 @@
 
 #include "constrain/constrain.h"
 #include "format/gguf.h"
+#include "format/json.h"
 #include "tokenizer/tokenizer.h"
 #include "suites.h"
 
@@ -178,8 +179,10 @@ START_TEST(test_choices_json_any) {
     slim_cgrammar_free(g);
     slim_ctokens_free(t);
     check_lang(SLIM_CONSTRAINT_JSON_OBJECT, "",
-               L("{}", "[]", "{\"a\":[1,-2.5e+3,true,null,\"x\\u00E9\\n\"]}", "0", "\"\"", "-0.1"),
-               L("{", "{a:1}", "[1,]", "01", "1.", "\"\x01\"", "\"\\x\"", " 1", "[1, 2]", "+1"));
+               L("{}", "{\"a\":[1,-2.5e+3,true,null,\"x\\u00E9\\n\"]}", "{\"\":{\"b\":-0.1}}"),
+               L("{", "{a:1}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":\"\x01\"}",
+                 "{\"a\":\"\\x\"}", " {}", "{\"a\":[1, 2]}", "{\"a\":+1}", "[]", "0", "\"\"",
+                 "-0.1"));
 }
 END_TEST
 
@@ -414,6 +417,280 @@ START_TEST(test_schema_errors) {
 }
 END_TEST
 
+/* ---- the public API (slim.h) on a real model ------------------------------------------- */
+
+typedef struct gen_text {
+    char buf[4096];
+    size_t n;
+    int tokens;
+} gen_text;
+
+static int on_piece(slim_token tok, const char *piece, size_t len, void *user) {
+    gen_text *g = user;
+    ck_assert_uint_lt(g->n + len, sizeof g->buf);
+    memcpy(g->buf + g->n, piece, len);
+    g->n += len;
+    g->buf[g->n] = 0;
+    g->tokens++;
+    return 0;
+}
+
+static int32_t n_vocab_of(const slim_model *m) {
+    slim_model_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(slim_model_get_info(m, &info), SLIM_OK);
+    return info.n_vocab;
+}
+
+static slim_model *api_model(void) {
+    slim_model *model = NULL;
+    if (slim_model_load(test_model_path(), NULL, &model) != SLIM_OK) {
+        fprintf(stderr, "constraint api: %s missing, skipped\n", test_model_path());
+        return NULL;
+    }
+    return model;
+}
+
+START_TEST(test_api_compile_errors_cache) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL, *c2 = NULL, *c3 = NULL;
+    const char *bad = "root ::= \"a\" |\nx ::= [a-";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_GBNF, bad, strlen(bad), NULL, &c),
+        SLIM_ERR_FORMAT);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(slim_last_error(), "gbnf:2:"), "%s", slim_last_error());
+    const char *unsup = "{\"type\":\"object\",\"properties\":{\"a\":{\"patternProperties\":{}}},"
+                        "\"dependentRequired\":{}}";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, unsup, strlen(unsup), NULL, &c),
+        SLIM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(slim_last_error(), "dependentRequired"), "%s", slim_last_error());
+    slim_constraint_params p = slim_constraint_default_params();
+    p.property_order = 7;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_OBJECT, NULL, 0, &p, &c),
+                     SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_constraint_compile(model, (slim_constraint_kind)9, "", 0, NULL, &c),
+                     SLIM_ERR_INVALID_ARG);
+    /* the same content gives the cached handle; other params another one */
+    const char *re = "[0-9]{3}-[a-z]+";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), NULL, &c), SLIM_OK);
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), NULL, &c2), SLIM_OK);
+    ck_assert_ptr_eq(c, c2);
+    p = slim_constraint_default_params();
+    p.json_whitespace = 1;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), &p, &c3),
+                     SLIM_OK);
+    ck_assert_ptr_ne(c, c3);
+    ck_assert_int_eq(slim_constraint_n_vocab(c), n_vocab_of(model));
+    slim_constraint_free(c2);
+    slim_constraint_free(c3);
+    /* mask against advance over the whole vocabulary, then a walk */
+    const int32_t V = n_vocab_of(model);
+    uint32_t *mask = calloc(((size_t)V + 31) / 32, 4);
+    slim_constraint_state s = slim_constraint_start(c);
+    ck_assert_int_eq(slim_constraint_mask(c, s, mask, 1), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_constraint_mask(c, s, mask, ((size_t)V + 31) / 32), SLIM_OK);
+    int allowed = 0;
+    for (slim_token t = 0; t < V; t++) {
+        bool bit = (mask[t >> 5] >> (t & 31)) & 1;
+        allowed += bit;
+        ck_assert_int_eq(bit, slim_constraint_advance(c, s, t) >= 0);
+    }
+    ck_assert_int_gt(allowed, 10); /* digits and their runs */
+    slim_token toks[16];
+    size_t n = 0;
+    ck_assert_int_eq(slim_tokenize(model, "123-abc", 7, 0, toks, 16, &n), SLIM_OK);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(!slim_constraint_accepting(c, s));
+        s = slim_constraint_advance(c, s, toks[i]);
+        ck_assert_int_ge(s, 0);
+    }
+    ck_assert(slim_constraint_accepting(c, s));
+    ck_assert_int_eq(slim_constraint_advance(c, s, -5), SLIM_CONSTRAINT_DEAD);
+    free(mask);
+    slim_constraint_free(c);
+    slim_model_free(model); /* frees the cached handles */
+}
+END_TEST
+
+static const char person_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},"
+    "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":120},\"city\":{\"enum\":[\"Paris\","
+    "\"Rome\",\"Oslo\"]}},\"required\":[\"name\",\"age\",\"city\"],\"additionalProperties\":false}";
+
+/* The output parses as JSON and has the schema's members, checked by hand. */
+static void check_person(const char *text) {
+    slim_json_doc *doc = NULL;
+    ck_assert_msg(slim_json_parse(text, strlen(text), "out", &doc) == SLIM_OK, "'%s': %s", text,
+                  slim_last_error());
+    const slim_json *r = slim_json_root(doc);
+    ck_assert_int_eq(slim_json_type_of(r), SLIM_JSON_OBJECT);
+    ck_assert_uint_eq(slim_json_len(r), 3);
+    size_t nl = 0;
+    const char *name = slim_json_str(slim_json_get(r, "name"), &nl);
+    ck_assert_ptr_nonnull(name);
+    double age = -1;
+    ck_assert(slim_json_num(slim_json_get(r, "age"), &age));
+    ck_assert(age >= 0 && age <= 120 && age == (double)(int)age);
+    const char *city = slim_json_str(slim_json_get(r, "city"), NULL);
+    ck_assert_msg(city &&
+                      (!strcmp(city, "Paris") || !strcmp(city, "Rome") || !strcmp(city, "Oslo")),
+                  "%s", text);
+    slim_json_free(doc);
+}
+
+START_TEST(test_api_generate) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, person_schema,
+                                             strlen(person_schema), NULL, &c),
+                     SLIM_OK);
+    /* the start forces '{"name":"' : all of it but the last token as the
+     * tokenizer writes it, each token allowed in turn */
+    slim_token f[64];
+    size_t nf = 0;
+    ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), NULL, 0, &nf), SLIM_OK);
+    ck_assert_int_ge(nf, 1);
+    ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), f, 64, &nf), SLIM_OK);
+    char spelled[64] = "";
+    size_t ns = 0;
+    slim_constraint_state s = slim_constraint_start(c);
+    for (size_t i = 0; i < nf; i++) {
+        size_t l = 0;
+        ck_assert_int_eq(slim_token_to_piece(model, f[i], 0, spelled + ns, 63 - ns, &l), SLIM_OK);
+        ns += l;
+        s = slim_constraint_advance(c, s, f[i]);
+        ck_assert_int_ge(s, 0);
+    }
+    spelled[ns] = 0;
+    ck_assert_msg(ns > 0 && ns < 9 && !strncmp(spelled, "{\"name\":\"", ns), "forced '%s'",
+                  spelled);
+    if (nf > 1) { /* a short buffer: the size needed */
+        size_t need = 0;
+        ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), f, 1, &need),
+                         SLIM_ERR_BUFFER_TOO_SMALL);
+        ck_assert_uint_eq(need, nf);
+    }
+
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(model, NULL, &ctx), SLIM_OK);
+    const char *prompt = "Describe a person as JSON:";
+    for (int run = 0; run < 3; run++) {
+        slim_sampler_params sp = slim_sampler_default_params();
+        sp.temperature = run == 0 ? 0.0f : 1.5f; /* hot: the mask must do the work */
+        sp.top_k = 0;
+        sp.min_p = 0;
+        sp.top_p = 1;
+        sp.seed = (uint64_t)run;
+        slim_sampler *smp = NULL;
+        ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+        ck_assert_int_eq(slim_sampler_set_constraint(smp, c), SLIM_OK);
+        ck_assert_int_ge(slim_sampler_constraint_state(smp), 0);
+        slim_generate_params gp = slim_generate_default_params();
+        gp.max_tokens = 200;
+        gen_text g = {.n = 0};
+        slim_generate_stats st = {.struct_size = sizeof st};
+        slim_context_reset(ctx);
+        ck_assert_int_eq(slim_generate(ctx, smp, prompt, &gp, on_piece, &g, &st), SLIM_OK);
+        ck_assert_msg(slim_sampler_constraint_state(smp) == SLIM_CONSTRAINT_DONE,
+                      "run %d did not finish: '%s'", run, g.buf);
+        check_person(g.buf);
+        ck_assert_int_eq(st.n_generated, g.tokens + 1); /* + the end token */
+        slim_sampler_free(smp);
+    }
+    /* choices: exactly one of them */
+    const char *const ch[] = {"positive", "negative", "neutral"};
+    slim_constraint *cc = NULL;
+    ck_assert_int_eq(slim_constraint_compile_choices(model, ch, 3, &cc), SLIM_OK);
+    slim_sampler_params sp = slim_sampler_default_params();
+    sp.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+    ck_assert_int_eq(slim_sampler_set_constraint(smp, cc), SLIM_OK);
+    slim_constraint_free(cc); /* the sampler holds a reference */
+    gen_text g = {.n = 0};
+    slim_context_reset(ctx);
+    ck_assert_int_eq(slim_generate(ctx, smp, "I love it! Sentiment:", NULL, on_piece, &g, NULL),
+                     SLIM_OK);
+    ck_assert_msg(!strcmp(g.buf, ch[0]) || !strcmp(g.buf, ch[1]) || !strcmp(g.buf, ch[2]), "'%s'",
+                  g.buf);
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+    slim_constraint_free(c);
+    slim_model_free(model);
+}
+END_TEST
+
+/* Engine requests with constraints: several at once (one greedy, others hot
+ * with different seeds); each output validates, and the greedy one equals
+ * slim_generate's with the same constraint (forced chunks included). */
+START_TEST(test_api_engine) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, person_schema,
+                                             strlen(person_schema), NULL, &c),
+                     SLIM_OK);
+    const char *prompt = "Describe a person as JSON:";
+    /* the single-sequence reference */
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(model, NULL, &ctx), SLIM_OK);
+    slim_sampler_params greedy = slim_sampler_default_params();
+    greedy.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&greedy, &smp), SLIM_OK);
+    ck_assert_int_eq(slim_sampler_set_constraint(smp, c), SLIM_OK);
+    gen_text ref = {.n = 0};
+    ck_assert_int_eq(slim_generate(ctx, smp, prompt, NULL, on_piece, &ref, NULL), SLIM_OK);
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+    check_person(ref.buf);
+
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.kv_tokens = 2048;
+    slim_engine *e = NULL;
+    ck_assert_int_eq(slim_engine_create(model, &ep, &e), SLIM_OK);
+    enum { N = 4 };
+    uint64_t ids[N];
+    slim_sampler_params hot[N];
+    for (int i = 0; i < N; i++) {
+        hot[i] = slim_sampler_default_params();
+        hot[i].temperature = i == 0 ? 0.0f : 1.3f;
+        hot[i].top_k = 0;
+        hot[i].seed = (uint64_t)i;
+        slim_request_params rp = slim_request_default_params();
+        rp.prompt = prompt;
+        rp.max_tokens = 200;
+        rp.sampling = &hot[i];
+        rp.constraint = c;
+        rp.logprobs = 1;
+        ck_assert_int_eq(slim_engine_submit(e, &rp, &ids[i]), SLIM_OK);
+    }
+    slim_constraint_free(c); /* the requests hold references */
+    for (int i = 0; i < N; i++) {
+        slim_event ev = {.struct_size = sizeof ev};
+        int forced = 0;
+        do {
+            ck_assert_int_eq(slim_engine_poll(e, ids[i], -1, &ev), SLIM_OK);
+            if (ev.type == SLIM_EVENT_TOKEN && ev.n_top == 0) forced++;
+        } while (ev.type != SLIM_EVENT_DONE);
+        ck_assert_msg(ev.finish_reason == SLIM_FINISH_EOS, "request %d: finish %d (%s) '%s'", i,
+                      ev.finish_reason, ev.error, ev.text);
+        check_person(ev.text);
+        ck_assert_int_gt(forced, 0); /* '{"', 'name', '":', ... came without sampling */
+        if (i == 0) ck_assert_str_eq(ev.text, ref.buf);
+        ck_assert_int_eq(slim_engine_release(e, ids[i]), SLIM_OK);
+    }
+    slim_engine_free(e);
+    slim_model_free(model);
+}
+END_TEST
+
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
@@ -426,6 +703,12 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_schema_keywords);
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_real_vocab);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("api");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_api_compile_errors_cache);
+    tcase_add_test(tc, test_api_generate);
+    tcase_add_test(tc, test_api_engine);
     suite_add_tcase(s, tc);
     return s;
 }
