@@ -452,6 +452,51 @@ SLIM_API slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, con
                                    const slim_generate_params *params, slim_token_fn on_token,
                                    void *user, slim_generate_stats *stats);
 
+/* ---- label scoring ------------------------------------------------------ */
+
+/* Score K candidate continuations of what a context holds: each candidate's
+ * total log-probability (natural log, the sum over its tokens given the
+ * context and its earlier tokens; the model's distribution before any sampling
+ * parameter), per-token values, the distribution normalised over the K, and
+ * the argmax.  The context's contents are computed once (prefill the prompt,
+ * or keep a shared prefix with slim_context_truncate and prefill the rest);
+ * the candidates go through the model as a token trie, so shared prefixes are
+ * computed once and single-token candidates need no forward pass at all.
+ * Scores do not depend on how the trie is batched. */
+typedef struct slim_score_params {
+    size_t struct_size;
+    uint32_t tokenize_flags; /* for the candidates (default 0: as continuations, no BOS) */
+} slim_score_params;
+
+SLIM_API slim_score_params slim_score_default_params(void);
+
+typedef struct slim_score_result {
+    double logprob;      /* total log-probability of the candidate */
+    double prob;         /* exp(logprob) normalised over the candidates */
+    int32_t n_tokens;    /* its tokens */
+    int32_t first_token; /* where its per-token values start in token_logprobs */
+} slim_score_result;
+
+typedef struct slim_score_output {
+    size_t struct_size;         /* set by the caller */
+    slim_score_result *results; /* [n_candidates], the caller's */
+    float *token_logprobs;      /* NULL, or [token_cap]: per-token log-probabilities, candidate
+                                   after candidate (filled when token_cap >= n_tokens) */
+    size_t token_cap;
+    size_t n_tokens; /* out: all candidates' tokens together */
+    int32_t argmax;  /* out: the most likely candidate (the lowest index on ties) */
+} slim_score_output;
+
+/* Score n_candidates (NUL-terminated, non-empty UTF-8; tokenized alone, so
+ * write " yes" where the prompt leaves the space to the answer) after the
+ * context's n_past tokens (at least 1, its logits current).  Afterwards the
+ * context is as it was (n_past and slim_get_logits); its KV rows past n_past
+ * were used as scratch.  SLIM_ERR_CONTEXT_FULL when the longest candidate does
+ * not fit after n_past or the trie's blocks do not fit the context's cache. */
+SLIM_API slim_status slim_score(slim_context *ctx, const char *const *candidates,
+                                size_t n_candidates, const slim_score_params *params,
+                                slim_score_output *out);
+
 /* ---- chat ---------------------------------------------------------------- */
 
 /* One message of a conversation: role "system", "user" or "assistant" (any

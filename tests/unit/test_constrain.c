@@ -2,6 +2,7 @@
  * json_object grammars accept exactly their language; masks equal the brute
  * force (each token's bytes fed to the matcher); forced bytes and tokens;
  * compile errors name line:column, the construct or the JSON pointer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -691,6 +692,115 @@ START_TEST(test_api_engine) {
 }
 END_TEST
 
+/* ---- label scoring (slim_score) ------------------------------------------------------- */
+
+static double ref_lse(const float *l, int32_t n) {
+    double m = -INFINITY, z = 0;
+    for (int32_t i = 0; i < n; i++)
+        m = l[i] > m ? l[i] : m;
+    for (int32_t i = 0; i < n; i++)
+        z += exp(l[i] - m);
+    return m + log(z);
+}
+
+static slim_context *score_ctx(const slim_model *m, int32_t n_ctx, const slim_token *p, size_t n) {
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    ck_assert_int_eq(slim_prefill(ctx, p, n, NULL), SLIM_OK);
+    return ctx;
+}
+
+/* Scores against prefilling each candidate after the prompt and summing the
+ * log-softmax by hand; bitwise the same alone, together and in a small
+ * context that must split the trie into waves; the context left as it was. */
+START_TEST(test_api_score) {
+    slim_model *model = api_model();
+    if (!model) return;
+    const int32_t V = n_vocab_of(model);
+    const char *prompt = "Q: What is the capital of France?\nA: The capital of France is";
+    const char *const c[] = {" Paris",         " London", " Paris, the city of light",
+                             " Paris, France", " Rome",   " the city of Paris",
+                             " Paris",         "!"};
+    enum { K = sizeof c / sizeof c[0] };
+    slim_token pt[64];
+    size_t np = 0;
+    ck_assert_int_eq(
+        slim_tokenize(model, prompt, strlen(prompt), SLIM_TOKENIZE_ADD_BOS, pt, 64, &np), SLIM_OK);
+    slim_context *ctx = score_ctx(model, 512, pt, np);
+    float *l0 = malloc((size_t)V * sizeof *l0);
+    memcpy(l0, slim_get_logits(ctx), (size_t)V * sizeof *l0);
+    slim_score_result res[K], one[1], small[K];
+    float per[256];
+    slim_score_output out = {
+        .struct_size = sizeof out, .results = res, .token_logprobs = per, .token_cap = 256};
+    ck_assert_int_eq(slim_score(ctx, c, K, NULL, &out), SLIM_OK);
+    ck_assert_int_eq(slim_context_n_past(ctx), (int32_t)np);
+    ck_assert_int_eq(memcmp(slim_get_logits(ctx), l0, (size_t)V * sizeof *l0), 0);
+    double psum = 0;
+    for (int k = 0; k < K; k++) {
+        psum += res[k].prob;
+        ck_assert(res[k].logprob <= res[out.argmax].logprob);
+    }
+    ck_assert_double_eq_tol(psum, 1.0, 1e-9);
+    ck_assert_int_eq(out.argmax, 0); /* " Paris" (its duplicate later loses the tie) */
+    ck_assert(res[6].logprob == res[0].logprob);
+
+    /* the reference: each candidate prefilled after the prompt */
+    float *rows = malloc((size_t)32 * V * sizeof *rows);
+    for (int k = 0; k < K; k++) {
+        slim_token ct[32];
+        size_t nc = 0;
+        ck_assert_int_eq(slim_tokenize(model, c[k], strlen(c[k]), 0, ct, 32, &nc), SLIM_OK);
+        ck_assert_int_eq(res[k].n_tokens, (int32_t)nc);
+        double sum = ct[0] >= 0 ? l0[ct[0]] - ref_lse(l0, V) : 0;
+        ck_assert_double_eq_tol(per[res[k].first_token], sum, 1e-4);
+        if (nc > 1) {
+            ck_assert_int_eq(slim_context_truncate(ctx, (int32_t)np), SLIM_OK);
+            ck_assert_int_eq(slim_prefill(ctx, ct, nc - 1, rows), SLIM_OK);
+            for (size_t j = 1; j < nc; j++) {
+                const float *l = rows + (j - 1) * (size_t)V;
+                const double lp = l[ct[j]] - ref_lse(l, V);
+                ck_assert_double_eq_tol(per[res[k].first_token + (int32_t)j], lp, 1e-4);
+                sum += lp;
+            }
+        }
+        ck_assert_msg(fabs(res[k].logprob - sum) < 1e-3, "%s: %f vs %f", c[k], res[k].logprob, sum);
+    }
+    /* alone: bitwise the same */
+    ck_assert_int_eq(slim_context_truncate(ctx, (int32_t)np - 1), SLIM_OK);
+    ck_assert_int_eq(slim_decode(ctx, pt[np - 1]), SLIM_OK);
+    for (int k = 0; k < K; k++) {
+        slim_score_output o1 = {.struct_size = sizeof o1, .results = one};
+        ck_assert_int_eq(slim_score(ctx, &c[k], 1, NULL, &o1), SLIM_OK);
+        ck_assert_msg(one[0].logprob == res[k].logprob, "%s alone %.9g, with the others %.9g", c[k],
+                      one[0].logprob, res[k].logprob);
+        ck_assert(one[0].prob == 1.0);
+    }
+    /* a context of np + 100 positions: few free blocks, the trie in waves */
+    slim_context *tiny = score_ctx(model, (int32_t)np + 100, pt, np);
+    slim_score_output os = {.struct_size = sizeof os, .results = small};
+    ck_assert_msg(slim_score(tiny, c, K, NULL, &os) == SLIM_OK, "%s", slim_last_error());
+    for (int k = 0; k < K; k++)
+        ck_assert_msg(small[k].logprob == res[k].logprob, "%s: %.9g in the small context, %.9g",
+                      c[k], small[k].logprob, res[k].logprob);
+    ck_assert_uint_eq(os.n_tokens, out.n_tokens);
+    /* errors */
+    const char *const bad[] = {" ok", ""};
+    ck_assert_int_eq(slim_score(ctx, bad, 2, NULL, &os), SLIM_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(slim_last_error(), "candidate 1 is empty"), "%s", slim_last_error());
+    slim_context_reset(tiny);
+    ck_assert_int_eq(slim_score(tiny, c, K, NULL, &os), SLIM_ERR_INVALID_ARG);
+    free(rows);
+    free(l0);
+    slim_context_free(tiny);
+    slim_context_free(ctx);
+    slim_model_free(model);
+}
+END_TEST
+
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
@@ -709,6 +819,7 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_api_compile_errors_cache);
     tcase_add_test(tc, test_api_generate);
     tcase_add_test(tc, test_api_engine);
+    tcase_add_test(tc, test_api_score);
     suite_add_tcase(s, tc);
     return s;
 }
