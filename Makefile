@@ -17,6 +17,14 @@ SAN     ?= 0
 # AVX2 and AVX-512 VNNI, one chosen from cpuid at run time (SLIM_CPU=baseline|avx2|avx512 forces
 # a lower one).  ARCH=native (-march=native) or other -m flags: one target, the kernels for it.
 ARCH    ?=
+# FUZZ=1 (make fuzz sets it): clang, libFuzzer's instrumentation with ASan and UBSan, one
+# target CPU (no dispatch), built in $(BUILD)-fuzz.
+FUZZ    ?= 0
+ifeq ($(FUZZ),1)
+  override CC   := clang
+  override ARCH := native
+  override OPT  := -O1
+endif
 ifeq ($(strip $(ARCH)),native)
   override ARCH := -march=native
 endif
@@ -28,6 +36,12 @@ CFLAGS   += -std=c11 $(OPT) $(or $(ARCH),$(CPU_BASE_ARCH)) -g -Wall -Wextra -Wer
             -Wno-unused-parameter -fPIC -fvisibility=hidden -pthread -MMD -MP
 LDLIBS   += -lm -pthread
 
+ifeq ($(FUZZ),1)
+  CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer -Wno-error
+  LDFLAGS += -fsanitize=address,undefined
+  override BUILD := $(BUILD)-fuzz
+endif
 ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -307,15 +321,21 @@ $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 maskbench: $(BUILD)/maskbench
 $(BUILD)/maskbench: tools/maskbench/maskbench.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
-# `make fuzz`: libFuzzer targets (clang) for the GBNF, regex and JSON Schema compilers.
-FUZZ_CONSTRAIN := $(filter-out lib/constrain/tokens_vocab.c,$(wildcard lib/constrain/*.c)) \
-                  lib/format/json.c lib/format/mmap.c lib/core/bigalloc.c lib/core/error.c
-.PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_gbnf $(BUILD)/fuzz/fuzz_regex $(BUILD)/fuzz/fuzz_schema
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_constrain_common.h $(FUZZ_CONSTRAIN)
+# `make fuzz`: libFuzzer targets (clang), one binary per entry point, in build-fuzz/fuzz/: the
+# whole library built with -fsanitize=fuzzer-no-link,address,undefined (FUZZ=1 below), each
+# target linked against it.  `make fuzz-run [FUZZ_TIME=30]` runs each for FUZZ_TIME seconds on
+# its seed corpus (tests/fuzz/seeds.sh writes them from tests/data); docs/RELIABILITY.md.
+FUZZ_TARGETS := gguf safetensors json hf_config tokenizer_json tokenize chat lora gbnf regex schema
+FUZZ_TIME    ?= 30
+.PHONY: fuzz fuzz-run fuzz-bins
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+fuzz-run: fuzz
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(STATIC)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -D_GNU_SOURCE -DSLIM_BUILDING -Iinclude -Ilib -o $@ $< $(FUZZ_CONSTRAIN) -lm -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(STATIC) $(LDLIBS)
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &: | $(VENV)/.slim-golden.txt
 	$(VENV_PY) tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
