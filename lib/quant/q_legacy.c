@@ -550,6 +550,21 @@ GEMM_INLINE float zhsum(__m512 v) {
     return slim_hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
+/* Q4_0 and Q8_0 keep the repacked kernels' numerics (legacy_x16.h): one float
+ * per (row, token) in lane 0 of acc, acc = fma(d_w * d_x, isum, acc) block by
+ * block with isum the block's exact integer dot, so a matrix gives the same
+ * bits packed or not (tests/unit/test_repack_model.c).  The other formats sum
+ * lane-wise and add the lanes at the end. */
+#define Z_EXACT(F) ((F) == Z_Q4_0 || (F) == Z_Q8_0)
+
+GEMM_INLINE __m512 zexact(__m512 acc, float d, int32_t isum) {
+    return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, (float)isum, _mm512_cvtss_f32(acc))));
+}
+
+GEMM_INLINE float zout(const int F, __m512 acc) {
+    return Z_EXACT(F) ? _mm512_cvtss_f32(acc) : zhsum(acc);
+}
+
 /* The rows' part of a block pair (two) or of the last single block at block
  * index i: unpacked quants, per-row terms (Q8_0's -128 sum(w), Q4_1's mins)
  * and the [d_a x 8, d_b x 8] scales. */
@@ -633,6 +648,15 @@ GEMM_INLINE void ztoks(const int F, const int two, int64_t i, const char *x, siz
         for (int r = 0; r < nr; r++) {
             const __m512i s = F == Z_Q8_0 ? _mm512_dpbusd_epi32(aux[r], qx, qw[r])
                                           : _mm512_dpbusd_epi32(off, qw[r], qx);
+            if (Z_EXACT(F)) { /* block i (lanes 0-7), then i + 1 (lanes 8-15) */
+                const __m512 d = _mm512_mul_ps(dw[r], dx);
+                acc[r][c] =
+                    zexact(acc[r][c], _mm512_cvtss_f32(d), _mm512_mask_reduce_add_epi32(0x00FF, s));
+                if (two)
+                    acc[r][c] = zexact(acc[r][c], _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)),
+                                       _mm512_mask_reduce_add_epi32(0xFF00, s));
+                continue;
+            }
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
             if (F == Z_Q4_1) acc[r][c] = _mm512_fmadd_ps(mw[r], sx, acc[r][c]);
         }
@@ -664,7 +688,7 @@ GEMM_INLINE void ztile(const int F, int64_t nb, const char *w, size_t ws, const 
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            y[c * ldy + r] = zhsum(acc[r][c]);
+            y[c * ldy + r] = zout(F, acc[r][c]);
 }
 
 #define Z_FORMAT(fmt, F, QK)                                                                       \
@@ -730,7 +754,7 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
                 for (int i = 0; i < GEMM_R; i++)
 #pragma GCC unroll 4
                     for (int c = 0; c < GEMM_C; c++)
-                        yt[c * ldy + i] = zhsum(acc[i][c]);
+                        yt[c * ldy + i] = zout(F, acc[i][c]);
                 continue;
             }
             for (int64_t c = t; c < n_tokens; c++, xt += xs, yt += ldy) { /* the last few */
@@ -745,7 +769,7 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
                           acc);
 #pragma GCC unroll 4
                 for (int i = 0; i < GEMM_R; i++)
-                    yt[i] = zhsum(acc[i][0]);
+                    yt[i] = zout(F, acc[i][0]);
             }
         }
     }

@@ -1,0 +1,45 @@
+/* slim's next-token logits after BOS alone (position 0), written as n_vocab
+ * little-endian float32 to OUT; SLIM_CPU_REPACK=0 in the environment picks the
+ * plain kernels.  Built and run by tools/golden/pos0_reference.py:
+ *   cc -O2 -Iinclude tools/golden/pos0_slim.c build/libslim.a -lm -pthread -o build/pos0_slim
+ *   build/pos0_slim MODEL.gguf OUT [N_THREADS [f32]]   (f32: an F32 KV cache) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slim.h"
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL.gguf OUT [N_THREADS [f32]]\n", argv[0]);
+        return 2;
+    }
+    slim_model_params mp = slim_model_default_params();
+    slim_model *m = NULL;
+    if (slim_model_load(argv[1], &mp, &m)) {
+        fprintf(stderr, "load: %s\n", slim_last_error());
+        return 1;
+    }
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_threads = argc > 3 ? atoi(argv[3]) : 1;
+    cp.kv_type = argc > 4 && strcmp(argv[4], "f32") == 0 ? SLIM_KV_F32 : SLIM_KV_F16;
+    slim_context *ctx = NULL;
+    if (slim_context_create(m, &cp, &ctx) || slim_prefill(ctx, &info.bos, 1, NULL)) {
+        fprintf(stderr, "eval: %s\n", slim_last_error());
+        return 1;
+    }
+    FILE *f = fopen(argv[2], "wb");
+    if (!f ||
+        fwrite(slim_get_logits(ctx), sizeof(float), (size_t)info.n_vocab, f) !=
+            (size_t)info.n_vocab ||
+        fclose(f)) {
+        fprintf(stderr, "cannot write %s\n", argv[2]);
+        return 1;
+    }
+    slim_context_free(ctx);
+    slim_model_free(m);
+    return 0;
+}
