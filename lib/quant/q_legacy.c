@@ -715,7 +715,8 @@ DEFINE_GEMM(gemm_q4_1_direct, q4_1_tile, SLIM_QK4_1)
 DEFINE_GEMM(gemm_q5_0_direct, q5_0_tile, SLIM_QK5_0)
 DEFINE_GEMM(gemm_q8_0_direct, q8_0_tile, SLIM_QK8_0)
 
-/* Each group of GEMM_R rows is unpacked once (zrows, into the caller's work
+/* Q4_1 and Q5_0 (Q4_0 and Q8_0 take zx16 below): each group of GEMM_R rows
+ * is unpacked once (zrows, into the caller's work
  * buffer: one zpack per block pair, 1 KiB) and then every token group runs
  * over it, instead of unpacking the rows again for every GEMM_C tokens.  The
  * same operations per (row, token) pair as ztile: bitwise vec_dot.  Without

@@ -12,18 +12,21 @@ a double), and each matmul is evaluated in double on
          double activation), the quantized values then exact in double;
   f64    its input as is (float activations).
 f64q-kv16 is f64q with V rounded to fp16, as slim's and llama.cpp's default
-KV caches store it.
+KV caches store it.  --first adds f64q-kv16-x86q8: that with Q8_0 activations
+rounded as llama.cpp's x86 quantize_row_q8_0 does (id = 127/amax rather than
+1/d, ties to even rather than away from zero; its Q8_K is the reference).
 
 Printed per evaluation: log p(TOKEN | BOS), KL(ref || it) over the whole
 vocabulary and max |d log p| against f64q and against llama.cpp (no flash
 attention).  slim runs through tools/golden/pos0_slim.c (built here against
 build/libslim.a), repacked (default) and SLIM_CPU_REPACK=0.
 
---ops FILE writes every matmul's float32 input and its f64q output for
-tools/golden/pos0_ops.c (per-op comparison of slim's kernels).
+--noise N adds N f64q runs with every matmul output perturbed by a random
+relative 2^-24 (one float32 rounding): how far rounding alone moves the
+figures, through the activation quantizers' rounding flips.
 
 usage (repo root, after make lib):
-  /work/venvs/pyslim/bin/python tools/golden/pos0_reference.py [MODEL.gguf] [--token 184] [--ops F]
+  /work/venvs/pyslim/bin/python tools/golden/pos0_reference.py [MODEL.gguf] [--token 184] [--noise 3]
 needs numpy, llama-cpp-python (the GGUF file is read here: no gguf-py)
 """
 import argparse
@@ -127,7 +130,17 @@ def q8_k_ref(x):  # quantize_row_q8_K_ref: iscale = -127/max (first largest |x|)
     return out.reshape(-1)
 
 
+def q8_0_ggml_x86(x):  # llama.cpp's x86 quantize_row_q8_0 (AVX): id = 127/amax, ties to even
+    x = x.astype(np.float32).reshape(-1, 32)
+    amax = np.abs(x).max(axis=1)
+    d = amax / np.float32(127)
+    idn = np.where(amax != 0, np.float32(127) / np.where(amax != 0, amax, 1), 0).astype(np.float32)
+    q = np.rint(x * idn[:, None])
+    return (d.astype(np.float16).astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
+
+
 QUANT = {"Q8_0": q8_0_ref, "Q8_K": q8_k_ref}
+Q8_0_GGML_X86 = {"Q8_0": q8_0_ggml_x86, "Q8_K": q8_k_ref}
 
 
 # GGUF: the types this model uses (id: name, block elements, block bytes)
@@ -219,7 +232,7 @@ def gelu(x):
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
 
 
-def forward(M, quant, kv16=False, ops=None, noise=None):
+def forward(M, quant, kv16=False, noise=None, token=None, quants=QUANT):
     """log-softmax of the logits after BOS, in double.  noise: a numpy Generator;
     each matmul output then gets a random relative error of up to 2^-24 (what
     one float32 rounding does), to show how far that alone moves the result."""
@@ -227,16 +240,15 @@ def forward(M, quant, kv16=False, ops=None, noise=None):
         xin = x
         vt = VEC_DOT_TYPE[M.type(name)]
         if quant and vt:
-            xin = QUANT[vt](x)
+            xin = quants[vt](x)
         y = M.weight(name) @ xin
         if noise is not None:
             y = y * (1 + noise.uniform(-2.0 ** -24, 2.0 ** -24, y.shape))
-        if ops is not None:
-            ops.append((name, x.astype(np.float32), y))
         return y
 
     E = M.raw("token_embd.weight")
-    x = deq_q8_0(E[M.bos:M.bos + 1])[0] * np.float64(np.float32(np.sqrt(np.float32(M.n_embd))))
+    tok = M.bos if token is None else token
+    x = deq_q8_0(E[tok:tok + 1])[0] * np.float64(np.float32(np.sqrt(np.float32(M.n_embd))))
     hd = M.vec("blk.0.attn_k_norm.weight").size
     for il in range(M.n_layer):
         p = "blk.%d." % il
@@ -253,12 +265,10 @@ def forward(M, quant, kv16=False, ops=None, noise=None):
         d = mm(p + "ffn_down.weight", gelu(g) * u)
         x = x + rmsnorm(d, M.vec(p + "post_ffw_norm.weight"), M.eps)
     x = rmsnorm(x, M.vec("output_norm.weight"), M.eps)
-    xin = q8_0_ref(x) if quant else x
+    xin = quants["Q8_0"](x) if quant else x
     logits = np.empty(E.shape[0])
     for r0 in range(0, E.shape[0], 16384):  # the 262144 x 640 table in slices
         logits[r0:r0 + 16384] = deq_q8_0(E[r0:r0 + 16384]) @ xin
-    if ops is not None:
-        ops.append(("output", x.astype(np.float32), logits))
     return logsoftmax(logits)
 
 
@@ -272,14 +282,19 @@ def kl(p, q):  # KL(p || q) of log-probabilities
     return float(np.sum(np.exp(p) * (p - q)))
 
 
-def llama_logits(path, fa):
+def llama_logits(path, fa, tokens=None):
+    """log-softmax after each token alone (BOS if none), one row per token."""
     from llama_cpp import Llama
     m = Llama(model_path=path, n_ctx=64, n_threads=2, logits_all=True, verbose=False, flash_attn=fa)
-    m.eval([m.token_bos()])
-    return logsoftmax(np.array(m.scores[0], np.float64))
+    rows = []
+    for t in tokens or [m.token_bos()]:
+        m.reset()
+        m.eval([t])
+        rows.append(logsoftmax(np.array(m.scores[0], np.float64)))
+    return rows if tokens else rows[0]
 
 
-def slim_logits(path, repack, kv="f16"):
+def slim_logits(path, repack, kv="f16", tokens=None):
     exe = "build/pos0_slim"
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime("build/libslim.a"):
         subprocess.check_call(["cc", "-O2", "-Iinclude", "tools/golden/pos0_slim.c", "build/libslim.a",
@@ -288,36 +303,60 @@ def slim_logits(path, repack, kv="f16"):
     if not repack:
         env["SLIM_CPU_REPACK"] = "0"
     out = "build/pos0_slim_%s_%s.bin" % ("packed" if repack else "plain", kv)
-    subprocess.check_call([exe, path, out, "1", kv], env=env)
-    return logsoftmax(np.fromfile(out, np.float32))
+    subprocess.check_call([exe, path, out, "1", kv] + [str(t) for t in tokens or []], env=env)
+    raw = np.fromfile(out, np.float32).reshape(len(tokens or [0]), -1)
+    rows = [logsoftmax(r) for r in raw]
+    return rows if tokens else rows[0]
 
 
-def write_ops(path, M, ops):
-    """SLIMOPS1; u32 n; per op: u32 len(name), name, u32 n_in, n_out; f32 x[n_in]; f64 y[n_out]."""
-    with open(path, "wb") as f:
-        f.write(b"SLIMOPS1" + struct.pack("<I", len(ops)))
-        for name, x, y in ops:
-            wn = "token_embd.weight" if name == "output" else name
-            nb = wn.encode()
-            f.write(struct.pack("<I", len(nb)) + nb + struct.pack("<II", x.size, y.size))
-            f.write(x.astype("<f4").tobytes() + y.astype("<f8").tobytes())
+def first_tokens(M, a):
+    """--first N: each of N tokens alone at position 0 (BOS, then the ids of a
+    fixed sentence): mean / median KL of each engine against f64q and f64q-kv16."""
+    from llama_cpp import Llama
+    tk = Llama(model_path=a.model, n_ctx=64, vocab_only=True, verbose=False)
+    text = (b"The quick brown fox jumps over the lazy dog while 1905 papers by Einstein changed"
+            b" physics; def main(): return 42 # Paris, Tokyo and Canberra are capitals.")
+    toks = [M.bos] + [t for t in tk.tokenize(text, add_bos=False)][:a.first - 1]
+    refs = {"f64q": [forward(M, True, token=t) for t in toks],
+            "f64q-kv16": [forward(M, True, kv16=True, token=t) for t in toks],
+            "f64q-kv16-x86q8": [forward(M, True, kv16=True, token=t, quants=Q8_0_GGML_X86)
+                                for t in toks]}
+    eng = {"f64q+2^-24": [forward(M, True, token=t, noise=np.random.default_rng(t)) for t in toks],
+           "llama.cpp": llama_logits(a.model, False, toks),
+           "slim (default)": slim_logits(a.model, True, tokens=toks),
+           "slim plain": slim_logits(a.model, False, tokens=toks),
+           "slim kv f32": slim_logits(a.model, True, "f32", tokens=toks)}
+    print("position 0, %d tokens each alone (BOS and %d more), %s" % (len(toks), len(toks) - 1,
+                                                                   os.path.basename(a.model)))
+    print("%-16s" % "" + "".join(" %24s" % ("KL(%s||.) mean / median" % r) for r in refs))
+    kls = {}
+    for k, rows in eng.items():
+        line = "%-16s" % k
+        for r, ref in refs.items():
+            v = np.array([kl(x, y) for x, y in zip(ref, rows)])
+            kls[(k, r)] = v
+            line += " %12.3e / %9.3e" % (v.mean(), np.median(v))
+        print(line)
+    for r in refs:
+        d = kls[("slim (default)", r)] < kls[("llama.cpp", r)]
+        print("slim closer to %s than llama.cpp on %d of %d tokens" % (r, d.sum(), len(toks)))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", nargs="?", default="models/gemma-3-270m-q4_k_m.gguf")
     ap.add_argument("--token", type=int, default=184)
-    ap.add_argument("--ops", help="write each matmul's input and f64q output here")
     ap.add_argument("--no-engines", action="store_true", help="float64 only")
+    ap.add_argument("--first", type=int, default=0,
+                    help="instead: N tokens each alone at position 0, KL statistics")
     ap.add_argument("--noise", type=int, default=0,
                     help="also N f64q runs with a 2^-24 relative perturbation of every matmul output")
     a = ap.parse_args()
     M = Model(a.model)
-    ops = [] if a.ops else None
-    rows = {"f64q": forward(M, True, ops=ops), "f64q-kv16": forward(M, True, kv16=True),
+    if a.first:
+        return first_tokens(M, a)
+    rows = {"f64q": forward(M, True), "f64q-kv16": forward(M, True, kv16=True),
             "f64": forward(M, False)}
-    if ops is not None:
-        write_ops(a.ops, M, ops)
     for seed in range(a.noise):
         rows["f64q+2^-24 #%d" % seed] = forward(M, True, noise=np.random.default_rng(seed))
     if not a.no_engines:
