@@ -253,7 +253,7 @@ test-python-if-available:
 test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),test-python-if-available)
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
-LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type
+LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type repack_model
 test-levels: $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS)
 	@set -e; for l in $(or $(CPU_LEVELS),single); do for s in $(LEVEL_SUITES); do \
 	    echo "SLIM_CPU=$$l suite $$s"; \
