@@ -81,6 +81,14 @@ int slim_cuda_quantize_rows(int vec_dot_type, void *dst, size_t dst_row_stride, 
  * block values differs from the traits' vec_dot. */
 int slim_cuda_matvec(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
                      int64_t n, int64_t n_rows, void *stream);
+/* The same for a small batch: y[t * n_rows + r] = dot(W row r, activation row
+ * t at (const char *)xq + t * xq_row_stride), t < n_tokens <= 8 (the stride
+ * aligned as xq).  The warp of a row walks it once per token with the
+ * one-token code: each token's result is bitwise slim_cuda_matvec's, and the
+ * weights come from DRAM once. */
+int slim_cuda_matvec_tokens(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
+                            size_t xq_row_stride, int64_t n, int64_t n_rows, int64_t n_tokens,
+                            void *stream);
 int slim_cuda_matvec_supported(int dtype);
 
 /* embed.cu: out[i][0..n) = to_float(row ids[i] of table) * scale (scale == 1:

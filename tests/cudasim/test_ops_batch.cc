@@ -20,7 +20,9 @@
 //    decodes of several sequences, graphs replayed), or chunked otherwise over
 //    other block ids; for the synthetic models (F32 weights: the f32 GEMM),
 //    llama3 with Q8_0 / Q4_0 / Q4_K weights (the quantized GEMM paths) and
-//    llama3 with mixed adapters.  Without the mode the single-token mat-vec
+//    llama3 with mixed adapters; and slim_context's single-sequence API
+//    (prefill, then slim_decode: its recorded graph) equal to the paged
+//    steps for sequence 0.  Without the mode the single-token mat-vec
 //    differs from the GEMM: the same check finds differing rows (float
 //    weights; a quantized synthetic row has too few blocks to show it).
 // The emulator runs deferred with device memory protected from host access.
@@ -415,6 +417,40 @@ bool t_invariance() {
     nd = differing(alone, par, &compared2, &first);
     EXPECT(nd == 0 && compared2 >= 40, "%d of %d rows differ, alone vs pairs (first: %s)", nd,
            compared2, first.c_str());
+    // slim_context's single-sequence API (the identity block table, its own
+    // block size) gives sequence 0 the same logits, bitwise.
+    if (c.loras.empty()) {
+        setenv("SLIM_CUDA_INVARIANT", "1", 1);
+        slim_model_params mp = slim_model_default_params();
+        mp.backend = SLIM_BACKEND_CUDA;
+        mp.weight_type = c.weight_type;
+        slim_model *m = nullptr;
+        slim_context *ctx = nullptr;
+        slim_context_params cp = slim_context_default_params();
+        cp.n_ctx = MAX_POS;
+        cp.n_batch = 32;
+        cp.n_threads = 1;
+        const bool ok = slim_model_load(c.model.c_str(), &mp, &m) == SLIM_OK &&
+                        slim_context_create(m, &cp, &ctx) == SLIM_OK;
+        unsetenv("SLIM_CUDA_INVARIANT");
+        EXPECT(ok, "context: %s", slim_last_error());
+        slim_model_info info{};
+        info.struct_size = sizeof info;
+        slim_model_get_info(m, &info);
+        const size_t V = (size_t)info.n_vocab;
+        std::vector<float> pl((size_t)prompt[0] * V);
+        int same = 0;
+        bool st = slim_prefill(ctx, su.tokens[0].data(), prompt[0], pl.data()) == SLIM_OK;
+        for (int32_t p = 0; st && p < total; p++) {
+            if (p >= prompt[0]) st = slim_decode(ctx, su.tokens[0][p]) == SLIM_OK;
+            const float *l = p < prompt[0] ? pl.data() + p * V : slim_get_logits(ctx);
+            same += st && !memcmp(l, alone[{0, p}].data(), V * sizeof(float));
+        }
+        slim_context_free(ctx);
+        slim_model_free(m);
+        EXPECT(st, "slim_context: %s", slim_last_error());
+        EXPECT(same == total, "slim_context: %d of %d rows equal to the paged steps", same, total);
+    }
     // The check can fail: without the mode the single-token steps take the mat-vec.
     Rows alone_default;
     for (int32_t s = 0; s < 2; s++)

@@ -130,14 +130,16 @@ static slim_status matmul(const slim_exec *ex, int n_w, const slim_tensor *const
             }
             xq = s->xq;
         }
-        int rc;
-        if (n_tokens == 1 && !s->invariant)
-            rc =
-                slim_cuda_matvec(w[i]->type, y[i], w[i]->data, w[i]->nb[1], xq, n, rows, s->stream);
-        else
+        /* Up to 8 tokens the mat-vec (each token bitwise its one-token
+         * result); more, or any step in the invariant mode, the GEMM. */
+        int rc = -1;
+        if (n_tokens <= 8 && !s->invariant)
+            rc = slim_cuda_matvec_tokens(w[i]->type, y[i], w[i]->data, w[i]->nb[1], xq, xq_row, n,
+                                         rows, n_tokens, s->stream);
+        if (rc == -1 || rc == (int)cudaErrorInvalidValue) /* shapes the mat-vec rejects: the GEMM */
             rc = slim_cuda_gemm(w[i]->type, y[i], w[i]->data, w[i]->nb[1], xq, xq_row, n, rows,
                                 n_tokens, s->stream);
-        note(ex, rc, n_tokens == 1 && !s->invariant ? "matvec" : "gemm");
+        note(ex, rc, "matmul");
     }
     return SLIM_OK;
 }
