@@ -348,12 +348,12 @@ def c_attention_paged(positions, n_ctx, nh, nkv, hd, window, split, same_seq=Fal
     last = max(positions)
     kv_keys = (last + 1 if not window else min(window, last + 1)) if same_seq else keys
     q_bytes = 4 * T * nh * hd
-    part = 2 * T * nh * active / T * (hd + 2) * 4 * T if split else 0
+    part = 2 * nh * active * (hd + 2) * 4 if split else 0  # partials written, then read
     # A tile: 2 x 32 keys x hd/8 16-byte loads over the block, then compute.
     loads = max(1, min(8, 2 * 32 * (hd // 8) // block))
-    key = (f"attention_paged tokens={T} pos={'..'.join(map(str, sorted({min(positions), last})))} "
-           f"n_ctx={n_ctx} heads={nh} kv={nkv} hd={hd} window={window} "
-           f"{'split' if split else 'one-pass'}")
+    pos = f"{min(positions)}..{last}" if same_seq else str(last)
+    key = (f"attention_paged tokens={T} pos={pos} n_ctx={n_ctx} heads={nh} kv={nkv} hd={hd} "
+           f"window={window} mode={'split' if split else 'one-pass'}")
     c = Call("attention", key, (nch if split else 1, nkv, T), block, smem, 77 if split else 100,
              2 * kv_keys * nkv * hd * 2 + 2 * q_bytes + part, 4 * nh * hd * keys,
              32 * 16 * loads // 2, unit="fma", nodes=2 if split else 1,
@@ -575,6 +575,10 @@ def scenarios():
                 # + on-device greedy sampling (not in the wired step, which copies the logits)
                 yield mk, q, f"decode@{ctx}", calls + [c_argmax(m["vocab"])]
             yield mk, q, "prefill512", step_calls(m, q, 512, 0, 512)[0]
+            if q == "q4_k_m":  # the engine's batched decode steps (bench_kernels times them too)
+                for n in (2, 8, 32):
+                    calls = batched_step_calls(m, q, n, 1024)[0]
+                    yield mk, q, f"batched{n}@1024", [c for c in calls if c.op != "copy"]
 
 
 def fmt_bytes(b):
