@@ -233,6 +233,24 @@ slim_status slim_forward_step(slim_context *ctx, const slim_step *step, float *l
     if ((st = slim_lora_plan(ctx, step))) return st;
     const slim_backend_ops *ops = ctx->ops;
     if ((st = ops->begin(&ctx->exec, &b))) return st;
+    /* Decode steps of many sequences: padded to the backend's bucket, recorded once per bucket. */
+    const int32_t G =
+        n_want == T && !ctx->lora.active && ops->graph_rows ? ops->graph_rows(&ctx->exec) : 0;
+    const int64_t V = ctx->model->hp.n_vocab;
+    float *staged = G >= T ? ops->graph_logits(&ctx->exec, (int64_t)G * V) : NULL;
+    if (staged) {
+        for (int32_t t = T; t < G; t++)
+            ctx->step_idx[t] = t;
+        if (!ops->graph_begin(&ctx->exec)) {
+            st = forward_ops(ctx, step->tokens, G, ctx->step_idx, G, staged);
+            slim_status end = ops->graph_end(&ctx->exec, st == SLIM_OK);
+            if (!st) st = end;
+        }
+        slim_status fin = ops->finish(&ctx->exec);
+        ctx->exec.batch = NULL;
+        if (!st && !fin) memcpy(logits, staged, (size_t)(T * V) * sizeof(float));
+        return st ? st : fin;
+    }
     /* The recorded decode step has no adapters and downloads into act.logits. */
     if (T == 1 && n_want == 1 && logits == ctx->act.logits && ops->graph_begin &&
         !ctx->lora.active) {
