@@ -191,6 +191,17 @@ $(CLI_OBJ): CPPFLAGS += -DSLIM_CLI_LIBEDIT $(shell pkg-config --cflags libedit)
 CLI_LIBS := $(shell pkg-config --libs libedit)
 endif
 
+# slim serve (examples/cli/serve*.c, docs/SERVER.md): HTTP through libmicrohttpd where
+# pkg-config finds it (Debian: libmicrohttpd-dev); without it `slim serve` says it was
+# built without the server.  SERVER=0 leaves it out.  Only the CLI links it: never libslim.
+SERVER ?= $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(SERVER),1)
+$(BUILD)/examples/cli/serve.o: CPPFLAGS += -DSLIM_CLI_SERVER $(shell pkg-config --cflags libmicrohttpd)
+CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
+else ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
+$(info slim serve: libmicrohttpd not found by pkg-config (Debian: libmicrohttpd-dev): building slim without the server)
+endif
+
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
