@@ -119,6 +119,7 @@ typedef struct srv_req {
     int echo;
     int stream;
     int include_usage;
+    int ignore_eos; /* vLLM's and llama.cpp's extension: generate past end-of-text tokens */
 } srv_req;
 
 /* Parse and validate a request body of `kind`: 0 and *err on failure. */

@@ -227,6 +227,7 @@ int srv_job_start(srv *s, srv_req *r, int fd, srv_job **out, srv_err *err) {
         rp.n_tokens = q->prompts[c->prompt].n;
         rp.sampling = &sp;
         rp.max_tokens = q->max_tokens;
+        rp.stop_at_eos = !q->ignore_eos;
         rp.stop = (const char *const *)q->stop;
         rp.n_stop = q->n_stop;
         rp.logprobs = j->n_top;

@@ -363,7 +363,8 @@ int srv_req_parse(srv *s, int kind, const char *body, size_t len, srv_req *r, sr
         ok = int_field(root, "max_tokens", 0, s->n_ctx, &max_tokens, &max_given, err) &&
              int_field(root, "max_completion_tokens", 0, s->n_ctx, &max_tokens, &max_given, err) &&
              int_field(root, "n", 1, SRV_MAX_N, &n, NULL, err) &&
-             bool_field(root, "stream", &r->stream, err) && parse_sampling(root, r, err) &&
+             bool_field(root, "stream", &r->stream, err) &&
+             bool_field(root, "ignore_eos", &r->ignore_eos, err) && parse_sampling(root, r, err) &&
              parse_stop(root, r, err) && parse_response_format(root, err);
     const slim_json *so = field(root, "stream_options");
     if (ok && so) {
