@@ -360,8 +360,8 @@ int srv_req_parse(srv *s, int kind, const char *body, size_t len, srv_req *r, sr
     long long max_tokens = -1, n = 1, top_logprobs = 0, logprobs_n = -1;
     int max_given = 0, dummy = 0;
     if (ok)
-        ok = int_field(root, "max_tokens", 0, s->n_ctx, &max_tokens, &max_given, err) &&
-             int_field(root, "max_completion_tokens", 0, s->n_ctx, &max_tokens, &max_given, err) &&
+        ok = int_field(root, "max_tokens", 0, INT32_MAX, &max_tokens, &max_given, err) &&
+             int_field(root, "max_completion_tokens", 0, INT32_MAX, &max_tokens, &max_given, err) &&
              int_field(root, "n", 1, SRV_MAX_N, &n, NULL, err) &&
              bool_field(root, "stream", &r->stream, err) &&
              bool_field(root, "ignore_eos", &r->ignore_eos, err) && parse_sampling(root, r, err) &&
@@ -415,8 +415,6 @@ int srv_req_parse(srv *s, int kind, const char *body, size_t len, srv_req *r, sr
                           kind == SRV_CHAT ? "messages" : "prompt");
         if (ok && (i == 0 || mt < r->max_tokens)) r->max_tokens = (int32_t)mt;
     }
-    if (ok && err->status == 0 && kind == SRV_CHAT && !max_given && r->max_tokens < 1)
-        ok = srv_fail(err, 400, "messages", "no room left in the context for a reply");
     slim_json_free(doc);
     if (!ok) srv_req_free(r);
     return ok;
