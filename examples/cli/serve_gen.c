@@ -618,7 +618,8 @@ static int stream_choice(srv_buf *out, srv_job *j, srv_choice *c) {
     srv_obj(out);
     srv_key(out, "index");
     srv_jint(out, c->index);
-    const char *txt = (c->done ? c->final : c->text) + (upto > c->sent ? c->sent : 0);
+    const char *src = c->done ? c->final : c->text;
+    const char *txt = src && upto > c->sent ? src + c->sent : "";
     const size_t ntxt = upto > c->sent ? upto - c->sent : 0;
     if (chat) {
         srv_key(out, "delta");

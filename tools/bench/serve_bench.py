@@ -188,7 +188,7 @@ def main() -> None:
                 cmd = [llama_bin, "-m", a.model, "--port", str(a.port), "-t", str(a.threads),
                        "-tb", str(a.threads), "-np", str(conc), "-c",
                        str(max(conc, 4) * a.ctx_per_slot), "--alias", "m", "-cb",
-                       "--no-webui", "--log-disable"]
+                       "-kvu", "--no-webui", "--log-disable"]
             srv = Server(cmd, a.port, log)
             try:
                 for wl in a.workloads.split(","):
