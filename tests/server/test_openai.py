@@ -316,3 +316,14 @@ def test_health_503_while_loading(tmp_path):
     assert 200 in seen and rc == 0
     if 503 not in seen:
         pytest.skip("the model loaded before the first /health answer")
+
+
+def test_json_escaping_round_trip(server):
+    """Quotes, backslashes, control characters, NUL and non-ASCII text survive the
+    server's JSON writer (read back by Python's json module)."""
+    text = 'a "quoted" \\ back\\slash\n\ttab \x01\x1f ctrl \x00 nul é ü 漢字 😀 \u2028'
+    tok = httpx.post(server.url + "/tokenize",
+                     json={"prompt": text, "add_special_tokens": False})
+    assert tok.status_code == 200
+    back = httpx.post(server.url + "/detokenize", json={"tokens": tok.json()["tokens"]})
+    assert back.status_code == 200 and back.json()["prompt"] == text
