@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import CLI, MODEL, MODEL_NAME, Server, need_server_build
+from conftest import CLI, MODEL, MODEL_NAME, Server, assert_sanitizer_clean, need_server_build
 
 PROMPT = "The three primary colors are"
 MSGS = [{"role": "user", "content": "Name three colors."}]
@@ -290,6 +290,7 @@ def test_api_key_queue_and_drain(tmp_path):
         rc = s.stop()
     assert rc == 0, s.log
     assert "draining" in s.log
+    assert_sanitizer_clean(s.log)
 
 
 def test_health_503_while_loading(tmp_path):
