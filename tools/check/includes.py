@@ -13,8 +13,8 @@ import sys
 # The layer of each folder under lib/ (lib/api.c is the top).
 LAYERS = {
     "core": 0,
-    "format": 1,
-    "quant": 2,
+    "quant": 1,
+    "format": 2,
     "backend": 3,
     "tokenizer": 4,
     "model": 5,
