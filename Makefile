@@ -205,6 +205,17 @@ $(CLI_OBJ): CPPFLAGS += -DSLIM_CLI_LIBEDIT $(shell pkg-config --cflags libedit)
 CLI_LIBS := $(shell pkg-config --libs libedit)
 endif
 
+# slim serve (examples/cli/serve*.c, docs/SERVER.md): HTTP through libmicrohttpd where
+# pkg-config finds it (Debian: libmicrohttpd-dev); without it `slim serve` says it was
+# built without the server.  SERVER=0 leaves it out.  Only the CLI links it: never libslim.
+SERVER ?= $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1 || echo 0)
+ifeq ($(SERVER),1)
+$(BUILD)/examples/cli/serve.o: CPPFLAGS += -DSLIM_CLI_SERVER $(shell pkg-config --cflags libmicrohttpd)
+CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
+else ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
+$(info slim serve: libmicrohttpd not found by pkg-config (Debian: libmicrohttpd-dev): building slim without the server)
+endif
+
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
@@ -251,6 +262,18 @@ test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
 	else echo "test-python skipped: $(PYTHON) lacks pytest, cffi or numpy"; fi
 test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),test-python-if-available)
+# slim serve's tests (tests/server, docs/SERVER.md): the official openai client against a
+# real server on a free loopback port.  `make test` runs them when the CLI has the server
+# and $(PYTHON) has pytest, openai, httpx and numpy; with SAN=1 the server is the ASan/UBSan
+# build (SLIM_SERVE_STRESS_N=... shortens the 1,000-request concurrency test).
+.PHONY: test-server test-server-if-available
+test-server: $(CLI) $(MODEL)
+	SLIM_CLI=$(abspath $(CLI)) SLIM_TEST_MODEL=$(abspath $(MODEL)) $(PYTHON) -m pytest -q -rs tests/server
+test-server-if-available: $(CLI) $(MODEL)
+	@if [ "$(SERVER)" != 1 ]; then echo "test-server skipped: slim was built without the server (libmicrohttpd-dev)"; \
+	elif $(PYTHON) -c 'import pytest, openai, httpx, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-server; \
+	else echo "test-server skipped: $(PYTHON) lacks pytest, openai, httpx or numpy"; fi
+test: $(if $(filter 0,$(GPU)),test-server-if-available)
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
 LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type repack_model
@@ -384,6 +407,7 @@ help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples; portable, with run-time"
 	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make test-server  slim serve's pytest suite (tests/server; part of make test when built with libmicrohttpd)"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "serve.h"
 
 int cli_fail(const char *what, slim_status st) {
     fprintf(stderr, "slim: %s: %s: %s\n", what, slim_status_string(st), slim_last_error());
@@ -424,6 +425,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  chat      chat with an instruction-tuned model\n"
                             "  convert   write a model as GGUF, optionally quantized\n"
                             "  classify  label texts with a model: the label, its probability\n"
+                            "  serve     an OpenAI-compatible HTTP server\n"
                             "  version   print the library version (also --version)\n";
 
 static int dispatch(int argc, char **argv) {
@@ -440,6 +442,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "classify")) return cli_classify(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve")) return cli_serve(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         if (argc > 2) {
             fprintf(stderr, "slim version: unexpected argument '%s'\n", argv[2]);
