@@ -33,6 +33,17 @@ typedef struct ev_node {
 
 typedef enum { R_WAITING, R_RUNNING, R_FINISHED } req_state;
 
+/* An adapter attached to the engine.  Requests name it by its engine index,
+ * which never changes nor is reused (so prefix-cache salts stay distinct);
+ * the context numbers its attached adapters densely, so detaching shifts
+ * ctx_index of the later ones. */
+typedef struct lora_slot {
+    slim_lora *lora; /* NULL once detached */
+    int32_t ctx_index;
+    int32_t users; /* unfinished requests naming it (under mu) */
+    bool closing;  /* a detach waits: submits naming it are refused */
+} lora_slot;
+
 typedef struct request {
     uint64_t id;
     /* fixed at submit */
@@ -49,8 +60,8 @@ typedef struct request {
     size_t cap;
     slim_kv_seq seq;
     req_state state;
-    bool plp_done, admitted;
-    int64_t in_step; /* the step (n_steps + 1) it was last put in */
+    bool plp_done, admitted, counted; /* counted: in its adapter's users */
+    int64_t in_step;                  /* the step (n_steps + 1) it was last put in */
     int32_t n_cached, n_gen, finish;
     slim_status status;
     char error[256];
@@ -71,7 +82,7 @@ struct slim_engine {
     slim_kv_pool *pool;
     slim_engine_params p;
     int32_t n_vocab, rows_cap;
-    slim_lora **loras;
+    lora_slot *loras; /* by engine index; a detached slot's lora is NULL (indices stay) */
     int32_t n_lora;
     pthread_t thread;
     bool started, shutdown;
@@ -262,6 +273,10 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
                            .prompt_top = r->ptop,
                            .n_prompt_top = r->plp ? r->n_top : 0};
     pthread_mutex_lock(&e->mu);
+    if (r->counted) {
+        r->counted = false;
+        if (--e->loras[r->lora].users == 0) pthread_cond_broadcast(&e->events); /* a detach */
+    }
     snapshot(e);
     pthread_mutex_unlock(&e->mu);
     deliver(e, r, &ev);
@@ -589,6 +604,10 @@ static void run_step(slim_engine *e) {
                                 .n_seqs = f.ns,
                                 .seqs = e->s_seqs};
         pthread_mutex_lock(&e->step_mu);
+        /* Adapter indices as the context numbers them now (a detach between
+         * steps shifts them); a request's own adapter cannot go meanwhile. */
+        for (int32_t k = 0; k < f.ns; k++)
+            if (e->s_req[k]->lora >= 0) e->s_seqs[k].lora = e->loras[e->s_req[k]->lora].ctx_index;
         slim_status st = e->exec.step(e->exec.user, &step, e->logits);
         pthread_mutex_unlock(&e->step_mu);
         if (st) {
@@ -646,6 +665,10 @@ static slim_status real_copy(void *user, int32_t dst, int32_t src) {
 
 static slim_status real_attach(void *user, slim_lora *lora, float scale) {
     return slim_context_attach_lora(user, lora, scale);
+}
+
+static slim_status real_detach(void *user, slim_lora *lora) {
+    return slim_context_detach_lora(user, lora);
 }
 
 /* ---- public API ------------------------------------------------------------- */
@@ -785,6 +808,7 @@ slim_status slim_engine_create(const slim_model *model, const slim_engine_params
     const slim_engine_exec exec = {.step = real_step,
                                    .copy = real_copy,
                                    .attach = real_attach,
+                                   .detach = real_detach,
                                    .user = ctx,
                                    .n_vocab = hp->n_vocab,
                                    .n_blocks = (int32_t)n_blocks};
@@ -842,24 +866,88 @@ slim_status slim_engine_attach_lora(slim_engine *e, slim_lora *lora, float scale
         return slim_error(SLIM_ERR_UNSUPPORTED, "slim_engine_attach_lora: no adapters here");
     pthread_mutex_lock(&e->step_mu);
     slim_status st = SLIM_OK;
-    for (int32_t i = 0; i < e->n_lora; i++)
-        if (e->loras[i] == lora)
+    int32_t n_ctx = 0; /* adapters attached to the context now */
+    for (int32_t i = 0; i < e->n_lora; i++) {
+        if (!e->loras[i].lora) continue;
+        n_ctx++;
+        if (e->loras[i].lora == lora)
             st = slim_error(SLIM_ERR_INVALID_ARG,
                             "slim_engine_attach_lora: the adapter is already attached (index %d)",
                             i);
-    slim_lora **v = st ? NULL : realloc(e->loras, (size_t)(e->n_lora + 1) * sizeof *v);
+    }
+    lora_slot *v = st ? NULL : realloc(e->loras, (size_t)(e->n_lora + 1) * sizeof *v);
     if (!st && !v) st = slim_error(SLIM_ERR_NOMEM, "slim_engine_attach_lora: out of memory");
     if (!st) {
+        pthread_mutex_lock(&e->mu);
         e->loras = v;
+        pthread_mutex_unlock(&e->mu);
         st = e->exec.attach(e->exec.user, lora, scale);
     }
     if (!st) {
         pthread_mutex_lock(&e->mu);
-        e->loras[e->n_lora] = lora;
+        e->loras[e->n_lora] = (lora_slot){.lora = lora, .ctx_index = n_ctx};
         if (index_out) *index_out = e->n_lora;
         e->n_lora++;
         pthread_mutex_unlock(&e->mu);
     }
+    pthread_mutex_unlock(&e->step_mu);
+    return st;
+}
+
+slim_status slim_engine_detach_lora(slim_engine *e, int32_t index, int32_t timeout_ms) {
+    if (!e) return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_detach_lora: engine is NULL");
+    if (!e->exec.detach)
+        return slim_error(SLIM_ERR_UNSUPPORTED, "slim_engine_detach_lora: no adapters here");
+    /* A callback runs on the step thread: waiting there would wait for itself. */
+    if (pthread_equal(pthread_self(), e->thread)) timeout_ms = 0;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms > 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (index < 0 || index >= e->n_lora || !e->loras[index].lora || e->loras[index].closing) {
+        const bool known = index >= 0 && index < e->n_lora && e->loras[index].lora;
+        pthread_mutex_unlock(&e->mu);
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_detach_lora: adapter %d %s", index,
+                          known ? "is being detached by another call" : "is not attached");
+    }
+    lora_slot *s = &e->loras[index];
+    s->closing = true; /* no new request names it from here on */
+    while (e->loras[index].users > 0 && timeout_ms != 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&e->events, &e->mu);
+        else if (pthread_cond_timedwait(&e->events, &e->mu, &until))
+            break;
+    }
+    s = &e->loras[index]; /* an attach may have moved the array */
+    const int32_t users = s->users;
+    if (users > 0) {
+        s->closing = false;
+        pthread_mutex_unlock(&e->mu);
+        return slim_error(SLIM_ERR_BUSY,
+                          "slim_engine_detach_lora: %d unfinished request%s use%s "
+                          "adapter %d",
+                          users, users == 1 ? "" : "s", users == 1 ? "s" : "", index);
+    }
+    pthread_mutex_unlock(&e->mu);
+    /* Between steps: the context's adapter list changes under step_mu. */
+    pthread_mutex_lock(&e->step_mu);
+    pthread_mutex_lock(&e->mu);
+    slim_lora *lora = e->loras[index].lora;
+    pthread_mutex_unlock(&e->mu);
+    slim_status st = e->exec.detach(e->exec.user, lora);
+    pthread_mutex_lock(&e->mu);
+    s = &e->loras[index];
+    s->closing = false;
+    if (!st) {
+        s->lora = NULL;
+        for (int32_t i = index + 1; i < e->n_lora; i++)
+            if (e->loras[i].lora) e->loras[i].ctx_index--;
+    }
+    pthread_mutex_unlock(&e->mu);
     pthread_mutex_unlock(&e->step_mu);
     return st;
 }
@@ -880,12 +968,9 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
     for (int32_t i = 0; i < p->n_stop; i++)
         if (!p->stop[i] || !p->stop[i][0])
             return slim_error(SLIM_ERR_INVALID_ARG, "%s: stop string %d is NULL or empty", fn, i);
-    pthread_mutex_lock(&e->mu);
-    const int32_t n_lora = e->n_lora;
-    pthread_mutex_unlock(&e->mu);
-    if (p->lora < -1 || p->lora >= n_lora)
-        return slim_error(SLIM_ERR_INVALID_ARG, "%s: lora %d: %d adapters attached (-1: none)", fn,
-                          p->lora, n_lora);
+    if (p->lora < -1)
+        return slim_error(SLIM_ERR_INVALID_ARG, "%s: lora %d (an adapter index, or -1: none)", fn,
+                          p->lora); /* whether it is attached: at submit, under mu */
     request *r = calloc(1, sizeof *r);
     if (!r) return slim_error(SLIM_ERR_NOMEM, "%s: out of memory", fn);
     slim_status st = SLIM_OK;
@@ -975,10 +1060,19 @@ slim_status slim_engine_submit(slim_engine *e, const slim_request_params *params
     slim_status st = make_request(e, &p, &r);
     if (st) return st;
     pthread_mutex_lock(&e->mu);
+    if (r->lora >= 0 &&
+        (r->lora >= e->n_lora || !e->loras[r->lora].lora || e->loras[r->lora].closing)) {
+        const int32_t n_lora = e->n_lora;
+        pthread_mutex_unlock(&e->mu);
+        request_free(r);
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_engine_submit: lora %d is not attached (%d indices given out)",
+                          p.lora, n_lora);
+    }
     if (e->n_all >= (size_t)e->p.max_queue) {
         pthread_mutex_unlock(&e->mu);
         request_free(r);
-        return slim_error(SLIM_ERR_CONTEXT_FULL,
+        return slim_error(SLIM_ERR_BUSY,
                           "slim_engine_submit: the queue is full (%d unfinished requests)",
                           e->p.max_queue);
     }
@@ -992,6 +1086,10 @@ slim_status slim_engine_submit(slim_engine *e, const slim_request_params *params
     }
     if (!st) {
         *id_out = r->id;
+        if (r->lora >= 0) {
+            e->loras[r->lora].users++;
+            r->counted = true;
+        }
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->mu);

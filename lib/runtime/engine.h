@@ -17,6 +17,8 @@ typedef struct slim_engine_exec {
     slim_status (*copy)(void *user, int32_t dst, int32_t src);
     /* Attach an adapter to the model's context (NULL: adapters unsupported). */
     slim_status (*attach)(void *user, slim_lora *lora, float scale);
+    /* Detach one (NULL: detaching unsupported). */
+    slim_status (*detach)(void *user, slim_lora *lora);
     void *user;
     int32_t n_vocab;
     int32_t n_blocks; /* KV pool blocks */

@@ -85,6 +85,12 @@ static slim_status fake_copy(void *user, int32_t dst, int32_t src) {
 
 static slim_status fake_attach(void *user, slim_lora *lora, float scale) { return SLIM_OK; }
 
+static slim_lora *fake_detached; /* the last adapter fake_detach was given */
+static slim_status fake_detach(void *user, slim_lora *lora) {
+    fake_detached = lora;
+    return SLIM_OK;
+}
+
 static slim_engine *fake_engine(fake *f, int32_t n_blocks, slim_engine_params p) {
     f->n_blocks = n_blocks;
     f->bs = p.block_size;
@@ -98,6 +104,7 @@ static slim_engine *fake_engine(fake *f, int32_t n_blocks, slim_engine_params p)
     const slim_engine_exec ex = {.step = fake_step,
                                  .copy = fake_copy,
                                  .attach = fake_attach,
+                                 .detach = fake_detach,
                                  .user = f,
                                  .n_vocab = FV,
                                  .n_blocks = n_blocks};
@@ -468,6 +475,130 @@ START_TEST(test_fake_cancel) {
 }
 END_TEST
 
+/* A callback that holds the engine's thread at the first token until `open`,
+ * and tries to detach its own adapter from there (never waits: BUSY). */
+typedef struct gate {
+    slim_engine *e;
+    atomic_int open, tokens, done, detach_status;
+} gate;
+
+static int gate_event(const slim_event *ev, void *user) {
+    gate *g = user;
+    if (ev->type == SLIM_EVENT_DONE) {
+        atomic_store(&g->done, 1);
+        return 0;
+    }
+    if (atomic_fetch_add(&g->tokens, 1) == 0) {
+        atomic_store(&g->detach_status, slim_engine_detach_lora(g->e, 0, -1));
+        while (!atomic_load(&g->open))
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return 0;
+}
+
+typedef struct detach_job {
+    slim_engine *e;
+    atomic_int status, returned;
+} detach_job;
+
+static void *detach_thread(void *arg) {
+    detach_job *j = arg;
+    atomic_store(&j->status, slim_engine_detach_lora(j->e, 0, -1));
+    atomic_store(&j->returned, 1);
+    return NULL;
+}
+
+/* Detach waits for the requests naming the adapter (or says BUSY), refuses
+ * new ones meanwhile, and later adapters keep their indices and outputs. */
+START_TEST(test_fake_detach) {
+    fake f;
+    slim_engine *e = fake_engine(&f, 256, small_params(4, 32, 8));
+    int a = 0, b = 0;
+    int32_t ia = -1, ib = -1;
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&a, 1.0f, &ia), SLIM_OK);
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&b, 1.0f, &ib), SLIM_OK);
+    ck_assert_int_eq(ia, 0);
+    ck_assert_int_eq(ib, 1);
+    const int32_t prompt[6] = {3, 1, 4, 1, 5, 9};
+    int32_t want[8];
+    result res;
+    reference(prompt, 6, 8, 1, want); /* adapter b is the context's second */
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ib), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+
+    /* A request on adapter a, held inside its first token's callback. */
+    gate g = {.e = e};
+    slim_request_params rp = slim_request_default_params();
+    rp.tokens = prompt;
+    rp.n_tokens = 6;
+    rp.max_tokens = 4;
+    rp.lora = ia;
+    rp.on_event = gate_event;
+    rp.user = &g;
+    uint64_t id = 0;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    while (!atomic_load(&g.tokens))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&g.detach_status), SLIM_ERR_BUSY); /* from its own callback */
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 0), SLIM_ERR_BUSY);
+    ck_assert_str_eq(slim_last_error(), "slim_engine_detach_lora: 1 unfinished request uses "
+                                        "adapter 0");
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 30), SLIM_ERR_BUSY);
+    ck_assert_ptr_null(fake_detached);
+    /* A waiting detach: submits naming a are refused until it returns. */
+    detach_job j = {.e = e};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, detach_thread, &j), 0);
+    slim_request_params q = slim_request_default_params();
+    q.tokens = prompt;
+    q.n_tokens = 6;
+    q.max_tokens = 1;
+    q.lora = ia;
+    uint64_t extra[64];
+    int n_extra = 0;
+    for (;;) {
+        uint64_t x = 0;
+        const slim_status st = slim_engine_submit(e, &q, &x);
+        if (st) {
+            ck_assert_int_eq(st, SLIM_ERR_INVALID_ARG);
+            break;
+        }
+        ck_assert_int_lt(n_extra, 64); /* the detach thread should have started by now */
+        extra[n_extra++] = x;
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    ck_assert_int_eq(atomic_load(&j.returned), 0);
+    atomic_store(&g.open, 1);
+    for (int i = 0; i < n_extra; i++)
+        poll_done(e, extra[i], &res);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(atomic_load(&j.status), SLIM_OK);
+    ck_assert_int_eq(atomic_load(&g.done), 1);
+    ck_assert_ptr_eq(fake_detached, (slim_lora *)&a);
+    /* a is gone; b keeps index 1 and is now the context's first adapter. */
+    uint64_t x = 0;
+    ck_assert_int_eq(slim_engine_submit(e, &q, &x), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, 7, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, -1, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(NULL, 0, 0), SLIM_ERR_INVALID_ARG);
+    reference(prompt, 6, 8, 0, want);
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ib), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+    /* Attaching a again gives a new index (2), the context's second. */
+    int32_t ia2 = -1;
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&a, 1.0f, &ia2), SLIM_OK);
+    ck_assert_int_eq(ia2, 2);
+    reference(prompt, 6, 8, 1, want);
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ia2), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+    ck_assert_int_eq(get_stats(e).kv_used, 0);
+    slim_engine_free(e);
+    fake_free(&f);
+    fake_detached = NULL;
+}
+END_TEST
+
 START_TEST(test_fake_bad_args) {
     fake f;
     slim_engine_params p = small_params(4, 16, 4);
@@ -526,7 +657,7 @@ START_TEST(test_fake_bad_args) {
     uint64_t a, b;
     ck_assert_int_eq(slim_engine_submit(e, &rp, &a), SLIM_OK);
     ck_assert_int_eq(slim_engine_submit(e, &rp, &b), SLIM_OK);
-    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_CONTEXT_FULL);
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_BUSY);
     result res;
     poll_done(e, a, &res);
     ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
@@ -929,6 +1060,7 @@ Suite *suite_engine(void) {
     tcase_add_test(tc, test_fake_prefix_and_logprobs);
     tcase_add_test(tc, test_fake_threads);
     tcase_add_test(tc, test_fake_cancel);
+    tcase_add_test(tc, test_fake_detach);
     tcase_add_test(tc, test_fake_bad_args);
     suite_add_tcase(s, tc);
     TCase *tm = tcase_create("model");
