@@ -501,7 +501,11 @@ typedef struct slim_event {
     uint64_t request;   /* the request's id */
     /* SLIM_EVENT_TOKEN */
     slim_token token;
-    const char *piece; /* the token's text (exact bytes, may end inside a UTF-8 character) */
+    const char *piece; /* TOKEN: the text it releases (exact bytes, may end inside a UTF-8
+                          character): with stop strings, bytes that could begin one are held
+                          back until they cannot, so no piece holds text of a stop string;
+                          DONE: held-back text never released (an end-of-generation token,
+                          a cancel).  The pieces of all events add up to `text`. */
     size_t piece_len;
     float logprob;           /* of this token (0 when the request's logprobs is 0) */
     const slim_logprob *top; /* the n_top most likely tokens, most likely first */

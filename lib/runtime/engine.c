@@ -68,6 +68,7 @@ typedef struct request {
     slim_logprob *plp, *ptop; /* [n_prompt], [n_prompt * n_top] */
     char *text;
     size_t text_len, text_cap;
+    size_t sent; /* text bytes streamed in pieces; the rest could still begin a stop string */
     double t_submit, t_admit, t_first, t_done;
     /* shared, under mu (cancel is also read by the step thread without it) */
     atomic_bool cancel;
@@ -255,7 +256,10 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
                            .type = SLIM_EVENT_DONE,
                            .request = r->id,
                            .token = -1,
-                           .piece = "",
+                           /* what was held back and never streamed (an EOS, a cancel) */
+                           .piece = r->text && r->sent < r->text_len ? r->text + r->sent : "",
+                           .piece_len =
+                               r->text && r->sent < r->text_len ? r->text_len - r->sent : 0,
                            .finish_reason = why,
                            .status = st,
                            .error = r->error,
@@ -321,21 +325,41 @@ static bool append_text(request *r, const char *s, size_t n) {
     return true;
 }
 
-/* The first stop string that ends in the text's last `added` bytes: cut there. */
+/* A stop string that ends in the text's last `added` bytes: cut the text
+ * before the earliest one. */
 static bool check_stop(request *r, size_t added) {
+    size_t cut = r->text_len;
     for (int32_t i = 0; i < r->n_stop; i++) {
         const size_t len = strlen(r->stop[i]);
         if (len > r->text_len) continue;
         size_t from = r->text_len - added;
         from = from >= len - 1 ? from - (len - 1) : 0;
-        for (size_t at = from; at + len <= r->text_len; at++)
+        for (size_t at = from; at + len <= r->text_len && at < cut; at++)
             if (!memcmp(r->text + at, r->stop[i], len)) {
-                r->text_len = at;
-                r->text[at] = '\0';
-                return true;
+                cut = at;
+                break;
             }
     }
-    return false;
+    if (cut == r->text_len) return false;
+    r->text_len = cut;
+    r->text[cut] = '\0';
+    return true;
+}
+
+/* Bytes at the end of the text that begin some stop string (and so may not
+ * be streamed yet): the longest proper prefix of a stop string the text ends
+ * with. */
+static size_t held_back(const request *r) {
+    size_t hold = 0;
+    for (int32_t i = 0; i < r->n_stop; i++) {
+        const size_t len = strlen(r->stop[i]);
+        for (size_t k = len - 1 < r->text_len ? len - 1 : r->text_len; k > hold; k--)
+            if (!memcmp(r->text + r->text_len - k, r->stop[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
 }
 
 /* A sampled position: choose the next token, report it, decide whether to stop. */
@@ -381,22 +405,29 @@ static void next_token(slim_engine *e, request *r, const float *l) {
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
         return;
     }
+    /* Stream the text no stop string can still claim: a stop string's text
+     * is never streamed; the last token releases what was held back. */
+    slim_finish_reason why = SLIM_FINISH_NONE;
+    if (r->n_stop && check_stop(r, n_piece))
+        why = SLIM_FINISH_STOP;
+    else if (r->n_gen >= r->max_tokens)
+        why = SLIM_FINISH_LENGTH;
+    else if (r->n_tok >= e->p.n_ctx)
+        why = SLIM_FINISH_CONTEXT;
+    const size_t upto = why != SLIM_FINISH_NONE ? r->text_len : r->text_len - held_back(r);
+    const size_t from = r->sent < upto ? r->sent : upto;
+    r->sent = upto;
     const slim_event ev = {.struct_size = sizeof ev,
                            .type = SLIM_EVENT_TOKEN,
                            .request = r->id,
                            .token = tok,
-                           .piece = e->piece ? e->piece : "",
-                           .piece_len = n_piece,
+                           .piece = r->text ? r->text + from : "",
+                           .piece_len = upto - from,
                            .logprob = lp,
                            .top = r->n_top ? top : NULL,
                            .n_top = r->n_top};
     deliver(e, r, &ev);
-    if (r->n_stop && check_stop(r, n_piece))
-        finish(e, r, SLIM_FINISH_STOP, SLIM_OK, NULL);
-    else if (r->n_gen >= r->max_tokens)
-        finish(e, r, SLIM_FINISH_LENGTH, SLIM_OK, NULL);
-    else if (r->n_tok >= e->p.n_ctx)
-        finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, NULL);
+    if (why != SLIM_FINISH_NONE) finish(e, r, why, SLIM_OK, NULL);
 }
 
 /* ---- scheduling ------------------------------------------------------------- */

@@ -916,9 +916,38 @@ static int collect(slim_token t, const char *piece, size_t len, void *user) {
     return 0;
 }
 
+/* Run a request to its end, concatenating the pieces of its events (DONE's
+ * too); *before_last: bytes streamed before its last token event. */
+static slim_event run_streamed(slim_engine *e, const slim_request_params *rp, text_out *streamed,
+                               size_t *before_last, int32_t *n_token_events) {
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, rp, &id), SLIM_OK);
+    streamed->len = 0;
+    *n_token_events = 0;
+    slim_event ev = {.struct_size = sizeof ev};
+    for (;;) {
+        ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
+        if (ev.type == SLIM_EVENT_TOKEN) {
+            *before_last = streamed->len;
+            (*n_token_events)++;
+        }
+        ck_assert_uint_lt(streamed->len + ev.piece_len, sizeof streamed->text);
+        memcpy(streamed->text + streamed->len, ev.piece, ev.piece_len);
+        streamed->len += ev.piece_len;
+        if (ev.type == SLIM_EVENT_DONE) break;
+    }
+    streamed->text[streamed->len] = '\0';
+    ck_assert_uint_eq(streamed->len, ev.text_len); /* the pieces add up to the text */
+    ck_assert_int_eq(memcmp(streamed->text, ev.text, ev.text_len), 0);
+    slim_event done = ev;
+    done.text = NULL; /* lives until the release */
+    ck_assert_int_eq(slim_engine_release(e, id), SLIM_OK);
+    return done;
+}
+
 /* A text prompt on SmolLM2: the engine's text equals slim_generate's; a stop
- * string cuts it; the same prompt again reports cached tokens and gives
- * bitwise the same log-probabilities. */
+ * string cuts it and none of its text is streamed; the same prompt again
+ * reports cached tokens and gives bitwise the same log-probabilities. */
 START_TEST(test_model_text) {
     slim_model *m = load_model(test_model_path_smollm2());
     const char *prompt = "The three primary colors are";
@@ -993,16 +1022,36 @@ START_TEST(test_model_text) {
     rp.stop = stops;
     rp.n_stop = 2;
     rp.logprobs = 0;
-    uint64_t id;
-    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
-    slim_event ev = {.struct_size = sizeof ev};
-    do
-        ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
-    while (ev.type != SLIM_EVENT_DONE);
+    static text_out streamed;
+    size_t before_last = 0;
+    int32_t n_events = 0;
+    slim_event ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
     ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_STOP);
     ck_assert_uint_eq(ev.text_len, (size_t)(strstr(alone.text, stop) - alone.text));
-    ck_assert_int_eq(memcmp(ev.text, alone.text, ev.text_len), 0);
-    slim_engine_release(e, id);
+    ck_assert_int_eq(memcmp(streamed.text, alone.text, ev.text_len), 0);
+    /* A stop string that begins at byte 8 and matches the rest of the text
+     * but one byte it never reaches: bytes 8 on are held back while they
+     * could still begin it, then all come out with the last token. */
+    char near[sizeof alone.text + 1];
+    snprintf(near, sizeof near, "%s\x01", alone.text + 8);
+    const char *near_stops[] = {near};
+    rp.stop = near_stops;
+    rp.n_stop = 1;
+    ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
+    ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_LENGTH);
+    ck_assert_int_eq(n_events, 24);
+    ck_assert_str_eq(streamed.text, alone.text);
+    ck_assert_uint_le(before_last, 8);
+    /* Two stop strings, the later-matching one listed first: cut before the earlier. */
+    char late[5];
+    memcpy(late, alone.text + 10, 4);
+    late[4] = '\0';
+    const char *two[] = {late, stop};
+    rp.stop = two;
+    rp.n_stop = 2;
+    ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
+    ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_STOP);
+    ck_assert_uint_eq(ev.text_len, (size_t)(strstr(alone.text, stop) - alone.text));
     ck_assert_int_eq(get_stats(e).kv_used, 0);
     slim_engine_free(e);
     slim_model_free(m);
