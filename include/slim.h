@@ -590,6 +590,10 @@ typedef struct slim_engine_stats {
     int64_t n_steps;
     int64_t n_preemptions;
     int64_t prefix_hit_tokens;
+    /* Models with sliding-window layers, when they keep a pool of their own
+       (smaller: a sequence holds only its last window there); else 0 */
+    int32_t kv_swa_blocks;
+    int32_t kv_swa_used;
 } slim_engine_stats;
 
 /* A snapshot of the engine's counters (taken between steps). */

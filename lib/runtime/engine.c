@@ -59,6 +59,7 @@ typedef struct request {
     int32_t n_tok;
     size_t cap;
     slim_kv_seq seq;
+    slim_kv_seq sseq; /* the sliding-window layers' table (with e->spool) */
     req_state state;
     bool plp_done, admitted, counted; /* counted: in its adapter's users */
     int64_t in_step;                  /* the step (n_steps + 1) it was last put in */
@@ -81,6 +82,7 @@ struct slim_engine {
     slim_context *ctx; /* NULL with a fake exec */
     slim_engine_exec exec;
     slim_kv_pool *pool;
+    slim_kv_pool *spool; /* the sliding-window layers' blocks, or NULL: they use pool's */
     slim_engine_params p;
     int32_t n_vocab, rows_cap;
     lora_slot *loras; /* by engine index; a detached slot's lora is NULL (indices stay) */
@@ -98,6 +100,7 @@ struct slim_engine {
     int32_t *s_tok, *s_pos, *s_seq, *s_from, *s_n;
     uint8_t *s_want;
     slim_step_seq *s_seqs;
+    slim_step_table *s_swa;
     request **s_req;
     float *logits;
     char *piece;
@@ -155,10 +158,18 @@ static void request_free(request *r) {
     free(r->tok);
     free(r->seq.blocks);
     free(r->seq.hashes);
+    free(r->sseq.blocks);
+    free(r->sseq.hashes);
     free(r->plp);
     free(r->ptop);
     free(r->text);
     free(r);
+}
+
+/* Free a request's KV blocks (cached ones stay cached). */
+static void release_kv(slim_engine *e, request *r) {
+    slim_kv_pool_release(e->pool, &r->seq);
+    if (e->spool) slim_kv_pool_release(e->spool, &r->sseq);
 }
 
 /* Under mu: the live request with this id, or NULL. */
@@ -175,6 +186,8 @@ static request *find(slim_engine *e, uint64_t id, size_t *index) {
 static void snapshot(slim_engine *e) {
     slim_kv_pool_stats ps;
     slim_kv_pool_get_stats(e->pool, &ps);
+    slim_kv_pool_stats ss = {0};
+    if (e->spool) slim_kv_pool_get_stats(e->spool, &ss);
     e->snap = (slim_engine_stats){.struct_size = sizeof e->snap,
                                   .kv_blocks = ps.n_blocks,
                                   .kv_block_size = slim_kv_pool_block_size(e->pool),
@@ -185,7 +198,9 @@ static void snapshot(slim_engine *e) {
                                   .n_running = (int32_t)e->n_running,
                                   .n_steps = e->n_steps,
                                   .n_preemptions = e->n_preempt,
-                                  .prefix_hit_tokens = ps.hit_tokens};
+                                  .prefix_hit_tokens = ps.hit_tokens,
+                                  .kv_swa_blocks = ss.n_blocks,
+                                  .kv_swa_used = ss.n_used};
 }
 
 /* ---- events ----------------------------------------------------------------- */
@@ -243,7 +258,7 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
     else if (r->state == R_WAITING)
         remove_ptr(e->waiting, &e->n_waiting, r);
     r->state = R_FINISHED;
-    slim_kv_pool_release(e->pool, &r->seq);
+    release_kv(e, r);
     r->finish = why;
     r->status = st;
     snprintf(r->error, sizeof r->error, "%s", msg ? msg : "");
@@ -432,14 +447,21 @@ static void next_token(slim_engine *e, request *r, const float *l) {
 
 /* ---- scheduling ------------------------------------------------------------- */
 
-/* The most of n new tokens the pool can hold for seq now. */
-static int32_t max_fit(const slim_kv_pool *pool, const slim_kv_seq *seq, int32_t n) {
-    const int32_t avail = slim_kv_pool_available(pool);
-    if (slim_kv_pool_blocks_needed(pool, seq, n) <= avail) return n;
+/* Whether the pools have room for n new tokens of r now. */
+static bool fits(const slim_engine *e, const request *r, int32_t n) {
+    if (slim_kv_pool_blocks_needed(e->pool, &r->seq, n) > slim_kv_pool_available(e->pool))
+        return false;
+    return !e->spool ||
+           slim_kv_pool_blocks_needed(e->spool, &r->sseq, n) <= slim_kv_pool_available(e->spool);
+}
+
+/* The most of n new tokens of r the pools can hold now. */
+static int32_t max_fit(const slim_engine *e, const request *r, int32_t n) {
+    if (fits(e, r, n)) return n;
     int32_t lo = 0, hi = n; /* fits(lo), !fits(hi) */
     while (hi - lo > 1) {
         const int32_t mid = lo + (hi - lo) / 2;
-        if (slim_kv_pool_blocks_needed(pool, seq, mid) <= avail)
+        if (fits(e, r, mid))
             lo = mid;
         else
             hi = mid;
@@ -451,7 +473,7 @@ static int32_t max_fit(const slim_kv_pool *pool, const slim_kv_seq *seq, int32_t
 static void preempt(slim_engine *e, size_t i) {
     request *r = e->running[i];
     remove_at(e->running, &e->n_running, i);
-    slim_kv_pool_release(e->pool, &r->seq);
+    release_kv(e, r);
     r->state = R_WAITING;
     if (!slim_grow((void **)&e->waiting, &e->cap_waiting, e->n_waiting + 1, sizeof *e->waiting)) {
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
@@ -483,6 +505,7 @@ static int32_t chunk_for(const slim_engine *e, const request *r, const step_fill
 static slim_status add_to_step(slim_engine *e, request *r, int32_t n, step_fill *f) {
     const int32_t from = r->seq.n_tokens;
     slim_status st = slim_kv_pool_reserve(e->pool, &r->seq, n);
+    if (!st && e->spool) st = slim_kv_pool_reserve(e->spool, &r->sseq, n);
     if (st) return st;
     int32_t rows = 0;
     for (int32_t j = 0; j < n; j++) {
@@ -496,6 +519,7 @@ static slim_status add_to_step(slim_engine *e, request *r, int32_t n, step_fill 
     e->s_seqs[f->ns] = (slim_step_seq){.blocks = r->seq.blocks,
                                        .n_blocks = r->seq.n_blocks,
                                        .lora = r->lora >= 0 ? r->lora : SLIM_STEP_LORA_NONE};
+    e->s_swa[f->ns] = (slim_step_table){r->sseq.blocks, r->sseq.n_blocks};
     e->s_req[f->ns] = r;
     e->s_from[f->ns] = from;
     e->s_n[f->ns] = n;
@@ -527,7 +551,7 @@ static void add_running(slim_engine *e, step_fill *f, bool decodes) {
         const int32_t want = chunk_for(e, r, f);
         int32_t n;
         ptrdiff_t v;
-        while ((n = max_fit(e->pool, &r->seq, want)) == 0 && (v = victim(e, r)) >= 0)
+        while ((n = max_fit(e, r, want)) == 0 && (v = victim(e, r)) >= 0)
             preempt(e, (size_t)v);
         for (i = 0; e->running[i] != r; i++) /* preemptions move r up */
             ;
@@ -548,6 +572,20 @@ static void add_running(slim_engine *e, step_fill *f, bool decodes) {
     }
 }
 
+/* With a sliding-window pool: keep the longest part of the `cached` prefix
+ * tokens attached whose last window of blocks the sliding pool still holds
+ * (dropped or evicted ones cannot be recomputed alone); the rest goes. */
+static int32_t attach_window(slim_engine *e, request *r, int32_t cached) {
+    const int32_t bs = e->p.block_size, w = e->exec.swa_window;
+    int32_t k = cached / bs;
+    for (; k > 0; k--) {
+        const int32_t first = k * bs - w + 1 > 0 ? (k * bs - w + 1) / bs : 0;
+        if (slim_kv_pool_attach_window(e->spool, &r->sseq, r->tok, k, first)) break;
+    }
+    if (k * bs < cached) slim_kv_pool_truncate(e->pool, &r->seq, k * bs);
+    return k * bs;
+}
+
 /* Build the step: running requests' decodes first, then their prompt
  * chunks, then waiting requests in arrival order while budget and blocks
  * last (first come, first served: a request that does not fit holds the
@@ -560,11 +598,13 @@ static void build_step(slim_engine *e, step_fill *f) {
     while (e->n_waiting > 0 && f->budget > 0 && f->ns < max_seqs) {
         request *r = e->waiting[0];
         int32_t cached = 0;
-        if (cache && !(r->want_plp && !r->plp_done))
+        if (cache && !(r->want_plp && !r->plp_done)) {
             cached = slim_kv_pool_attach_prefix(e->pool, &r->seq, r->tok, r->n_tok, r->n_tok - 1);
-        const int32_t n = max_fit(e->pool, &r->seq, chunk_for(e, r, f));
+            if (e->spool) cached = attach_window(e, r, cached);
+        }
+        const int32_t n = max_fit(e, r, chunk_for(e, r, f));
         if (n == 0) {
-            slim_kv_pool_release(e->pool, &r->seq);
+            release_kv(e, r);
             if (f->ns == 0 && e->n_running == 0)
                 finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, "the KV pool cannot hold the request");
             else
@@ -611,6 +651,11 @@ static void take_results(slim_engine *e, const step_fill *f) {
             if (p == r->n_tok - 1) sample = l;
         }
         slim_kv_pool_commit(e->pool, &r->seq, r->tok, from + n);
+        if (e->spool) {
+            /* Queries from here on see positions >= from + n - window + 1. */
+            slim_kv_pool_commit(e->spool, &r->sseq, r->tok, from + n);
+            slim_kv_pool_drop_before(e->spool, &r->sseq, from + n - e->exec.swa_window + 1);
+        }
         if (r->want_plp && from + n >= r->n_prompt) r->plp_done = true;
         if (sample) next_token(e, r, sample);
     }
@@ -633,7 +678,8 @@ static void run_step(slim_engine *e) {
                                 .seq = e->s_seq,
                                 .want = e->s_want,
                                 .n_seqs = f.ns,
-                                .seqs = e->s_seqs};
+                                .seqs = e->s_seqs,
+                                .swa_seqs = e->spool ? e->s_swa : NULL};
         pthread_mutex_lock(&e->step_mu);
         /* Adapter indices as the context numbers them now (a detach between
          * steps shifts them); a request's own adapter cannot go meanwhile. */
@@ -690,7 +736,12 @@ static slim_status real_step(void *user, const slim_step *step, float *logits) {
 }
 
 static slim_status real_copy(void *user, int32_t dst, int32_t src) {
-    slim_kv_copy_block(user, dst, src);
+    slim_kv_copy_block_kind(user, dst, src, false);
+    return SLIM_OK;
+}
+
+static slim_status real_copy_swa(void *user, int32_t dst, int32_t src) {
+    slim_kv_copy_block_kind(user, dst, src, true);
     return SLIM_OK;
 }
 
@@ -770,15 +821,19 @@ static slim_status engine_start(slim_engine *e) {
     e->s_from = malloc((size_t)S * sizeof *e->s_from);
     e->s_n = malloc((size_t)S * sizeof *e->s_n);
     e->s_seqs = malloc((size_t)S * sizeof *e->s_seqs);
+    e->s_swa = malloc((size_t)S * sizeof *e->s_swa);
     e->s_req = malloc((size_t)S * sizeof *e->s_req);
     e->logits = malloc((size_t)e->rows_cap * (size_t)e->n_vocab * sizeof *e->logits);
     e->piece_cap = 256;
     e->piece = malloc(e->piece_cap);
     if (!e->s_tok || !e->s_pos || !e->s_seq || !e->s_want || !e->s_from || !e->s_n || !e->s_seqs ||
-        !e->s_req || !e->logits || !e->piece)
+        !e->s_swa || !e->s_req || !e->logits || !e->piece)
         return slim_error(SLIM_ERR_NOMEM, "slim_engine_create: out of memory for step buffers");
     slim_status st = slim_kv_pool_create(e->exec.n_blocks, e->p.block_size, e->exec.copy,
                                          e->exec.user, &e->pool);
+    if (!st && e->exec.n_swa_blocks > 0)
+        st = slim_kv_pool_create(e->exec.n_swa_blocks, e->p.block_size, e->exec.copy_swa,
+                                 e->exec.user, &e->spool);
     if (st) return st;
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->step_mu, NULL);
@@ -833,8 +888,17 @@ slim_status slim_engine_create(const slim_model *model, const slim_engine_params
     cp.n_threads = p.n_threads;
     cp.n_batch = p.step_tokens;
     cp.kv_type = p.kv_type;
+    /* Sliding-window layers need at most their window (plus the block a
+     * query sits in and one partly filled) per sequence, plus the step's
+     * new tokens: their own pool that size, when it is smaller. */
+    int64_t n_swa = 0;
+    if (hp->swa_window > 0) {
+        const int64_t per_seq = (hp->swa_window - 1 + p.block_size - 1) / p.block_size + 2;
+        n_swa = p.max_seqs * per_seq + (p.step_tokens + p.block_size - 1) / p.block_size;
+    }
     slim_context *ctx = NULL;
-    st = slim_context_create_paged(model, &cp, p.block_size, (int32_t)n_blocks, &ctx);
+    st = slim_context_create_paged_swa(model, &cp, p.block_size, (int32_t)n_blocks,
+                                       n_swa < n_blocks ? (int32_t)n_swa : 0, &ctx);
     if (st) return st;
     const slim_engine_exec exec = {.step = real_step,
                                    .copy = real_copy,
@@ -842,15 +906,20 @@ slim_status slim_engine_create(const slim_model *model, const slim_engine_params
                                    .detach = real_detach,
                                    .user = ctx,
                                    .n_vocab = hp->n_vocab,
-                                   .n_blocks = (int32_t)n_blocks};
+                                   .n_blocks = (int32_t)n_blocks,
+                                   .n_swa_blocks = ctx->swa_split ? ctx->n_swa_blocks : 0,
+                                   .swa_window = hp->swa_window,
+                                   .copy_swa = real_copy_swa};
     st = slim_engine_create_exec(model, &p, &exec, out);
     if (st) {
         slim_context_free(ctx);
         return st;
     }
     (*out)->ctx = ctx;
-    slim_log(SLIM_LOG_INFO, "engine: %lld KV blocks of %d tokens, step budget %d, %d sequences",
-             (long long)n_blocks, p.block_size, p.step_tokens, p.max_seqs);
+    slim_log(SLIM_LOG_INFO,
+             "engine: %lld KV blocks of %d tokens (sliding-window layers: %d), step budget %d, %d "
+             "sequences",
+             (long long)n_blocks, p.block_size, ctx->n_swa_blocks, p.step_tokens, p.max_seqs);
     return SLIM_OK;
 }
 
@@ -880,11 +949,13 @@ void slim_engine_free(slim_engine *e) {
     free(e->s_from);
     free(e->s_n);
     free(e->s_seqs);
+    free(e->s_swa);
     free(e->s_req);
     free(e->logits);
     free(e->piece);
     free(e->loras);
     slim_kv_pool_free(e->pool);
+    slim_kv_pool_free(e->spool);
     slim_context_free(e->ctx);
     free(e);
 }
@@ -1070,6 +1141,7 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
     r->on_event = p->on_event;
     r->user = p->user;
     slim_kv_seq_init(&r->seq, (uint64_t)(p->lora + 1));
+    slim_kv_seq_init(&r->sseq, (uint64_t)(p->lora + 1));
     r->state = R_WAITING;
     *out = r;
     return SLIM_OK;

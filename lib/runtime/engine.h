@@ -22,6 +22,11 @@ typedef struct slim_engine_exec {
     void *user;
     int32_t n_vocab;
     int32_t n_blocks; /* KV pool blocks */
+    /* > 0: the sliding-window layers keep their own pool of this many blocks
+     * (step_seq.swa_blocks); their queries see swa_window positions. */
+    int32_t n_swa_blocks, swa_window;
+    /* Copy a sliding-window pool block's rows (with n_swa_blocks). */
+    slim_status (*copy_swa)(void *user, int32_t dst, int32_t src);
 } slim_engine_exec;
 
 /* An engine over `exec` (its blocks of params->block_size tokens, its

@@ -905,6 +905,144 @@ START_TEST(test_model_prefix_logits) {
 }
 END_TEST
 
+/* The engine's log-probability of `tok` from a logits row (its formula). */
+static float logprob_of(const float *l, int32_t n, int32_t tok) {
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] > mx) mx = l[i];
+    double s = 0;
+    for (int32_t i = 0; i < n; i++)
+        s += exp((double)l[i] - mx);
+    return (float)(l[tok] - (mx + log(s)));
+}
+
+/* Greedy tokens and their log-probabilities from slim_context alone. */
+static void reference_lp(slim_model *m, const int32_t *prompt, int32_t n, int32_t max_tokens,
+                         int32_t *tok, float *lp) {
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = n + max_tokens + 1;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    ck_assert_int_eq(slim_prefill(ctx, prompt, (size_t)n, NULL), SLIM_OK);
+    for (int32_t i = 0; i < max_tokens; i++) {
+        const float *l = slim_get_logits(ctx);
+        int32_t best = 0;
+        for (int32_t v = 1; v < info.n_vocab; v++)
+            if (l[v] > l[best]) best = v;
+        tok[i] = best;
+        lp[i] = logprob_of(l, info.n_vocab, best);
+        if (i + 1 < max_tokens) ck_assert_int_eq(slim_decode(ctx, best), SLIM_OK);
+    }
+    slim_context_free(ctx);
+}
+
+typedef struct swa_watch {
+    slim_engine *e;
+    int32_t tokens[160], n;
+    float lp[160];
+    int32_t max_swa_used, last_used, n_cached, finish;
+    atomic_int done;
+} swa_watch;
+
+static int swa_event(const slim_event *ev, void *user) {
+    swa_watch *w = user;
+    if (ev->type == SLIM_EVENT_DONE) {
+        w->n_cached = ev->n_cached;
+        w->finish = ev->finish_reason;
+        atomic_store(&w->done, 1);
+        return 0;
+    }
+    if (w->n < 160) {
+        w->tokens[w->n] = ev->token;
+        w->lp[w->n++] = ev->logprob;
+    }
+    slim_engine_stats st = {.struct_size = sizeof st};
+    slim_engine_get_stats(w->e, &st);
+    if (st.kv_swa_used > w->max_swa_used) w->max_swa_used = st.kv_swa_used;
+    w->last_used = st.kv_used;
+    return 0;
+}
+
+static void run_watched(slim_engine *e, const int32_t *prompt, int32_t n, int32_t max_tokens,
+                        swa_watch *w) {
+    memset(w, 0, sizeof *w);
+    w->e = e;
+    slim_request_params rp = slim_request_default_params();
+    rp.tokens = prompt;
+    rp.n_tokens = (size_t)n;
+    rp.max_tokens = max_tokens;
+    rp.stop_at_eos = 0;
+    rp.logprobs = 1;
+    rp.on_event = swa_event;
+    rp.user = w;
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    while (!atomic_load(&w->done))
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+}
+
+/* Gemma 3's sliding-window layers (synth_gemma3: a 16-token window, 5 of 6
+ * layers) keep their own small pool: a long sequence holds only its last
+ * window there, gives bitwise the logits slim_context gives it alone (the
+ * engine's log-probabilities, from the same formula, equal the reference's),
+ * and a cached prefix whose last window is still cached is reused. */
+START_TEST(test_model_sliding_window) {
+    slim_model *m = load_model("tests/data/synth_gemma3.gguf");
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.block_size = 4;
+    ep.step_tokens = 16;
+    ep.max_seqs = 4;
+    ep.kv_tokens = 512;
+    ep.n_ctx = 256;
+    slim_engine *e = NULL;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_OK);
+    slim_engine_stats st = get_stats(e);
+    /* per sequence: 15 positions back plus its own block and one part-filled: 6; and a step */
+    ck_assert_int_eq(st.kv_swa_blocks, 4 * 6 + 4);
+    ck_assert_int_eq(st.kv_blocks, 128);
+    int32_t prompt[40], want_tok[150];
+    float want_lp[150];
+    for (int32_t i = 0; i < 40; i++)
+        prompt[i] = (i * 53 + 7) % 250 + 1;
+    static swa_watch w;
+    /* A 40-token prompt and 20 tokens; the same again from the prefix cache. */
+    reference_lp(m, prompt, 40, 20, want_tok, want_lp);
+    for (int run = 0; run < 2; run++) {
+        run_watched(e, prompt, 40, 20, &w);
+        ck_assert_int_eq(w.finish, SLIM_FINISH_LENGTH);
+        ck_assert_int_eq(w.n, 20);
+        ck_assert_int_eq(memcmp(w.tokens, want_tok, 20 * sizeof *want_tok), 0);
+        ck_assert_msg(!memcmp(w.lp, want_lp, 20 * sizeof *want_lp),
+                      "run %d: log-probabilities differ from slim_context's", run);
+        ck_assert_int_eq(w.n_cached, run ? 36 : 0);
+        ck_assert_int_le(w.max_swa_used, 6);
+    }
+    /* A long one: 140 positions, 35 blocks in the global layers' pool, never
+     * more than 6 in the sliding layers'. */
+    prompt[0] = 2;
+    reference_lp(m, prompt, 40, 100, want_tok, want_lp);
+    run_watched(e, prompt, 40, 100, &w);
+    ck_assert_int_eq(w.n, 100);
+    ck_assert_int_eq(memcmp(w.tokens, want_tok, 100 * sizeof *want_tok), 0);
+    ck_assert_msg(!memcmp(w.lp, want_lp, 100 * sizeof *want_lp),
+                  "long run: log-probabilities differ from slim_context's");
+    ck_assert_int_le(w.max_swa_used, 6);
+    ck_assert_int_ge(w.last_used, 35);
+    printf("engine sliding window (synth_gemma3, window 16, blocks of 4): 140 positions held %d "
+           "global-layer blocks and at most %d sliding-layer blocks\n",
+           w.last_used, w.max_swa_used);
+    st = get_stats(e);
+    ck_assert_int_eq(st.kv_used, 0);
+    ck_assert_int_eq(st.kv_swa_used, 0);
+    slim_engine_free(e);
+    slim_model_free(m);
+}
+END_TEST
+
 typedef struct text_out {
     char text[4096];
     size_t len;
@@ -1118,6 +1256,7 @@ Suite *suite_engine(void) {
     tcase_add_test(tm, test_model_pressure);
     tcase_add_test(tm, test_model_prefix_logits);
     tcase_add_test(tm, test_model_text);
+    tcase_add_test(tm, test_model_sliding_window);
     tcase_add_test(tm, test_model_bad_args);
     suite_add_tcase(s, tm);
     return s;
