@@ -739,7 +739,11 @@ static void greedy_alone(slim_model *m, slim_lora *lora, const int32_t *prompt, 
  * given) on a KV pool of a quarter of their need, blocks of 8, a step budget
  * of 96: every request's tokens equal the same prompt alone, and no block
  * stays referenced. */
-static void pressure_case(const char *path, const char *const *lora_paths, int n_lora, int n_req) {
+/* max_seqs 4 on a sliding-window model: the sliding layers get a pool of
+ * their own (checked: kv_swa_blocks, all freed at the end), with prefix hits
+ * and an adapter. */
+static void pressure_case(const char *path, const char *const *lora_paths, int n_lora, int n_req,
+                          int32_t max_seqs) {
     slim_model *m = load_model(path);
     slim_lora *loras[2] = {0};
     for (int k = 0; k < n_lora; k++)
@@ -763,9 +767,11 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
     slim_engine_params ep = slim_engine_default_params();
     ep.n_threads = 2;
     ep.block_size = 8;
-    ep.kv_tokens = (int32_t)(need / 4);
-    ep.step_tokens = 96;
-    ep.max_seqs = 32;
+    /* 4 sequences: a pool a twelfth of the need (requests wait for blocks),
+     * and the sliding pool (4 x 4 blocks + a step of 32) the smaller one */
+    ep.kv_tokens = (int32_t)(need / (max_seqs == 4 ? 12 : 4));
+    ep.step_tokens = max_seqs == 4 ? 32 : 96;
+    ep.max_seqs = max_seqs;
     ep.n_ctx = 64;
     slim_engine *e = NULL;
     ck_assert_msg(slim_engine_create(m, &ep, &e) == SLIM_OK, "%s", slim_last_error());
@@ -798,7 +804,13 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
            path, n_req, n_lora, (long long)need, st.kv_blocks, st.kv_block_size,
            (long long)st.n_steps, (long long)st.n_preemptions, (long long)st.prefix_hit_tokens,
            st.kv_used, st.kv_cached, st.kv_free);
-    ck_assert_int_gt(st.n_preemptions, 0);
+    if (max_seqs == 4) {
+        printf("  sliding-window layers: their own pool of %d blocks\n", st.kv_swa_blocks);
+        ck_assert_int_gt(st.kv_swa_blocks, 0);
+        ck_assert_int_lt(st.kv_swa_blocks, st.kv_blocks);
+    }
+    ck_assert_int_eq(st.kv_swa_used, 0);
+    if (max_seqs > 4) ck_assert_int_gt(st.n_preemptions, 0);
     ck_assert_int_gt(st.prefix_hit_tokens, 0);
     ck_assert_int_eq(st.kv_used, 0);
     ck_assert_int_eq(st.kv_free + st.kv_cached, st.kv_blocks);
@@ -810,9 +822,11 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
 
 START_TEST(test_model_pressure) {
     const char *const ab[] = {"tests/data/lora_llama3_a.gguf", "tests/data/lora_llama3_b.gguf"};
-    pressure_case("tests/data/synth_llama3.gguf", ab, 2, NREQ);
-    pressure_case("tests/data/synth_gemma3.gguf", NULL, 0, NREQ);
-    pressure_case(test_model_path_smollm2(), NULL, 0, 32);
+    pressure_case("tests/data/synth_llama3.gguf", ab, 2, NREQ, 32);
+    pressure_case("tests/data/synth_gemma3.gguf", NULL, 0, NREQ, 32);
+    const char *const g3[] = {"tests/data/lora_gemma3.gguf"};
+    pressure_case("tests/data/synth_gemma3.gguf", g3, 1, NREQ, 4);
+    pressure_case(test_model_path_smollm2(), NULL, 0, 32, 32);
 }
 END_TEST
 
