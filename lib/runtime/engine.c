@@ -582,7 +582,10 @@ static int32_t attach_window(slim_engine *e, request *r, int32_t cached) {
         const int32_t first = k * bs - w + 1 > 0 ? (k * bs - w + 1) / bs : 0;
         if (slim_kv_pool_attach_window(e->spool, &r->sseq, r->tok, k, first)) break;
     }
-    if (k * bs < cached) slim_kv_pool_truncate(e->pool, &r->seq, k * bs);
+    if (k * bs < cached) {
+        slim_kv_pool_truncate(e->pool, &r->seq, k * bs);
+        slim_kv_pool_unhit(e->pool, cached - k * bs);
+    }
     return k * bs;
 }
 

@@ -416,6 +416,8 @@ bool slim_kv_pool_attach_window(slim_kv_pool *p, slim_kv_seq *s, const int32_t *
     return true;
 }
 
+void slim_kv_pool_unhit(slim_kv_pool *p, int32_t n) { p->hit_tokens -= n; }
+
 void slim_kv_pool_release(slim_kv_pool *p, slim_kv_seq *s) {
     while (s->n_blocks > 0)
         unref_block(p, s->blocks[--s->n_blocks]);

@@ -116,6 +116,9 @@ SLIM_HIDDEN void slim_kv_pool_drop_before(slim_kv_pool *pool, slim_kv_seq *seq, 
 SLIM_HIDDEN bool slim_kv_pool_attach_window(slim_kv_pool *pool, slim_kv_seq *seq,
                                             const int32_t *tokens, int32_t n_blocks, int32_t first);
 
+/* Take back n tokens of the last attach_prefix's hits (the caller kept fewer). */
+SLIM_HIDDEN void slim_kv_pool_unhit(slim_kv_pool *pool, int32_t n);
+
 /* Release every block of seq (registered ones stay cached) and free its
  * arrays; seq is empty afterwards, with its salt kept. */
 SLIM_HIDDEN void slim_kv_pool_release(slim_kv_pool *pool, slim_kv_seq *seq);
