@@ -18,6 +18,7 @@ __all__ = [
     "AbortedError",
     "BufferTooSmallError",
     "InternalError",
+    "BusyError",
     "error_class",
     "check",
 ]
@@ -96,6 +97,12 @@ class InternalError(SlimError):
     status = lib.SLIM_ERR_INTERNAL
 
 
+class BusyError(SlimError):
+    """SLIM_ERR_BUSY: a queue is full, or an object is still in use."""
+
+    status = lib.SLIM_ERR_BUSY
+
+
 _BY_STATUS: dict[int, type[SlimError]] = {
     c.status: c
     for c in (
@@ -109,6 +116,7 @@ _BY_STATUS: dict[int, type[SlimError]] = {
         AbortedError,
         BufferTooSmallError,
         InternalError,
+        BusyError,
     )
 }
 

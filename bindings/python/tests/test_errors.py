@@ -22,6 +22,7 @@ def test_every_status_has_its_class() -> None:
     assert slim.error_class(lib.SLIM_ERR_ABORTED) is slim.AbortedError
     assert slim.error_class(lib.SLIM_ERR_BUFFER_TOO_SMALL) is slim.BufferTooSmallError
     assert slim.error_class(lib.SLIM_ERR_INTERNAL) is slim.InternalError
+    assert slim.error_class(lib.SLIM_ERR_BUSY) is slim.BusyError
     assert issubclass(slim.InvalidArgumentError, ValueError)
     assert issubclass(slim.SlimIOError, OSError)
     assert issubclass(slim.NoMemoryError, MemoryError)
