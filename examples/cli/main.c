@@ -413,6 +413,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  bench     measure prompt and generation speed\n"
                             "  chat      chat with an instruction-tuned model\n"
                             "  convert   write a model as GGUF, optionally quantized\n"
+                            "  eval      which candidate model meets a task's bar, at what cost\n"
                             "  version   print the library version (also --version)\n";
 
 static int dispatch(int argc, char **argv) {
@@ -428,6 +429,7 @@ static int dispatch(int argc, char **argv) {
                                                          : cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval")) return cli_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         if (argc > 2) {
             fprintf(stderr, "slim version: unexpected argument '%s'\n", argv[2]);
