@@ -237,6 +237,12 @@ test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
 	else echo "test-python skipped: $(PYTHON) lacks pytest, cffi or numpy"; fi
 test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),test-python-if-available)
+# slim eval's 50-item tasks (tests/eval/run.sh): every figure recomputed by
+# tools/eval_check.py, resume and rerun hashes, report.html rendered by Chromium.
+.PHONY: test-eval
+test-eval: $(CLI) $(SMOLLM2)
+	SLIM_CLI=$(CLI) PYTHON=$(PYTHON) sh tests/eval/run.sh
+test: $(if $(filter 0,$(GPU)),test-eval)
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
 LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type

@@ -13,6 +13,7 @@ usage: eval_check.py DIR [--ci-tol 0.005]
 import argparse
 import json
 import sys
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -34,30 +35,59 @@ def load(dirname):
     return results, items
 
 
-def boot(stat, n, samples, seed):
-    """95% percentile interval of stat(index array) over resamples of 0..n-1."""
-    res = stats.bootstrap((np.arange(n),), stat, n_resamples=samples, vectorized=True,
-                          method="percentile", confidence_level=0.95, batch=500,
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+def splitmix_indices(seed, n, rows, first_row):
+    """slim eval's resamples (eval_metrics.c: splitmix64, draw k = row * n + i),
+    rows first_row .. first_row + rows - 1, as an int array of shape (rows, n)."""
+    k = np.arange(first_row * n, (first_row + rows) * n, dtype=np.uint64) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + k * GAMMA
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(n)).astype(np.int64).reshape(rows, n)
+
+
+def boot(stat, n, samples, seed, step=0.0):
+    """Two 95% percentile intervals of stat (vectorized over rows of resampled
+    item indices): slim's own resamples replayed (must match exactly), and
+    scipy.stats.bootstrap's (independent resamples).  A proportion of n items
+    only takes the values k/n, so its ends can differ by one step of 1/n when
+    the 2.5% or 97.5% point falls next to a jump; step is that grid (0: none)."""
+    vals = np.concatenate([stat(splitmix_indices(seed, n, min(1000, samples - r), r))
+                           for r in range(0, samples, 1000)])
+    replay = np.percentile(vals, [2.5, 97.5])
+    res = stats.bootstrap((np.arange(n),), lambda idx, axis=-1: stat(np.atleast_2d(idx)),
+                          n_resamples=samples, vectorized=True, method="percentile",
+                          confidence_level=0.95, batch=1000,
                           random_state=np.random.default_rng(seed))
-    return res.confidence_interval.low, res.confidence_interval.high
+    ci = res.confidence_interval
+    return replay, (ci.low, ci.high), step
 
 
 def macro_f1_vec(gold, pred, n_labels):
-    """Macro-F1 of each row of resampled indices, over the labels present in
-    that resample's gold or predictions (scikit-learn's default)."""
-    def stat(idx, axis=-1):
-        idx = np.atleast_2d(idx)
+    """Macro-F1 per row of resampled indices, over the labels present in that
+    resample's gold or predictions (scikit-learn's default), zero_division 0."""
+    def stat(idx):
         g, p = gold[idx], pred[idx]
-        out = np.empty(idx.shape[0])
-        for r in range(idx.shape[0]):
-            tp = np.bincount(g[r][g[r] == p[r]], minlength=n_labels)
-            cg = np.bincount(g[r], minlength=n_labels)
-            cp = np.bincount(p[r], minlength=n_labels)
-            present = (cg + cp) > 0
-            f1 = 2 * tp[present] / (cg[present] + cp[present])
-            out[r] = f1.mean()
-        return out
+        eye = np.eye(n_labels, dtype=np.int32)
+        cg, cp = eye[g].sum(1), eye[p].sum(1)
+        tp = (eye[g] * (g == p)[..., None]).sum(1)
+        present = (cg + cp) > 0
+        f1 = np.where(present, 2 * tp / np.where(present, cg + cp, 1), 0.0)
+        return f1.sum(1) / present.sum(1)
     return stat
+
+
+def check_ci(report, name, result, cand_ci, tol):
+    replay, (lo, hi), step = result
+    report(f"{name} CI low (slim's resamples)", replay[0], cand_ci["lo"])
+    report(f"{name} CI high (slim's resamples)", replay[1], cand_ci["hi"])
+    t = max(tol, step + 1e-9)
+    report(f"{name} CI low (scipy)", lo, cand_ci["lo"], t)
+    report(f"{name} CI high (scipy)", hi, cand_ci["hi"], t)
 
 
 def check_classify(res, cand, recs, ids, samples, seed, tol, report):
@@ -72,12 +102,11 @@ def check_classify(res, cand, recs, ids, samples, seed, tol, report):
     g = np.array([index[x] for x in gold])
     p = np.array([index.get(x, 0) for x in pred])
     correct = (g == p).astype(float)
-    lo, hi = boot(lambda idx, axis=-1: correct[idx].mean(axis=-1), len(ids), samples, seed)
-    report("accuracy CI low", lo, cand["accuracy"]["lo"], tol)
-    report("accuracy CI high", hi, cand["accuracy"]["hi"], tol)
-    lo, hi = boot(macro_f1_vec(g, p, len(labels)), len(ids), samples, seed)
-    report("macro_f1 CI low", lo, cand["macro_f1"]["lo"], tol)
-    report("macro_f1 CI high", hi, cand["macro_f1"]["hi"], tol)
+    n = len(ids)
+    check_ci(report, "accuracy", boot(lambda idx: correct[idx].mean(-1), n, samples, seed, 1 / n),
+             cand["accuracy"], tol)
+    check_ci(report, "macro_f1", boot(macro_f1_vec(g, p, len(labels)), n, samples, seed),
+             cand["macro_f1"], tol)
 
 
 def check_extract(res, cand, recs, ids, samples, seed, tol, report):
@@ -108,16 +137,19 @@ def check_extract(res, cand, recs, ids, samples, seed, tol, report):
     report("validity", np.mean([recs[i]["valid"] for i in ids]), cand["validity"]["value"])
     t, fp, fn = tp
 
-    def micro_vec(idx, axis=-1):
+    def micro_vec(idx):
         a, b, c = t[idx].sum(-1), fp[idx].sum(-1), fn[idx].sum(-1)
         d = 2 * a + b + c
         return np.where(d > 0, 2 * a / np.where(d > 0, d, 1), 0.0)
-    lo, hi = boot(micro_vec, len(ids), samples, seed)
-    report("field_f1 CI low", lo, cand["field_f1"]["lo"], tol)
-    report("field_f1 CI high", hi, cand["field_f1"]["hi"], tol)
+    check_ci(report, "field_f1", boot(micro_vec, len(ids), samples, seed), cand["field_f1"], tol)
+    exact_v = np.array([float(recs[i]["score"]) for i in ids])
+    check_ci(report, "exact_match",
+             boot(lambda idx: exact_v[idx].mean(-1), len(ids), samples, seed, 1 / len(ids)),
+             cand["exact_match"], tol)
 
 
 def main():
+    warnings.filterwarnings("ignore", module="sklearn")  # "looks like a regression" on many values
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--ci-tol", type=float, default=0.005)
@@ -128,7 +160,7 @@ def main():
     for cand in res["candidates"]:
         name = cand["name"]
         recs = items.get(name, {})
-        ids = list(recs)
+        ids = [i for i in res["item_ids"] if i in recs]  # the tool's item order
         print(f"{name}: {len(ids)} items")
         if len(ids) != res["n_items"]:
             print(f"  FAIL: items.jsonl has {len(ids)} items, results.json {res['n_items']}")
@@ -140,7 +172,7 @@ def main():
             ok = tool is not None and abs(mine - tool) <= tol
             bad += not ok
             print(f"  {'ok  ' if ok else 'FAIL'} {what}: python {mine:.6f}, slim {tool:.6f}"
-                  f"{'' if tol < 1e-6 else f' (tolerance {tol})'}")
+                  f"{'' if tol < 1e-6 else f' (tolerance {tol:.4f})'}")
         samples, seed = res["bootstrap"]["samples"], res["bootstrap"]["seed"]
         if res["kind"] == "classify":
             check_classify(res, cand, recs, ids, samples, seed, a.ci_tol, report)

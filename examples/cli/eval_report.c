@@ -234,7 +234,12 @@ int eval_report_json(const char *path, const eval_task *t, const eval_cand_run *
         }
         sb_puts(&b, "]");
     }
-    sb_puts(&b, ",\"candidates\":[");
+    sb_puts(&b, ",\"item_ids\":["); /* the order bootstrap resamples index */
+    for (int i = 0; i < t->n_items; i++) {
+        if (i) sb_puts(&b, ",");
+        sb_json_str(&b, t->items[i].id, strlen(t->items[i].id));
+    }
+    sb_puts(&b, "],\"candidates\":[");
     for (int c = 0; c < t->n_cands; c++) {
         const eval_metrics *m = &ms[c];
         const eval_candidate *e = &t->cands[c];

@@ -420,6 +420,22 @@ static int load_items(eval_task *t, const ej *data, const char *what, size_t wan
     ej *recs = path ? load_records(path, ej_str(ej_get(data, "format"))) : NULL;
     free(path);
     if (!recs) return 1;
+    const char *lf = ej_str(ej_get(ej_get(t->doc, "data"), "label"));
+    const ej *only = ej_get(data, "only_known_labels");
+    if (t->kind == EVAL_CLASSIFY && lf && only && only->type == EJ_BOOL && only->num) {
+        size_t w = 0; /* a task over a subset of the labels: the other records go */
+        for (size_t i = 0; i < recs->n; i++) {
+            const char *g = ej_str(ej_path(recs->items[i], lf));
+            int known = 0;
+            for (int l = 0; g && l < t->n_labels && !known; l++)
+                known = !strcmp(g, t->labels[l]);
+            if (known)
+                recs->items[w++] = recs->items[i];
+            else
+                ej_free(recs->items[i]);
+        }
+        recs->n = w;
+    }
     size_t n = want && want < recs->n ? want : recs->n;
     size_t *idx = sample_idx(recs->n, n, seed);
     eval_item *items = calloc(n ? n : 1, sizeof *items);
