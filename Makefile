@@ -191,6 +191,14 @@ $(CLI_OBJ): CPPFLAGS += -DSLIM_CLI_LIBEDIT $(shell pkg-config --cflags libedit)
 CLI_LIBS := $(shell pkg-config --libs libedit)
 endif
 
+# slim eval --endpoint: libcurl where pkg-config finds it (Debian:
+# libcurl4-openssl-dev); CURL=0 builds without it (--endpoint then says so).
+CURL ?= $(shell pkg-config --exists libcurl 2>/dev/null && echo 1 || echo 0)
+ifeq ($(CURL),1)
+$(BUILD)/examples/cli/eval_endpoint.o: CPPFLAGS += -DSLIM_CLI_CURL $(shell pkg-config --cflags libcurl)
+CLI_LIBS += $(shell pkg-config --libs libcurl)
+endif
+
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 

@@ -2,7 +2,8 @@
  *   eval_json.c    a small JSON DOM (task files, datasets, model outputs) and a
  *                  growable string buffer with JSON escaping
  *   eval_task.c    the task file: dataset, labels / schema, prompt, few-shot, candidates
- *   eval_run.c     running one candidate over the items (engine or endpoint)
+ *   eval_run.c     running one candidate over the items in process
+ *   eval_endpoint.c  ... or over an OpenAI-compatible server (libcurl)
  *   eval_metrics.c per-kind metrics, bootstrap intervals, latency, drift, cost
  *   eval_report.c  Markdown, results.json, items.jsonl and report.html
  *   eval.c         `slim eval`: options, resume, progress, the recommendation */
@@ -143,6 +144,10 @@ typedef void (*eval_progress_fn)(int done, int total, void *user);
 /* Run the candidate over every item whose result is not done. */
 int eval_run_candidate(const eval_task *t, int c, eval_cand_run *r, eval_progress_fn progress,
                        void *user);
+/* The same over cands[0].endpoint (eval_endpoint.c); model (may be NULL for
+ * completion-style generation) tokenizes label-scoring prompts and renders chat. */
+int eval_run_endpoint(const eval_task *t, const slim_model *model, eval_cand_run *r,
+                      eval_progress_fn progress, void *user);
 /* Score one item's output against its gold (sets res->score). */
 void eval_score_item(const eval_task *t, int i, eval_result *res);
 /* Choose a label from scores (argmax; first on ties) and its probability. */

@@ -384,8 +384,21 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
         todo += !r->res[i].done;
     if (!todo) return 0;
     if (cand->endpoint) {
-        fprintf(stderr, "slim eval: %s: this build of slim has no endpoint support\n", cand->name);
-        return 1;
+        slim_model *tok = NULL; /* the tokenizer and chat template: the task's first model */
+        slim_status ts = cand->model ? slim_model_load(cand->model, NULL, &tok) : SLIM_OK;
+        if (ts) return cli_fail(cand->model, ts);
+        if (!tok && (t->kind == EVAL_CLASSIFY || t->chat)) {
+            fprintf(stderr,
+                    "slim eval: %s: label scoring and chat prompts need a candidate "
+                    "model file for the tokenizer\n",
+                    cand->name);
+            return 1;
+        }
+        double ts0 = cli_now_s();
+        int rc = eval_run_endpoint(t, tok, r, progress, user);
+        r->wall_s += cli_now_s() - ts0;
+        slim_model_free(tok);
+        return rc;
     }
     reset_peak();
     double tl = cli_now_s();
