@@ -29,7 +29,7 @@ def load(dirname):
     with open(f"{dirname}/items.jsonl") as f:
         for line in f:
             rec = json.loads(line)
-            if "slim_eval" in rec:
+            if "candidate" not in rec:  # the header, a session's {"run": ...}
                 continue
             items.setdefault(rec["candidate"], {})[rec["id"]] = rec
     return results, items

@@ -101,6 +101,27 @@ static void summarize(const eval_task *t, const eval_cand_run *runs, const eval_
     snprintf(s->out_hash, sizeof s->out_hash, "%016llx", (unsigned long long)h);
 }
 
+/* A {"run": name, ...} line: a finished session's time, items and peak memory. */
+static int resume_run_line(const eval_task *t, const char *line, size_t len, eval_cand_run *runs) {
+    if (!strstr(line, "\"run\":")) return 0;
+    char err[64];
+    ej *o = ej_parse(line, len, err, sizeof err);
+    const char *name = ej_str(ej_get(o, "run"));
+    int found = name != NULL;
+    for (int c = 0; name && c < t->n_cands; c++) {
+        if (strcmp(t->cands[c].name, name)) continue;
+        double n = 0, w = 0, l = 0, pk = 0;
+        ej_num(ej_get(o, "n_run"), &n), ej_num(ej_get(o, "wall_s"), &w);
+        ej_num(ej_get(o, "load_s"), &l), ej_num(ej_get(o, "peak_mb"), &pk);
+        runs[c].n_prev += (int)n;
+        runs[c].wall_s += w;
+        runs[c].load_s = l;
+        runs[c].peak_mb = pk > runs[c].peak_mb ? pk : runs[c].peak_mb;
+    }
+    ej_free(o);
+    return found;
+}
+
 /* Read DIR/items.jsonl back into the runs; 0 fine (or no file), 1 an error. */
 static int resume(const eval_task *t, const char *path, eval_cand_run *runs, int *n_resumed) {
     FILE *f = fopen(path, "r");
@@ -129,6 +150,7 @@ static int resume(const eval_task *t, const char *path, eval_cand_run *runs, int
         }
         int c, i;
         eval_result res;
+        if (resume_run_line(t, line, (size_t)n, runs)) continue;
         if (eval_item_parse(t, line, (size_t)n, &c, &i, &res)) continue; /* a torn last line */
         if (runs[c].res[i].done) {
             free(res.output);
@@ -277,6 +299,15 @@ int cli_eval(int argc, char **argv) {
             p.done0 += runs[c].res[i].done;
         if (eval_run_candidate(&t, c, &runs[c], on_progress, &p)) failed = 1;
         on_progress(p.done0 + runs[c].n_run, t.n_items, &p);
+        if (runs[c].n_run > 0) { /* the session's figures, for a later resume */
+            sbuf b = {0};
+            sb_puts(&b, "{\"run\":");
+            sb_json_str(&b, t.cands[c].name, strlen(t.cands[c].name));
+            sb_printf(&b, ",\"n_run\":%d,\"wall_s\":%.3f,\"load_s\":%.3f,\"peak_mb\":%.1f}\n",
+                      runs[c].n_run, runs[c].sess_wall_s, runs[c].load_s, runs[c].sess_peak_mb);
+            if (fwrite(b.p, 1, b.n, items) != b.n || fflush(items)) p.write_failed = 1;
+            sb_free(&b);
+        }
         if (p.tty) fputc('\n', stderr);
         if (p.write_failed) {
             fprintf(stderr, "slim eval: %s: write failed\n", path);

@@ -135,8 +135,10 @@ typedef struct eval_cand_run {
     eval_result *res; /* [n_items] */
     double wall_s;    /* time running the items (not loading) */
     double load_s;
-    double peak_mb;
-    int n_run; /* items run now (not resumed) */
+    double peak_mb;                   /* the largest of this session's and the resumed runs' */
+    double sess_wall_s, sess_peak_mb; /* this session's run */
+    int n_run;                        /* items run now (not resumed) */
+    int n_prev;                       /* items run by the resumed runs (their time is in wall_s) */
     char *error;
 } eval_cand_run;
 

@@ -484,8 +484,8 @@ int eval_metrics_compute(const eval_task *t, const eval_cand_run *r, const eval_
         sum_e2e += r->res[i].e2e_ms;
     /* items/s from this run's wall time; a run resumed whole has only the
      * latencies: their sum over the concurrency */
-    double wall =
-        r->n_run > 0 && r->wall_s > 0 ? r->wall_s * n / r->n_run : sum_e2e / 1e3 / t->concurrency;
+    double wall = r->n_run + r->n_prev > 0 && r->wall_s > 0 ? r->wall_s * n / (r->n_run + r->n_prev)
+                                                            : sum_e2e / 1e3 / t->concurrency;
     m->items_per_s = wall > 0 ? n / wall : NAN;
     m->cost_per_1k = t->price_per_hour / 3600.0 * 1000.0 / m->items_per_s;
     m->peak_mb = r->peak_mb;

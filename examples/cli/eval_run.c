@@ -70,9 +70,11 @@ typedef struct worker_ctx {
     const slim_model *model;
     slim_context *ctx;
     int n_vocab;
-    float *rows;   /* [max_label + 1][n_vocab]: logits after the prompt and each label prefix */
-    double *lse;   /* per row */
-    size_t n_rows; /* capacity */
+    float *rows;      /* [max_label + 1][n_vocab]: logits after the prompt and each label prefix */
+    double *lse;      /* per row */
+    size_t n_rows;    /* capacity */
+    int check;        /* SLIM_EVAL_CHECK_SCORING */
+    double check_max; /* the largest difference it found */
 } worker_ctx;
 
 static int cmp_toks(const toks *a, const toks *b) {
@@ -166,6 +168,27 @@ static slim_status score_labels(worker_ctx *w, int i, eval_result *res) {
             s += w->rows[(size_t)j * (size_t)w->n_vocab + (size_t)T->v[j]] - w->lse[j];
         res->scores[order[k]] = s;
     }
+    /* SLIM_EVAL_CHECK_SCORING=1 (tests/eval/run.sh): every label again from a
+     * whole prefill of prompt + label, to check the shared-prefix bookkeeping */
+    for (int l = 0; !st && w->check && l < t->n_labels; l++) {
+        size_t n = (size_t)p.n + (size_t)lab[l].n - 1;
+        slim_token *all = malloc(n * sizeof *all);
+        float *buf = malloc(n * (size_t)w->n_vocab * sizeof *buf);
+        if (!all || !buf) st = SLIM_ERR_NOMEM;
+        if (!st) {
+            memcpy(all, p.v, (size_t)p.n * sizeof *all);
+            memcpy(all + p.n, lab[l].v, (size_t)(lab[l].n - 1) * sizeof *all);
+            slim_context_reset(w->ctx);
+            st = slim_prefill(w->ctx, all, n, buf);
+        }
+        double s = 0;
+        for (int j = 0; !st && j < lab[l].n; j++) {
+            const float *row = buf + (size_t)(p.n - 1 + j) * (size_t)w->n_vocab;
+            s += row[lab[l].v[j]] - logsumexp(row, w->n_vocab);
+        }
+        if (!st && fabs(s - res->scores[l]) > w->check_max) w->check_max = fabs(s - res->scores[l]);
+        free(all), free(buf);
+    }
     if (!st) {
         double conf;
         int best = eval_pick_label(t, res->scores, &conf);
@@ -191,6 +214,8 @@ typedef struct pool {
     int next, n_done;
     slim_status st;
     char err[512];
+    int check;
+    double check_max;
 } pool;
 
 static void *classify_worker(void *arg) {
@@ -198,7 +223,8 @@ static void *classify_worker(void *arg) {
     slim_context_params cp = slim_context_default_params();
     cp.n_threads = pl->n_threads;
     slim_model_info info = {.struct_size = sizeof info};
-    worker_ctx w = {.t = pl->t, .model = pl->model};
+    const char *chk = getenv("SLIM_EVAL_CHECK_SCORING");
+    worker_ctx w = {.t = pl->t, .model = pl->model, .check = chk && *chk && *chk != '0'};
     slim_status st = slim_model_get_info(pl->model, &info);
     w.n_vocab = info.n_vocab;
     if (!st) st = slim_context_create(pl->model, &cp, &w.ctx);
@@ -225,6 +251,10 @@ static void *classify_worker(void *arg) {
         pl->n_done += !st;
         pthread_mutex_unlock(&pl->mu);
     }
+    pthread_mutex_lock(&pl->mu);
+    pl->check_max = w.check_max > pl->check_max ? w.check_max : pl->check_max;
+    pl->check |= w.check;
+    pthread_mutex_unlock(&pl->mu);
     slim_context_free(w.ctx);
     free(w.rows), free(w.lse);
     return NULL;
@@ -396,7 +426,8 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
         }
         double ts0 = cli_now_s();
         int rc = eval_run_endpoint(t, tok, r, progress, user);
-        r->wall_s += cli_now_s() - ts0;
+        r->sess_wall_s = cli_now_s() - ts0;
+        r->wall_s += r->sess_wall_s;
         slim_model_free(tok);
         return rc;
     }
@@ -437,6 +468,11 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
         free(th);
         r->n_run = pl.n_done;
         if (progress) progress(t->n_items - todo + pl.n_done, t->n_items, user);
+        if (pl.check)
+            fprintf(stderr,
+                    "slim eval: %s: scoring check: %d items, max |difference| from whole "
+                    "prefills %.3g\n",
+                    cand->name, pl.n_done, pl.check_max);
         if (pl.st || !n_th) {
             fprintf(stderr, "slim eval: %s: %s: %s\n", cand->name,
                     slim_status_string(pl.st ? pl.st : SLIM_ERR_NOMEM), pl.err);
@@ -445,8 +481,10 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
     } else {
         rc = run_generate(t, model, lora, r, progress, user);
     }
-    r->wall_s += cli_now_s() - t_start;
-    r->peak_mb = peak_rss_mb();
+    r->sess_wall_s = cli_now_s() - t_start;
+    r->wall_s += r->sess_wall_s;
+    r->sess_peak_mb = peak_rss_mb();
+    r->peak_mb = r->sess_peak_mb > r->peak_mb ? r->sess_peak_mb : r->peak_mb;
     slim_lora_free(lora);
     slim_model_free(model);
     return rc;
