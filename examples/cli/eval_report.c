@@ -415,23 +415,32 @@ static void svg_latency(sbuf *b, const eval_task *t, const eval_cand_run *runs,
 }
 
 static void svg_confusion(sbuf *b, const eval_task *t, const eval_metrics *m) {
-    int L = t->n_labels;
-    double cell = L > 40 ? 7 : L > 15 ? 14 : 28, off = 20;
-    double size = off + cell * L + 10;
+    int L = t->n_labels, named = L <= 20; /* few labels: their names on the rows */
+    double cell = L > 40 ? 7 : L > 15 ? 14 : 28, off = 20, left = named ? 200 : off;
+    double w = left + cell * L + 10, h = off + cell * L + 24;
     sb_printf(b,
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
               "font-family=\"sans-serif\" font-size=\"10\">\n",
-              size, size + 14);
-    sb_printf(b, "<text x=\"%.0f\" y=\"12\">predicted &#8594;  (rows: gold)</text>\n", off);
+              w, h);
+    sb_printf(b,
+              "<text x=\"%.0f\" y=\"12\">predicted &#8594; (columns in the rows' order; "
+              "rows: gold; green: right)</text>\n",
+              left);
     for (int g = 0; g < L; g++) {
         int row = m->support[g];
+        if (named) {
+            sb_printf(b, "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">", left - 4,
+                      off + cell * g + cell / 2 + 3);
+            sb_html(b, t->labels[g]);
+            sb_puts(b, "</text>\n");
+        }
         for (int p = 0; p < L; p++) {
             int n = m->confusion[g * L + p];
             double a = row ? (double)n / row : 0;
             sb_printf(b,
                       "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"%s\" "
-                      "fill-opacity=\"%.3f\" stroke=\"#eee\" stroke-width=\"0.3\">",
-                      off + cell * p, off + cell * g, cell, cell, g == p ? "#2ca02c" : "#d62728",
+                      "fill-opacity=\"%.3f\" stroke=\"#ddd\" stroke-width=\"0.3\">",
+                      left + cell * p, off + cell * g, cell, cell, g == p ? "#2ca02c" : "#d62728",
                       n ? 0.15 + 0.85 * a : 0);
             if (n) {
                 sb_puts(b, "<title>");
