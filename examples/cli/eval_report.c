@@ -422,10 +422,7 @@ static void svg_confusion(sbuf *b, const eval_task *t, const eval_metrics *m) {
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
               "font-family=\"sans-serif\" font-size=\"10\">\n",
               w, h);
-    sb_printf(b,
-              "<text x=\"%.0f\" y=\"12\">predicted &#8594; (columns in the rows' order; "
-              "rows: gold; green: right)</text>\n",
-              left);
+    sb_printf(b, "<text x=\"%.0f\" y=\"12\">predicted &#8594; (rows: gold)</text>\n", left);
     for (int g = 0; g < L; g++) {
         int row = m->support[g];
         if (named) {
