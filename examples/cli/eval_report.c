@@ -344,7 +344,7 @@ static void svg_frontier(sbuf *b, const eval_task *t, const eval_metrics *ms,
         b,
         "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#c00\" "
         "stroke-dasharray=\"5,4\"/><text x=\"%.0f\" y=\"%.1f\" fill=\"#c00\">bar %.1f%%</text>\n",
-        L, W - R, Y(t->bar_threshold), Y(t->bar_threshold), W - R + 4, Y(t->bar_threshold) + 4,
+        L, W - R, Y(t->bar_threshold), Y(t->bar_threshold), L + 4, Y(t->bar_threshold) - 4,
         100 * t->bar_threshold);
     for (int c = 0; c < t->n_cands; c++) {
         const eval_metrics *m = &ms[c];
