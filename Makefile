@@ -379,6 +379,7 @@ help:
 	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
+	@echo "make test-eval  slim eval's 50-item tasks checked by tools/eval_check.py, report.html rendered by Chromium (in make test)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
