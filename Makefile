@@ -216,6 +216,14 @@ else ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
 $(info slim serve: libmicrohttpd not found by pkg-config (Debian: libmicrohttpd-dev): building slim without the server)
 endif
 
+# slim eval --endpoint: libcurl where pkg-config finds it (Debian:
+# libcurl4-openssl-dev); CURL=0 builds without it (--endpoint then says so).
+CURL ?= $(shell pkg-config --exists libcurl 2>/dev/null && echo 1 || echo 0)
+ifeq ($(CURL),1)
+$(BUILD)/examples/cli/eval_endpoint.o: CPPFLAGS += -DSLIM_CLI_CURL $(shell pkg-config --cflags libcurl)
+CLI_LIBS += $(shell pkg-config --libs libcurl)
+endif
+
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
@@ -274,6 +282,12 @@ test-server-if-available: $(CLI) $(MODEL)
 	elif $(PYTHON) -c 'import pytest, openai, httpx, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-server; \
 	else echo "test-server skipped: $(PYTHON) lacks pytest, openai, httpx or numpy"; fi
 test: $(if $(filter 0,$(GPU)),test-server-if-available)
+# slim eval's 50-item tasks (tests/eval/run.sh): every figure recomputed by
+# tools/eval_check.py, resume and rerun hashes, report.html rendered by Chromium.
+.PHONY: test-eval
+test-eval: $(CLI) $(SMOLLM2)
+	SLIM_CLI=$(CLI) PYTHON=$(PYTHON) sh tests/eval/run.sh
+test: $(if $(filter 0,$(GPU)),test-eval)
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
 LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type repack_model
@@ -409,6 +423,7 @@ help:
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-server  slim serve's pytest suite (tests/server; part of make test when built with libmicrohttpd)"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
+	@echo "make test-eval  slim eval's 50-item tasks checked by tools/eval_check.py, report.html rendered by Chromium (in make test)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"
