@@ -226,7 +226,7 @@ readme-example: lib $(MODEL)
 PYTHON    ?= $(abspath $(VENV_PY))
 PY_STAMP  := $(BUILD)/python/.stamp
 .PHONY: test-python test-python-if-available
-$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py)
+$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py bindings/python/slim/*.c)
 	@mkdir -p $(@D)
 	cd bindings/python && SLIM_BUILD_DIR=$(BUILD) $(PYTHON) slim/_ffi_build.py $(abspath $(@D))
 	touch $@

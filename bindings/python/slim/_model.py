@@ -50,6 +50,16 @@ def _enum_value(ctype: str, prefix: str, name: str, what: str) -> int:
     return int(values[key])
 
 
+def sampler_params(**given: Any) -> Any:
+    """A new slim_sampler_params: slim's defaults, with the arguments that are
+    not None set (temperature, top_k, ..., seed: the struct's field names)."""
+    sp = ffi.new("slim_sampler_params *", lib.slim_sampler_default_params())
+    for k, v in given.items():
+        if v is not None:
+            setattr(sp, k, v)
+    return sp
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
     """slim_model_info: what slim_model_get_info reports (one field per struct field)."""
@@ -470,8 +480,7 @@ class Model(OpenAIMixin):
         call .text().  Its attributes (finish_reason, tokens, n_prompt, ...)
         are filled as it runs.  Arguments as for generate(); ``logprobs`` N
         records each token's log-probability and the N most likely tokens'."""
-        sp = ffi.new("slim_sampler_params *", lib.slim_sampler_default_params())
-        given = dict(
+        sp = sampler_params(
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
@@ -482,9 +491,6 @@ class Model(OpenAIMixin):
             frequency_penalty=frequency_penalty,
             seed=seed,
         )
-        for k, v in given.items():
-            if v is not None:
-                setattr(sp, k, v)
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         toks = self._prompt_tokens(prompt, add_special, parse_special)
         return Completion(self, toks, max_tokens, sp, stops, stop_at_eos, logprobs)

@@ -150,7 +150,7 @@ class OpenAIMixin:
             "text": text,
             "index": 0,
             "logprobs": self._logprobs_dict(c, len(ptext)) if logprobs is not None else None,
-            "finish_reason": c.finish_reason,
+            "finish_reason": _finish(c.finish_reason),
         }
         return dict(head, choices=[choice], usage=_usage(c))
 
@@ -165,7 +165,7 @@ class OpenAIMixin:
             yield chunk(prefix, None)
         for piece in c:
             yield chunk(piece, None)
-        yield chunk("", c.finish_reason)
+        yield chunk("", _finish(c.finish_reason))
 
     def __call__(self, prompt: Union[str, List[int]], **kwargs: Any) -> Union[JSON, Iterator[JSON]]:
         """create_completion(prompt, ...), as llama_cpp.Llama's __call__."""
@@ -238,7 +238,7 @@ class OpenAIMixin:
             "index": 0,
             "message": {"role": "assistant", "content": content},
             "logprobs": self._chat_logprobs(c) if want_lp else None,
-            "finish_reason": c.finish_reason,
+            "finish_reason": _finish(c.finish_reason),
         }
         return dict(head, choices=[choice], usage=_usage(c))
 
@@ -265,7 +265,12 @@ class OpenAIMixin:
         yield chunk({"role": "assistant"}, None)
         for piece in c:
             yield chunk({"content": piece}, None)
-        yield chunk({}, c.finish_reason)
+        yield chunk({}, _finish(c.finish_reason))
+
+
+def _finish(reason: str | None) -> str | None:
+    """OpenAI's finish_reason for slim.Engine's ("eos", "context") and Model's."""
+    return {"eos": "stop", "context": "length"}.get(reason or "", reason)
 
 
 def _usage(c: Completion) -> JSON:
