@@ -81,7 +81,8 @@ def test_result_fields_and_stream(engine: slim.Engine, model: slim.Model) -> Non
     again = engine.submit(long, 1, temperature=0).result()
     assert again.n_cached >= 48
     st = engine.stats()
-    assert st.kv_block_size == 16 and st.kv_blocks == 8192 // 16 and st.n_steps > 0
+    assert isinstance(st, slim.EngineStats) and st.kv_block_size == 16 and st.n_steps > 0
+    assert st.kv_blocks == 8192 // 16
     assert st.prefix_hit_tokens >= 48 and st.n_running == 0
 
 
