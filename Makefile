@@ -230,8 +230,9 @@ $(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py bindi
 	@mkdir -p $(@D)
 	cd bindings/python && SLIM_BUILD_DIR=$(BUILD) $(PYTHON) slim/_ffi_build.py $(abspath $(@D))
 	touch $@
-test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2)
-	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) \
+# test-full also runs slim.serve.ray's test (Ray Serve and openai into $(VENV)).
+test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2) $(if $(filter 1,$(FULL)),$(VENV)/.slim-ray.txt)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) SLIM_TEST_FULL=$(FULL) \
 	    PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -rs bindings/python/tests
 test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
