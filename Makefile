@@ -339,7 +339,24 @@ uninstall:
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/slim.pc
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(FORMAT_SRC)
+
+# The public interface and the tree's rules (tools/check/): slim.h alone as C99, C11 and C++,
+# only slim_* exported, the ABI against abi/libslim.abi (additions pass), clang-format clean,
+# lib/'s includes pointing down the layers.  `make test` runs the first three.
+FORMAT_SRC = $(shell find lib include kernels examples tests bindings \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \))
+.PHONY: check check-api check-format check-includes abi-baseline
+check: check-api check-format check-includes
+check-api: $(SHARED)
+	CC="$(CC)" sh tools/check/api.sh $(SHARED)
+check-format:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: ok ($(words $(FORMAT_SRC)) files)"
+check-includes:
+	python3 tools/check/includes.py
+# Only when a release may break the ABI: the new baseline is what check-api compares with.
+abi-baseline: $(SHARED)
+	abidw --headers-dir include --no-corpus-path --drop-undefined-syms $(SHARED) > abi/libslim.abi
+test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),check-api check-format)
 
 clean:
 	rm -rf build build-san

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "quant/dtype.h"
 
 /* Copy the fields a caller's (possibly older, smaller) struct has room for. */
 #define CHECK_STRUCT(fn, ptr, type)                                                                \

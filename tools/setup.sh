@@ -31,6 +31,9 @@ have_pkg() {
             "${CC:-cc}" -x c - -o /dev/null >/dev/null 2>&1
         ;;
     pkg-config) command -v pkg-config >/dev/null 2>&1 ;;
+    # make test's interface checks (tools/check/): libabigail's abidw/abidiff, clang-format.
+    abigail-tools) command -v abidiff >/dev/null 2>&1 ;;
+    clang-format) command -v clang-format >/dev/null 2>&1 ;;
     check) command -v pkg-config >/dev/null 2>&1 && pkg-config --exists check ;;
     # Debian's python3 has no venv/ensurepip without python3-venv; elsewhere
     # both come with Python.  An existing environment needs neither.
@@ -68,7 +71,7 @@ apt_install() { # packages...
 system() {
     command -v python3 >/dev/null 2>&1 || { say "python3 is needed (sudo apt-get install python3 python3-venv)"; exit 1; }
     need=""
-    for p in build-essential pkg-config check python3-venv; do
+    for p in build-essential pkg-config check python3-venv abigail-tools clang-format; do
         have_pkg "$p" || need="$need $p"
     done
     # shellcheck disable=SC2086

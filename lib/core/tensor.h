@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "quant/dtype.h"
+#include "core/dtype.h"
 
 typedef struct slim_tensor {
     const char *name; /* NULL: absent optional tensor */

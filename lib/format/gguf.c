@@ -24,6 +24,7 @@
 #include "format/gguf.h"
 
 #include "core/utf8.h"
+#include "quant/dtype.h"
 
 #include <math.h>
 #include <stdarg.h>

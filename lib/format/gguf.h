@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "format/mmap.h"
-#include "quant/dtype.h"
+#include "core/dtype.h"
 
 typedef enum slim_gguf_type {
     SLIM_GGUF_UINT8 = 0,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/grow.h"
+#include "quant/dtype.h"
 
 enum { NAME_MAX_LEN = 63 }; /* GGML_MAX_NAME 64 with its NUL */
 

@@ -38,7 +38,7 @@
 #include "core/error.h"
 #include "format/json.h"
 #include "format/mmap.h"
-#include "quant/dtype.h"
+#include "core/dtype.h"
 
 enum { SLIM_ST_MAX_DIMS = 8 };
 #define SLIM_ST_MAX_HEADER ((uint64_t)100000000) /* the reference's limit */

@@ -19,14 +19,14 @@ typedef struct slim_hparams {
     float norm_eps;
     float rope_base, rope_base_swa;    /* global / sliding-window layers */
     float rope_freq_scale;             /* global layers (linear scaling: 1/factor) */
-    float rope_mscale;     /* scales rotated q and k (LongRoPE attention factor) */
-    int32_t n_ctx_orig;    /* rope.scaling.original_context_length (0: none) */
+    float rope_mscale;                 /* scales rotated q and k (LongRoPE attention factor) */
+    int32_t n_ctx_orig;                /* rope.scaling.original_context_length (0: none) */
     float attn_scale;                  /* multiplies q before q.k */
     float attn_softcap, final_softcap; /* 0: off */
     float embd_scale;                  /* multiplies the embedding (1: off) */
     int32_t swa_window;                /* 0: no sliding window */
     bool rope_neox; /* the architecture's pairing, or NEOX for Hugging Face Q/K layouts */
-    bool layer_swa[SLIM_MAX_LAYERS];   /* per layer: uses the sliding window */
+    bool layer_swa[SLIM_MAX_LAYERS]; /* per layer: uses the sliding window */
 } slim_hparams;
 
 typedef struct slim_arch {

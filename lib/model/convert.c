@@ -21,6 +21,7 @@
 #include "format/gguf_write.h"
 #include "model/model.h"
 #include "quant/blocks.h"
+#include "quant/dtype.h"
 
 enum { MAX_PARTS = 3, CHUNK_BYTES = 4 << 20 };
 

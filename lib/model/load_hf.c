@@ -23,6 +23,7 @@
 
 #include "core/fp16.h"
 #include "model/model.h"
+#include "quant/dtype.h"
 
 /* A family: config.json's model_type / architectures entry and slim's arch. */
 typedef struct hf_family {

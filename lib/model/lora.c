@@ -19,6 +19,7 @@
 #include "format/gguf.h"
 #include "format/json.h"
 #include "format/safetensors.h"
+#include "quant/dtype.h"
 #include "runtime/context.h"
 #include "runtime/step.h"
 

@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu.h"
 #include "core/bigalloc.h"
 #include "core/grow.h"
+#include "quant/dtype.h"
 
 const slim_arch *slim_arch_find(const char *name) {
     static const slim_arch *const all[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,

@@ -20,9 +20,9 @@ typedef struct slim_layer {
 } slim_layer;
 
 struct slim_model {
-    slim_gguf *gguf;   /* a GGUF file, or NULL for a Hugging Face directory: */
-    slim_st_set *st;   /* its safetensors (weights used in place where the dtype allows) */
-    void **owned;      /* tensors converted at load (norms, unaligned or quantized weights) */
+    slim_gguf *gguf; /* a GGUF file, or NULL for a Hugging Face directory: */
+    slim_st_set *st; /* its safetensors (weights used in place where the dtype allows) */
+    void **owned;    /* tensors converted at load (norms, unaligned or quantized weights) */
     size_t n_owned, cap_owned;
     uint64_t file_size; /* bytes of the weight files */
     const slim_arch *arch;

@@ -1,4 +1,4 @@
-/* Element types and the traits table that drives everything format-specific.
+/* The traits table that drives everything format-specific, per element type.
  * Values equal GGML's type ids so GGUF tensor types map directly. */
 #ifndef SLIM_QUANT_DTYPE_H
 #define SLIM_QUANT_DTYPE_H
@@ -7,26 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
-
-typedef enum slim_dtype {
-    SLIM_DTYPE_F32 = 0,
-    SLIM_DTYPE_F16 = 1,
-    SLIM_DTYPE_Q4_0 = 2,
-    SLIM_DTYPE_Q4_1 = 3,
-    SLIM_DTYPE_Q5_0 = 6,
-    SLIM_DTYPE_Q5_1 = 7,
-    SLIM_DTYPE_Q8_0 = 8,
-    SLIM_DTYPE_Q8_1 = 9,
-    SLIM_DTYPE_Q2_K = 10,
-    SLIM_DTYPE_Q3_K = 11,
-    SLIM_DTYPE_Q4_K = 12,
-    SLIM_DTYPE_Q5_K = 13,
-    SLIM_DTYPE_Q6_K = 14,
-    SLIM_DTYPE_Q8_K = 15,
-    SLIM_DTYPE_BF16 = 30,
-    SLIM_DTYPE_COUNT = 40 /* table size, larger than any id above */
-} slim_dtype;
 
 /* Dot product of one weight row (n elements of the weight type) with one
  * activation row already converted to the traits' vec_dot_type. */

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "format/gguf_write.h"
-#include "model/model.h"
 #include "tokenizer/bpe_pretok.h"
 #include "tokenizer/vocab_internal.h"
 

@@ -27,6 +27,7 @@
 #include "core/fp16.h"
 #include "format/gguf_write.h"
 #include "model/model.h"
+#include "quant/dtype.h"
 #include "slim.h"
 #include "suites.h"
 #include "tokenizer/vocab_internal.h"

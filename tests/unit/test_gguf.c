@@ -13,6 +13,7 @@
 
 #include "format/gguf.h"
 #include "format/mmap.h"
+#include "quant/dtype.h"
 #include "suites.h"
 
 #define TINY "tests/data/tiny.gguf"

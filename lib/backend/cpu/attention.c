@@ -11,6 +11,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/vec_f16.h"
+#include "quant/dtype.h"
 
 /* Which cache element type the worker reads (the args hold plain pointers). */
 typedef struct attn_job {

@@ -8,6 +8,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "quant/blocks.h"
+#include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
 #include "quant/q4_k_x16.h"

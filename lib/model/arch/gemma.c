@@ -22,8 +22,8 @@ static slim_status set_swa_pattern(const slim_gguf *g, const char *key, uint32_t
  * where it is n_embd / n_head; GGUF does not store it, so this follows the
  * released configs (as llama.cpp does). */
 static void gemma_scales(slim_hparams *hp, int32_t layers_of_27b) {
-    const float qpas = hp->n_layer == layers_of_27b ? (float)hp->n_embd / (float)hp->n_head
-                                                    : (float)hp->head_dim;
+    const float qpas =
+        hp->n_layer == layers_of_27b ? (float)hp->n_embd / (float)hp->n_head : (float)hp->head_dim;
     hp->attn_scale = 1.0f / sqrtf(qpas);
     hp->embd_scale = sqrtf((float)hp->n_embd);
 }
