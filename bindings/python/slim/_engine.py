@@ -10,12 +10,14 @@ events to the requests, which wake their waiting threads and event loops."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
 import concurrent.futures
 import dataclasses
 import itertools
 import threading
 import time
+import weakref
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence, Union
 
 from ._errors import InvalidArgumentError, NoMemoryError, check, error_class
@@ -130,6 +132,8 @@ class Request:
         self._dec = codecs.getincrementaldecoder("utf-8")("replace")
         self._done = False
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        # An unfinished request keeps its Engine alive (Engine(path).submit(...) works).
+        self._engine: Engine | None = None
 
     # ---- fed by the dispatcher thread ---------------------------------------
 
@@ -216,6 +220,7 @@ class Request:
         with self._cond:
             self._done = True
             self._cond.notify_all()
+        self._engine = None  # the Engine may go now
         if exc is None:
             self.future.set_result(self.result_)
         else:
@@ -350,6 +355,7 @@ class _Core:
         self.closing = False
         self.thread = threading.Thread(target=self._dispatch, name="slim-engine-dispatch", daemon=True)
         self.thread.start()
+        _live_cores.add(self)
 
     def _dispatch(self) -> None:
         wait, free = lib.slimpy_queue_wait, lib.slimpy_list_free
@@ -396,6 +402,16 @@ class _Core:
                 self.thread.join()
                 lib.slimpy_queue_free(self.queue)
                 self.queue = ffi.NULL
+
+
+# Engines still open at interpreter exit are closed while the module is whole.
+_live_cores: weakref.WeakSet[_Core] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for core in list(_live_cores):
+        core.close()
 
 
 class Engine(OpenAIMixin):
@@ -627,6 +643,7 @@ class Engine(OpenAIMixin):
         rp.on_event = ffi.addressof(lib, "slimpy_on_event")
         rp.user = node
         req = Request(core, key, [s for s in stops if s], logprobs)
+        req._engine = self
         with core.lock:
             core.requests[key] = req
         idp = ffi.new("uint64_t *")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import threading
 import time
 
@@ -147,6 +148,21 @@ def test_cancel_and_close(model: slim.Model) -> None:
     with pytest.raises(ValueError, match="closed"):
         e.submit(PROMPTS[0])
     e.close()  # twice is fine
+    # An unfinished request keeps its Engine; an Engine nobody holds is freed
+    # (its dispatcher thread ends).
+    def dispatchers() -> int:
+        return sum(t.name == "slim-engine-dispatch" for t in threading.enumerate())
+
+    n0 = dispatchers()
+    r = slim.Engine(model, n_threads=2, kv_tokens=1024).submit(PROMPTS[0], 4, temperature=0)
+    assert dispatchers() == n0 + 1
+    assert r.text(timeout=60) == model.generate(PROMPTS[0], 4, temperature=0)
+    del r
+    gc.collect()
+    deadline = time.time() + 10
+    while time.time() < deadline and dispatchers() > n0:
+        time.sleep(0.05)
+    assert dispatchers() == n0
 
 
 def test_errors_raise_with_slims_message(engine: slim.Engine, model: slim.Model) -> None:
