@@ -289,6 +289,11 @@ chat: all $(SMOLLM2)
 
 cuda: cudasim-nvcc-check
 
+# slim.Engine from Python vs the C engine, same batched benchmark, alternating
+# under flock (tools/bench/python_engine.py; docs/PYTHON.md).
+.PHONY: bench-python
+bench-python: $(CLI) $(PY_STAMP) $(MODEL)
+	$(PYTHON) tools/bench/python_engine.py -m $(MODEL) -t $(THREADS) --slim $(CLI)
 # CPU benchmarks (docs/PERFORMANCE.md): `make stream` builds the STREAM-style
 # bandwidth program (tools/bench/stream.c); `make bench-models` writes synthetic
 # Llama-3.2-1B-shaped GGUFs (F16 by the gguf package, the rest by llama.cpp's
@@ -365,6 +370,7 @@ help:
 	@echo "make [all]      library (static + shared), the slim CLI and examples; portable, with run-time"
 	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
+	@echo "make bench-python slim.Engine from Python vs the C engine (bench --parallel), alternating medians"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
