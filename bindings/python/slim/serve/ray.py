@@ -163,7 +163,7 @@ def deployment(
     """A Serve application: ``num_replicas`` replicas of SlimServer, each an
     actor reserving ``num_cpus`` / ``num_gpus`` (give the engine as many
     threads: engine_params={"n_threads": ...}).  Pass it to serve.run()."""
-    return SlimServer.options(
+    return SlimServer.options(  # type: ignore[attr-defined]
         name=name,
         num_replicas=num_replicas,
         ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus},
@@ -176,8 +176,8 @@ def app_builder(args: Dict[str, str]) -> Any:
     [num_cpus=C] [n_threads=T] [kv_tokens=K]``: deployment() from strings."""
     a = dict(args)
     model = a.pop("model")
-    engine = {k: int(a.pop(k)) for k in ("n_threads", "kv_tokens", "n_ctx") if k in a}
-    kw: dict[str, Any] = {}
+    engine: Dict[str, Any] = {k: int(a.pop(k)) for k in ("n_threads", "kv_tokens", "n_ctx") if k in a}
+    kw: Dict[str, Any] = {}
     if "num_replicas" in a:
         kw["num_replicas"] = int(a.pop("num_replicas"))
     for k in ("num_cpus", "num_gpus"):
