@@ -101,7 +101,9 @@ ROW = re.compile(r"^\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|\s*([\d.]+)\s*\|")
 
 def timed(cmd: list[str]) -> dict[int, float]:
     lock = ["flock", "/tmp/slim-bench.lock"] if not os.environ.get("SLIM_BENCH_NO_LOCK") else []
-    p = subprocess.run(lock + cmd, capture_output=True, text=True, check=True)
+    p = subprocess.run(lock + cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
     rows = {}
     for line in p.stdout.splitlines():
         m = ROW.match(line)
