@@ -103,6 +103,7 @@ class Request:
     - Iterating it (``for piece in request``, or ``async for``) gives the
       text as it is generated: whole UTF-8 characters, held back while they
       could begin a stop string, and together exactly the final text.
+      Closing such an iterator early (``break``) cancels the request.
     - ``cancel()`` stops it: it finishes with finish_reason "cancelled" and
       what it generated so far.
 
@@ -272,15 +273,19 @@ class Request:
 
     def __iter__(self) -> Iterator[str]:
         i = 0
-        while True:
-            with self._cond:
-                while i >= len(self._out) and not self._done:
-                    self._cond.wait()
-                new, done = self._out[i:], self._done
-            i += len(new)
-            yield from new
-            if done and i >= len(self._out):
-                break
+        try:
+            while True:
+                with self._cond:
+                    while i >= len(self._out) and not self._done:
+                        self._cond.wait()
+                    new, done = self._out[i:], self._done
+                i += len(new)
+                yield from new
+                if done and i >= len(self._out):
+                    break
+        except GeneratorExit:  # the caller stopped reading: stop generating (as Model's streams)
+            self.cancel()
+            raise
         self.result()  # raises the request's error, if any
 
     async def __aiter__(self) -> AsyncIterator[str]:
@@ -301,7 +306,7 @@ class Request:
                     break
                 else:
                     await fut
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the caller stopped reading
             self.cancel()
             raise
         self.result()

@@ -141,6 +141,20 @@ def test_cancel_and_close(model: slim.Model) -> None:
     res = r.result(timeout=60)
     assert res.finish_reason == "cancelled" and 1 <= len(res.tokens) < 400
     assert not r.cancel()  # finished
+    # Leaving a stream early cancels its request (sync and async).
+    s = e.submit(PROMPTS[1], 400, temperature=0, stop_at_eos=False)
+    for _ in s:
+        break
+    assert s.result(timeout=60).finish_reason == "cancelled"
+
+    async def first_piece(q: slim.Request) -> None:
+        agen = q.__aiter__()
+        await agen.__anext__()
+        await agen.aclose()
+
+    a = e.submit(PROMPTS[2], 400, temperature=0, stop_at_eos=False)
+    asyncio.run(first_piece(a))
+    assert a.result(timeout=60).finish_reason == "cancelled" and len(a.tokens) < 400
     # close() cancels what is unfinished: every request gets its result.
     reqs = [e.submit(p, 400, temperature=0, stop_at_eos=False) for p in PROMPTS[:4]]
     e.close()
