@@ -178,7 +178,11 @@ def build_inplace(tmpdir: Path) -> Path:
 
     so = Path(ffibuilder.compile(tmpdir=str(tmpdir)))
     dest = HERE / so.name
-    shutil.copyfile(so, dest)
+    # A new file renamed over the old: a process that has the old one loaded
+    # keeps its (unlinked) copy instead of seeing it rewritten under it.
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(so, tmp)
+    os.replace(tmp, dest)
     return dest
 
 
