@@ -321,6 +321,104 @@ SLIM_API void slim_sampler_accept(slim_sampler *sampler, slim_token token);
 /* Forget the history and restart the random stream from the seed. */
 SLIM_API void slim_sampler_reset(slim_sampler *sampler);
 
+/* ---- constraints: grammars, JSON Schema, regex, choices ----------------- */
+
+/* A compiled constraint on generated text, for one model's vocabulary: at each
+ * step the set of allowed tokens (a bitmask over the vocabulary) and the
+ * tokens that are forced (only one continuation possible).  docs/STRUCTURED.md
+ * lists what each kind supports.  A handle is immutable and reference-counted:
+ * it may be attached to any number of samplers and engine requests, on any
+ * threads, at once (the parser tables it builds lazily are shared under a
+ * lock).  Compiling the same (kind, text, params) for the same model returns
+ * the cached handle (keyed by a hash of the content) with a new reference.
+ * The model must outlive every handle compiled for it. */
+typedef struct slim_constraint slim_constraint;
+
+typedef enum slim_constraint_kind {
+    SLIM_CONSTRAINT_GBNF = 0,        /* llama.cpp's GBNF grammar; start rule "root" */
+    SLIM_CONSTRAINT_REGEX = 1,       /* the whole output matches the regex (ECMAScript subset) */
+    SLIM_CONSTRAINT_JSON_SCHEMA = 2, /* the output is JSON valid for a JSON Schema (draft
+                                        2020-12 / draft-07), given as JSON text */
+    SLIM_CONSTRAINT_CHOICES = 3,     /* exactly one of several strings, separated by NUL
+                                        bytes in text[0..len) */
+    SLIM_CONSTRAINT_JSON_OBJECT = 4  /* any JSON object ("{...}"; text ignored) */
+} slim_constraint_kind;
+
+typedef enum slim_property_order {
+    SLIM_PROPERTY_ORDER_DEFINITION = 0 /* object members in the schema's order (llguidance's) */
+} slim_property_order;
+
+typedef struct slim_constraint_params {
+    size_t struct_size;
+    int32_t json_whitespace; /* JSON kinds: 0 (default) compact, no whitespace between
+                                tokens; 1: JSON whitespace allowed there */
+    int32_t property_order;  /* JSON Schema: a slim_property_order (default DEFINITION) */
+} slim_constraint_params;
+
+SLIM_API slim_constraint_params slim_constraint_default_params(void);
+
+/* Compile a constraint for `model`'s vocabulary (text need not be
+ * NUL-terminated; len bytes).  Errors: SLIM_ERR_FORMAT for malformed input,
+ * the message naming where ("gbnf:LINE:COL: ...", the regex's byte offset,
+ * the schema's JSON pointer); SLIM_ERR_UNSUPPORTED for a construct or schema
+ * keyword that cannot be honoured exactly (named: it is never silently
+ * dropped); SLIM_ERR_INVALID_ARG, SLIM_ERR_NOMEM. */
+SLIM_API slim_status slim_constraint_compile(const slim_model *model, slim_constraint_kind kind,
+                                             const char *text, size_t len,
+                                             const slim_constraint_params *params,
+                                             slim_constraint **out);
+/* SLIM_CONSTRAINT_CHOICES from an array of n NUL-terminated strings. */
+SLIM_API slim_status slim_constraint_compile_choices(const slim_model *model,
+                                                     const char *const *choices, size_t n,
+                                                     slim_constraint **out);
+/* Another reference to `c` (returned; NULL stays NULL). */
+SLIM_API slim_constraint *slim_constraint_retain(slim_constraint *c);
+/* Drop one reference; the last one frees it.  Accepts NULL. */
+SLIM_API void slim_constraint_free(slim_constraint *c);
+
+/* Driving a constraint yourself (samplers and engine requests do this for
+ * you).  A state is an int: copying it copies the position in the grammar. */
+typedef int32_t slim_constraint_state;
+#define SLIM_CONSTRAINT_DEAD ((slim_constraint_state)-1) /* nothing allowed any more */
+#define SLIM_CONSTRAINT_DONE ((slim_constraint_state)-2) /* an end-of-generation token ended it */
+
+/* The state before any generated token. */
+SLIM_API slim_constraint_state slim_constraint_start(slim_constraint *c);
+/* The state after `token`: SLIM_CONSTRAINT_DONE for an allowed end-of-generation
+ * token, SLIM_CONSTRAINT_DEAD for a token not allowed (or a bad state). */
+SLIM_API slim_constraint_state slim_constraint_advance(slim_constraint *c,
+                                                       slim_constraint_state state,
+                                                       slim_token token);
+/* The allowed tokens in `state`: bit t % 32 of mask[t / 32] for token t;
+ * n_words >= (n_vocab + 31) / 32 (all written).  End-of-generation tokens are
+ * allowed exactly where the text so far is complete; control tokens never. */
+SLIM_API slim_status slim_constraint_mask(slim_constraint *c, slim_constraint_state state,
+                                          uint32_t *mask, size_t n_words);
+/* 1 if the text so far is a complete match, else 0. */
+SLIM_API int slim_constraint_accepting(slim_constraint *c, slim_constraint_state state);
+/* The tokens that must come next whatever is sampled, as the model's
+ * tokenizer writes the forced text (its last token left out, as text after it
+ * could merge with it), then a token that is the only one allowed; none when
+ * the next token is a free choice.  Into (buf, cap, &n_out) as slim.h's
+ * convention; each is allowed in turn. */
+SLIM_API slim_status slim_constraint_forced(slim_constraint *c, slim_constraint_state state,
+                                            slim_token *buf, size_t cap, size_t *n_out);
+/* The vocabulary size of the model it was compiled for. */
+SLIM_API int32_t slim_constraint_n_vocab(const slim_constraint *c);
+
+/* Attach a constraint to a sampler (NULL detaches): slim_sampler_sample then
+ * picks only tokens it allows (the others' logits are -inf before the
+ * penalties and filters), and slim_sampler_accept advances it from its start
+ * (slim_sampler_reset goes back there).  Feed prompt tokens to the penalty
+ * history with slim_sampler_accept_prompt.  The sampler holds a reference.
+ * slim_generate with such a sampler appends forced tokens as a prefill chunk. */
+SLIM_API slim_status slim_sampler_set_constraint(slim_sampler *sampler, slim_constraint *c);
+/* Record a prompt token in the penalty history only (the constraint is not
+ * advanced). */
+SLIM_API void slim_sampler_accept_prompt(slim_sampler *sampler, slim_token token);
+/* The attached constraint's state (SLIM_CONSTRAINT_DEAD when none is attached). */
+SLIM_API slim_constraint_state slim_sampler_constraint_state(const slim_sampler *sampler);
+
 /* ---- generation --------------------------------------------------------- */
 
 /* Called for every generated token with its text piece (exact bytes, may be a
@@ -353,6 +451,51 @@ SLIM_API slim_generate_params slim_generate_default_params(void);
 SLIM_API slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *prompt,
                                    const slim_generate_params *params, slim_token_fn on_token,
                                    void *user, slim_generate_stats *stats);
+
+/* ---- label scoring ------------------------------------------------------ */
+
+/* Score K candidate continuations of what a context holds: each candidate's
+ * total log-probability (natural log, the sum over its tokens given the
+ * context and its earlier tokens; the model's distribution before any sampling
+ * parameter), per-token values, the distribution normalised over the K, and
+ * the argmax.  The context's contents are computed once (prefill the prompt,
+ * or keep a shared prefix with slim_context_truncate and prefill the rest);
+ * the candidates go through the model as a token trie, so shared prefixes are
+ * computed once and single-token candidates need no forward pass at all.
+ * Scores do not depend on how the trie is batched. */
+typedef struct slim_score_params {
+    size_t struct_size;
+    uint32_t tokenize_flags; /* for the candidates (default 0: as continuations, no BOS) */
+} slim_score_params;
+
+SLIM_API slim_score_params slim_score_default_params(void);
+
+typedef struct slim_score_result {
+    double logprob;      /* total log-probability of the candidate */
+    double prob;         /* exp(logprob) normalised over the candidates */
+    int32_t n_tokens;    /* its tokens */
+    int32_t first_token; /* where its per-token values start in token_logprobs */
+} slim_score_result;
+
+typedef struct slim_score_output {
+    size_t struct_size;         /* set by the caller */
+    slim_score_result *results; /* [n_candidates], the caller's */
+    float *token_logprobs;      /* NULL, or [token_cap]: per-token log-probabilities, candidate
+                                   after candidate (filled when token_cap >= n_tokens) */
+    size_t token_cap;
+    size_t n_tokens; /* out: all candidates' tokens together */
+    int32_t argmax;  /* out: the most likely candidate (the lowest index on ties) */
+} slim_score_output;
+
+/* Score n_candidates (NUL-terminated, non-empty UTF-8; tokenized alone, so
+ * write " yes" where the prompt leaves the space to the answer) after the
+ * context's n_past tokens (at least 1, its logits current).  Afterwards the
+ * context is as it was (n_past and slim_get_logits); its KV rows past n_past
+ * were used as scratch.  SLIM_ERR_CONTEXT_FULL when the longest candidate does
+ * not fit after n_past or the trie's blocks do not fit the context's cache. */
+SLIM_API slim_status slim_score(slim_context *ctx, const char *const *candidates,
+                                size_t n_candidates, const slim_score_params *params,
+                                slim_score_output *out);
 
 /* ---- chat ---------------------------------------------------------------- */
 
@@ -538,6 +681,9 @@ typedef struct slim_request_params {
     int32_t lora;            /* an attached adapter's index, or -1 (default): none */
     slim_event_fn on_event;  /* NULL: events queue for slim_engine_poll */
     void *user;
+    slim_constraint *constraint; /* NULL (default): none; else generated tokens follow it
+                                    (forced tokens are appended as a prefill chunk and
+                                    reported as tokens); the request holds a reference */
 } slim_request_params;
 
 SLIM_API slim_request_params slim_request_default_params(void);

@@ -107,6 +107,22 @@ void cli_reader_close(cli_reader *r);
 /* "libedit" or "none": what slim chat edits lines with. */
 const char *cli_line_editor(void);
 
+/* constraint.c: --json-schema FILE, --grammar FILE, --regex RE, --choices a,b,c,
+ * --json, --json-whitespace.  cli_constraint_opt: 1 if the current option is
+ * one of them, 0 if not, -1 on a usage error (reported).  attach: compile for
+ * the model and attach to the sampler (nothing when none was given); 0, or an
+ * exit status (reported). */
+typedef struct cli_constraint {
+    int kind; /* a slim_constraint_kind, or -1: none */
+    const char *opt, *arg;
+    int json_whitespace;
+} cli_constraint;
+#define CLI_CONSTRAINT_NONE ((cli_constraint){.kind = -1})
+int cli_constraint_opt(cli_opts *o, cli_constraint *c);
+int cli_constraint_attach(const char *cmd, const cli_constraint *c, slim_model *model,
+                          slim_sampler *sampler);
+int cli_classify(int argc, char **argv); /* classify.c: `slim classify` */
+
 int cli_bench(int argc, char **argv);
 /* bench.c: a monotonic clock in seconds; qsort's comparator for doubles. */
 double cli_now_s(void);

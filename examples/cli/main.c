@@ -50,6 +50,12 @@ static const char run_usage[] =
     "  --system TEXT      with --chat: a system message before the prompt\n"
     "  --lora PATH[:S]    apply a LoRA adapter (a PEFT directory or a llama.cpp GGUF\n"
     "                     adapter) with scale S (default 1); repeatable, up to 16\n"
+    "  --json-schema FILE output: JSON valid for the JSON Schema in FILE\n"
+    "  --grammar FILE     output: a sentence of the GBNF grammar in FILE (rule root)\n"
+    "  --regex RE         output: matches the regex RE (the whole output)\n"
+    "  --choices A,B,C    output: exactly one of the comma-separated strings\n"
+    "  --json             output: any JSON object\n"
+    "  --json-whitespace  JSON output may have whitespace between tokens (default compact)\n"
     "  Ctrl-C stops the generation (a second one kills).\n"
     "exit status: 0 done (end of text, or -n tokens), 1 error, 2 usage error, 3 the\n"
     "  context filled before -n tokens (raise -c), 130 stopped by Ctrl-C\n";
@@ -111,6 +117,7 @@ static int cmd_run(int argc, char **argv) {
     slim_context_params cp = slim_context_default_params();
     slim_model_params mp = slim_model_default_params();
     slim_generate_params gp = slim_generate_default_params();
+    cli_constraint con = CLI_CONSTRAINT_NONE;
     cli_opts o = cli_opts_init("run", argc, argv);
     const char *a;
     int k;
@@ -134,6 +141,8 @@ static int cmd_run(int argc, char **argv) {
             if (!cli_int(&o, 0, 1000000000, &x)) return 2;
             gp.max_tokens = (int32_t)x;
         } else if ((handled = cli_model_opt(&o, &sp, &cp, &mp)) != 0) {
+            if (handled < 0) return 2;
+        } else if ((handled = cli_constraint_opt(&o, &con)) != 0) {
             if (handled < 0) return 2;
         } else if (cli_is(&o, NULL, "--chat")) {
             chat = 1;
@@ -195,6 +204,7 @@ static int cmd_run(int argc, char **argv) {
     }
     for (int i = 0; i < n_lora; i++)
         if ((rc = attach_lora(model, ctx, loras[i]))) goto out;
+    if ((rc = cli_constraint_attach("run", &con, model, sampler))) goto out;
     if (chat) { /* the prompt as one user message, in the model's chat template */
         slim_chat_message msgs[2] = {{"system", system ? system : ""}, {"user", prompt}};
         size_t off = system ? 0 : 1, n = 0;
@@ -413,6 +423,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  bench     measure prompt and generation speed\n"
                             "  chat      chat with an instruction-tuned model\n"
                             "  convert   write a model as GGUF, optionally quantized\n"
+                            "  classify  label texts with a model: the label, its probability\n"
                             "  version   print the library version (also --version)\n";
 
 static int dispatch(int argc, char **argv) {
@@ -428,6 +439,7 @@ static int dispatch(int argc, char **argv) {
                                                          : cli_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "chat")) return cli_chat(argc - 2, argv + 2);
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "classify")) return cli_classify(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         if (argc > 2) {
             fprintf(stderr, "slim version: unexpected argument '%s'\n", argv[2]);

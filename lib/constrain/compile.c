@@ -149,8 +149,17 @@ slim_status slim_constrain_compile(slim_constraint_kind kind, const char *text, 
     case SLIM_CONSTRAINT_JSON_OBJECT: {
         slim_cjson j;
         slim_cjson_init(&b, &j, o.json_whitespace);
+        /* an object whose members are any JSON ("JSON mode") */
+        int32_t value = slim_cjson_value(&j);
+        size_t base = b.nstk;
+        slim_cgb_push(&b, j.string);
+        slim_cgb_push(&b, j.ws);
+        slim_cgb_push(&b, slim_cgb_lit(&b, ":", 1));
+        slim_cgb_push(&b, j.ws);
+        slim_cgb_push(&b, value);
+        int32_t member = slim_cgb_seq(&b, base);
         root = slim_cgb_rule_new(&b, "root", 4);
-        slim_cgb_rule_set(&b, root, slim_cjson_value(&j));
+        slim_cgb_rule_set(&b, root, slim_cjson_container(&j, "{", "}", member));
         break;
     }
     default: st = slim_error(SLIM_ERR_INVALID_ARG, "constraint: unknown kind %d", (int)kind);

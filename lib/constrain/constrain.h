@@ -36,13 +36,8 @@ typedef struct slim_vocab slim_vocab;
 
 /* ---- compiling ------------------------------------------------------------------------- */
 
-typedef enum slim_constraint_kind {
-    SLIM_CONSTRAINT_GBNF = 0,        /* llama.cpp's GBNF; start rule "root" */
-    SLIM_CONSTRAINT_REGEX = 1,       /* the whole output matches the regex */
-    SLIM_CONSTRAINT_JSON_SCHEMA = 2, /* JSON text of a JSON Schema */
-    SLIM_CONSTRAINT_CHOICES = 3,     /* strings separated by NUL bytes (text[0..len)) */
-    SLIM_CONSTRAINT_JSON_OBJECT = 4, /* any JSON value (text ignored) */
-} slim_constraint_kind;
+/* slim_constraint_kind (GBNF, REGEX, JSON_SCHEMA, CHOICES as NUL-separated strings,
+ * JSON_OBJECT: any JSON object) is public: slim.h. */
 
 typedef struct slim_constraint_opts {
     /* JSON: whitespace allowed between tokens (default compact: none) */

@@ -38,6 +38,7 @@ struct slim_model {
     uint64_t n_params;
     char name[128];
     char file_type[16];
+    struct slim_cmodel *constrain; /* constraint tokens and cache (runtime/constraint.c), lazily */
 };
 
 /* Memory owned by the model (64-byte aligned, freed with it), or NULL with

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "runtime/context.h"
+#include "runtime/engine_constrain.h"
 #include "runtime/kv_pool.h"
 #include <stddef.h>
 
@@ -93,6 +94,7 @@ struct slim_engine {
     /* under mu */
     slim_engine_stats snap;
     int64_t n_steps, n_preempt;
+    slim_econ *econ; /* constraint masks computed during the forward pass */
 };
 
 #include "core/grow.h"
@@ -323,35 +325,27 @@ static bool check_stop(request *r, size_t added) {
     return false;
 }
 
-/* A sampled position: choose the next token, report it, decide whether to stop. */
-static void next_token(slim_engine *e, request *r, const float *l) {
-    if (r->n_gen >= r->max_tokens) {
-        finish(e, r, SLIM_FINISH_LENGTH, SLIM_OK, NULL);
-        return;
-    }
-    slim_token tok;
-    slim_status st = slim_sampler_sample(r->sampler, l, e->n_vocab, &tok);
-    if (st) {
-        finish(e, r, SLIM_FINISH_ERROR, st, slim_last_error());
-        return;
-    }
+/* A generated token (l: the logits it was sampled from, NULL for a token a
+ * constraint forced): report it, decide whether to stop.  False once r finished. */
+static bool emit_token(slim_engine *e, request *r, slim_token tok, const float *l) {
+    slim_status st;
     slim_sampler_accept(r->sampler, tok);
     r->n_gen++;
     if (r->n_gen == 1) r->t_first = now_ms();
     slim_logprob top[MAX_TOP];
     float lp = 0;
-    if (r->n_top > 0) {
+    if (r->n_top > 0 && l) {
         const double lse = log_sum_exp(l, e->n_vocab);
         lp = (float)(l[tok] - lse);
         top_k(l, e->n_vocab, r->n_top, lse, top);
     }
     if (r->stop_at_eos && e->model && slim_token_is_eog(e->model, tok)) {
         finish(e, r, SLIM_FINISH_EOS, SLIM_OK, NULL);
-        return;
+        return false;
     }
     if (!slim_grow((void **)&r->tok, &r->cap, (size_t)r->n_tok + 1, sizeof *r->tok)) {
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
-        return;
+        return false;
     }
     r->tok[r->n_tok++] = tok;
     size_t n_piece = 0;
@@ -364,7 +358,7 @@ static void next_token(slim_engine *e, request *r, const float *l) {
     }
     if (!append_text(r, e->piece ? e->piece : "", n_piece)) {
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
-        return;
+        return false;
     }
     const slim_event ev = {.struct_size = sizeof ev,
                            .type = SLIM_EVENT_TOKEN,
@@ -373,8 +367,8 @@ static void next_token(slim_engine *e, request *r, const float *l) {
                            .piece = e->piece ? e->piece : "",
                            .piece_len = n_piece,
                            .logprob = lp,
-                           .top = r->n_top ? top : NULL,
-                           .n_top = r->n_top};
+                           .top = r->n_top && l ? top : NULL,
+                           .n_top = l ? r->n_top : 0};
     deliver(e, r, &ev);
     if (r->n_stop && check_stop(r, n_piece))
         finish(e, r, SLIM_FINISH_STOP, SLIM_OK, NULL);
@@ -382,6 +376,33 @@ static void next_token(slim_engine *e, request *r, const float *l) {
         finish(e, r, SLIM_FINISH_LENGTH, SLIM_OK, NULL);
     else if (r->n_tok >= e->p.n_ctx)
         finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, NULL);
+    else
+        return true;
+    return false;
+}
+
+/* A sampled position: choose the next token, then the tokens a constraint
+ * forces after it (they join it in the next step's chunk; at the start they
+ * come before anything is sampled). */
+static void next_token(slim_engine *e, request *r, const float *l) {
+    if (r->n_gen >= r->max_tokens) {
+        finish(e, r, SLIM_FINISH_LENGTH, SLIM_OK, NULL);
+        return;
+    }
+    slim_token forced[SLIM_ECON_FORCED_MAX];
+    int32_t nf = r->n_gen == 0 ? slim_econ_forced(r->sampler, forced) : 0;
+    if (nf == 0) {
+        slim_token tok;
+        slim_status st = slim_sampler_sample(r->sampler, l, e->n_vocab, &tok);
+        if (st) {
+            finish(e, r, SLIM_FINISH_ERROR, st, slim_last_error());
+            return;
+        }
+        if (!emit_token(e, r, tok, l)) return;
+        nf = slim_econ_forced(r->sampler, forced);
+    }
+    for (int32_t i = 0; i < nf; i++)
+        if (!emit_token(e, r, forced[i], NULL)) return;
 }
 
 /* ---- scheduling ------------------------------------------------------------- */
@@ -588,6 +609,9 @@ static void run_step(slim_engine *e) {
                                 .want = e->s_want,
                                 .n_seqs = f.ns,
                                 .seqs = e->s_seqs};
+        for (int32_t k = 0; k < f.ns; k++) /* masks for after this step, computed during it */
+            slim_econ_add(e->econ, e->s_req[k]->sampler);
+        slim_econ_kick(e->econ);
         pthread_mutex_lock(&e->step_mu);
         slim_status st = e->exec.step(e->exec.user, &step, e->logits);
         pthread_mutex_unlock(&e->step_mu);
@@ -720,8 +744,9 @@ static slim_status engine_start(slim_engine *e) {
     e->logits = malloc((size_t)e->rows_cap * (size_t)e->n_vocab * sizeof *e->logits);
     e->piece_cap = 256;
     e->piece = malloc(e->piece_cap);
+    e->econ = slim_econ_new();
     if (!e->s_tok || !e->s_pos || !e->s_seq || !e->s_want || !e->s_from || !e->s_n || !e->s_seqs ||
-        !e->s_req || !e->logits || !e->piece)
+        !e->s_req || !e->logits || !e->piece || !e->econ)
         return slim_error(SLIM_ERR_NOMEM, "slim_engine_create: out of memory for step buffers");
     slim_status st = slim_kv_pool_create(e->exec.n_blocks, e->p.block_size, e->exec.copy,
                                          e->exec.user, &e->pool);
@@ -812,6 +837,7 @@ void slim_engine_free(slim_engine *e) {
         pthread_cond_destroy(&e->work);
         pthread_cond_destroy(&e->events);
     }
+    slim_econ_free(e->econ);
     for (size_t i = 0; i < e->n_all; i++)
         request_free(e->all[i]);
     free(e->all);
@@ -947,7 +973,11 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
         return st;
     }
     for (int32_t i = 0; i < r->n_prompt; i++)
-        slim_sampler_accept(r->sampler, r->tok[i]);
+        slim_sampler_accept_prompt(r->sampler, r->tok[i]);
+    if ((st = slim_econ_attach(r->sampler, p, e->n_vocab))) {
+        request_free(r);
+        return st;
+    }
     r->max_tokens = p->max_tokens;
     r->stop_at_eos = p->stop_at_eos != 0;
     r->lora = p->lora;

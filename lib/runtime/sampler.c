@@ -8,6 +8,7 @@
  * probability reaches p.  The RNG is xoshiro256** seeded through splitmix64,
  * so a seed gives the same stream on every platform. */
 #include "core/error.h"
+#include "runtime/constraint.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct slim_sampler {
     size_t vals_cap;
     cand *cands;
     size_t cands_cap;
+    slim_constraint *con; /* attached constraint (a reference), or NULL */
+    slim_constraint_state cstate;
 };
 
 /* ---- RNG ---------------------------------------------------------------- */
@@ -163,6 +166,7 @@ void slim_sampler_free(slim_sampler *sampler) {
     free(sampler->hist_tmp);
     free(sampler->vals);
     free(sampler->cands);
+    slim_constraint_free(sampler->con);
     free(sampler);
 }
 
@@ -171,13 +175,37 @@ void slim_sampler_reset(slim_sampler *sampler) {
     memcpy(sampler->rng, sampler->seed_state, sizeof sampler->rng);
     sampler->hist_n = 0;
     sampler->hist_head = 0;
+    if (sampler->con) sampler->cstate = slim_constraint_start(sampler->con);
 }
 
-void slim_sampler_accept(slim_sampler *sampler, slim_token token) {
+void slim_sampler_accept_prompt(slim_sampler *sampler, slim_token token) {
     if (!sampler || sampler->hist_cap == 0) return;
     sampler->hist[sampler->hist_head] = token;
     sampler->hist_head = (sampler->hist_head + 1) % sampler->hist_cap;
     if (sampler->hist_n < sampler->hist_cap) sampler->hist_n++;
+}
+
+void slim_sampler_accept(slim_sampler *sampler, slim_token token) {
+    if (!sampler) return;
+    slim_sampler_accept_prompt(sampler, token);
+    if (sampler->con)
+        sampler->cstate = slim_constraint_advance(sampler->con, sampler->cstate, token);
+}
+
+slim_status slim_sampler_set_constraint(slim_sampler *sampler, slim_constraint *c) {
+    if (!sampler)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_sampler_set_constraint: sampler is NULL");
+    slim_constraint_retain(c);
+    slim_constraint_free(sampler->con);
+    sampler->con = c;
+    sampler->cstate = c ? slim_constraint_start(c) : SLIM_CONSTRAINT_DEAD;
+    return SLIM_OK;
+}
+
+slim_constraint *slim_sampler_get_constraint(const slim_sampler *s) { return s ? s->con : NULL; }
+
+slim_constraint_state slim_sampler_constraint_state(const slim_sampler *sampler) {
+    return sampler && sampler->con ? sampler->cstate : SLIM_CONSTRAINT_DEAD;
 }
 
 /* ---- penalties ---------------------------------------------------------- */
@@ -382,6 +410,8 @@ slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits, int3
         float x = logits[i];
         v[i] = x == x ? x : -INFINITY;
     }
+    if (s->con && (st = slim_constraint_mask_logits(s->con, s->cstate, v, n_vocab)) != SLIM_OK)
+        return st;
     apply_penalties(s, v, n_vocab);
     float m = max_of(v, n);
     if (m == -INFINITY)

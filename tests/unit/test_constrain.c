@@ -2,12 +2,14 @@
  * json_object grammars accept exactly their language; masks equal the brute
  * force (each token's bytes fed to the matcher); forced bytes and tokens;
  * compile errors name line:column, the construct or the JSON pointer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "constrain/constrain.h"
 #include "format/gguf.h"
+#include "format/json.h"
 #include "tokenizer/tokenizer.h"
 #include "suites.h"
 
@@ -178,8 +180,10 @@ START_TEST(test_choices_json_any) {
     slim_cgrammar_free(g);
     slim_ctokens_free(t);
     check_lang(SLIM_CONSTRAINT_JSON_OBJECT, "",
-               L("{}", "[]", "{\"a\":[1,-2.5e+3,true,null,\"x\\u00E9\\n\"]}", "0", "\"\"", "-0.1"),
-               L("{", "{a:1}", "[1,]", "01", "1.", "\"\x01\"", "\"\\x\"", " 1", "[1, 2]", "+1"));
+               L("{}", "{\"a\":[1,-2.5e+3,true,null,\"x\\u00E9\\n\"]}", "{\"\":{\"b\":-0.1}}"),
+               L("{", "{a:1}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":\"\x01\"}",
+                 "{\"a\":\"\\x\"}", " {}", "{\"a\":[1, 2]}", "{\"a\":+1}", "[]", "0", "\"\"",
+                 "-0.1"));
 }
 END_TEST
 
@@ -414,6 +418,389 @@ START_TEST(test_schema_errors) {
 }
 END_TEST
 
+/* ---- the public API (slim.h) on a real model ------------------------------------------- */
+
+typedef struct gen_text {
+    char buf[4096];
+    size_t n;
+    int tokens;
+} gen_text;
+
+static int on_piece(slim_token tok, const char *piece, size_t len, void *user) {
+    gen_text *g = user;
+    ck_assert_uint_lt(g->n + len, sizeof g->buf);
+    memcpy(g->buf + g->n, piece, len);
+    g->n += len;
+    g->buf[g->n] = 0;
+    g->tokens++;
+    return 0;
+}
+
+static int32_t n_vocab_of(const slim_model *m) {
+    slim_model_info info = {.struct_size = sizeof info};
+    ck_assert_int_eq(slim_model_get_info(m, &info), SLIM_OK);
+    return info.n_vocab;
+}
+
+static slim_model *api_model(void) {
+    slim_model *model = NULL;
+    if (slim_model_load(test_model_path(), NULL, &model) != SLIM_OK) {
+        fprintf(stderr, "constraint api: %s missing, skipped\n", test_model_path());
+        return NULL;
+    }
+    return model;
+}
+
+START_TEST(test_api_compile_errors_cache) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL, *c2 = NULL, *c3 = NULL;
+    const char *bad = "root ::= \"a\" |\nx ::= [a-";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_GBNF, bad, strlen(bad), NULL, &c),
+        SLIM_ERR_FORMAT);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(slim_last_error(), "gbnf:2:"), "%s", slim_last_error());
+    const char *unsup = "{\"type\":\"object\",\"properties\":{\"a\":{\"patternProperties\":{}}},"
+                        "\"dependentRequired\":{}}";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, unsup, strlen(unsup), NULL, &c),
+        SLIM_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(slim_last_error(), "dependentRequired"), "%s", slim_last_error());
+    slim_constraint_params p = slim_constraint_default_params();
+    p.property_order = 7;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_OBJECT, NULL, 0, &p, &c),
+                     SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_constraint_compile(model, (slim_constraint_kind)9, "", 0, NULL, &c),
+                     SLIM_ERR_INVALID_ARG);
+    /* the same content gives the cached handle; other params another one */
+    const char *re = "[0-9]{3}-[a-z]+";
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), NULL, &c), SLIM_OK);
+    ck_assert_int_eq(
+        slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), NULL, &c2), SLIM_OK);
+    ck_assert_ptr_eq(c, c2);
+    p = slim_constraint_default_params();
+    p.json_whitespace = 1;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_REGEX, re, strlen(re), &p, &c3),
+                     SLIM_OK);
+    ck_assert_ptr_ne(c, c3);
+    ck_assert_int_eq(slim_constraint_n_vocab(c), n_vocab_of(model));
+    slim_constraint_free(c2);
+    slim_constraint_free(c3);
+    /* mask against advance over the whole vocabulary, then a walk */
+    const int32_t V = n_vocab_of(model);
+    uint32_t *mask = calloc(((size_t)V + 31) / 32, 4);
+    slim_constraint_state s = slim_constraint_start(c);
+    ck_assert_int_eq(slim_constraint_mask(c, s, mask, 1), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_constraint_mask(c, s, mask, ((size_t)V + 31) / 32), SLIM_OK);
+    int allowed = 0;
+    for (slim_token t = 0; t < V; t++) {
+        bool bit = (mask[t >> 5] >> (t & 31)) & 1;
+        allowed += bit;
+        ck_assert_int_eq(bit, slim_constraint_advance(c, s, t) >= 0);
+    }
+    ck_assert_int_gt(allowed, 10); /* digits and their runs */
+    slim_token toks[16];
+    size_t n = 0;
+    ck_assert_int_eq(slim_tokenize(model, "123-abc", 7, 0, toks, 16, &n), SLIM_OK);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(!slim_constraint_accepting(c, s));
+        s = slim_constraint_advance(c, s, toks[i]);
+        ck_assert_int_ge(s, 0);
+    }
+    ck_assert(slim_constraint_accepting(c, s));
+    ck_assert_int_eq(slim_constraint_advance(c, s, -5), SLIM_CONSTRAINT_DEAD);
+    free(mask);
+    slim_constraint_free(c);
+    slim_model_free(model); /* frees the cached handles */
+}
+END_TEST
+
+static const char person_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},"
+    "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":120},\"city\":{\"enum\":[\"Paris\","
+    "\"Rome\",\"Oslo\"]}},\"required\":[\"name\",\"age\",\"city\"],\"additionalProperties\":false}";
+
+/* The output parses as JSON and has the schema's members, checked by hand. */
+static void check_person(const char *text) {
+    slim_json_doc *doc = NULL;
+    ck_assert_msg(slim_json_parse(text, strlen(text), "out", &doc) == SLIM_OK, "'%s': %s", text,
+                  slim_last_error());
+    const slim_json *r = slim_json_root(doc);
+    ck_assert_int_eq(slim_json_type_of(r), SLIM_JSON_OBJECT);
+    ck_assert_uint_eq(slim_json_len(r), 3);
+    size_t nl = 0;
+    const char *name = slim_json_str(slim_json_get(r, "name"), &nl);
+    ck_assert_ptr_nonnull(name);
+    double age = -1;
+    ck_assert(slim_json_num(slim_json_get(r, "age"), &age));
+    ck_assert(age >= 0 && age <= 120 && age == (double)(int)age);
+    const char *city = slim_json_str(slim_json_get(r, "city"), NULL);
+    ck_assert_msg(city &&
+                      (!strcmp(city, "Paris") || !strcmp(city, "Rome") || !strcmp(city, "Oslo")),
+                  "%s", text);
+    slim_json_free(doc);
+}
+
+START_TEST(test_api_generate) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, person_schema,
+                                             strlen(person_schema), NULL, &c),
+                     SLIM_OK);
+    /* the start forces '{"name":"' : all of it but the last token as the
+     * tokenizer writes it, each token allowed in turn */
+    slim_token f[64];
+    size_t nf = 0;
+    ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), NULL, 0, &nf), SLIM_OK);
+    ck_assert_int_ge(nf, 1);
+    ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), f, 64, &nf), SLIM_OK);
+    char spelled[64] = "";
+    size_t ns = 0;
+    slim_constraint_state s = slim_constraint_start(c);
+    for (size_t i = 0; i < nf; i++) {
+        size_t l = 0;
+        ck_assert_int_eq(slim_token_to_piece(model, f[i], 0, spelled + ns, 63 - ns, &l), SLIM_OK);
+        ns += l;
+        s = slim_constraint_advance(c, s, f[i]);
+        ck_assert_int_ge(s, 0);
+    }
+    spelled[ns] = 0;
+    ck_assert_msg(ns > 0 && ns < 9 && !strncmp(spelled, "{\"name\":\"", ns), "forced '%s'",
+                  spelled);
+    if (nf > 1) { /* a short buffer: the size needed */
+        size_t need = 0;
+        ck_assert_int_eq(slim_constraint_forced(c, slim_constraint_start(c), f, 1, &need),
+                         SLIM_ERR_BUFFER_TOO_SMALL);
+        ck_assert_uint_eq(need, nf);
+    }
+
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(model, NULL, &ctx), SLIM_OK);
+    const char *prompt = "Describe a person as JSON:";
+    for (int run = 0; run < 3; run++) {
+        slim_sampler_params sp = slim_sampler_default_params();
+        sp.temperature = run == 0 ? 0.0f : 1.5f; /* hot: the mask must do the work */
+        sp.top_k = 0;
+        sp.min_p = 0;
+        sp.top_p = 1;
+        sp.seed = (uint64_t)run;
+        slim_sampler *smp = NULL;
+        ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+        ck_assert_int_eq(slim_sampler_set_constraint(smp, c), SLIM_OK);
+        ck_assert_int_ge(slim_sampler_constraint_state(smp), 0);
+        slim_generate_params gp = slim_generate_default_params();
+        gp.max_tokens = 200;
+        gen_text g = {.n = 0};
+        slim_generate_stats st = {.struct_size = sizeof st};
+        slim_context_reset(ctx);
+        ck_assert_int_eq(slim_generate(ctx, smp, prompt, &gp, on_piece, &g, &st), SLIM_OK);
+        ck_assert_msg(slim_sampler_constraint_state(smp) == SLIM_CONSTRAINT_DONE,
+                      "run %d did not finish: '%s'", run, g.buf);
+        check_person(g.buf);
+        ck_assert_int_eq(st.n_generated, g.tokens + 1); /* + the end token */
+        slim_sampler_free(smp);
+    }
+    /* choices: exactly one of them */
+    const char *const ch[] = {"positive", "negative", "neutral"};
+    slim_constraint *cc = NULL;
+    ck_assert_int_eq(slim_constraint_compile_choices(model, ch, 3, &cc), SLIM_OK);
+    slim_sampler_params sp = slim_sampler_default_params();
+    sp.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&sp, &smp), SLIM_OK);
+    ck_assert_int_eq(slim_sampler_set_constraint(smp, cc), SLIM_OK);
+    slim_constraint_free(cc); /* the sampler holds a reference */
+    gen_text g = {.n = 0};
+    slim_context_reset(ctx);
+    ck_assert_int_eq(slim_generate(ctx, smp, "I love it! Sentiment:", NULL, on_piece, &g, NULL),
+                     SLIM_OK);
+    ck_assert_msg(!strcmp(g.buf, ch[0]) || !strcmp(g.buf, ch[1]) || !strcmp(g.buf, ch[2]), "'%s'",
+                  g.buf);
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+    slim_constraint_free(c);
+    slim_model_free(model);
+}
+END_TEST
+
+/* Engine requests with constraints: several at once (one greedy, others hot
+ * with different seeds); each output validates, and the greedy one equals
+ * slim_generate's with the same constraint (forced chunks included). */
+START_TEST(test_api_engine) {
+    slim_model *model = api_model();
+    if (!model) return;
+    slim_constraint *c = NULL;
+    ck_assert_int_eq(slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, person_schema,
+                                             strlen(person_schema), NULL, &c),
+                     SLIM_OK);
+    const char *prompt = "Describe a person as JSON:";
+    /* the single-sequence reference */
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(model, NULL, &ctx), SLIM_OK);
+    slim_sampler_params greedy = slim_sampler_default_params();
+    greedy.temperature = 0;
+    slim_sampler *smp = NULL;
+    ck_assert_int_eq(slim_sampler_create(&greedy, &smp), SLIM_OK);
+    ck_assert_int_eq(slim_sampler_set_constraint(smp, c), SLIM_OK);
+    gen_text ref = {.n = 0};
+    ck_assert_int_eq(slim_generate(ctx, smp, prompt, NULL, on_piece, &ref, NULL), SLIM_OK);
+    slim_sampler_free(smp);
+    slim_context_free(ctx);
+    check_person(ref.buf);
+
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.kv_tokens = 2048;
+    slim_engine *e = NULL;
+    ck_assert_int_eq(slim_engine_create(model, &ep, &e), SLIM_OK);
+    enum { N = 4 };
+    uint64_t ids[N];
+    slim_sampler_params hot[N];
+    for (int i = 0; i < N; i++) {
+        hot[i] = slim_sampler_default_params();
+        hot[i].temperature = i == 0 ? 0.0f : 1.3f;
+        hot[i].top_k = 0;
+        hot[i].seed = (uint64_t)i;
+        slim_request_params rp = slim_request_default_params();
+        rp.prompt = prompt;
+        rp.max_tokens = 200;
+        rp.sampling = &hot[i];
+        rp.constraint = c;
+        rp.logprobs = 1;
+        ck_assert_int_eq(slim_engine_submit(e, &rp, &ids[i]), SLIM_OK);
+    }
+    slim_constraint_free(c); /* the requests hold references */
+    for (int i = 0; i < N; i++) {
+        slim_event ev = {.struct_size = sizeof ev};
+        int forced = 0;
+        do {
+            ck_assert_int_eq(slim_engine_poll(e, ids[i], -1, &ev), SLIM_OK);
+            if (ev.type == SLIM_EVENT_TOKEN && ev.n_top == 0) forced++;
+        } while (ev.type != SLIM_EVENT_DONE);
+        ck_assert_msg(ev.finish_reason == SLIM_FINISH_EOS, "request %d: finish %d (%s) '%s'", i,
+                      ev.finish_reason, ev.error, ev.text);
+        check_person(ev.text);
+        ck_assert_int_gt(forced, 0); /* '{"', 'name', '":', ... came without sampling */
+        if (i == 0) ck_assert_str_eq(ev.text, ref.buf);
+        ck_assert_int_eq(slim_engine_release(e, ids[i]), SLIM_OK);
+    }
+    slim_engine_free(e);
+    slim_model_free(model);
+}
+END_TEST
+
+/* ---- label scoring (slim_score) ------------------------------------------------------- */
+
+static double ref_lse(const float *l, int32_t n) {
+    double m = -INFINITY, z = 0;
+    for (int32_t i = 0; i < n; i++)
+        m = l[i] > m ? l[i] : m;
+    for (int32_t i = 0; i < n; i++)
+        z += exp(l[i] - m);
+    return m + log(z);
+}
+
+static slim_context *score_ctx(const slim_model *m, int32_t n_ctx, const slim_token *p, size_t n) {
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    ck_assert_int_eq(slim_prefill(ctx, p, n, NULL), SLIM_OK);
+    return ctx;
+}
+
+/* Scores against prefilling each candidate after the prompt and summing the
+ * log-softmax by hand; bitwise the same alone, together and in a small
+ * context that must split the trie into waves; the context left as it was. */
+START_TEST(test_api_score) {
+    slim_model *model = api_model();
+    if (!model) return;
+    const int32_t V = n_vocab_of(model);
+    const char *prompt = "Q: What is the capital of France?\nA: The capital of France is";
+    const char *const c[] = {" Paris",         " London", " Paris, the city of light",
+                             " Paris, France", " Rome",   " the city of Paris",
+                             " Paris",         "!"};
+    enum { K = sizeof c / sizeof c[0] };
+    slim_token pt[64];
+    size_t np = 0;
+    ck_assert_int_eq(
+        slim_tokenize(model, prompt, strlen(prompt), SLIM_TOKENIZE_ADD_BOS, pt, 64, &np), SLIM_OK);
+    slim_context *ctx = score_ctx(model, 512, pt, np);
+    float *l0 = malloc((size_t)V * sizeof *l0);
+    memcpy(l0, slim_get_logits(ctx), (size_t)V * sizeof *l0);
+    slim_score_result res[K], one[1], small[K];
+    float per[256];
+    slim_score_output out = {
+        .struct_size = sizeof out, .results = res, .token_logprobs = per, .token_cap = 256};
+    ck_assert_int_eq(slim_score(ctx, c, K, NULL, &out), SLIM_OK);
+    ck_assert_int_eq(slim_context_n_past(ctx), (int32_t)np);
+    ck_assert_int_eq(memcmp(slim_get_logits(ctx), l0, (size_t)V * sizeof *l0), 0);
+    double psum = 0;
+    for (int k = 0; k < K; k++) {
+        psum += res[k].prob;
+        ck_assert(res[k].logprob <= res[out.argmax].logprob);
+    }
+    ck_assert_double_eq_tol(psum, 1.0, 1e-9);
+    ck_assert_int_eq(out.argmax, 0); /* " Paris" (its duplicate later loses the tie) */
+    ck_assert(res[6].logprob == res[0].logprob);
+
+    /* the reference: each candidate prefilled after the prompt */
+    float *rows = malloc((size_t)32 * V * sizeof *rows);
+    for (int k = 0; k < K; k++) {
+        slim_token ct[32];
+        size_t nc = 0;
+        ck_assert_int_eq(slim_tokenize(model, c[k], strlen(c[k]), 0, ct, 32, &nc), SLIM_OK);
+        ck_assert_int_eq(res[k].n_tokens, (int32_t)nc);
+        double sum = ct[0] >= 0 ? l0[ct[0]] - ref_lse(l0, V) : 0;
+        ck_assert_double_eq_tol(per[res[k].first_token], sum, 1e-4);
+        if (nc > 1) {
+            ck_assert_int_eq(slim_context_truncate(ctx, (int32_t)np), SLIM_OK);
+            ck_assert_int_eq(slim_prefill(ctx, ct, nc - 1, rows), SLIM_OK);
+            for (size_t j = 1; j < nc; j++) {
+                const float *l = rows + (j - 1) * (size_t)V;
+                const double lp = l[ct[j]] - ref_lse(l, V);
+                ck_assert_double_eq_tol(per[res[k].first_token + (int32_t)j], lp, 1e-4);
+                sum += lp;
+            }
+        }
+        ck_assert_msg(fabs(res[k].logprob - sum) < 1e-3, "%s: %f vs %f", c[k], res[k].logprob, sum);
+    }
+    /* alone: bitwise the same */
+    ck_assert_int_eq(slim_context_truncate(ctx, (int32_t)np - 1), SLIM_OK);
+    ck_assert_int_eq(slim_decode(ctx, pt[np - 1]), SLIM_OK);
+    for (int k = 0; k < K; k++) {
+        slim_score_output o1 = {.struct_size = sizeof o1, .results = one};
+        ck_assert_int_eq(slim_score(ctx, &c[k], 1, NULL, &o1), SLIM_OK);
+        ck_assert_msg(one[0].logprob == res[k].logprob, "%s alone %.9g, with the others %.9g", c[k],
+                      one[0].logprob, res[k].logprob);
+        ck_assert(one[0].prob == 1.0);
+    }
+    /* a context of np + 100 positions: few free blocks, the trie in waves */
+    slim_context *tiny = score_ctx(model, (int32_t)np + 100, pt, np);
+    slim_score_output os = {.struct_size = sizeof os, .results = small};
+    ck_assert_msg(slim_score(tiny, c, K, NULL, &os) == SLIM_OK, "%s", slim_last_error());
+    for (int k = 0; k < K; k++)
+        ck_assert_msg(small[k].logprob == res[k].logprob, "%s: %.9g in the small context, %.9g",
+                      c[k], small[k].logprob, res[k].logprob);
+    ck_assert_uint_eq(os.n_tokens, out.n_tokens);
+    /* errors */
+    const char *const bad[] = {" ok", ""};
+    ck_assert_int_eq(slim_score(ctx, bad, 2, NULL, &os), SLIM_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(slim_last_error(), "candidate 1 is empty"), "%s", slim_last_error());
+    slim_context_reset(tiny);
+    ck_assert_int_eq(slim_score(tiny, c, K, NULL, &os), SLIM_ERR_INVALID_ARG);
+    free(rows);
+    free(l0);
+    slim_context_free(tiny);
+    slim_context_free(ctx);
+    slim_model_free(model);
+}
+END_TEST
+
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
@@ -426,6 +813,13 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_schema_keywords);
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_real_vocab);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("api");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_api_compile_errors_cache);
+    tcase_add_test(tc, test_api_generate);
+    tcase_add_test(tc, test_api_engine);
+    tcase_add_test(tc, test_api_score);
     suite_add_tcase(s, tc);
     return s;
 }
