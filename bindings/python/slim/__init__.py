@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._model import Completion, LoRA, Message, Model, ModelInfo, TensorInfo
 from ._engine import Engine, EngineResult, EngineStats, Request
+from ._constrain import Constraint, ScoreResult
 from ._slim_cffi import ffi, lib
 
 __version__ = "0.1.0"
@@ -44,6 +45,8 @@ __all__ = [
     "Request",
     "EngineResult",
     "EngineStats",
+    "Constraint",
+    "ScoreResult",
     "LoRA",
     "Completion",
     "ModelInfo",

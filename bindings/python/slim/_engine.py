@@ -20,6 +20,7 @@ import time
 import weakref
 from typing import Any, AsyncIterator, Generator, Iterator, Sequence, Union
 
+from ._constrain import Constraint, JSONSchema, constraint_from
 from ._errors import InvalidArgumentError, NoMemoryError, check, error_class
 from ._model import LoRA, Message, Model, PathLike, _enum_value, sampler_params
 from ._openai import OpenAIMixin
@@ -583,6 +584,12 @@ class Engine(OpenAIMixin):
         logprobs: int | None = None,
         prompt_logprobs: bool = False,
         lora: LoRA | int | None = None,
+        constraint: Constraint | None = None,
+        json_schema: JSONSchema | None = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        choices: Sequence[str] | None = None,
+        json_object: bool = False,
     ) -> Request:
         """Queue a request and return its :class:`Request` at once.
 
@@ -595,7 +602,10 @@ class Engine(OpenAIMixin):
         (``stop_at_eos``) or before a ``stop`` string.  ``logprobs`` N (0..20)
         records each token's log-probability and the N most likely;
         ``prompt_logprobs`` those of the prompt's tokens too.  ``lora``: an
-        adapter (attached on first use with scale 1) or an attach_lora index."""
+        adapter (attached on first use with scale 1) or an attach_lora index.
+        Constrained generation as Model.generate (``json_schema``, ``grammar``,
+        ``regex``, ``choices``, ``json_object``, or a compiled ``constraint``;
+        forced tokens are appended as a prompt chunk and reported as tokens)."""
         core = self._live()
         sp = sampler_params(
             temperature=temperature,
@@ -641,6 +651,10 @@ class Engine(OpenAIMixin):
         rp.prompt_logprobs = 1 if prompt_logprobs else 0
         if lora is not None:
             rp.lora = lora if isinstance(lora, int) else self.attach_lora(lora)
+        c = constraint_from(self.model, constraint, json_schema, grammar, regex, choices, json_object)
+        if c is not None:
+            keep.append(c)  # the request takes its own reference at submit
+            rp.constraint = c._handle()
         key = next(core.keys)
         node = lib.slimpy_request_new(core.queue, key)
         if node == ffi.NULL:
