@@ -56,6 +56,11 @@ def test_json_schema_regex_choices_grammar(model: slim.Model) -> None:
     assert "".join(model.generate(PROMPT, 60, temperature=0, constraint=c, stream=True)) == out
     with pytest.raises(slim.InvalidArgumentError, match="one constraint at a time"):
         model.generate(PROMPT, 4, regex="a", choices=["b"])
+    # The class methods give the same compilations as the keywords.
+    g = slim.Constraint.grammar(model, 'root ::= "yes" | "no"')
+    assert model.generate("Is water wet?", 5, temperature=0, constraint=g) == yn
+    j = slim.Constraint.json_object(model)
+    assert model.generate(PROMPT, 80, temperature=0, constraint=j) == obj
 
 
 def test_driving_a_constraint(model: slim.Model) -> None:
