@@ -259,12 +259,13 @@ readme-example: lib $(MODEL)
 PYTHON    ?= $(abspath $(VENV_PY))
 PY_STAMP  := $(BUILD)/python/.stamp
 .PHONY: test-python test-python-if-available
-$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py)
+$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py bindings/python/slim/*.c)
 	@mkdir -p $(@D)
 	cd bindings/python && SLIM_BUILD_DIR=$(BUILD) $(PYTHON) slim/_ffi_build.py $(abspath $(@D))
 	touch $@
-test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2)
-	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) \
+# test-full also runs slim.serve.ray's test (Ray Serve and openai into $(VENV)).
+test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2) $(if $(filter 1,$(FULL)),$(VENV)/.slim-ray.txt)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) SLIM_TEST_FULL=$(FULL) \
 	    PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -rs bindings/python/tests
 test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
@@ -339,6 +340,11 @@ chat: all $(SMOLLM2)
 
 cuda: cudasim-nvcc-check
 
+# slim.Engine from Python vs the C engine, same batched benchmark, alternating
+# under flock (tools/bench/python_engine.py; docs/PYTHON.md).
+.PHONY: bench-python
+bench-python: $(CLI) $(PY_STAMP) $(MODEL)
+	$(PYTHON) tools/bench/python_engine.py -m $(MODEL) -t $(THREADS) --slim $(CLI)
 # CPU benchmarks (docs/PERFORMANCE.md): `make stream` builds the STREAM-style
 # bandwidth program (tools/bench/stream.c); `make bench-models` writes synthetic
 # Llama-3.2-1B-shaped GGUFs (F16 by the gguf package, the rest by llama.cpp's
@@ -422,6 +428,7 @@ help:
 	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-server  slim serve's pytest suite (tests/server; part of make test when built with libmicrohttpd)"
+	@echo "make bench-python slim.Engine from Python vs the C engine (bench --parallel), alternating medians"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
 	@echo "make test-eval  slim eval's 50-item tasks checked by tools/eval_check.py, report.html rendered by Chromium (in make test)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"

@@ -127,7 +127,10 @@ def error_class(status: int) -> type[SlimError]:
 
 
 def _raise(status: int, what: str | None = None) -> NoReturn:
-    msg = ffi.string(lib.slim_last_error()).decode("utf-8", "replace")
+    # A status slim never returns has no message of its own: the thread's
+    # last message belongs to an earlier failure.
+    known = int(status) in _BY_STATUS
+    msg = ffi.string(lib.slim_last_error()).decode("utf-8", "replace") if known else ""
     if not msg:
         msg = ffi.string(lib.slim_status_string(status)).decode("utf-8", "replace")
     if what:
