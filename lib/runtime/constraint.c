@@ -63,6 +63,7 @@ static slim_status cmodel_get(const slim_model *model, slim_cmodel **out) {
             return st;
         }
         m->constrain = cm;
+        m->constrain_free = slim_cmodel_free;
     }
     *out = m->constrain;
     return SLIM_OK;
