@@ -75,6 +75,7 @@ typedef struct cuda_state {
     int32_t bucket;      /* this step's bucket index, -1: none */
     int32_t bucket_rows; /* its rows (the step padded) */
     bool via_rows;       /* graph_logits gave this step its logits buffer */
+    bool in_step;        /* begin() done, finish() not yet */
     bool capturing;
     int err; /* first error of the step (a cudaError_t), 0 if none */
     char err_op[48];
@@ -447,8 +448,17 @@ static slim_status begin(slim_exec *ex, const slim_batch *b) {
     const slim_batch_seq *q = &b->seqs[b->seq[0]];
     for (int32_t k = 0; ident && k <= b->pos[n_tokens - 1] / b->block_size; k++)
         ident = q->blocks[k] == k;
+    if (s->in_step) {
+        /* Again within a step (forward.c: the sliding layers' own tables): the
+         * pinned staging buffers may still feed queued copies, and queued
+         * kernels read the device tables, so wait before rewriting them; the
+         * step's first error stays. */
+        cudaError_t e = cudaStreamSynchronize(s->stream);
+        if (e != cudaSuccess) return cuda_fail(e, "switching the step's block tables");
+    } else {
+        s->err = 0;
+    }
     ex->batch = b;
-    s->err = 0;
     s->paged = !ident;
     s->idx_used = 0;
     s->via_rows = false;
@@ -468,7 +478,9 @@ static slim_status begin(slim_exec *ex, const slim_batch *b) {
         cudaMemcpyAsync(s->d_step, s->h_step, (size_t)(s->bucket_rows + 1) * sizeof(int32_t),
                         cudaMemcpyHostToDevice, s->stream);
     if (e != cudaSuccess) return cuda_fail(e, "uploading the step's tokens");
-    return s->paged ? upload_paged(s, b, s->bucket_rows) : SLIM_OK;
+    const slim_status st = s->paged ? upload_paged(s, b, s->bucket_rows) : SLIM_OK;
+    s->in_step = st == SLIM_OK;
+    return st;
 }
 
 static void download(const slim_exec *ex, float *host, const float *src, int64_t n) {
@@ -480,6 +492,7 @@ static void download(const slim_exec *ex, float *host, const float *src, int64_t
 
 static slim_status finish(const slim_exec *ex) {
     cuda_state *s = state(ex);
+    s->in_step = false;
     cudaError_t e = cudaStreamSynchronize(s->stream);
     if (s->err)
         return slim_error(SLIM_ERR_BACKEND, "cuda: %s failed: %s", s->err_op,
