@@ -269,8 +269,8 @@ START_TEST(test_mask_real_vocab) {
      * counted-string bulk paths, checked token by token below) */
     const char *texts[] = {
         "{\"name\":\"Zoë \\\"Ñandú\\\" 東京\",\"tags\":[\"a b\",\"ü\"],\"n\":299,"
-        "\"when\":\"2024-02-28\",\"id\":\"ab 12 1234-q tail 東京\",\"code\":\"a long-ish "
-        "string of 東京 chars, 40 max\",\"extra\":{\"k\":[1.5e3,null]}}",
+        "\"when\":\"2024-02-28\",\"id\":\"a 1234-q 東\",\"code\":\"東京 chars, 40 "
+        "max\",\"extra\":{\"k\":[1.5e3,null]}}",
         "{\"name\":\"x\\n\\u00e9\",\"n\":-5}"};
     for (int vi = 0; vi < 2; vi++) {
         slim_gguf *gg = NULL;
@@ -808,7 +808,7 @@ END_TEST
 Suite *suite_constrain(void) {
     Suite *s = suite_create("constrain");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 300);
+    tcase_set_timeout(tc, 600); /* test_mask_real_vocab under ASan on a loaded machine */
     tcase_add_test(tc, test_gbnf_lang);
     tcase_add_test(tc, test_gbnf_errors);
     tcase_add_test(tc, test_regex);
