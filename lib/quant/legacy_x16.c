@@ -56,8 +56,12 @@ void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
                                          (size_t)(g * SLIM_X16_ROWS + k) * src_stride) +
                     b;
                 out->d[k] = in->d;
-                for (int j = 0; j < SLIM_QK8_0; j++)
-                    out->qs[j / 4][k][j % 4] = (uint8_t)(in->qs[j] + 128);
+                for (int c = 0; c < 8; c++) { /* 4 quants + 128: the sign bits flipped */
+                    uint32_t v;
+                    memcpy(&v, in->qs + 4 * c, 4);
+                    v ^= 0x80808080u;
+                    memcpy(out->qs[c][k], &v, 4);
+                }
             }
 }
 

@@ -558,8 +558,8 @@ GEMM_INLINE float zhsum(__m512 v) {
  * lane-wise and add the lanes at the end. */
 #define Z_EXACT(F) ((F) == Z_Q4_0 || (F) == Z_Q8_0)
 
-GEMM_INLINE __m512 zexact(__m512 acc, float d, int32_t isum) {
-    return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, (float)isum, _mm512_cvtss_f32(acc))));
+GEMM_INLINE __m512 zexact(__m512 acc, float d, float isum) { /* isum: exact in float */
+    return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, isum, _mm512_cvtss_f32(acc))));
 }
 
 GEMM_INLINE float zout(const int F, __m512 acc) {
@@ -650,12 +650,15 @@ GEMM_INLINE void ztoks(const int F, const int two, int64_t i, const char *x, siz
             const __m512i s = F == Z_Q8_0 ? _mm512_dpbusd_epi32(aux[r], qx, qw[r])
                                           : _mm512_dpbusd_epi32(off, qw[r], qx);
             if (Z_EXACT(F)) { /* block i (lanes 0-7), then i + 1 (lanes 8-15) */
-                const __m512 d = _mm512_mul_ps(dw[r], dx);
-                acc[r][c] =
-                    zexact(acc[r][c], _mm512_cvtss_f32(d), _mm512_mask_reduce_add_epi32(0x00FF, s));
+                /* each half's exact sum, into lanes 0 and 8 */
+                __m512i t = _mm512_add_epi32(s, _mm512_shuffle_epi32(s, _MM_PERM_BADC));
+                t = _mm512_add_epi32(t, _mm512_shuffle_epi32(t, _MM_PERM_CDAB));
+                t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+                const __m512 d = _mm512_mul_ps(dw[r], dx), f = _mm512_cvtepi32_ps(t);
+                acc[r][c] = zexact(acc[r][c], _mm512_cvtss_f32(d), _mm512_cvtss_f32(f));
                 if (two)
                     acc[r][c] = zexact(acc[r][c], _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)),
-                                       _mm512_mask_reduce_add_epi32(0xFF00, s));
+                                       _mm_cvtss_f32(_mm512_extractf32x4_ps(f, 2)));
                 continue;
             }
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
