@@ -228,6 +228,7 @@ int srv_job_start(srv *s, srv_req *r, int fd, srv_job **out, srv_err *err) {
         rp.sampling = &sp;
         rp.max_tokens = q->max_tokens;
         rp.stop_at_eos = !q->ignore_eos;
+        rp.constraint = q->constraint;
         rp.stop = (const char *const *)q->stop;
         rp.n_stop = q->n_stop;
         rp.logprobs = j->n_top;
