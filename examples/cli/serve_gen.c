@@ -461,24 +461,24 @@ static void head(srv_buf *b, srv_job *j, const char *object) {
     srv_jcstr(b, j->r.model_name);
 }
 
-/* A job that ended badly: the error for the whole response, or 0. */
+/* A job that ended badly: 1 and the error for the whole response in *e, or 0. */
 static int job_error(srv_job *j, srv_err *e) {
-    if (j->gone) return srv_fail(e, 499, NULL, "the client closed the connection");
+    if (j->gone) return !srv_fail(e, 499, NULL, "the client closed the connection");
     for (int i = 0; i < j->n_choices; i++) {
         const srv_choice *c = &j->c[i];
         if (c->finish == SLIM_FINISH_ERROR)
-            return srv_fail(e, 500, NULL, "generation failed: %s", c->error);
+            return !srv_fail(e, 500, NULL, "generation failed: %s", c->error);
         if (c->finish == SLIM_FINISH_CANCELLED) {
             if (atomic_load(&j->s->abort_all))
-                return srv_fail(e, 503, NULL, "the server is shutting down");
+                return !srv_fail(e, 503, NULL, "the server is shutting down");
             if (j->s->timeout_s > 0 && now_s() - j->t_start > j->s->timeout_s)
-                return srv_fail(e, 504, NULL,
-                                "the request ran longer than the server's limit "
-                                "(%g s)",
-                                j->s->timeout_s);
-            return srv_fail(e, 500, NULL, "the request was cancelled");
+                return !srv_fail(e, 504, NULL,
+                                 "the request ran longer than the server's limit "
+                                 "(%g s)",
+                                 j->s->timeout_s);
+            return !srv_fail(e, 500, NULL, "the request was cancelled");
         }
-        if (!c->final) return srv_fail(e, 500, NULL, "out of memory");
+        if (!c->final) return !srv_fail(e, 500, NULL, "out of memory");
     }
     return 0;
 }

@@ -259,7 +259,8 @@ def test_api_key_queue_and_drain(tmp_path):
     """A second server with an API key and a queue of one: 401 without the key, 429 with
     Retry-After when the queue is full, 503 while draining, then exit 0."""
     need_server_build()
-    s = Server(["--api-key", "sekrit", "--max-queue", "1"], tmp_path / "server.log")
+    s = Server(["--api-key", "sekrit", "--max-queue", "1", "--drain-timeout", "300"],
+               tmp_path / "server.log")
     try:
         with pytest.raises(openai.AuthenticationError):
             s.client(api_key="wrong").models.list()
@@ -362,3 +363,25 @@ def test_response_format(client):
     assert t.startswith("{")
     if o.choices[0].finish_reason == "stop":
         assert isinstance(json.loads(t), dict)
+
+
+def test_request_time_limit(tmp_path):
+    """--timeout: a request running longer is cancelled (its KV blocks freed): 504 when
+    not streaming, finish_reason "abort" ending the stream."""
+    need_server_build()
+    s = Server(["--timeout", "1"], tmp_path / "server.log")
+    try:
+        c = s.client()
+        with pytest.raises(openai.InternalServerError) as e:
+            c.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=3000,
+                                 extra_body={"ignore_eos": True})
+        assert e.value.status_code == 504
+        chunks = list(c.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=3000,
+                                           stream=True, extra_body={"ignore_eos": True}))
+        assert chunks[-1].choices[0].finish_reason == "abort"
+        assert c.completions.create(model=MODEL_NAME, prompt=PROMPT,
+                                    max_tokens=2).choices[0].finish_reason == "length"
+    finally:
+        rc = s.stop()
+    assert rc == 0, s.log
+    assert_sanitizer_clean(s.log)
