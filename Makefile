@@ -17,6 +17,14 @@ SAN     ?= 0
 # AVX2 and AVX-512 VNNI, one chosen from cpuid at run time (SLIM_CPU=baseline|avx2|avx512 forces
 # a lower one).  ARCH=native (-march=native) or other -m flags: one target, the kernels for it.
 ARCH    ?=
+# FUZZ=1 (make fuzz sets it): clang, libFuzzer's instrumentation with ASan and UBSan, one
+# target CPU (no dispatch), built in $(BUILD)-fuzz.
+FUZZ    ?= 0
+ifeq ($(FUZZ),1)
+  override CC   := clang
+  override ARCH := native
+  override OPT  := -O1
+endif
 ifeq ($(strip $(ARCH)),native)
   override ARCH := -march=native
 endif
@@ -28,6 +36,12 @@ CFLAGS   += -std=c11 $(OPT) $(or $(ARCH),$(CPU_BASE_ARCH)) -g -Wall -Wextra -Wer
             -Wno-unused-parameter -fPIC -fvisibility=hidden -pthread -MMD -MP
 LDLIBS   += -lm -pthread
 
+ifeq ($(FUZZ),1)
+  CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer -Wno-error
+  LDFLAGS += -fsanitize=address,undefined
+  override BUILD := $(BUILD)-fuzz
+endif
 ifeq ($(SAN),1)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
@@ -202,6 +216,14 @@ else ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
 $(info slim serve: libmicrohttpd not found by pkg-config (Debian: libmicrohttpd-dev): building slim without the server)
 endif
 
+# slim eval --endpoint: libcurl where pkg-config finds it (Debian:
+# libcurl4-openssl-dev); CURL=0 builds without it (--endpoint then says so).
+CURL ?= $(shell pkg-config --exists libcurl 2>/dev/null && echo 1 || echo 0)
+ifeq ($(CURL),1)
+$(BUILD)/examples/cli/eval_endpoint.o: CPPFLAGS += -DSLIM_CLI_CURL $(shell pkg-config --cflags libcurl)
+CLI_LIBS += $(shell pkg-config --libs libcurl)
+endif
+
 $(SIMPLE): $(BUILD)/examples/simple.o $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
@@ -237,12 +259,13 @@ readme-example: lib $(MODEL)
 PYTHON    ?= $(abspath $(VENV_PY))
 PY_STAMP  := $(BUILD)/python/.stamp
 .PHONY: test-python test-python-if-available
-$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py)
+$(PY_STAMP): $(STATIC) include/slim.h $(wildcard bindings/python/slim/*.py bindings/python/slim/*.c)
 	@mkdir -p $(@D)
 	cd bindings/python && SLIM_BUILD_DIR=$(BUILD) $(PYTHON) slim/_ffi_build.py $(abspath $(@D))
 	touch $@
-test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2)
-	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) \
+# test-full also runs slim.serve.ray's test (Ray Serve and openai into $(VENV)).
+test-python: $(PY_STAMP) $(MODEL) $(SMOLLM2) $(if $(filter 1,$(FULL)),$(VENV)/.slim-ray.txt)
+	SLIM_TEST_MODEL=$(MODEL) SLIM_TEST_MODEL_SMOLLM2=$(SMOLLM2) SLIM_BUILD_DIR=$(BUILD) SLIM_TEST_FULL=$(FULL) \
 	    PYTHONPATH=$(CURDIR)/bindings/python $(PYTHON) -m pytest -q -rs bindings/python/tests
 test-python-if-available:
 	@if $(PYTHON) -c 'import pytest, cffi, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-python; \
@@ -260,9 +283,15 @@ test-server-if-available: $(CLI) $(MODEL)
 	elif $(PYTHON) -c 'import pytest, openai, httpx, numpy' 2>/dev/null; then $(MAKE) --no-print-directory test-server; \
 	else echo "test-server skipped: $(PYTHON) lacks pytest, openai, httpx or numpy"; fi
 test: $(if $(filter 0,$(GPU)),test-server-if-available)
+# slim eval's 50-item tasks (tests/eval/run.sh): every figure recomputed by
+# tools/eval_check.py, resume and rerun hashes, report.html rendered by Chromium.
+.PHONY: test-eval
+test-eval: $(CLI) $(SMOLLM2)
+	SLIM_CLI=$(CLI) PYTHON=$(PYTHON) sh tests/eval/run.sh
+test: $(if $(filter 0,$(GPU)),test-eval)
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
-LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type
+LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type repack_model
 test-levels: $(TEST_BIN) $(CLI) $(MODEL) $(SMOLLM2) $(VOCABS) $(HF_TOKS)
 	@set -e; for l in $(or $(CPU_LEVELS),single); do for s in $(LEVEL_SUITES); do \
 	    echo "SLIM_CPU=$$l suite $$s"; \
@@ -311,6 +340,11 @@ chat: all $(SMOLLM2)
 
 cuda: cudasim-nvcc-check
 
+# slim.Engine from Python vs the C engine, same batched benchmark, alternating
+# under flock (tools/bench/python_engine.py; docs/PYTHON.md).
+.PHONY: bench-python
+bench-python: $(CLI) $(PY_STAMP) $(MODEL)
+	$(PYTHON) tools/bench/python_engine.py -m $(MODEL) -t $(THREADS) --slim $(CLI)
 # CPU benchmarks (docs/PERFORMANCE.md): `make stream` builds the STREAM-style
 # bandwidth program (tools/bench/stream.c); `make bench-models` writes synthetic
 # Llama-3.2-1B-shaped GGUFs (F16 by the gguf package, the rest by llama.cpp's
@@ -330,15 +364,21 @@ $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 maskbench: $(BUILD)/maskbench
 $(BUILD)/maskbench: tools/maskbench/maskbench.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
-# `make fuzz`: libFuzzer targets (clang) for the GBNF, regex and JSON Schema compilers.
-FUZZ_CONSTRAIN := $(filter-out lib/constrain/tokens_vocab.c,$(wildcard lib/constrain/*.c)) \
-                  lib/format/json.c lib/format/mmap.c lib/core/bigalloc.c lib/core/error.c
-.PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_gbnf $(BUILD)/fuzz/fuzz_regex $(BUILD)/fuzz/fuzz_schema
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_constrain_common.h $(FUZZ_CONSTRAIN)
+# `make fuzz`: libFuzzer targets (clang), one binary per entry point, in build-fuzz/fuzz/: the
+# whole library built with -fsanitize=fuzzer-no-link,address,undefined (FUZZ=1 below), each
+# target linked against it.  `make fuzz-run [FUZZ_TIME=30]` runs each for FUZZ_TIME seconds on
+# its seed corpus (tests/fuzz/seeds.sh writes them from tests/data); docs/RELIABILITY.md.
+FUZZ_TARGETS := gguf safetensors json hf_config tokenizer_json tokenize chat lora gbnf regex schema
+FUZZ_TIME    ?= 30
+.PHONY: fuzz fuzz-run fuzz-bins
+fuzz:
+	$(MAKE) FUZZ=1 fuzz-bins
+fuzz-run: fuzz
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_TIME) $(FUZZ_TARGETS)
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(STATIC)
 	@mkdir -p $(@D)
-	clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -D_GNU_SOURCE -DSLIM_BUILDING -Iinclude -Ilib -o $@ $< $(FUZZ_CONSTRAIN) -lm -pthread
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(STATIC) $(LDLIBS)
 bench-models: $(BENCH_MODELS)
 $(BENCH_MODELS) &: | $(VENV)/.slim-golden.txt
 	$(VENV_PY) tools/bench/gen_llama1b.py $(MODEL_DIR)/bench
@@ -388,7 +428,9 @@ help:
 	@echo "                CPU dispatch (baseline/AVX2/AVX-512); ARCH=native: for this machine only"
 	@echo "make test       set-up (tools/setup.sh), cudasim tests (CUDA=1; nvcc check if nvcc is there) and all Check suites (SAN=1: ASan + UBSan)"
 	@echo "make test-server  slim serve's pytest suite (tests/server; part of make test when built with libmicrohttpd)"
+	@echo "make bench-python slim.Engine from Python vs the C engine (bench --parallel), alternating medians"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
+	@echo "make test-eval  slim eval's 50-item tasks checked by tools/eval_check.py, report.html rendered by Chromium (in make test)"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"

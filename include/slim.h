@@ -62,7 +62,8 @@ typedef enum slim_status {
     SLIM_ERR_BACKEND = 7,          /* a compute backend failed */
     SLIM_ERR_ABORTED = 8,          /* stopped by a callback */
     SLIM_ERR_BUFFER_TOO_SMALL = 9, /* caller buffer too small; n_out has the size */
-    SLIM_ERR_INTERNAL = 10         /* a bug in slim: please report it */
+    SLIM_ERR_INTERNAL = 10,        /* a bug in slim: please report it */
+    SLIM_ERR_BUSY = 11             /* a queue is full, or an object is still in use */
 } slim_status;
 
 /* A short constant description of a status ("invalid argument", ...). */
@@ -576,7 +577,7 @@ typedef struct slim_engine_params {
     int32_t step_tokens;  /* token budget of one step (0: 512) */
     int32_t max_seqs;     /* sequences in one step at most (0: 64) */
     int32_t max_queue;    /* requests submitted and not yet released at most; submit
-                             beyond it gives SLIM_ERR_CONTEXT_FULL (0: 4096) */
+                             beyond it gives SLIM_ERR_BUSY (0: 4096) */
     int32_t n_ctx;        /* a request's prompt + generated tokens at most, at most the
                              model's training context (0: min(training context, 4096)) */
     int32_t kv_type;      /* a slim_kv_type */
@@ -595,13 +596,23 @@ SLIM_API slim_status slim_engine_create(const slim_model *model, const slim_engi
 SLIM_API void slim_engine_free(slim_engine *engine);
 
 /* Attach a LoRA adapter with `scale`; *index_out (may be NULL) receives the
- * index requests name it by (0, 1, ... in attach order).  Requests with
- * different adapters (or none) share steps.  An adapter can be attached once
- * per engine (SLIM_ERR_INVALID_ARG the second time) and stays attached until
- * the engine is freed; the engine holds a reference (slim_lora_free on the
- * caller's handle is fine afterwards). */
+ * index requests name it by (0, 1, ... in attach order; an index is never
+ * reused).  Requests with different adapters (or none) share steps.  An
+ * adapter is attached at most once at a time (SLIM_ERR_INVALID_ARG while it
+ * is) and stays attached until detached or the engine is freed; the engine
+ * holds a reference (slim_lora_free on the caller's handle is fine after). */
 SLIM_API slim_status slim_engine_attach_lora(slim_engine *engine, slim_lora *lora, float scale,
                                              int32_t *index_out);
+
+/* Detach the adapter at `index` once no unfinished request (waiting or
+ * running) names it, waiting up to timeout_ms for those to finish (0: do
+ * not wait; negative: wait for ever); meanwhile submits naming it are
+ * refused.  SLIM_ERR_BUSY, with the adapter still attached, when requests
+ * still use it at the timeout; SLIM_ERR_INVALID_ARG for an index that is not
+ * attached.  Other adapters keep their indices; the engine drops its
+ * reference.  From an event callback it never waits (timeout 0). */
+SLIM_API slim_status slim_engine_detach_lora(slim_engine *engine, int32_t index,
+                                             int32_t timeout_ms);
 
 /* What a request reports (slim_engine_poll fills one; callbacks get one). */
 typedef enum slim_event_type {
@@ -633,7 +644,11 @@ typedef struct slim_event {
     uint64_t request;   /* the request's id */
     /* SLIM_EVENT_TOKEN */
     slim_token token;
-    const char *piece; /* the token's text (exact bytes, may end inside a UTF-8 character) */
+    const char *piece; /* TOKEN: the text it releases (exact bytes, may end inside a UTF-8
+                          character): with stop strings, bytes that could begin one are held
+                          back until they cannot, so no piece holds text of a stop string;
+                          DONE: held-back text never released (an end-of-generation token,
+                          a cancel).  The pieces of all events add up to `text`. */
     size_t piece_len;
     float logprob;           /* of this token (0 when the request's logprobs is 0) */
     const slim_logprob *top; /* the n_top most likely tokens, most likely first */
@@ -721,6 +736,10 @@ typedef struct slim_engine_stats {
     int64_t n_steps;
     int64_t n_preemptions;
     int64_t prefix_hit_tokens;
+    /* Models with sliding-window layers, when they keep a pool of their own
+       (smaller: a sequence holds only its last window there); else 0 */
+    int32_t kv_swa_blocks;
+    int32_t kv_swa_used;
 } slim_engine_stats;
 
 /* A snapshot of the engine's counters (taken between steps). */

@@ -81,6 +81,14 @@ int slim_cuda_quantize_rows(int vec_dot_type, void *dst, size_t dst_row_stride, 
  * block values differs from the traits' vec_dot. */
 int slim_cuda_matvec(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
                      int64_t n, int64_t n_rows, void *stream);
+/* The same for a small batch: y[t * n_rows + r] = dot(W row r, activation row
+ * t at (const char *)xq + t * xq_row_stride), t < n_tokens <= 8 (the stride
+ * aligned as xq).  The warp of a row walks it once per token with the
+ * one-token code: each token's result is bitwise slim_cuda_matvec's, and the
+ * weights come from DRAM once. */
+int slim_cuda_matvec_tokens(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
+                            size_t xq_row_stride, int64_t n, int64_t n_rows, int64_t n_tokens,
+                            void *stream);
 int slim_cuda_matvec_supported(int dtype);
 
 /* embed.cu: out[i][0..n) = to_float(row ids[i] of table) * scale (scale == 1:
@@ -98,7 +106,8 @@ int slim_cuda_get_rows(int dtype, float *out, const void *table, size_t row_stri
 int slim_cuda_kv_store(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
                        const int32_t *pos0, void *stream);
 
-/* The same with row t of src stored at cache row rows[t] (a DEVICE array). */
+/* The same with row t of src stored at cache row rows[t] (a DEVICE array);
+ * a negative rows[t] (padding) stores nothing. */
 int slim_cuda_kv_store_rows(uint16_t *cache, const float *src, int64_t n_tokens, int64_t width,
                             const int32_t *rows, void *stream);
 
@@ -194,16 +203,36 @@ int slim_cuda_attention(float *out, const float *q, const uint16_t *k_cache,
  * sequences over a paged fp16 cache: query t sits at position pos[t] of
  * sequence seq[t], whose block table is tables[table_off[seq[t]] ..]; key j
  * of that sequence is cache row tables[table_off[s] + j / block_size] *
- * block_size + j % block_size.  One warp per (token, head), keys in
- * ascending order in tiles of 32, online softmax in f32: deterministic, and a
- * query's result depends only on its own sequence's keys.  pos, seq, tables
- * and table_off are DEVICE arrays.  Needs head_dim a multiple of 8 in 8..256,
- * n_head a multiple of n_head_kv, block_size >= 1. */
+ * block_size + j % block_size.  A negative pos[t] marks padding: that row's
+ * output is zero.  One block per (token, kv head), the group's query heads
+ * one warp each, keys in chunks of slim_cuda_attention_paged_chunk(n_ctx)
+ * (from key 0, positions < n_ctx) read in tiles of 32, online softmax in f32,
+ * the chunks' partials merged in chunk order.  With scratch (at least
+ * slim_cuda_attention_paged_scratch_bytes(n_tokens, ...) bytes, 4-byte
+ * aligned) one block per chunk and a combine kernel; scratch NULL: each block
+ * walks its chunks.  Both give bitwise the same result, which depends only on
+ * the query and its own sequence's keys: batch invariant.  pos, seq, tables
+ * and table_off are DEVICE arrays.  Needs head_dim a multiple of 8 in
+ * 8..256, n_head a multiple of n_head_kv, block_size >= 1, caches 16-byte
+ * aligned. */
+int32_t slim_cuda_attention_paged_chunk(int32_t n_ctx);
+size_t slim_cuda_attention_paged_scratch_bytes(int32_t n_tokens, int32_t n_head, int32_t head_dim,
+                                               int32_t n_ctx);
 int slim_cuda_attention_paged(float *out, const float *q, const uint16_t *k_cache,
                               const uint16_t *v_cache, int32_t n_tokens, const int32_t *pos,
                               const int32_t *seq, const int32_t *tables, const int32_t *table_off,
                               int32_t block_size, int32_t n_head, int32_t n_head_kv,
-                              int32_t head_dim, int32_t window, float softcap, void *stream);
+                              int32_t head_dim, int32_t window, float softcap, int32_t n_ctx,
+                              void *scratch, void *stream);
+
+/* rows.cu: dst[i][0..n) = src[idx[i]][0..n) (gather), and
+ * dst[idx[i]][0..n) += src[i][0..n) (scatter-add, the CPU's add: bitwise), for
+ * i < n_idx; idx is a DEVICE array; scatter targets must be distinct (the
+ * LoRA rows of one adapter are). */
+int slim_cuda_gather_rows(float *dst, const float *src, const int32_t *idx, int64_t n_idx,
+                          int64_t n, void *stream);
+int slim_cuda_scatter_add_rows(float *dst, const float *src, const int32_t *idx, int64_t n_idx,
+                               int64_t n, void *stream);
 
 #ifdef __cplusplus
 }

@@ -28,8 +28,10 @@ __global__ void __launch_bounds__(KV_THREADS)
     for (int64_t i = (int64_t)blockIdx.x * KV_THREADS + threadIdx.x; i < total;
          i += (int64_t)gridDim.x * KV_THREADS) {
         const int64_t t = i / width;
-        cache[(int64_t)__ldg(rows + t) * width + (i - t * width)] =
-            __half_as_ushort(__float2half_rn(src[i]));
+        const int32_t row = __ldg(rows + t);
+        if (row >= 0) // a negative row is padding
+            cache[(int64_t)row * width + (i - t * width)] =
+                __half_as_ushort(__float2half_rn(src[i]));
     }
 }
 

@@ -40,15 +40,23 @@ const MvType *mv_type(int dtype) {
 
 extern "C" int slim_cuda_matvec_supported(int dtype) { return mv_type(dtype) != nullptr; }
 
-extern "C" int slim_cuda_matvec(int dtype, float *y, const void *w, size_t w_row_stride,
-                                const void *xq, int64_t n, int64_t n_rows, void *stream) {
+extern "C" int slim_cuda_matvec_tokens(int dtype, float *y, const void *w, size_t w_row_stride,
+                                       const void *xq, size_t xq_row_stride, int64_t n,
+                                       int64_t n_rows, int64_t n_tokens, void *stream) {
     const MvType *t = mv_type(dtype);
-    if (!t || n < 0 || n_rows < 0) return (int)cudaErrorInvalidValue;
-    if (n == 0 || n_rows == 0) return 0;
+    if (!t || n < 0 || n_rows < 0 || n_tokens < 0 || n_tokens > slim_mv::MV_MAX_TOKENS)
+        return (int)cudaErrorInvalidValue;
+    if (n == 0 || n_rows == 0 || n_tokens == 0) return 0;
     const int64_t nb = n / t->block;
     if (n % t->block || ((uintptr_t)w % t->w_align) || ((uintptr_t)xq % t->x_align) ||
         (n_rows > 1 && (w_row_stride % t->w_align || w_row_stride < (size_t)nb * t->bytes)) ||
+        (n_tokens > 1 && xq_row_stride % t->x_align) ||
         (n_rows + slim_mv::MV_WARPS - 1) / slim_mv::MV_WARPS > 0x7fffffff)
         return (int)cudaErrorInvalidValue;
-    return t->launch(y, w, w_row_stride, xq, nb, n_rows, stream);
+    return t->launch(y, w, w_row_stride, xq, xq_row_stride, nb, n_rows, n_tokens, stream);
+}
+
+extern "C" int slim_cuda_matvec(int dtype, float *y, const void *w, size_t w_row_stride,
+                                const void *xq, int64_t n, int64_t n_rows, void *stream) {
+    return slim_cuda_matvec_tokens(dtype, y, w, w_row_stride, xq, 0, n, n_rows, 1, stream);
 }

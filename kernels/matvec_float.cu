@@ -43,14 +43,8 @@ __device__ __forceinline__ float chunk_dot(const unsigned char *wr, const float 
 }
 
 template <int T>
-__global__ void __launch_bounds__(MV_THREADS)
-    matvec_f_kernel(float *y, const unsigned char *w, size_t w_row_stride, const float *x,
-                    int64_t nc, int64_t n_rows) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t row = (int64_t)blockIdx.x * MV_WARPS + warp;
-    if (row >= n_rows) return;
-    const unsigned char *wr = w + row * w_row_stride;
-    SLIM_CHECK_ALIGN(wr, 16, "matvec_f_kernel row");
+__device__ __forceinline__ float row_dot_f(const unsigned char *wr, const float *x, int64_t nc,
+                                           int lane) {
     float acc = 0.0f;
     int64_t c = lane;
     for (; c + 32 < nc; c += 64) { // two chunks in flight
@@ -59,32 +53,49 @@ __global__ void __launch_bounds__(MV_THREADS)
         acc += p1;
     }
     if (c < nc) acc += chunk_dot<T>(wr, x, c);
-    acc = warp_sum(acc);
-    if (lane == 0) y[row] = acc;
+    return warp_sum(acc);
+}
+
+// One pass over the row per token (matvec.cuh): each token bitwise its one-token result.
+template <int T>
+__global__ void __launch_bounds__(MV_THREADS)
+    matvec_f_kernel(float *y, const unsigned char *w, size_t w_row_stride, const unsigned char *x,
+                    size_t x_stride, int64_t nc, int64_t n_rows, int64_t n_tokens) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int64_t row = (int64_t)blockIdx.x * MV_WARPS + warp;
+    if (row >= n_rows) return;
+    const unsigned char *wr = w + row * w_row_stride;
+    SLIM_CHECK_ALIGN(wr, 16, "matvec_f_kernel row");
+    for (int64_t t = 0; t < n_tokens; t++) {
+        const float acc =
+            row_dot_f<T>(wr, reinterpret_cast<const float *>(x + t * x_stride), nc, lane);
+        if (lane == 0) y[t * n_rows + row] = acc;
+    }
 }
 
 template <int T>
-int matvec_f_launch(float *y, const void *w, size_t ws, const void *x, int64_t nc, int64_t n_rows,
-                    void *stream) {
+int matvec_f_launch(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
+                    int64_t n_rows, int64_t nt, void *stream) {
     const int64_t blocks = (n_rows + MV_WARPS - 1) / MV_WARPS;
     LAUNCH((matvec_f_kernel<T>), dim3((unsigned)blocks), dim3(MV_THREADS), 0, (cudaStream_t)stream,
-           y, static_cast<const unsigned char *>(w), ws, static_cast<const float *>(x), nc, n_rows);
+           y, static_cast<const unsigned char *>(w), ws, static_cast<const unsigned char *>(x), xs,
+           nc, n_rows, nt);
     return slim_launch_result();
 }
 
 } // namespace
 
-int launch_f32(float *y, const void *w, size_t ws, const void *x, int64_t nc, int64_t n_rows,
-               void *stream) {
-    return matvec_f_launch<F_F32>(y, w, ws, x, nc, n_rows, stream);
+int launch_f32(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
+               int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_f_launch<F_F32>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
-int launch_f16(float *y, const void *w, size_t ws, const void *x, int64_t nc, int64_t n_rows,
-               void *stream) {
-    return matvec_f_launch<F_F16>(y, w, ws, x, nc, n_rows, stream);
+int launch_f16(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
+               int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_f_launch<F_F16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
-int launch_bf16(float *y, const void *w, size_t ws, const void *x, int64_t nc, int64_t n_rows,
-                void *stream) {
-    return matvec_f_launch<F_BF16>(y, w, ws, x, nc, n_rows, stream);
+int launch_bf16(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_f_launch<F_BF16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
 
 } // namespace slim_mv

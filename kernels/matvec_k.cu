@@ -102,19 +102,19 @@ static_assert(sizeof(block_q6_K) == Q6_K::BYTES, "block_q6_K layout");
 
 } // namespace
 
-int launch_q4_k(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q45_K<false>>(y, w, ws, x, nb, n_rows, stream);
+int launch_q4_k(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q45_K<false>>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
-int launch_q5_k(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q45_K<true>>(y, w, ws, x, nb, n_rows, stream);
+int launch_q5_k(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q45_K<true>>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
-int launch_q6_k(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q6_K>(y, w, ws, x, nb, n_rows, stream);
+int launch_q6_k(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q6_K>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
 } // namespace slim_mv

@@ -66,14 +66,14 @@ static_assert(sizeof(block_q5_1) == Q5_1::BYTES && sizeof(block_q8_1) == Q5_1::X
 
 } // namespace
 
-int launch_q5_0(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q5_0>(y, w, ws, x, nb, n_rows, stream);
+int launch_q5_0(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q5_0>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
-int launch_q5_1(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q5_1>(y, w, ws, x, nb, n_rows, stream);
+int launch_q5_1(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q5_1>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
 } // namespace slim_mv

@@ -29,9 +29,9 @@ static_assert(sizeof(block_q8_0) == Q8_0::BYTES, "block_q8_0 layout");
 
 } // namespace
 
-int launch_q8_0(float *y, const void *w, size_t ws, const void *x, int64_t nb, int64_t n_rows,
-                void *stream) {
-    return matvec_q_launch<Q8_0>(y, w, ws, x, nb, n_rows, stream);
+int launch_q8_0(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nb,
+                int64_t n_rows, int64_t nt, void *stream) {
+    return matvec_q_launch<Q8_0>(y, w, ws, x, xs, nb, n_rows, nt, stream);
 }
 
 } // namespace slim_mv

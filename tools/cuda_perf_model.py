@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """cuda_perf_model.py: a first-order performance model of slim's CUDA kernels.
 
-For every kernel launch of a batch-1 decode step and of a 512-token prefill, at
-the shapes of four real models and two weight formats, it derives the launch
+For every kernel launch of a batch-1 decode step, of a batched decode step of
+N = 1..32 sequences (the engine's, over the paged KV cache; also in the
+invariant mode) and of a 512-token prefill, at the shapes of four real models
+and two weight formats, it derives the launch
 shape (as the launchers in kernels/*.cu compute it), the DRAM bytes moved and
 the FLOPs, and predicts the time on five GPUs:
 
@@ -71,6 +73,7 @@ DEFAULTS = dict(
     eager_launch_us=4.0,  # host cost of one eager launch (prefill is not graph-captured)
     step_us=10.0,  # per decode step: graph launch, stream sync, H2D of the step's ids
     link_eff=0.80,  # fraction of the host link a pinned D2H copy reaches
+    reread_x=4.0,  # a batched mat-vec's later passes over a row (L1/L2 hits) vs DRAM speed
 )
 
 # ----------------------------------------------------------------- models
@@ -151,6 +154,7 @@ class Call:
         self.note = note
         self.act = act  # reads activations only (L2-resident when small), not weights / KV
         self.active = None  # blocks that find work, where fewer than the grid
+        self.reread = 0  # bytes read again from L1/L2 (a batched mat-vec's later passes)
 
     def n_blocks(self):
         return self.grid[0] * self.grid[1] * self.grid[2]
@@ -179,12 +183,14 @@ def call_time_us(c, gpu, a):
     lat = (L2_LATENCY_NS if in_l2 else gpu["latency_ns"]) * 1e-9
     bw_cap = resident_warps * c.inflight / lat
     bw = min(a["eff_bw"] * gpu["bw"], bw_cap)
-    t_mem = c.bytes / bw
+    t_mem = c.bytes / bw + c.reread / (a["reread_x"] * a["eff_bw"] * gpu["bw"])
     t_cmp = 0.0
     if c.unit == "tc":
         waves = c.n_blocks() / slots
         tail = waves / math.ceil(waves)  # the last wave's idle SMs
         t_cmp = c.flops / (a["eff_tc"] * gpu["mma_sync_ceiling"] * gpu["tc"] * tail)
+    elif c.unit == "dp4a":  # 4 int8 MACs per instruction at half the FP32 issue rate
+        t_cmp = c.flops / (a["eff_fma"] * gpu["fp32"] * 2)
     elif c.flops:
         t_cmp = c.flops / (a["eff_fma"] * gpu["fp32"])
     return (max(t_mem, t_cmp)) * 1e6 + c.nodes * a["launch_us"]
@@ -217,17 +223,24 @@ def c_quantize(vdt, n, rows):
                 4 * n * rows + total * by, 3 * n * rows, 32 * (32 if vdt == "Q8_K" else 16))
 
 
-def c_matvec(dt, n, rows):
+def c_matvec(dt, n, rows, tokens=1):
+    """slim_cuda_matvec(_tokens): a warp per row walks it once per token; the
+    weights come from DRAM once, the later passes from L1/L2."""
     lanes, unroll = MV_LANES[dt]
     blk, by, vdt = DTYPES[dt]
     nb = n // blk
     per_warp = min(nb, unroll * (32 // lanes)) * by  # weight bytes one warp has in flight
-    nbytes = rows * nb * by + row_bytes(vdt, n) + 4 * rows
-    return Call("matvec", f"matvec dtype={dt} n={n} rows={rows}", ((rows + 3) // 4, 1, 1), 128, 0,
-                REGS["matvec"], nbytes, 2 * n * rows, per_warp, act=False)
+    nbytes = rows * nb * by + tokens * (row_bytes(vdt, n) + 4 * rows)
+    c = Call("matvec", f"matvec dtype={dt} n={n} rows={rows}" + (f" tokens={tokens}" if tokens > 1
+                                                                   else ""),
+             ((rows + 3) // 4, 1, 1), 128, 0, REGS["matvec"], nbytes, 2 * n * rows * tokens,
+             per_warp, unit="dp4a", act=False)
+    c.reread = (tokens - 1) * rows * nb * by
+    return c
 
 
 def c_gemm(dt, n, rows, tokens):
+    # FLOPs as executed: the tensor cores work on whole 32-token tiles.
     blk, by, vdt = DTYPES[dt]
     pitch = (by + 15) // 16 * 16 if dt.endswith("_K") else (8 * by + 15) // 16 * 16
     smem = 64 * pitch + 32 * 264 * 2 + (32 * 4 + 32 * 16 * 4 if dt.endswith("_K") else 32 * 8)
@@ -237,7 +250,7 @@ def c_gemm(dt, n, rows, tokens):
     return Call("gemm", f"gemm dtype={dt} n={n} rows={rows} tokens={tokens}",
                 ((tokens + 31) // 32, (rows + 63) // 64, 1), 128, smem,
                 REGS["gemm_k" if dt.endswith("_K") else "gemm_q"], nbytes,
-                2 * n * rows * tokens, 2048, unit="tc", act=False)
+                2 * n * rows * ((tokens + 31) // 32 * 32), 2048, unit="tc", act=False)
 
 
 def c_kv_store(tokens, width):
@@ -311,6 +324,44 @@ def c_attention(tokens, pos0, n_ctx, nh, nkv, hd, window):
                 kv + 2 * q_bytes, flops, 2048, unit="tc", act=False)
 
 
+def pa_chunk(n_ctx):
+    """slim_cuda_attention_paged_chunk: keys per chunk (at most 64 chunks)."""
+    per = (n_ctx + 63) // 64
+    return max(256, (per + 31) // 32 * 32)
+
+
+def c_attention_paged(positions, n_ctx, nh, nkv, hd, window, split, same_seq=False):
+    """slim_cuda_attention_paged: one query per position in `positions`, each
+    in its own sequence (decode) or all of one sequence (same_seq: a prompt,
+    whose keys are read from DRAM once and re-read from L2)."""
+    T = len(positions)
+    ck = pa_chunk(n_ctx)
+    nch = (n_ctx + ck - 1) // ck
+    group = nh // nkv
+    block = 32 * min(group, 4)
+    smem = 32 * 129 * 4 + 32 * 128 * 4 + 4 * 256 * 4 + 128
+    keys = active = 0
+    for pos in positions:
+        first = max(0, pos - window + 1) if window else 0
+        keys += pos - first + 1
+        active += (pos // ck - first // ck + 1) if split else 1
+    last = max(positions)
+    kv_keys = (last + 1 if not window else min(window, last + 1)) if same_seq else keys
+    q_bytes = 4 * T * nh * hd
+    part = 2 * nh * active * (hd + 2) * 4 if split else 0  # partials written, then read
+    # A tile: 2 x 32 keys x hd/8 16-byte loads over the block, then compute.
+    loads = max(1, min(8, 2 * 32 * (hd // 8) // block))
+    pos = f"{min(positions)}..{last}" if same_seq else str(last)
+    key = (f"attention_paged tokens={T} pos={pos} n_ctx={n_ctx} heads={nh} kv={nkv} hd={hd} "
+           f"window={window} mode={'split' if split else 'one-pass'}")
+    c = Call("attention", key, (nch if split else 1, nkv, T), block, smem, 77 if split else 100,
+             2 * kv_keys * nkv * hd * 2 + 2 * q_bytes + part, 4 * nh * hd * keys,
+             32 * 16 * loads // 2, unit="fma", nodes=2 if split else 1,
+             note=f"{active} of {nch * T} chunk blocks active" if split else "", act=False)
+    c.active = active * nkv
+    return c
+
+
 # ----------------------------------------------------------------- one step
 def step_calls(m, quant, tokens, pos0, n_ctx):
     """The launcher calls of one forward step, in lib/model/forward.c's order,
@@ -361,6 +412,83 @@ def step_calls(m, quant, tokens, pos0, n_ctx):
     calls.append(c_rmsnorm(E, 1))
     matmul("output", 0, E, V, 1)
     return calls, 4 * V
+
+
+BUCKETS = (1, 2, 4, 8, 16, 32)
+
+
+def batched_step_calls(m, quant, n_seqs, ctx, invariant=False, mv_max=8):
+    """A batched decode step as lib/backend/cuda/cuda.c runs it: n_seqs
+    sequences, each decoding its token at position ctx - 1 over its block
+    table, padded to the batch-size bucket; paged attention (split over
+    chunks); the mat-vec up to 8 rows, the GEMM above (and at every size in
+    the invariant mode); the output matrix 8 rows at a time (context.c's
+    logits_rows on a device), every row's logits copied to the host.
+    Returns (calls, logits_bytes, rows)."""
+    E, F, V = m["n_embd"], m["n_ff"], m["vocab"]
+    nh, nkv, hd, L = m["n_head"], m["n_head_kv"], m["head_dim"], m["n_layer"]
+    B = next(b for b in BUCKETS if b >= n_seqs)
+    calls = []
+
+    def matmul(tensor, layer, n, rows, t):
+        dt = weight_type(quant, tensor, layer, L, n, m["tied"])
+        calls.append(c_quantize(DTYPES[dt][2], n, t))
+        calls.append(c_matvec(dt, n, rows, t) if t <= mv_max and not invariant else
+                     c_gemm(dt, n, rows, t))
+
+    calls.append(c_get_rows(weight_type(quant, "token_embd", 0, L, E, m["tied"]), E, B))
+    for il in range(L):
+        swa = m["swa_every"] and (il + 1) % m["swa_every"] != 0
+        window = m["swa_window"] if swa else 0
+        calls.append(c_rmsnorm(E, B))
+        matmul("attn_q", il, E, nh * hd, B)
+        matmul("attn_k", il, E, nkv * hd, B)
+        matmul("attn_v", il, E, nkv * hd, B)
+        if m["qk_norm"]:
+            calls.append(c_rmsnorm(hd, B * nh))
+            calls.append(c_rmsnorm(hd, B * nkv))
+        calls.append(c_rope(B, nh, hd))
+        calls.append(c_rope(B, nkv, hd))
+        calls.append(c_ew("scale", B * nh * hd, 8))
+        calls.append(c_kv_store(n_seqs, nkv * hd))
+        calls.append(c_kv_store(n_seqs, nkv * hd))
+        calls.append(c_attention_paged([ctx - 1] * n_seqs, ctx, nh, nkv, hd, window, True))
+        matmul("attn_output", il, nh * hd, E, B)
+        if m["post_norms"]:
+            calls.append(c_rmsnorm(E, B))
+        calls.append(c_ew("add", B * E, 12))
+        calls.append(c_rmsnorm(E, B))
+        matmul("ffn_gate", il, E, F, B)
+        matmul("ffn_up", il, E, F, B)
+        calls.append(c_ew("act_mul", B * F, 12, 10))
+        matmul("ffn_down", il, F, E, B)
+        if m["post_norms"]:
+            calls.append(c_rmsnorm(E, B))
+        calls.append(c_ew("add", B * E, 12))
+    for r0 in range(0, B, 8):  # output_block: 8 rows at a time
+        r = min(8, B - r0)
+        calls.append(c_ew("copy", r * E, 8, 0))
+        calls.append(c_rmsnorm(E, r))
+        matmul("output", 0, E, V, r)
+    return calls, 4 * V * B, B
+
+
+def invariant_prefill_calls(m, quant, tokens):
+    """A prompt of `tokens` in one step in the invariant mode: the paged
+    attention (one pass, f32) instead of flash attention; the rest as
+    step_calls."""
+    calls, lb = step_calls(m, quant, tokens, 0, tokens)
+    nh, nkv, hd = m["n_head"], m["n_head_kv"], m["head_dim"]
+    out = []
+    il = 0
+    for c in calls:
+        if c.op == "attention":
+            swa = m["swa_every"] and (il + 1) % m["swa_every"] != 0
+            window = m["swa_window"] if swa else 0
+            c = c_attention_paged(list(range(tokens)), tokens, nh, nkv, hd, window, False, True)
+            il += 1
+        out.append(c)
+    return out, lb
 
 
 def step_time_us(calls, logits_bytes, gpu, a, graph):
@@ -447,6 +575,10 @@ def scenarios():
                 # + on-device greedy sampling (not in the wired step, which copies the logits)
                 yield mk, q, f"decode@{ctx}", calls + [c_argmax(m["vocab"])]
             yield mk, q, "prefill512", step_calls(m, q, 512, 0, 512)[0]
+            if q == "q4_k_m":  # the engine's batched decode steps (bench_kernels times them too)
+                for n in (2, 8, 32):
+                    calls = batched_step_calls(m, q, n, 1024)[0]
+                    yield mk, q, f"batched{n}@1024", [c for c in calls if c.op != "copy"]
 
 
 def fmt_bytes(b):
@@ -535,6 +667,47 @@ def markdown(a):
                 note = f" ({c.note})" if c.note else ""
                 w(f"| {m['label']} | `{c.key}`{note} | {c.shape()} | {n} | {fmt_bytes(c.bytes)} | "
                   f"{fmt_flops(c.flops)} | {ts} |")
+
+    w("\nPredicted batched decode (Q4_K_M): N sequences each decoding one token at context "
+      "1024, one graph replay of the N's bucket per step, all N rows of logits copied to the "
+      "host. Per step: bytes moved (DRAM) and FLOPs; aggregate tokens/s (N / step time):\n")
+    w(f"| model | N | kernel nodes | bytes / step | FLOPs / step | {gl} |")
+    w("|---|---|---|---|---" + "|---" * len(DOC_GPUS) + "|")
+    for mk, m in MODELS.items():
+        for n in BUCKETS:
+            calls, lb, _ = batched_step_calls(m, "q4_k_m", n, 1024)
+            cells = " | ".join(
+                f"{n * 1e6 / step_time_us(calls, lb, GPUS[g], a, True):,.0f}" for g in DOC_GPUS)
+            w(f"| {m['label']} | {n} | {sum(c.nodes for c in calls)} | "
+              f"{fmt_bytes(sum(c.bytes for c in calls))} | "
+              f"{fmt_flops(sum(c.flops for c in calls))} | {cells} |")
+
+    w("\nWhat the invariant mode (`SLIM_CUDA_INVARIANT=1`) costs (Q4_K_M): decode steps of "
+      "N = 1, 4 and 8 sequences at context 1024 (the GEMM instead of the mat-vec: the weights "
+      "are read once either way, but the tensor cores compute a whole 32-token tile) and a "
+      "512-token prompt in one step (the paged f32 attention instead of flash attention); "
+      "aggregate tokens/s default / invariant. From 9 rows on both take the GEMM: there it "
+      "costs nothing.\n")
+    w(f"| model | phase | {gl} |")
+    w("|---|---" + "|---" * len(DOC_GPUS) + "|")
+    for mk, m in MODELS.items():
+        for n in (1, 4, 8):
+            d, i = (batched_step_calls(m, "q4_k_m", n, 1024, inv)[:2] for inv in (False, True))
+            cells = []
+            for g in DOC_GPUS:
+                td = step_time_us(*d, GPUS[g], a, True)
+                ti = step_time_us(*i, GPUS[g], a, True)
+                cells.append(f"{n * 1e6 / td:,.0f} / {n * 1e6 / ti:,.0f} "
+                             f"({100 * (td / ti - 1):+.0f}%)")
+            w(f"| {m['label']} | decode N={n} | " + " | ".join(cells) + " |")
+        pd = step_calls(m, "q4_k_m", 512, 0, 512)
+        pi = invariant_prefill_calls(m, "q4_k_m", 512)
+        cells = []
+        for g in DOC_GPUS:
+            td = step_time_us(*pd, GPUS[g], a, False)
+            ti = step_time_us(*pi, GPUS[g], a, False)
+            cells.append(f"{512e6 / td:,.0f} / {512e6 / ti:,.0f} ({100 * (td / ti - 1):+.0f}%)")
+        w(f"| {m['label']} | prefill 512 | " + " | ".join(cells) + " |")
 
     m = MODELS["llama-3.1-8b"]
     w(f"\nEvery launch of one {m['label']} Q4_K_M decode step at context 4096, µs per call:\n")

@@ -174,7 +174,8 @@ static const char usage[] =
     "  1,2,4,8,16,32): aggregate generation tokens/s while all N decode, time to\n"
     "  first token and inter-token latency (p50/p99).  Then the prefix cache: time\n"
     "  to first token of a request whose --prefix tokens (default 1000) are cached\n"
-    "  vs not.  --lora: 8 streams over 4 copies of the adapter vs all on one.\n";
+    "  vs not.  --lora A[,B,...]: 8 streams over 4 adapters (up to 4 files, repeated\n"
+    "  to make 4) vs all on the first.\n";
 
 int cli_bench_is_parallel(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
@@ -336,8 +337,22 @@ int cli_bench_parallel(int argc, char **argv) {
     }
     if (lora_path) {
         int32_t idx[4], map[8];
+        /* Up to 4 comma-separated files, repeated to make 4 adapters. */
+        char files[4][1024];
+        int n_files = 0;
+        for (const char *p = lora_path; *p && n_files < 4;) {
+            const char *end = strchr(p, ',');
+            const size_t len = end ? (size_t)(end - p) : strlen(p);
+            snprintf(files[n_files++], sizeof files[0], "%.*s", (int)len, p);
+            p = end ? end + 1 : p + len;
+        }
+        if (!n_files) {
+            fprintf(stderr, "slim bench: --lora '%s': no adapter file\n", lora_path);
+            rc = 2;
+            goto out;
+        }
         for (int k = 0; k < 4 && !st; k++) {
-            if ((st = slim_lora_load(model, lora_path, &loras[k]))) break;
+            if ((st = slim_lora_load(model, files[k % n_files], &loras[k]))) break;
             st = slim_engine_attach_lora(b.engine, loras[k], 1.0f, &idx[k]);
         }
         if (st) {

@@ -129,5 +129,6 @@ double cli_now_s(void);
 int cli_cmp_double(const void *a, const void *b);
 int cli_chat(int argc, char **argv);    /* chat.c: `slim chat` */
 int cli_convert(int argc, char **argv); /* convert.c: `slim convert` */
+int cli_eval(int argc, char **argv);    /* eval.c: `slim eval` */
 
 #endif

@@ -426,6 +426,7 @@ static const char usage[] = "usage: slim COMMAND [options]   (slim COMMAND --hel
                             "  convert   write a model as GGUF, optionally quantized\n"
                             "  classify  label texts with a model: the label, its probability\n"
                             "  serve     an OpenAI-compatible HTTP server\n"
+                            "  eval      which candidate model meets a task's bar, at what cost\n"
                             "  version   print the library version (also --version)\n";
 
 static int dispatch(int argc, char **argv) {
@@ -443,6 +444,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(argv[1], "convert")) return cli_convert(argc - 2, argv + 2);
     if (!strcmp(argv[1], "classify")) return cli_classify(argc - 2, argv + 2);
     if (!strcmp(argv[1], "serve")) return cli_serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval")) return cli_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         if (argc > 2) {
             fprintf(stderr, "slim version: unexpected argument '%s'\n", argv[2]);

@@ -239,7 +239,7 @@ int srv_job_start(srv *s, srv_req *r, int fd, srv_job **out, srv_err *err) {
         const slim_status st = slim_engine_submit(s->engine, &rp, &c->id);
         if (st) {
             c->id = 0;
-            if (st == SLIM_ERR_CONTEXT_FULL) {
+            if (st == SLIM_ERR_BUSY || st == SLIM_ERR_CONTEXT_FULL) { /* the queue is full */
                 srv_fail(err, 429, NULL, "the server's queue is full: retry later (%s)",
                          slim_last_error());
             } else if (st == SLIM_ERR_INVALID_ARG) {

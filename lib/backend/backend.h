@@ -151,6 +151,17 @@ typedef struct slim_backend_ops {
      * stops recording and runs the step (ok false: discard the recording). */
     bool (*graph_begin)(const slim_exec *ex);
     slim_status (*graph_end)(const slim_exec *ex, bool ok);
+    /* Optional (NULL: none): decode steps of many sequences recorded once per
+     * batch-size bucket and replayed.  After begin() of a step whose tokens
+     * all want their logits and use no adapter, graph_rows returns the rows
+     * its ops are to run on (the step padded to its bucket: padding rows
+     * store no KV and see no key), or 0: no recording for this step.  Then
+     * graph_logits gives the backend's host memory for those rows' logits
+     * (n_floats = rows * n_vocab; NULL: run without a recording), the caller
+     * runs graph_begin / the ops on all rows into it / graph_end, and copies
+     * the step's rows out after finish(). */
+    int32_t (*graph_rows)(const slim_exec *ex);
+    float *(*graph_logits)(const slim_exec *ex, int64_t n_floats);
     /* Model weights: copy the file's tensor data (bytes at host) into backend
      * memory; *dev receives its address there.  NULL: weights stay in place. */
     slim_status (*weights_upload)(const void *host, size_t bytes, void **dev);

@@ -69,11 +69,14 @@ SLIM_HIDDEN slim_status slim_schema_build(slim_cgb *b, const char *text, size_t 
 /* ---- the vocabulary ---------------------------------------------------------------------- */
 
 enum { SLIM_CTOK_NEVER = 0, SLIM_CTOK_TEXT = 1, SLIM_CTOK_EOS = 2 };
+enum { SLIM_CTOK_LEN_MAX = 48 };
 
 typedef struct slim_ctrie_node {
     uint8_t byte;
     uint8_t plain;    /* this byte and every byte below are printable ASCII but '"' and '\\' */
     uint8_t boundary; /* the bytes down to here end at a UTF-8 character boundary */
+    uint8_t hc;       /* characters (UTF-8 lead bytes) from this byte down to the deepest
+                         token below, at most 255 */
     uint16_t depth;
     uint16_t h;     /* bytes from the parent down to the deepest token below */
     int32_t next;   /* preorder index past this node's subtree */
@@ -102,6 +105,9 @@ typedef struct slim_ctokens {
      * on every such character (inside a JSON string) a whole subtree of the
      * safe trie is allowed at once (safe_mask at the root). */
     uint32_t *safe_mask;
+    /* safe_len_mask + c * words: the safe tokens of at most c characters (a
+     * trailing partial one counted), c = 0 .. SLIM_CTOK_LEN_MAX */
+    uint32_t *safe_len_mask;
     slim_ctrie safe, unsafe; /* the TEXT tokens, split */
 } slim_ctokens;
 

@@ -16,12 +16,21 @@ enum { UNKNOWN = -3 };
 /* Work one step may do (frames visited by a closure, frames in a state):
  * highly ambiguous grammars blow a stack set up; they fail closed instead. */
 #define STEP_BUDGET ((size_t)1 << 18)
+/* Subtrees of at least this many tokens are remembered as all allowed from a
+ * state (masks of states that differ only in what a few tokens would do, e.g.
+ * an unanchored pattern inside a string, then skip them). */
+#define MEMO_MIN_TOKENS 64
+#define MEMO_MAX ((size_t)1 << 20)
+/* String-safe characters looked ahead from a state for the bulk path (a
+ * string with a length bound): tokens longer than this are walked. */
+#define SAFE_REACH_MAX SLIM_CTOK_LEN_MAX
 
 typedef struct cstate {
     int32_t off, n; /* frames: spool[off .. off+n), sorted */
     int32_t row;    /* transition row, -1 if none */
     int32_t mask;   /* cached mask, -1 if none */
     int32_t uni;    /* the one state every plain byte leads to; -1 none, UNKNOWN */
+    int32_t suni;   /* the one state every string-safe character leads to; -1 none, UNKNOWN */
     int8_t sloop;   /* every string-safe character leads back here: 1, 0, -1 unknown */
     uint8_t accept;
     uint64_t h;
@@ -56,7 +65,11 @@ struct slim_cmatch {
     size_t steps; /* closure work in this step */
     bool failed;
     int32_t start;
-    int32_t *walk; /* [max_depth + 1] */
+    int32_t *walk;  /* [max_depth + 1] */
+    int32_t *cdep;  /* [max_depth + 1] characters on the walk's path */
+    int32_t *pend;  /* [max_depth + 1][3] subtrees being checked for the memo */
+    uint64_t *memo; /* open addressing: (state, trie node) whose subtree is all allowed */
+    size_t nmemo, capmemo;
     uint32_t *out; /* the last mask */
 };
 
@@ -268,7 +281,8 @@ static int32_t intern_state(slim_cmatch *m) {
         return SLIM_CSTATE_DEAD;
     }
     if (m->nres) memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
-    m->st[m->ns] = (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, -1, m->res_acc, h};
+    m->st[m->ns] =
+        (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, UNKNOWN, -1, m->res_acc, h};
     m->nsp += m->nres;
     m->shash[j] = (int32_t)m->ns;
     return (int32_t)m->ns++;
@@ -372,12 +386,14 @@ slim_status slim_cmatch_new(const slim_cgrammar *g, const slim_ctokens *t, slim_
     m->t = t;
     m->cache_masks = true;
     m->mask_words = ((size_t)t->n_vocab + 31) / 32;
-    m->walk = malloc(sizeof(int32_t) *
-                     ((size_t)(t->safe.max_depth > t->unsafe.max_depth ? t->safe.max_depth
-                                                                       : t->unsafe.max_depth) +
-                      2));
+    const size_t depth = (size_t)(t->safe.max_depth > t->unsafe.max_depth ? t->safe.max_depth
+                                                                          : t->unsafe.max_depth) +
+                         2;
+    m->walk = malloc(sizeof(int32_t) * depth);
+    m->cdep = malloc(sizeof(int32_t) * depth);
+    m->pend = malloc(sizeof(int32_t) * 3 * depth);
     m->out = calloc(m->mask_words + 1, sizeof(uint32_t));
-    if (!m->walk || !m->out) {
+    if (!m->walk || !m->cdep || !m->pend || !m->out) {
         slim_cmatch_free(m);
         return slim_error(SLIM_ERR_NOMEM, "constraint matcher: out of memory");
     }
@@ -408,6 +424,9 @@ void slim_cmatch_free(slim_cmatch *m) {
     free(m->work);
     free(m->res);
     free(m->walk);
+    free(m->cdep);
+    free(m->pend);
+    free(m->memo);
     free(m->out);
     free(m);
 }
@@ -512,6 +531,81 @@ static bool string_loop(slim_cmatch *m, int32_t s) {
     return ok;
 }
 
+/* The one live state every string-safe character (tokens.c) leads to from s,
+ * else -1: inside a string with a length bound, each character moves the
+ * count on whatever it is, so a subtree of string-safe tokens no longer than
+ * the steps available is allowed whole. */
+static int32_t safe_uniform(slim_cmatch *m, int32_t s) {
+    if (m->st[s].suni != UNKNOWN) return m->st[s].suni;
+    int32_t u = uniform(m, s);
+    vmemo v;
+    v.n[0] = v.n[1] = v.n[2] = 0;
+    for (int lead = 0xC2; lead <= 0xF4 && u >= 0; lead++) {
+        int32_t x = delta(m, s, (uint8_t)lead);
+        if (x < 0) {
+            u = -1;
+            break;
+        }
+        int len = lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : 4;
+        if (len == 2) {
+            if (!conts_to(m, x, 1, u, &v)) u = -1;
+            continue;
+        }
+        int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+        int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+        for (int c2 = lo; c2 <= hi && u >= 0; c2++) {
+            int32_t y = delta(m, x, (uint8_t)c2);
+            if (y < 0 || !conts_to(m, y, len - 2, u, &v)) u = -1;
+        }
+    }
+    if (m->failed) return -1;
+    m->st[s].suni = u;
+    return u;
+}
+
+static uint64_t memo_key(int32_t x, int32_t node, bool safe) {
+    return ((uint64_t)(uint32_t)x << 32 | (uint64_t)(uint32_t)node << 1 | safe) + 1; /* 0: empty */
+}
+
+static bool memo_has(const slim_cmatch *m, uint64_t k) {
+    if (!m->capmemo) return false;
+    for (size_t j = mix(k) & (m->capmemo - 1);; j = (j + 1) & (m->capmemo - 1)) {
+        if (m->memo[j] == k) return true;
+        if (!m->memo[j]) return false;
+    }
+}
+
+static void memo_add(slim_cmatch *m, uint64_t k) {
+    if ((m->nmemo + 1) * 2 > m->capmemo) {
+        size_t cap = m->capmemo ? m->capmemo * 2 : 1024;
+        if (cap > 2 * MEMO_MAX) { /* full: start again */
+            memset(m->memo, 0, m->capmemo * sizeof *m->memo);
+            m->nmemo = 0;
+        } else {
+            uint64_t *t = calloc(cap, sizeof *t);
+            if (!t) return; /* only a cache */
+            for (size_t i = 0; i < m->capmemo; i++)
+                if (m->memo[i])
+                    for (size_t j = mix(m->memo[i]) & (cap - 1);; j = (j + 1) & (cap - 1))
+                        if (!t[j]) {
+                            t[j] = m->memo[i];
+                            break;
+                        }
+            free(m->memo);
+            m->memo = t;
+            m->capmemo = cap;
+        }
+    }
+    for (size_t j = mix(k) & (m->capmemo - 1);; j = (j + 1) & (m->capmemo - 1)) {
+        if (m->memo[j] == k) return;
+        if (!m->memo[j]) {
+            m->memo[j] = k;
+            m->nmemo++;
+            return;
+        }
+    }
+}
+
 /* The trie walk: a node's bytes are fed to the automaton from its parent's
  * state; a dead state skips the whole subtree.  Bulk path: where every plain
  * byte leads to one live state for `reach` steps from the root (inside a
@@ -539,11 +633,32 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
     int32_t reach = 0; /* uniform steps available from the root */
     for (int32_t u = s; reach < r->max_depth && (u = uniform(m, u)) >= 0;)
         reach++;
-    int32_t plain_run = 0; /* depth to which the current path is all plain */
-    for (int32_t i = 1; i < r->n;) {
+    int32_t *cdep = m->cdep; /* characters on the path down to each depth */
+    cdep[0] = 0;
+    int32_t sreach = 0; /* the same over string-safe characters (the safe trie) */
+    for (int32_t u = s; safe && sreach < SAFE_REACH_MAX && (u = safe_uniform(m, u)) >= 0;)
+        sreach++;
+    int32_t plain_run = 0;           /* depth to which the current path is all plain */
+    int32_t *pend = m->pend, np = 0; /* (node, state, dead count) of open memo candidates */
+    int64_t dead = 0;                /* dead subtrees met so far */
+    for (int32_t i = 1;;) {
+        while (np > 0 && i >= T[pend[3 * np - 3]].next) { /* subtrees finished */
+            np--;
+            if (pend[3 * np + 2] == (int32_t)dead)
+                memo_add(m, memo_key(pend[3 * np + 1], pend[3 * np], safe));
+        }
+        if (i >= r->n) break;
         const slim_ctrie_node *nd = &T[i];
         int32_t d = nd->depth;
         if (plain_run > d - 1) plain_run = d - 1;
+        /* every token below has at most sreach characters (a trailing
+         * partial one counted) */
+        cdep[d] = cdep[d - 1] + ((nd->byte & 0xC0) != 0x80);
+        if (sreach && cdep[d - 1] + nd->hc <= sreach) { /* safe tokens start with a lead byte */
+            if (!neg) set_range(mask, r, i, true);
+            i = nd->next;
+            continue;
+        }
         /* plain bytes all the way down, and the state loops on them (or
          * they stay live long enough from the root) */
         if (nd->plain && ((plain_run == d - 1 && d - 1 + nd->h <= reach) ||
@@ -555,8 +670,18 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
         int32_t x = delta(m, walk[d - 1], nd->byte);
         if (x < 0) {
             if (neg) set_range(mask, r, i, false);
+            dead++;
             i = nd->next;
             continue;
+        }
+        if (r->tok_start[nd->next] - r->tok_start[i] >= MEMO_MIN_TOKENS) {
+            if (memo_has(m, memo_key(x, i, safe))) {
+                if (!neg) set_range(mask, r, i, true);
+                i = nd->next;
+                continue;
+            }
+            pend[3 * np] = i, pend[3 * np + 1] = x, pend[3 * np + 2] = (int32_t)dead;
+            np++;
         }
         if (safe && nd->boundary && string_loop(m, x)) {
             /* every safe token below continues with safe characters */
@@ -589,10 +714,33 @@ static bool mostly_allowed(slim_cmatch *m, int32_t s, const slim_ctrie *r) {
     return yes > no;
 }
 
+/* No string-safe character is allowed at s. */
+static bool safe_dead(slim_cmatch *m, int32_t s) {
+    for (int c = 0x20; c < 0x7F; c++)
+        if (c != '"' && c != '\\' && delta(m, s, (uint8_t)c) >= 0) return false;
+    for (int c = 0xC2; c <= 0xF4; c++)
+        if (delta(m, s, (uint8_t)c) >= 0) return false;
+    return true;
+}
+
+/* r when every string-safe character moves s on for r steps and none is
+ * allowed after them (a string with a length bound): the safe tokens of at
+ * most r characters are the allowed ones.  Else -1. */
+static int32_t safe_count(slim_cmatch *m, int32_t s) {
+    int32_t r = 0, u = s;
+    for (int32_t next; r < SAFE_REACH_MAX && (next = safe_uniform(m, u)) >= 0; r++)
+        u = next;
+    return r < SAFE_REACH_MAX && safe_dead(m, u) && !m->failed ? r : -1;
+}
+
 static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     const slim_ctokens *t = m->t;
+    int32_t r;
     if (string_loop(m, s)) {
         memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
+    } else if ((r = safe_count(m, s)) >= 0) {
+        memcpy(mask, t->safe_len_mask + (size_t)r * (m->mask_words + 1),
+               m->mask_words * sizeof(uint32_t));
     } else if (mostly_allowed(m, s, &t->safe)) {
         memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
         walk_trie(m, s, &t->safe, true, true, mask);

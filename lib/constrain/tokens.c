@@ -19,6 +19,7 @@ void slim_ctokens_free(slim_ctokens *t) {
     free(t->bytes);
     free(t->eos);
     free(t->safe_mask);
+    free(t->safe_len_mask);
     trie_free(&t->safe);
     trie_free(&t->unsafe);
     free(t);
@@ -113,12 +114,16 @@ static slim_status build_trie(slim_ctokens *t, const uint8_t *pick, slim_ctrie *
         uint8_t c = nd->byte;
         bool plain = c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
         uint16_t h = 0;
+        int hc = 0;
         for (int32_t j = i + 1; j < nd->next; j = r->nodes[j].next) {
             plain = plain && r->nodes[j].plain;
             if (r->nodes[j].h > h) h = r->nodes[j].h;
+            if (r->nodes[j].hc > hc) hc = r->nodes[j].hc;
         }
         nd->plain = plain;
         nd->h = (uint16_t)(h + 1);
+        hc += (c & 0xC0) != 0x80;
+        nd->hc = (uint8_t)(hc < 255 ? hc : 255);
     }
     return SLIM_OK;
 }
@@ -169,9 +174,12 @@ slim_status slim_ctokens_new(int32_t n, const uint8_t *kind, const uint32_t *off
     t->off = malloc(sizeof(uint32_t) * ((size_t)n + 1));
     t->bytes = malloc((size_t)off[n] + 1);
     t->eos = malloc(sizeof(int32_t) * (size_t)n);
-    t->safe_mask = calloc(((size_t)n + 31) / 32 + 1, sizeof(uint32_t));
+    const size_t words = ((size_t)n + 31) / 32 + 1;
+    t->safe_mask = calloc(words, sizeof(uint32_t));
+    t->safe_len_mask = calloc(words * (SLIM_CTOK_LEN_MAX + 1), sizeof(uint32_t));
     uint8_t *pick = malloc((size_t)n);
-    if (!t->kind || !t->off || !t->bytes || !t->eos || !t->safe_mask || !pick) {
+    if (!t->kind || !t->off || !t->bytes || !t->eos || !t->safe_mask || !t->safe_len_mask ||
+        !pick) {
         free(pick);
         slim_ctokens_free(t);
         return slim_error(SLIM_ERR_NOMEM, "constraint tokens: out of memory");
@@ -194,6 +202,12 @@ slim_status slim_ctokens_new(int32_t n, const uint8_t *kind, const uint32_t *off
             t->kind[i] == SLIM_CTOK_TEXT && string_safe(t->bytes + off[i], off[i + 1] - off[i]);
         if (safe) t->safe_mask[i >> 5] |= 1u << (i & 31);
         pick[i] = 1;
+        if (!safe) continue;
+        int chars = 0;
+        for (uint32_t b = off[i]; b < off[i + 1]; b++)
+            chars += (t->bytes[b] & 0xC0) != 0x80;
+        for (int c = chars; c <= SLIM_CTOK_LEN_MAX; c++)
+            t->safe_len_mask[(size_t)c * words + (i >> 5)] |= 1u << (i & 31);
     }
     for (int32_t i = 0; i < n; i++)
         pick[i] = (t->safe_mask[i >> 5] >> (i & 31)) & 1;

@@ -54,6 +54,7 @@ const char *slim_status_string(slim_status status) {
     case SLIM_ERR_ABORTED: return "aborted";
     case SLIM_ERR_BUFFER_TOO_SMALL: return "buffer too small";
     case SLIM_ERR_INTERNAL: return "internal error";
+    case SLIM_ERR_BUSY: return "busy";
     }
     return "unknown status";
 }

@@ -51,6 +51,9 @@ static slim_status attention_block(slim_context *ctx, int il, int32_t T) {
         .freq_factors = ctx->rope_factors,
         .neox = hp->rope_neox,
     };
+    /* The sliding layers' rows and tables, when they have their own pool. */
+    const slim_batch *view = ctx->swa_split && swa ? &ctx->swa_batch : &ctx->step_batch;
+    if (ctx->swa_split && ctx->exec.batch != view && (st = ops->begin(&ctx->exec, view))) return st;
     ops->rope(&ctx->exec, a->q, T, &rope);
     rope.n_heads = nkv;
     ops->rope(&ctx->exec, a->k, T, &rope);
@@ -167,6 +170,11 @@ static slim_status step_prepare(slim_context *ctx, const slim_step *s, slim_batc
         slim_batch_seq *v = realloc(ctx->step_seqs, (size_t)s->n_seqs * sizeof *v);
         if (!v) return slim_error(SLIM_ERR_NOMEM, "slim_forward_step: out of memory");
         ctx->step_seqs = v;
+        if (ctx->swa_split) {
+            v = realloc(ctx->step_swa_seqs, (size_t)s->n_seqs * sizeof *v);
+            if (!v) return slim_error(SLIM_ERR_NOMEM, "slim_forward_step: out of memory");
+            ctx->step_swa_seqs = v;
+        }
         ctx->step_seqs_cap = s->n_seqs;
     }
     for (int32_t i = 0; i < s->n_seqs; i++) {
@@ -180,6 +188,13 @@ static slim_status step_prepare(slim_context *ctx, const slim_step *s, slim_batc
                               "slim_forward_step: sequence %d asks for adapter %d of %d attached",
                               i, q->lora, ctx->lora.n);
         ctx->step_seqs[i] = (slim_batch_seq){q->blocks, q->n_blocks};
+        if (ctx->swa_split) {
+            const slim_step_table *w = s->swa_seqs ? &s->swa_seqs[i] : NULL;
+            if (!w || w->n_blocks < 0 || (w->n_blocks && !w->blocks))
+                return slim_error(SLIM_ERR_INVALID_ARG,
+                                  "slim_forward_step: sequence %d has no sliding-window table", i);
+            ctx->step_swa_seqs[i] = (slim_batch_seq){w->blocks, w->n_blocks};
+        }
     }
     for (int32_t t = 0; t < s->n_tokens; t++) {
         const int32_t sq = s->seq[t], p = s->pos[t];
@@ -204,6 +219,21 @@ static slim_status step_prepare(slim_context *ctx, const slim_step *s, slim_batc
                                       "slim_forward_step: sequence %d's block %d is %d, outside "
                                       "0..%d",
                                       sq, k, s->seqs[sq].blocks[k], ctx->n_kv_blocks - 1);
+        /* the sliding table: from the window of the sequence's first token here */
+        if (ctx->swa_split && (t == 0 || s->seq[t - 1] != sq)) {
+            int32_t last = p;
+            for (int32_t u = t + 1; u < s->n_tokens && s->seq[u] == sq; u++)
+                last = s->pos[u];
+            const int32_t w = ctx->model->hp.swa_window, from = p - w + 1 > 0 ? p - w + 1 : 0;
+            const slim_step_table *q = &s->swa_seqs[sq];
+            for (int32_t k = from / bs; k <= last / bs; k++)
+                if (k >= q->n_blocks || q->blocks[k] < 0 || q->blocks[k] >= ctx->n_swa_blocks)
+                    return slim_error(SLIM_ERR_INVALID_ARG,
+                                      "slim_forward_step: sequence %d's sliding-window block %d is "
+                                      "%d, outside 0..%d",
+                                      sq, k, k < q->n_blocks ? q->blocks[k] : -1,
+                                      ctx->n_swa_blocks - 1);
+        }
     }
     *b = (slim_batch){.n_tokens = s->n_tokens,
                       .tokens = s->tokens,
@@ -215,6 +245,15 @@ static slim_status step_prepare(slim_context *ctx, const slim_step *s, slim_batc
                       .seqs = ctx->step_seqs};
     for (int32_t t = 0; t < s->n_tokens; t++)
         ctx->step_row[t] = (int32_t)slim_batch_kv_row(b, s->seq[t], s->pos[t]);
+    ctx->step_batch = *b;
+    if (ctx->swa_split) {
+        ctx->swa_batch = *b;
+        ctx->swa_batch.row = ctx->step_swa_row;
+        ctx->swa_batch.seqs = ctx->step_swa_seqs;
+        for (int32_t t = 0; t < s->n_tokens; t++)
+            ctx->step_swa_row[t] =
+                (int32_t)slim_batch_kv_row(&ctx->swa_batch, s->seq[t], s->pos[t]);
+    }
     return SLIM_OK;
 }
 
@@ -232,7 +271,26 @@ slim_status slim_forward_step(slim_context *ctx, const slim_step *step, float *l
                           "slim_forward_step: %d tokens want logits and logits is NULL", n_want);
     if ((st = slim_lora_plan(ctx, step))) return st;
     const slim_backend_ops *ops = ctx->ops;
-    if ((st = ops->begin(&ctx->exec, &b))) return st;
+    if ((st = ops->begin(&ctx->exec, &ctx->step_batch))) return st;
+    /* Decode steps of many sequences: padded to the backend's bucket, recorded once per bucket. */
+    const int32_t G = n_want == T && !ctx->lora.active && !ctx->swa_split && ops->graph_rows
+                          ? ops->graph_rows(&ctx->exec)
+                          : 0;
+    const int64_t V = ctx->model->hp.n_vocab;
+    float *staged = G >= T ? ops->graph_logits(&ctx->exec, (int64_t)G * V) : NULL;
+    if (staged) {
+        for (int32_t t = T; t < G; t++)
+            ctx->step_idx[t] = t;
+        if (!ops->graph_begin(&ctx->exec)) {
+            st = forward_ops(ctx, step->tokens, G, ctx->step_idx, G, staged);
+            slim_status end = ops->graph_end(&ctx->exec, st == SLIM_OK);
+            if (!st) st = end;
+        }
+        slim_status fin = ops->finish(&ctx->exec);
+        ctx->exec.batch = NULL;
+        if (!st && !fin) memcpy(logits, staged, (size_t)(T * V) * sizeof(float));
+        return st ? st : fin;
+    }
     /* The recorded decode step has no adapters and downloads into act.logits. */
     if (T == 1 && n_want == 1 && logits == ctx->act.logits && ops->graph_begin &&
         !ctx->lora.active) {
@@ -251,7 +309,7 @@ slim_status slim_forward_step(slim_context *ctx, const slim_step *step, float *l
 
 slim_status slim_forward(slim_context *ctx, const int32_t *tokens, int32_t T, float *logits_all) {
     const int32_t n_ident = (ctx->n_ctx + ctx->kv_block_size - 1) / ctx->kv_block_size;
-    if (n_ident > ctx->n_kv_blocks)
+    if (n_ident > ctx->n_kv_blocks || ctx->swa_split)
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "slim_prefill: this context's %d KV blocks do not hold one sequence of "
                           "%d tokens",

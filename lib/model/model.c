@@ -14,7 +14,6 @@
 #include "core/bigalloc.h"
 #include "core/grow.h"
 #include "quant/dtype.h"
-#include "runtime/constraint.h"
 
 const slim_arch *slim_arch_find(const char *name) {
     static const slim_arch *const all[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
@@ -521,7 +520,7 @@ slim_model_params slim_model_default_params(void) {
 
 void slim_model_free(slim_model *m) {
     if (!m) return;
-    slim_cmodel_free(m->constrain);
+    if (m->constrain) m->constrain_free(m->constrain);
     if (m->weights_dev) m->ops->weights_free(m->weights_dev);
     slim_vocab_free(m->vocab);
     free(m->layers);

@@ -38,7 +38,10 @@ struct slim_model {
     uint64_t n_params;
     char name[128];
     char file_type[16];
-    struct slim_cmodel *constrain; /* constraint tokens and cache (runtime/constraint.c), lazily */
+    /* constraint tokens and cache (runtime/constraint.c), made lazily; the runtime sets the
+       function that frees it, so the model layer needs nothing from above */
+    struct slim_cmodel *constrain;
+    void (*constrain_free)(struct slim_cmodel *);
 };
 
 /* Memory owned by the model (64-byte aligned, freed with it), or NULL with

@@ -24,8 +24,9 @@
  *   fma(d_w * d_x, (float)isum, y)
  * with isum the exact integer dot of the weight quants (Q4_0: q - 8) and the
  * Q8_0 activation block, for prefill and decode alike (so they agree
- * bitwise); it differs from the plain vec_dot only in float rounding (that
- * one sums lane-wise). */
+ * bitwise).  The plain AVX-512 VNNI kernels (q_legacy.c) compute the same, so
+ * a matrix gives the same bits repacked or not (SLIM_CPU_REPACK=0); the
+ * lower levels, which do not repack, sum lane-wise. */
 #ifndef SLIM_QUANT_LEGACY_X16_H
 #define SLIM_QUANT_LEGACY_X16_H
 

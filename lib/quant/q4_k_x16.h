@@ -14,7 +14,9 @@
  *   isum = sum_j sc_j * (q . x over sub-block j)    exact int32
  *   msum = sum_j m_j * (sum of x over sub-block j)   exact int32
  *   y = fma(d * dx, (float)isum, y); y = fma(-(dmin * dx), (float)msum, y)
- * over the super-blocks in order, for decode and prefill alike. */
+ * over the super-blocks in order, for decode and prefill alike.  The plain AVX-512 VNNI
+ * kernel (q_k.c) computes the same, so a matrix gives the same bits repacked
+ * or not (tests/unit/test_repack_model.c). */
 #ifndef SLIM_QUANT_Q4_K_X16_H
 #define SLIM_QUANT_Q4_K_X16_H
 

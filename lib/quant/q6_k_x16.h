@@ -15,7 +15,9 @@
  * Numerics: per row and super-block, with the activation's Q8_K block,
  *   isum = sum_j sc_j * ((q - 32) . x over sub-block j)   exact int32
  *   y = fma(d * dx, (float)isum, y)
- * over the super-blocks in order, for decode and prefill alike. */
+ * over the super-blocks in order, for decode and prefill alike.  The plain AVX-512 VNNI
+ * kernel (q_k.c) computes the same, so a matrix gives the same bits repacked
+ * or not (tests/unit/test_repack_model.c). */
 #ifndef SLIM_QUANT_Q6_K_X16_H
 #define SLIM_QUANT_Q6_K_X16_H
 

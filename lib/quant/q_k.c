@@ -13,6 +13,7 @@
  * and Q6_K (-32): the loops only multiply unsigned stored quants, because GCC 12
  * with AVX512-VNNI miscompiles sum += ((u8 & 63) - 32) * s8 (see q_legacy.c).
  * Q4_K and Q6_K also have AVX2 paths. */
+#include <math.h>
 #include <string.h>
 
 #if defined(__AVX2__)
@@ -24,6 +25,8 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
+#include "quant/q4_k_x16.h"
+#include "quant/q6_k_x16.h"
 
 static inline float h2f(uint16_t h) { return slim_fp16_to_f32(h); }
 
@@ -366,12 +369,15 @@ static void q8_k_from_float(const float *restrict x, void *dst, int64_t n) {
 #if defined(__AVX2__)
 /* AVX-512 VNNI builds: 64 quants per zmm.  Per 64-element chunk and (row,
  * token): vpmaddubsw (unsigned quant x int8 activation, pairs exact in int16)
- * then vpdpwssd with the sub-block scales into 16 int32 lanes; per
- * super-block one acc += (d_x * d_w) * float(lanes).  Q4_K's min term is a
- * tiny 4 x 4 integer product (rows' 8 mins x tokens' 8 block-sum pairs,
- * vpmaddwd) kept in one zmm, lane 4r + c, and subtracted after the horizontal
- * sum; Q6_K's -32 goes into the int16 pairs (q x - 32 x, exact).  vec_dot is
- * the 1 x 1 tile, so gemm == vec_dot bitwise by construction. */
+ * then vpdpwssd with the sub-block scales into 16 int32 lanes.  Q4_K's min
+ * term is a tiny 4 x 4 integer product (rows' 8 mins x tokens' 8 block-sum
+ * pairs, vpmaddwd) kept in one zmm, lane 4r + c; Q6_K's -32 goes into the
+ * int16 pairs (q x - 32 x, exact).  Per super-block the lanes are summed
+ * exactly and the row's one float goes acc = fma(d_w * d_x, isum, acc)
+ * (Q4_K then acc = fma(-(dmin_w * d_x), msum, acc)): the numerics of the
+ * repacked kernels (q4_k_x16.h, q6_k_x16.h), so a matrix gives the same bits
+ * packed or not (tests/unit/test_repack_model.c).  vec_dot is the 1 x 1
+ * tile, so gemm == vec_dot bitwise by construction. */
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
     defined(__AVX512VNNI__)
 #define Q_K_Z 1
@@ -383,9 +389,11 @@ static void q8_k_from_float(const float *restrict x, void *dst, int64_t n) {
 enum { GEMM_R = 4, GEMM_C = 4 };
 #define GEMM_INLINE static inline __attribute__((always_inline))
 
-GEMM_INLINE float zhsum(__m512 v) {
-    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    return slim_hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+/* One step of the repacked kernels' per-row sum (q4_k_x16.h, q6_k_x16.h): the
+ * running float in lane 0 of acc, acc = fma(d, (float)isum, acc) with isum
+ * the exact sum of the int32 lanes.  So the plain path gives their bits. */
+GEMM_INLINE __m512 zexact(__m512 acc, float d, int32_t isum) {
+    return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, (float)isum, _mm512_cvtss_f32(acc))));
 }
 
 /* Q4_K's 8 scales and 8 mins (6 bits each) as 16 bytes, scales first. */
@@ -407,8 +415,7 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
                                                            21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
                                                            11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                           4);
-    __m512 acc[GEMM_R][GEMM_C];
-    __m512 mins = _mm512_setzero_ps(); /* lane 4r + c */
+    __m512 acc[GEMM_R][GEMM_C]; /* lane 0: the row's running sum (zexact) */
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 4
@@ -419,7 +426,6 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
         const block_q8_K *bx[GEMM_C];
         __m512i sc[GEMM_R];
         __m512i mrow = _mm512_setzero_si512(); /* 128-bit lane r: row r's mins, int16 */
-        __m512 dmin = _mm512_setzero_ps(), dxl = _mm512_setzero_ps();
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             b[r] = (const block_q4_K *)(w + (size_t)r * ws) + i;
@@ -427,8 +433,6 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
             sc[r] = _mm512_castsi256_si512(sm);
             mrow = _mm512_mask_broadcast_i32x4(mrow, (__mmask16)(0xF << (4 * r)),
                                                _mm256_extracti128_si256(sm, 1));
-            dmin = _mm512_mask_mov_ps(dmin, (__mmask16)(0xF << (4 * r)),
-                                      _mm512_set1_ps(h2f(b[r]->dmin)));
         }
         __m512i isum[GEMM_R][GEMM_C];
         __m512i msp[GEMM_C];
@@ -440,7 +444,6 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
                     _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bx[c]->bsums),
                                    _mm_loadu_si128((const __m128i *)bx[c]->bsums + 1));
                 msp[c] = _mm512_madd_epi16(mrow, _mm512_broadcast_i32x4(bs));
-                dxl = _mm512_mask_mov_ps(dxl, (__mmask16)(0x1111 << c), _mm512_set1_ps(bx[c]->d));
             } else {
                 msp[c] = _mm512_setzero_si512();
             }
@@ -453,9 +456,9 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
                                              _mm512_unpackhi_epi32(msp[0], msp[1]));
         const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(msp[2], msp[3]),
                                              _mm512_unpackhi_epi32(msp[2], msp[3]));
-        const __m512i msum =
-            _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-        mins = _mm512_fmadd_ps(_mm512_mul_ps(dxl, dmin), _mm512_cvtepi32_ps(msum), mins);
+        int32_t msum[16];
+        _mm512_storeu_si512(msum, _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23),
+                                                   _mm512_unpackhi_epi64(s01, s23)));
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             __m512i q[GEMM_R], s[GEMM_R];
@@ -479,18 +482,17 @@ GEMM_INLINE void q4_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
 #pragma GCC unroll 4
-            for (int r = 0; r < nr; r++)
-                acc[r][c] = _mm512_fmadd_ps(
-                    _mm512_mul_ps(_mm512_set1_ps(bx[c]->d), _mm512_set1_ps(h2f(b[r]->d))),
-                    _mm512_cvtepi32_ps(isum[r][c]), acc[r][c]);
+            for (int r = 0; r < nr; r++) {
+                acc[r][c] =
+                    zexact(acc[r][c], h2f(b[r]->d) * bx[c]->d, _mm512_reduce_add_epi32(isum[r][c]));
+                acc[r][c] = zexact(acc[r][c], -(h2f(b[r]->dmin) * bx[c]->d), msum[4 * r + c]);
+            }
     }
-    float m[16];
-    _mm512_storeu_ps(m, mins);
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            y[c * ldy + r] = zhsum(acc[r][c]) - m[4 * r + c];
+            y[c * ldy + r] = _mm512_cvtss_f32(acc[r][c]);
 }
 
 GEMM_INLINE void q6_k_tile(int64_t nb, const char *w, size_t ws, const char *x, size_t xs, int nr,
@@ -559,15 +561,14 @@ GEMM_INLINE void q6_k_tile(int64_t nb, const char *w, size_t ws, const char *x, 
         for (int c = 0; c < nc; c++)
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++)
-                acc[r][c] = _mm512_fmadd_ps(
-                    _mm512_mul_ps(_mm512_set1_ps(bx[c]->d), _mm512_set1_ps(h2f(b[r]->d))),
-                    _mm512_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                acc[r][c] =
+                    zexact(acc[r][c], h2f(b[r]->d) * bx[c]->d, _mm512_reduce_add_epi32(isum[r][c]));
     }
 #pragma GCC unroll 4
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            y[c * ldy + r] = zhsum(acc[r][c]);
+            y[c * ldy + r] = _mm512_cvtss_f32(acc[r][c]);
 }
 
 static float vec_dot_q4_k_z(int64_t n, const void *w, const void *x) {
@@ -584,123 +585,54 @@ static float vec_dot_q6_k_z(int64_t n, const void *w, const void *x) {
 
 #include "quant/gemm_tile.h"
 
-DEFINE_GEMM(gemm_q4_k_q8_k, q4_k_tile, SLIM_QK_K)
+DEFINE_GEMM(gemm_q4_k_direct, q4_k_tile, SLIM_QK_K)
 DEFINE_GEMM(gemm_q6_k_direct, q6_k_tile, SLIM_QK_K)
 
-/* Q6_K with a work buffer: each group of GEMM_R rows is unpacked once per
- * super-block (quants and scale vectors, as q6_k_tile builds them) and every
- * token group runs over the unpacked rows, the same operations per (row,
- * token) pair as the tile: bitwise vec_dot.  (The same for Q4_K measured 15%
- * slower than its direct tile: its mins keep more registers live.) */
-typedef struct kpack {
-    __m512i q[4][GEMM_R], s[4][GEMM_R];
-    float d[GEMM_R];
-} kpack;
-
-GEMM_INLINE void kpack_rows(int64_t i, const char *w, size_t ws, kpack *pk) {
-    const __m512i idx = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17,
-                                         16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    {
-        const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
-        const __m512i sel = _mm512_srli_epi16(idx, 3);
-#pragma GCC unroll 4
-        for (int r = 0; r < GEMM_R; r++) {
-            const block_q6_K *b = (const block_q6_K *)(w + (size_t)r * ws) + i;
-            const __m512i sc = _mm512_castsi256_si512(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
-            pk->d[r] = h2f(b->d);
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                const int h = k / 2, odd = k % 2;
-                const __m512i l = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
-                const __m512i hz =
-                    _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-                const __m512i lo =
-                    odd ? _mm512_and_si512(_mm512_srli_epi16(l, 4), m4) : _mm512_and_si512(l, m4);
-                const __m512i hi =
-                    odd ? _mm512_and_si512(_mm512_srli_epi16(hz, 4), m2) : _mm512_and_si512(hz, m2);
-                pk->q[k][r] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
-                pk->s[k][r] = _mm512_permutexvar_epi16(
-                    _mm512_add_epi16(sel, _mm512_set1_epi16((short)(4 * k))), sc);
+/* Prefill on plain rows with a work area: each 16 rows are repacked into it
+ * (q4_k_x16.h / q6_k_x16.h's layout, after Q4_K's activation sums) and run
+ * through the repacked kernel, whose numerics the tiles above share (so still
+ * bitwise vec_dot), at its speed; the rows left over (fewer than 16), or all
+ * of them without a large enough work area, go through the tiles. */
+static void gemm_k_x16(const int q4, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+                       const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
+                       void *work, size_t work_size) {
+    enum { X16 = 16 };
+    const size_t sums =
+        q4 ? ((size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t) + 63) & ~(size_t)63 : 0;
+    const size_t packed =
+        q4 ? slim_q4_kx16_size(n, X16) : X16 * slim_dtype_row_size(SLIM_DTYPE_Q6_K, n);
+    if (work && r1 - r0 >= X16 && sums + packed <= work_size) {
+        int16_t *xsum = work;
+        char *pk = (char *)work + sums;
+        if (q4) slim_q4_kx16_xsum(n, x, xs, n_tokens, xsum);
+        for (; r0 + X16 <= r1; r0 += X16) {
+            const char *wr = (const char *)w + (size_t)r0 * ws;
+            if (q4) {
+                slim_q4_kx16_pack(wr, ws, n, X16, pk);
+                slim_q4_kx16_gemm(n, pk, 0, 1, x, xs, xsum, n_tokens, y + r0, ldy);
+            } else {
+                slim_q6_kx16_pack(wr, ws, n, X16, pk);
+                slim_q6_kx16_gemm(n, pk, 0, 1, x, xs, n_tokens, y + r0, ldy);
             }
         }
     }
+    if (r0 >= r1) return;
+    if (q4)
+        gemm_q4_k_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+    else
+        gemm_q6_k_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);
 }
 
-GEMM_INLINE void kpack_toks(const int NC, int64_t i, const char *x, size_t xs, const kpack *pk,
-                            __m512 acc[GEMM_R][GEMM_C]) {
-    const block_q8_K *bx[GEMM_C];
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; c++)
-        bx[c] = (const block_q8_K *)(x + (size_t)c * xs) + i;
-    __m512i isum[GEMM_R][GEMM_C];
-#pragma GCC unroll 4
-    for (int r = 0; r < GEMM_R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++)
-            isum[r][c] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++)
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++) {
-            const __m512i xq = _mm512_loadu_si512((const void *)(bx[c]->qs + 64 * k));
-            const __m512i off = _mm512_maddubs_epi16(_mm512_set1_epi8(32), xq);
-#pragma GCC unroll 4
-            for (int r = 0; r < GEMM_R; r++)
-                isum[r][c] = _mm512_dpwssd_epi32(
-                    isum[r][c], _mm512_sub_epi16(_mm512_maddubs_epi16(pk->q[k][r], xq), off),
-                    pk->s[k][r]);
-        }
-#pragma GCC unroll 4
-    for (int c = 0; c < NC; c++)
-#pragma GCC unroll 4
-        for (int r = 0; r < GEMM_R; r++)
-            acc[r][c] =
-                _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(bx[c]->d), _mm512_set1_ps(pk->d[r])),
-                                _mm512_cvtepi32_ps(isum[r][c]), acc[r][c]);
-}
-
-/* NC tokens (GEMM_C, or 1 for the last few) over the unpacked rows pk. */
-GEMM_INLINE void kpack_run(const int NC, int64_t nb, const char *x, size_t xs, const kpack *pk,
-                           float *y, int64_t ldy) {
-    __m512 acc[GEMM_R][GEMM_C];
-#pragma GCC unroll 4
-    for (int r = 0; r < GEMM_R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++)
-            acc[r][c] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i++)
-        kpack_toks(NC, i, x, xs, &pk[i], acc);
-#pragma GCC unroll 4
-    for (int r = 0; r < GEMM_R; r++)
-#pragma GCC unroll 4
-        for (int c = 0; c < NC; c++)
-            y[c * ldy + r] = zhsum(acc[r][c]);
+static void gemm_q4_k_q8_k(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+                           const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
+                           void *work, size_t work_size) {
+    gemm_k_x16(1, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work, work_size);
 }
 
 static void gemm_q6_k_q8_k(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
                            const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
                            void *work, size_t work_size) {
-    const int64_t nb = n / SLIM_QK_K;
-    if (!work || ((uintptr_t)work & 63) || n_tokens < 2 * GEMM_C ||
-        (size_t)nb * sizeof(kpack) > work_size) {
-        gemm_q6_k_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);
-        return;
-    }
-    kpack *pk = work;
-    int64_t r = r0;
-    for (; r + GEMM_R <= r1; r += GEMM_R) {
-        for (int64_t i = 0; i < nb; i++)
-            kpack_rows(i, (const char *)w + (size_t)r * ws, ws, &pk[i]);
-        int64_t t = 0;
-        for (; t + GEMM_C <= n_tokens; t += GEMM_C)
-            kpack_run(GEMM_C, nb, (const char *)x + (size_t)t * xs, xs, pk, y + t * ldy + r, ldy);
-        for (; t < n_tokens; t++)
-            kpack_run(1, nb, (const char *)x + (size_t)t * xs, xs, pk, y + t * ldy + r, ldy);
-    }
-    if (r < r1) /* fewer than GEMM_R rows left */
-        gemm_q6_k_direct(n, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
+    gemm_k_x16(0, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work, work_size);
 }
 
 #define VEC_DOT_Q4_K vec_dot_q4_k_z

@@ -31,6 +31,7 @@
 #include "core/fp16.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
+#include "quant/legacy_x16.h"
 
 static inline float h2f(uint16_t h) { return slim_fp16_to_f32(h); }
 static inline uint16_t f2h(float f) { return slim_f32_to_fp16(f); }
@@ -550,6 +551,21 @@ GEMM_INLINE float zhsum(__m512 v) {
     return slim_hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
+/* Q4_0 and Q8_0 keep the repacked kernels' numerics (legacy_x16.h): one float
+ * per (row, token) in lane 0 of acc, acc = fma(d_w * d_x, isum, acc) block by
+ * block with isum the block's exact integer dot, so a matrix gives the same
+ * bits packed or not (tests/unit/test_repack_model.c).  The other formats sum
+ * lane-wise and add the lanes at the end. */
+#define Z_EXACT(F) ((F) == Z_Q4_0 || (F) == Z_Q8_0)
+
+GEMM_INLINE __m512 zexact(__m512 acc, float d, int32_t isum) {
+    return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, (float)isum, _mm512_cvtss_f32(acc))));
+}
+
+GEMM_INLINE float zout(const int F, __m512 acc) {
+    return Z_EXACT(F) ? _mm512_cvtss_f32(acc) : zhsum(acc);
+}
+
 /* The rows' part of a block pair (two) or of the last single block at block
  * index i: unpacked quants, per-row terms (Q8_0's -128 sum(w), Q4_1's mins)
  * and the [d_a x 8, d_b x 8] scales. */
@@ -633,6 +649,15 @@ GEMM_INLINE void ztoks(const int F, const int two, int64_t i, const char *x, siz
         for (int r = 0; r < nr; r++) {
             const __m512i s = F == Z_Q8_0 ? _mm512_dpbusd_epi32(aux[r], qx, qw[r])
                                           : _mm512_dpbusd_epi32(off, qw[r], qx);
+            if (Z_EXACT(F)) { /* block i (lanes 0-7), then i + 1 (lanes 8-15) */
+                const __m512 d = _mm512_mul_ps(dw[r], dx);
+                acc[r][c] =
+                    zexact(acc[r][c], _mm512_cvtss_f32(d), _mm512_mask_reduce_add_epi32(0x00FF, s));
+                if (two)
+                    acc[r][c] = zexact(acc[r][c], _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)),
+                                       _mm512_mask_reduce_add_epi32(0xFF00, s));
+                continue;
+            }
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
             if (F == Z_Q4_1) acc[r][c] = _mm512_fmadd_ps(mw[r], sx, acc[r][c]);
         }
@@ -664,7 +689,7 @@ GEMM_INLINE void ztile(const int F, int64_t nb, const char *w, size_t ws, const 
     for (int r = 0; r < nr; r++)
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++)
-            y[c * ldy + r] = zhsum(acc[r][c]);
+            y[c * ldy + r] = zout(F, acc[r][c]);
 }
 
 #define Z_FORMAT(fmt, F, QK)                                                                       \
@@ -690,7 +715,8 @@ DEFINE_GEMM(gemm_q4_1_direct, q4_1_tile, SLIM_QK4_1)
 DEFINE_GEMM(gemm_q5_0_direct, q5_0_tile, SLIM_QK5_0)
 DEFINE_GEMM(gemm_q8_0_direct, q8_0_tile, SLIM_QK8_0)
 
-/* Each group of GEMM_R rows is unpacked once (zrows, into the caller's work
+/* Q4_1 and Q5_0 (Q4_0 and Q8_0 take zx16 below): each group of GEMM_R rows
+ * is unpacked once (zrows, into the caller's work
  * buffer: one zpack per block pair, 1 KiB) and then every token group runs
  * over it, instead of unpacking the rows again for every GEMM_C tokens.  The
  * same operations per (row, token) pair as ztile: bitwise vec_dot.  Without
@@ -730,7 +756,7 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
                 for (int i = 0; i < GEMM_R; i++)
 #pragma GCC unroll 4
                     for (int c = 0; c < GEMM_C; c++)
-                        yt[c * ldy + i] = zhsum(acc[i][c]);
+                        yt[c * ldy + i] = zout(F, acc[i][c]);
                 continue;
             }
             for (int64_t c = t; c < n_tokens; c++, xt += xs, yt += ldy) { /* the last few */
@@ -745,7 +771,7 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
                           acc);
 #pragma GCC unroll 4
                 for (int i = 0; i < GEMM_R; i++)
-                    yt[i] = zhsum(acc[i][0]);
+                    yt[i] = zout(F, acc[i][0]);
             }
         }
     }
@@ -767,11 +793,41 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
     }
 }
 
+/* Q4_0 and Q8_0 prefill on plain rows: each 16 rows are repacked into the
+ * work area (legacy_x16.h's layout, after the tokens' block sums) and run
+ * through the repacked kernel, whose numerics the exact tiles share (so still
+ * bitwise vec_dot), at its speed.  Returns the first row it did not do. */
+static int64_t zx16(const int F, int64_t n, const char *w, size_t ws, int64_t r0, int64_t r1,
+                    const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,
+                    size_t work_size) {
+    const size_t sums = ((size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t) + 63) & ~(size_t)63;
+    const size_t rows = slim_dtype_row_size(F == Z_Q8_0 ? SLIM_DTYPE_Q8_0 : SLIM_DTYPE_Q4_0, n);
+    if (!work || r1 - r0 < SLIM_X16_ROWS || sums + SLIM_X16_ROWS * rows > work_size) return r0;
+    int16_t *xsum = work;
+    char *packed = (char *)work + sums;
+    slim_q4_0x16_xsum(n, x, xs, n_tokens, xsum);
+    for (; r0 + SLIM_X16_ROWS <= r1; r0 += SLIM_X16_ROWS) {
+        if (F == Z_Q8_0) {
+            slim_q8_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
+            slim_q8_0x16_gemm(n, packed, 0, 1, x, xs, xsum, n_tokens, y + r0, ldy);
+        } else {
+            slim_q4_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
+            slim_q4_0x16_gemm(n, packed, 0, 1, x, xs, xsum, n_tokens, y + r0, ldy);
+        }
+    }
+    return r0;
+}
+
 #define Z_GEMM(fmt, name, F, QK)                                                                   \
     static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,           \
                             const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,     \
                             void *work, size_t work_size) {                                        \
         const int64_t nb = n / (QK);                                                               \
+        if (Z_EXACT(F)) {                                                                          \
+            r0 = zx16(F, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work, work_size);              \
+            if (r0 < r1) gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);  \
+            return;                                                                                \
+        }                                                                                          \
         if (!work || ((uintptr_t)work & 63) || n_tokens < 2 * GEMM_C ||                            \
             (size_t)((nb + 1) / 2) * sizeof(zpack) > work_size) {                                  \
             gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);               \

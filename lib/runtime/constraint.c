@@ -63,6 +63,7 @@ static slim_status cmodel_get(const slim_model *model, slim_cmodel **out) {
             return st;
         }
         m->constrain = cm;
+        m->constrain_free = slim_cmodel_free;
     }
     *out = m->constrain;
     return SLIM_OK;
@@ -274,38 +275,6 @@ void slim_constraint_prefetch(slim_constraint *c, slim_constraint_state s) {
     pthread_mutex_lock(&c->lock);
     slim_cmatch_mask(c->m, s, NULL);
     pthread_mutex_unlock(&c->lock);
-}
-
-slim_status slim_constraint_mask_logits(slim_constraint *c, slim_constraint_state s, float *logits,
-                                        int32_t n_vocab) {
-    if (n_vocab != c->n_vocab)
-        return slim_error(SLIM_ERR_INVALID_ARG,
-                          "constraint: logits of %d tokens, the constraint's vocabulary has %d",
-                          (int)n_vocab, (int)c->n_vocab);
-    if (s < 0)
-        return slim_error(SLIM_ERR_INVALID_ARG, "constraint: %s",
-                          s == SLIM_CONSTRAINT_DONE
-                              ? "already ended (an end-of-generation token was accepted)"
-                              : "no token is allowed (a token the constraint rejects was "
-                                "accepted, or an internal limit was reached)");
-    size_t allowed = 0;
-    pthread_mutex_lock(&c->lock);
-    const uint32_t *mk = slim_cmatch_mask(c->m, s, NULL);
-    for (int32_t w = 0; w * 32 < n_vocab; w++) {
-        uint32_t bits = mk[w];
-        allowed += (size_t)__builtin_popcount(bits);
-        if (bits == 0xFFFFFFFFu) continue;
-        const int32_t hi = n_vocab - w * 32 < 32 ? n_vocab - w * 32 : 32;
-        for (int32_t b = 0; b < hi; b++)
-            if (!((bits >> b) & 1)) logits[w * 32 + b] = -INFINITY;
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (!allowed)
-        return slim_error(SLIM_ERR_INVALID_ARG,
-                          "constraint: no token is allowed here (an internal limit of the "
-                          "grammar engine: %s)",
-                          slim_last_error());
-    return SLIM_OK;
 }
 
 /* Forced tokens from state s under c->lock: the forced bytes as the

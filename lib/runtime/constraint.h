@@ -29,10 +29,6 @@ struct slim_constraint {
 typedef struct slim_cmodel slim_cmodel;
 SLIM_HIDDEN void slim_cmodel_free(slim_cmodel *cm);
 
-/* Set logits[t] = -inf for every token the state does not allow (n_vocab
- * floats).  SLIM_ERR_INVALID_ARG with a message when nothing is allowed. */
-SLIM_HIDDEN slim_status slim_constraint_mask_logits(slim_constraint *c, slim_constraint_state s,
-                                                    float *logits, int32_t n_vocab);
 /* Compute and cache the state's mask (for a helper thread: warms the cache so
  * the sampler's lookup is a hit). */
 SLIM_HIDDEN void slim_constraint_prefetch(slim_constraint *c, slim_constraint_state s);

@@ -38,6 +38,8 @@ void slim_context_free(slim_context *ctx) {
     free(ctx->step_idx);
     free(ctx->step_want);
     free(ctx->step_seqs);
+    free(ctx->step_swa_row);
+    free(ctx->step_swa_seqs);
     slim_activations *a = &ctx->act;
     float *bufs[] = {a->x, a->h, a->q, a->k, a->v, a->o, a->gate, a->up, a->logits_dev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -94,16 +96,22 @@ static slim_status context_alloc(slim_context *ctx) {
                           ops->name);
     for (int32_t i = 0; i < n_ident; i++)
         ctx->ident_blocks[i] = i;
-    const size_t cache_bytes = (size_t)ctx->n_kv_blocks * (size_t)ctx->kv_block_size * (size_t)KVw *
-                               (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    if (ctx->swa_split) {
+        ctx->step_swa_row = malloc((size_t)B * sizeof(int32_t));
+        if (!ctx->step_swa_row)
+            return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory for buffers");
+    }
     for (int32_t il = 0; il < hp->n_layer; il++) {
+        const int32_t nb = hp->layer_swa[il] ? ctx->n_swa_blocks : ctx->n_kv_blocks;
+        const size_t cache_bytes = (size_t)nb * (size_t)ctx->kv_block_size * (size_t)KVw *
+                                   (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
         ctx->k_cache[il] = ops->alloc(cache_bytes);
         ctx->v_cache[il] = ops->alloc(cache_bytes);
         if (!ctx->k_cache[il] || !ctx->v_cache[il])
             return slim_error(SLIM_ERR_NOMEM,
                               "slim_context_create: out of %s memory for a KV cache of %d tokens "
                               "(%zu bytes per layer)",
-                              ops->name, ctx->n_kv_blocks * ctx->kv_block_size, 2 * cache_bytes);
+                              ops->name, nb * ctx->kv_block_size, 2 * cache_bytes);
     }
     const slim_exec_shape shape = {.n_batch = ctx->n_batch,
                                    .n_ctx = ctx->n_ctx,
@@ -116,7 +124,8 @@ static slim_status context_alloc(slim_context *ctx) {
 /* block_size 0: the single-sequence context (DEFAULT_BLOCK, the blocks
  * n_ctx needs, n_batch at most n_ctx). */
 static slim_status context_create(const slim_model *model, const slim_context_params *params,
-                                  int32_t block_size, int32_t n_blocks, slim_context **out) {
+                                  int32_t block_size, int32_t n_blocks, int32_t n_swa_blocks,
+                                  slim_context **out) {
     if (!out) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: out is NULL");
     *out = NULL;
     if (!model) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_create: model is NULL");
@@ -171,6 +180,17 @@ static slim_status context_create(const slim_model *model, const slim_context_pa
         ctx->kv_block_size = DEFAULT_BLOCK;
         ctx->n_kv_blocks = (ctx->n_ctx + DEFAULT_BLOCK - 1) / DEFAULT_BLOCK;
     }
+    ctx->n_swa_blocks = ctx->n_kv_blocks;
+    bool any_swa = false;
+    for (int32_t il = 0; il < model->hp.n_layer; il++)
+        any_swa |= model->hp.layer_swa[il];
+    /* The CPU backend reads each op's tables from ex->batch, so the sliding
+     * layers can use their own; a device backend uploads one set per step. */
+    if (block_size && any_swa && n_swa_blocks > 0 && n_swa_blocks < n_blocks &&
+        !strcmp(model->ops->name, "cpu")) {
+        ctx->n_swa_blocks = n_swa_blocks;
+        ctx->swa_split = true;
+    }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     ctx->n_threads = p.n_threads ? p.n_threads : (online > 0 ? (int32_t)online : 1);
     slim_status st = slim_threadpool_create(ctx->n_threads, &ctx->exec.pool);
@@ -193,7 +213,7 @@ static slim_status context_create(const slim_model *model, const slim_context_pa
 
 slim_status slim_context_create(const slim_model *model, const slim_context_params *params,
                                 slim_context **out) {
-    return context_create(model, params, 0, 0, out);
+    return context_create(model, params, 0, 0, 0, out);
 }
 
 slim_status slim_context_create_paged(const slim_model *m, const slim_context_params *p,
@@ -201,23 +221,41 @@ slim_status slim_context_create_paged(const slim_model *m, const slim_context_pa
     if (block_size < 1)
         return slim_error(SLIM_ERR_INVALID_ARG,
                           "slim_context_create_paged: block size %d is not positive", block_size);
-    return context_create(m, p, block_size, n_blocks, out);
+    return context_create(m, p, block_size, n_blocks, 0, out);
 }
 
-void slim_kv_copy_block(slim_context *ctx, int32_t dst, int32_t src) {
-    if (!ctx || dst == src || dst < 0 || src < 0 || dst >= ctx->n_kv_blocks ||
-        src >= ctx->n_kv_blocks)
-        return;
+slim_status slim_context_create_paged_swa(const slim_model *m, const slim_context_params *p,
+                                          int32_t block_size, int32_t n_blocks,
+                                          int32_t n_swa_blocks, slim_context **out) {
+    if (block_size < 1)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_context_create_paged: block size %d is not positive", block_size);
+    return context_create(m, p, block_size, n_blocks, n_swa_blocks, out);
+}
+
+/* kind: 0 global layers, 1 sliding layers, 2 both. */
+static void copy_block(slim_context *ctx, int32_t dst, int32_t src, int kind) {
+    const int32_t nb = kind == 1 ? ctx->n_swa_blocks : ctx->n_kv_blocks;
+    if (dst == src || dst < 0 || src < 0 || dst >= nb || src >= nb) return;
     const slim_hparams *hp = &ctx->model->hp;
     const size_t row = (size_t)hp->n_head_kv * (size_t)hp->head_dim *
                        (ctx->exec.kv_f32 ? sizeof(float) : sizeof(uint16_t));
     const size_t block = row * (size_t)ctx->kv_block_size;
     for (int32_t il = 0; il < hp->n_layer; il++) {
+        if (kind != 2 && hp->layer_swa[il] != (kind == 1)) continue;
         ctx->ops->copy(&ctx->exec, (char *)ctx->k_cache[il] + (size_t)dst * block,
                        (char *)ctx->k_cache[il] + (size_t)src * block, block);
         ctx->ops->copy(&ctx->exec, (char *)ctx->v_cache[il] + (size_t)dst * block,
                        (char *)ctx->v_cache[il] + (size_t)src * block, block);
     }
+}
+
+void slim_kv_copy_block(slim_context *ctx, int32_t dst, int32_t src) {
+    if (ctx) copy_block(ctx, dst, src, 2);
+}
+
+void slim_kv_copy_block_kind(slim_context *ctx, int32_t dst, int32_t src, bool swa) {
+    if (ctx) copy_block(ctx, dst, src, ctx->swa_split ? (swa ? 1 : 0) : 2);
 }
 
 void slim_context_reset(slim_context *ctx) {

@@ -31,13 +31,21 @@ struct slim_context {
     int32_t n_ctx, n_batch, n_threads, n_past; /* n_ctx: the longest sequence */
     int32_t logits_rows; /* output rows computed at once (device backends: a small buffer) */
     int32_t kv_block_size, n_kv_blocks;
-    void **k_cache, **v_cache; /* per layer: [n_kv_blocks * kv_block_size][n_head_kv * head_dim]
+    /* Sliding-window layers' caches hold n_swa_blocks blocks (== n_kv_blocks
+     * unless swa_split: then their own pool, addressed by each sequence's
+     * swa_blocks table, runtime/step.h). */
+    int32_t n_swa_blocks;
+    bool swa_split;
+    void **k_cache, **v_cache; /* per layer: [its blocks * kv_block_size][n_head_kv * head_dim]
                                   fp16 or F32 */
     int32_t *ident_blocks;     /* the single-sequence API's block table 0, 1, 2, ... */
     /* one step's host arrays: [n_batch] each, seqs grown to the step's n_seqs */
     int32_t *step_pos, *step_seq, *step_row, *step_idx;
     uint8_t *step_want;
     slim_batch_seq *step_seqs;
+    int32_t *step_swa_row;            /* swa_split: [n_batch] rows in the sliding layers' caches */
+    slim_batch_seq *step_swa_seqs;    /* swa_split: the sliding tables, step_seqs_cap of them */
+    slim_batch step_batch, swa_batch; /* this step's two views (swa_split) */
     int32_t step_seqs_cap;
     slim_activations act;
     const float *rope_factors; /* this context's RoPE frequency factors, or NULL */
@@ -60,8 +68,21 @@ SLIM_HIDDEN slim_status slim_context_create_paged(const slim_model *m, const sli
                                                   int32_t block_size, int32_t n_blocks,
                                                   slim_context **out);
 
+/* As slim_context_create_paged, with the sliding-window layers' caches in a
+ * pool of their own of n_swa_blocks blocks when that is fewer (the CPU
+ * backend only; elsewhere, or with no sliding layer, they share n_blocks:
+ * ctx->swa_split says which). */
+SLIM_HIDDEN slim_status slim_context_create_paged_swa(const slim_model *m,
+                                                      const slim_context_params *p,
+                                                      int32_t block_size, int32_t n_blocks,
+                                                      int32_t n_swa_blocks, slim_context **out);
+
 /* Copy every layer's K and V rows of block src to block dst (copy-on-write
  * forks); ordered before the next step on device backends. */
 SLIM_HIDDEN void slim_kv_copy_block(slim_context *ctx, int32_t dst, int32_t src);
+
+/* With swa_split: the same for the global layers' blocks (swa false) or the
+ * sliding layers' (swa true) alone. */
+SLIM_HIDDEN void slim_kv_copy_block_kind(slim_context *ctx, int32_t dst, int32_t src, bool swa);
 
 #endif

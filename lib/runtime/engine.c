@@ -34,6 +34,17 @@ typedef struct ev_node {
 
 typedef enum { R_WAITING, R_RUNNING, R_FINISHED } req_state;
 
+/* An adapter attached to the engine.  Requests name it by its engine index,
+ * which never changes nor is reused (so prefix-cache salts stay distinct);
+ * the context numbers its attached adapters densely, so detaching shifts
+ * ctx_index of the later ones. */
+typedef struct lora_slot {
+    slim_lora *lora; /* NULL once detached */
+    int32_t ctx_index;
+    int32_t users; /* unfinished requests naming it (under mu) */
+    bool closing;  /* a detach waits: submits naming it are refused */
+} lora_slot;
+
 typedef struct request {
     uint64_t id;
     /* fixed at submit */
@@ -49,15 +60,17 @@ typedef struct request {
     int32_t n_tok;
     size_t cap;
     slim_kv_seq seq;
+    slim_kv_seq sseq; /* the sliding-window layers' table (with e->spool) */
     req_state state;
-    bool plp_done, admitted;
-    int64_t in_step; /* the step (n_steps + 1) it was last put in */
+    bool plp_done, admitted, counted; /* counted: in its adapter's users */
+    int64_t in_step;                  /* the step (n_steps + 1) it was last put in */
     int32_t n_cached, n_gen, finish;
     slim_status status;
     char error[256];
     slim_logprob *plp, *ptop; /* [n_prompt], [n_prompt * n_top] */
     char *text;
     size_t text_len, text_cap;
+    size_t sent; /* text bytes streamed in pieces; the rest could still begin a stop string */
     double t_submit, t_admit, t_first, t_done;
     /* shared, under mu (cancel is also read by the step thread without it) */
     atomic_bool cancel;
@@ -70,9 +83,10 @@ struct slim_engine {
     slim_context *ctx; /* NULL with a fake exec */
     slim_engine_exec exec;
     slim_kv_pool *pool;
+    slim_kv_pool *spool; /* the sliding-window layers' blocks, or NULL: they use pool's */
     slim_engine_params p;
     int32_t n_vocab, rows_cap;
-    slim_lora **loras;
+    lora_slot *loras; /* by engine index; a detached slot's lora is NULL (indices stay) */
     int32_t n_lora;
     pthread_t thread;
     bool started, shutdown;
@@ -87,6 +101,7 @@ struct slim_engine {
     int32_t *s_tok, *s_pos, *s_seq, *s_from, *s_n;
     uint8_t *s_want;
     slim_step_seq *s_seqs;
+    slim_step_table *s_swa;
     request **s_req;
     float *logits;
     char *piece;
@@ -145,10 +160,18 @@ static void request_free(request *r) {
     free(r->tok);
     free(r->seq.blocks);
     free(r->seq.hashes);
+    free(r->sseq.blocks);
+    free(r->sseq.hashes);
     free(r->plp);
     free(r->ptop);
     free(r->text);
     free(r);
+}
+
+/* Free a request's KV blocks (cached ones stay cached). */
+static void release_kv(slim_engine *e, request *r) {
+    slim_kv_pool_release(e->pool, &r->seq);
+    if (e->spool) slim_kv_pool_release(e->spool, &r->sseq);
 }
 
 /* Under mu: the live request with this id, or NULL. */
@@ -165,6 +188,8 @@ static request *find(slim_engine *e, uint64_t id, size_t *index) {
 static void snapshot(slim_engine *e) {
     slim_kv_pool_stats ps;
     slim_kv_pool_get_stats(e->pool, &ps);
+    slim_kv_pool_stats ss = {0};
+    if (e->spool) slim_kv_pool_get_stats(e->spool, &ss);
     e->snap = (slim_engine_stats){.struct_size = sizeof e->snap,
                                   .kv_blocks = ps.n_blocks,
                                   .kv_block_size = slim_kv_pool_block_size(e->pool),
@@ -175,7 +200,9 @@ static void snapshot(slim_engine *e) {
                                   .n_running = (int32_t)e->n_running,
                                   .n_steps = e->n_steps,
                                   .n_preemptions = e->n_preempt,
-                                  .prefix_hit_tokens = ps.hit_tokens};
+                                  .prefix_hit_tokens = ps.hit_tokens,
+                                  .kv_swa_blocks = ss.n_blocks,
+                                  .kv_swa_used = ss.n_used};
 }
 
 /* ---- events ----------------------------------------------------------------- */
@@ -233,7 +260,7 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
     else if (r->state == R_WAITING)
         remove_ptr(e->waiting, &e->n_waiting, r);
     r->state = R_FINISHED;
-    slim_kv_pool_release(e->pool, &r->seq);
+    release_kv(e, r);
     r->finish = why;
     r->status = st;
     snprintf(r->error, sizeof r->error, "%s", msg ? msg : "");
@@ -246,7 +273,10 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
                            .type = SLIM_EVENT_DONE,
                            .request = r->id,
                            .token = -1,
-                           .piece = "",
+                           /* what was held back and never streamed (an EOS, a cancel) */
+                           .piece = r->text && r->sent < r->text_len ? r->text + r->sent : "",
+                           .piece_len =
+                               r->text && r->sent < r->text_len ? r->text_len - r->sent : 0,
                            .finish_reason = why,
                            .status = st,
                            .error = r->error,
@@ -264,6 +294,10 @@ static void finish(slim_engine *e, request *r, slim_finish_reason why, slim_stat
                            .prompt_top = r->ptop,
                            .n_prompt_top = r->plp ? r->n_top : 0};
     pthread_mutex_lock(&e->mu);
+    if (r->counted) {
+        r->counted = false;
+        if (--e->loras[r->lora].users == 0) pthread_cond_broadcast(&e->events); /* a detach */
+    }
     snapshot(e);
     pthread_mutex_unlock(&e->mu);
     deliver(e, r, &ev);
@@ -308,21 +342,41 @@ static bool append_text(request *r, const char *s, size_t n) {
     return true;
 }
 
-/* The first stop string that ends in the text's last `added` bytes: cut there. */
+/* A stop string that ends in the text's last `added` bytes: cut the text
+ * before the earliest one. */
 static bool check_stop(request *r, size_t added) {
+    size_t cut = r->text_len;
     for (int32_t i = 0; i < r->n_stop; i++) {
         const size_t len = strlen(r->stop[i]);
         if (len > r->text_len) continue;
         size_t from = r->text_len - added;
         from = from >= len - 1 ? from - (len - 1) : 0;
-        for (size_t at = from; at + len <= r->text_len; at++)
+        for (size_t at = from; at + len <= r->text_len && at < cut; at++)
             if (!memcmp(r->text + at, r->stop[i], len)) {
-                r->text_len = at;
-                r->text[at] = '\0';
-                return true;
+                cut = at;
+                break;
             }
     }
-    return false;
+    if (cut == r->text_len) return false;
+    r->text_len = cut;
+    r->text[cut] = '\0';
+    return true;
+}
+
+/* Bytes at the end of the text that begin some stop string (and so may not
+ * be streamed yet): the longest proper prefix of a stop string the text ends
+ * with. */
+static size_t held_back(const request *r) {
+    size_t hold = 0;
+    for (int32_t i = 0; i < r->n_stop; i++) {
+        const size_t len = strlen(r->stop[i]);
+        for (size_t k = len - 1 < r->text_len ? len - 1 : r->text_len; k > hold; k--)
+            if (!memcmp(r->text + r->text_len - k, r->stop[i], k)) {
+                hold = k;
+                break;
+            }
+    }
+    return hold;
 }
 
 /* A generated token (l: the logits it was sampled from, NULL for a token a
@@ -360,24 +414,30 @@ static bool emit_token(slim_engine *e, request *r, slim_token tok, const float *
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
         return false;
     }
+    /* Stream the text no stop string can still claim: a stop string's text
+     * is never streamed; the last token releases what was held back. */
+    slim_finish_reason why = SLIM_FINISH_NONE;
+    if (r->n_stop && check_stop(r, n_piece))
+        why = SLIM_FINISH_STOP;
+    else if (r->n_gen >= r->max_tokens)
+        why = SLIM_FINISH_LENGTH;
+    else if (r->n_tok >= e->p.n_ctx)
+        why = SLIM_FINISH_CONTEXT;
+    const size_t upto = why != SLIM_FINISH_NONE ? r->text_len : r->text_len - held_back(r);
+    const size_t from = r->sent < upto ? r->sent : upto;
+    r->sent = upto;
     const slim_event ev = {.struct_size = sizeof ev,
                            .type = SLIM_EVENT_TOKEN,
                            .request = r->id,
                            .token = tok,
-                           .piece = e->piece ? e->piece : "",
-                           .piece_len = n_piece,
+                           .piece = r->text ? r->text + from : "",
+                           .piece_len = upto - from,
                            .logprob = lp,
                            .top = r->n_top && l ? top : NULL,
                            .n_top = l ? r->n_top : 0};
     deliver(e, r, &ev);
-    if (r->n_stop && check_stop(r, n_piece))
-        finish(e, r, SLIM_FINISH_STOP, SLIM_OK, NULL);
-    else if (r->n_gen >= r->max_tokens)
-        finish(e, r, SLIM_FINISH_LENGTH, SLIM_OK, NULL);
-    else if (r->n_tok >= e->p.n_ctx)
-        finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, NULL);
-    else
-        return true;
+    if (why == SLIM_FINISH_NONE) return true;
+    finish(e, r, why, SLIM_OK, NULL);
     return false;
 }
 
@@ -407,14 +467,21 @@ static void next_token(slim_engine *e, request *r, const float *l) {
 
 /* ---- scheduling ------------------------------------------------------------- */
 
-/* The most of n new tokens the pool can hold for seq now. */
-static int32_t max_fit(const slim_kv_pool *pool, const slim_kv_seq *seq, int32_t n) {
-    const int32_t avail = slim_kv_pool_available(pool);
-    if (slim_kv_pool_blocks_needed(pool, seq, n) <= avail) return n;
+/* Whether the pools have room for n new tokens of r now. */
+static bool fits(const slim_engine *e, const request *r, int32_t n) {
+    if (slim_kv_pool_blocks_needed(e->pool, &r->seq, n) > slim_kv_pool_available(e->pool))
+        return false;
+    return !e->spool ||
+           slim_kv_pool_blocks_needed(e->spool, &r->sseq, n) <= slim_kv_pool_available(e->spool);
+}
+
+/* The most of n new tokens of r the pools can hold now. */
+static int32_t max_fit(const slim_engine *e, const request *r, int32_t n) {
+    if (fits(e, r, n)) return n;
     int32_t lo = 0, hi = n; /* fits(lo), !fits(hi) */
     while (hi - lo > 1) {
         const int32_t mid = lo + (hi - lo) / 2;
-        if (slim_kv_pool_blocks_needed(pool, seq, mid) <= avail)
+        if (fits(e, r, mid))
             lo = mid;
         else
             hi = mid;
@@ -426,7 +493,7 @@ static int32_t max_fit(const slim_kv_pool *pool, const slim_kv_seq *seq, int32_t
 static void preempt(slim_engine *e, size_t i) {
     request *r = e->running[i];
     remove_at(e->running, &e->n_running, i);
-    slim_kv_pool_release(e->pool, &r->seq);
+    release_kv(e, r);
     r->state = R_WAITING;
     if (!slim_grow((void **)&e->waiting, &e->cap_waiting, e->n_waiting + 1, sizeof *e->waiting)) {
         finish(e, r, SLIM_FINISH_ERROR, SLIM_ERR_NOMEM, "out of memory");
@@ -458,6 +525,7 @@ static int32_t chunk_for(const slim_engine *e, const request *r, const step_fill
 static slim_status add_to_step(slim_engine *e, request *r, int32_t n, step_fill *f) {
     const int32_t from = r->seq.n_tokens;
     slim_status st = slim_kv_pool_reserve(e->pool, &r->seq, n);
+    if (!st && e->spool) st = slim_kv_pool_reserve(e->spool, &r->sseq, n);
     if (st) return st;
     int32_t rows = 0;
     for (int32_t j = 0; j < n; j++) {
@@ -471,6 +539,7 @@ static slim_status add_to_step(slim_engine *e, request *r, int32_t n, step_fill 
     e->s_seqs[f->ns] = (slim_step_seq){.blocks = r->seq.blocks,
                                        .n_blocks = r->seq.n_blocks,
                                        .lora = r->lora >= 0 ? r->lora : SLIM_STEP_LORA_NONE};
+    e->s_swa[f->ns] = (slim_step_table){r->sseq.blocks, r->sseq.n_blocks};
     e->s_req[f->ns] = r;
     e->s_from[f->ns] = from;
     e->s_n[f->ns] = n;
@@ -502,7 +571,7 @@ static void add_running(slim_engine *e, step_fill *f, bool decodes) {
         const int32_t want = chunk_for(e, r, f);
         int32_t n;
         ptrdiff_t v;
-        while ((n = max_fit(e->pool, &r->seq, want)) == 0 && (v = victim(e, r)) >= 0)
+        while ((n = max_fit(e, r, want)) == 0 && (v = victim(e, r)) >= 0)
             preempt(e, (size_t)v);
         for (i = 0; e->running[i] != r; i++) /* preemptions move r up */
             ;
@@ -523,6 +592,23 @@ static void add_running(slim_engine *e, step_fill *f, bool decodes) {
     }
 }
 
+/* With a sliding-window pool: keep the longest part of the `cached` prefix
+ * tokens attached whose last window of blocks the sliding pool still holds
+ * (dropped or evicted ones cannot be recomputed alone); the rest goes. */
+static int32_t attach_window(slim_engine *e, request *r, int32_t cached) {
+    const int32_t bs = e->p.block_size, w = e->exec.swa_window;
+    int32_t k = cached / bs;
+    for (; k > 0; k--) {
+        const int32_t first = k * bs - w + 1 > 0 ? (k * bs - w + 1) / bs : 0;
+        if (slim_kv_pool_attach_window(e->spool, &r->sseq, r->tok, k, first)) break;
+    }
+    if (k * bs < cached) {
+        slim_kv_pool_truncate(e->pool, &r->seq, k * bs);
+        slim_kv_pool_unhit(e->pool, cached - k * bs);
+    }
+    return k * bs;
+}
+
 /* Build the step: running requests' decodes first, then their prompt
  * chunks, then waiting requests in arrival order while budget and blocks
  * last (first come, first served: a request that does not fit holds the
@@ -535,11 +621,13 @@ static void build_step(slim_engine *e, step_fill *f) {
     while (e->n_waiting > 0 && f->budget > 0 && f->ns < max_seqs) {
         request *r = e->waiting[0];
         int32_t cached = 0;
-        if (cache && !(r->want_plp && !r->plp_done))
+        if (cache && !(r->want_plp && !r->plp_done)) {
             cached = slim_kv_pool_attach_prefix(e->pool, &r->seq, r->tok, r->n_tok, r->n_tok - 1);
-        const int32_t n = max_fit(e->pool, &r->seq, chunk_for(e, r, f));
+            if (e->spool) cached = attach_window(e, r, cached);
+        }
+        const int32_t n = max_fit(e, r, chunk_for(e, r, f));
         if (n == 0) {
-            slim_kv_pool_release(e->pool, &r->seq);
+            release_kv(e, r);
             if (f->ns == 0 && e->n_running == 0)
                 finish(e, r, SLIM_FINISH_CONTEXT, SLIM_OK, "the KV pool cannot hold the request");
             else
@@ -586,6 +674,11 @@ static void take_results(slim_engine *e, const step_fill *f) {
             if (p == r->n_tok - 1) sample = l;
         }
         slim_kv_pool_commit(e->pool, &r->seq, r->tok, from + n);
+        if (e->spool) {
+            /* Queries from here on see positions >= from + n - window + 1. */
+            slim_kv_pool_commit(e->spool, &r->sseq, r->tok, from + n);
+            slim_kv_pool_drop_before(e->spool, &r->sseq, from + n - e->exec.swa_window + 1);
+        }
         if (r->want_plp && from + n >= r->n_prompt) r->plp_done = true;
         if (sample) next_token(e, r, sample);
     }
@@ -608,11 +701,16 @@ static void run_step(slim_engine *e) {
                                 .seq = e->s_seq,
                                 .want = e->s_want,
                                 .n_seqs = f.ns,
-                                .seqs = e->s_seqs};
+                                .seqs = e->s_seqs,
+                                .swa_seqs = e->spool ? e->s_swa : NULL};
         for (int32_t k = 0; k < f.ns; k++) /* masks for after this step, computed during it */
             slim_econ_add(e->econ, e->s_req[k]->sampler);
         slim_econ_kick(e->econ);
         pthread_mutex_lock(&e->step_mu);
+        /* Adapter indices as the context numbers them now (a detach between
+         * steps shifts them); a request's own adapter cannot go meanwhile. */
+        for (int32_t k = 0; k < f.ns; k++)
+            if (e->s_req[k]->lora >= 0) e->s_seqs[k].lora = e->loras[e->s_req[k]->lora].ctx_index;
         slim_status st = e->exec.step(e->exec.user, &step, e->logits);
         pthread_mutex_unlock(&e->step_mu);
         if (st) {
@@ -664,12 +762,21 @@ static slim_status real_step(void *user, const slim_step *step, float *logits) {
 }
 
 static slim_status real_copy(void *user, int32_t dst, int32_t src) {
-    slim_kv_copy_block(user, dst, src);
+    slim_kv_copy_block_kind(user, dst, src, false);
+    return SLIM_OK;
+}
+
+static slim_status real_copy_swa(void *user, int32_t dst, int32_t src) {
+    slim_kv_copy_block_kind(user, dst, src, true);
     return SLIM_OK;
 }
 
 static slim_status real_attach(void *user, slim_lora *lora, float scale) {
     return slim_context_attach_lora(user, lora, scale);
+}
+
+static slim_status real_detach(void *user, slim_lora *lora) {
+    return slim_context_detach_lora(user, lora);
 }
 
 /* ---- public API ------------------------------------------------------------- */
@@ -740,16 +847,20 @@ static slim_status engine_start(slim_engine *e) {
     e->s_from = malloc((size_t)S * sizeof *e->s_from);
     e->s_n = malloc((size_t)S * sizeof *e->s_n);
     e->s_seqs = malloc((size_t)S * sizeof *e->s_seqs);
+    e->s_swa = malloc((size_t)S * sizeof *e->s_swa);
     e->s_req = malloc((size_t)S * sizeof *e->s_req);
     e->logits = malloc((size_t)e->rows_cap * (size_t)e->n_vocab * sizeof *e->logits);
     e->piece_cap = 256;
     e->piece = malloc(e->piece_cap);
     e->econ = slim_econ_new();
     if (!e->s_tok || !e->s_pos || !e->s_seq || !e->s_want || !e->s_from || !e->s_n || !e->s_seqs ||
-        !e->s_req || !e->logits || !e->piece || !e->econ)
+        !e->s_swa || !e->s_req || !e->logits || !e->piece || !e->econ)
         return slim_error(SLIM_ERR_NOMEM, "slim_engine_create: out of memory for step buffers");
     slim_status st = slim_kv_pool_create(e->exec.n_blocks, e->p.block_size, e->exec.copy,
                                          e->exec.user, &e->pool);
+    if (!st && e->exec.n_swa_blocks > 0)
+        st = slim_kv_pool_create(e->exec.n_swa_blocks, e->p.block_size, e->exec.copy_swa,
+                                 e->exec.user, &e->spool);
     if (st) return st;
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->step_mu, NULL);
@@ -804,23 +915,38 @@ slim_status slim_engine_create(const slim_model *model, const slim_engine_params
     cp.n_threads = p.n_threads;
     cp.n_batch = p.step_tokens;
     cp.kv_type = p.kv_type;
+    /* Sliding-window layers need at most their window (plus the block a
+     * query sits in and one partly filled) per sequence, plus the step's
+     * new tokens: their own pool that size, when it is smaller. */
+    int64_t n_swa = 0;
+    if (hp->swa_window > 0) {
+        const int64_t per_seq = (hp->swa_window - 1 + p.block_size - 1) / p.block_size + 2;
+        n_swa = p.max_seqs * per_seq + (p.step_tokens + p.block_size - 1) / p.block_size;
+    }
     slim_context *ctx = NULL;
-    st = slim_context_create_paged(model, &cp, p.block_size, (int32_t)n_blocks, &ctx);
+    st = slim_context_create_paged_swa(model, &cp, p.block_size, (int32_t)n_blocks,
+                                       n_swa < n_blocks ? (int32_t)n_swa : 0, &ctx);
     if (st) return st;
     const slim_engine_exec exec = {.step = real_step,
                                    .copy = real_copy,
                                    .attach = real_attach,
+                                   .detach = real_detach,
                                    .user = ctx,
                                    .n_vocab = hp->n_vocab,
-                                   .n_blocks = (int32_t)n_blocks};
+                                   .n_blocks = (int32_t)n_blocks,
+                                   .n_swa_blocks = ctx->swa_split ? ctx->n_swa_blocks : 0,
+                                   .swa_window = hp->swa_window,
+                                   .copy_swa = real_copy_swa};
     st = slim_engine_create_exec(model, &p, &exec, out);
     if (st) {
         slim_context_free(ctx);
         return st;
     }
     (*out)->ctx = ctx;
-    slim_log(SLIM_LOG_INFO, "engine: %lld KV blocks of %d tokens, step budget %d, %d sequences",
-             (long long)n_blocks, p.block_size, p.step_tokens, p.max_seqs);
+    slim_log(SLIM_LOG_INFO,
+             "engine: %lld KV blocks of %d tokens (sliding-window layers: %d), step budget %d, %d "
+             "sequences",
+             (long long)n_blocks, p.block_size, ctx->n_swa_blocks, p.step_tokens, p.max_seqs);
     return SLIM_OK;
 }
 
@@ -851,11 +977,13 @@ void slim_engine_free(slim_engine *e) {
     free(e->s_from);
     free(e->s_n);
     free(e->s_seqs);
+    free(e->s_swa);
     free(e->s_req);
     free(e->logits);
     free(e->piece);
     free(e->loras);
     slim_kv_pool_free(e->pool);
+    slim_kv_pool_free(e->spool);
     slim_context_free(e->ctx);
     free(e);
 }
@@ -868,24 +996,88 @@ slim_status slim_engine_attach_lora(slim_engine *e, slim_lora *lora, float scale
         return slim_error(SLIM_ERR_UNSUPPORTED, "slim_engine_attach_lora: no adapters here");
     pthread_mutex_lock(&e->step_mu);
     slim_status st = SLIM_OK;
-    for (int32_t i = 0; i < e->n_lora; i++)
-        if (e->loras[i] == lora)
+    int32_t n_ctx = 0; /* adapters attached to the context now */
+    for (int32_t i = 0; i < e->n_lora; i++) {
+        if (!e->loras[i].lora) continue;
+        n_ctx++;
+        if (e->loras[i].lora == lora)
             st = slim_error(SLIM_ERR_INVALID_ARG,
                             "slim_engine_attach_lora: the adapter is already attached (index %d)",
                             i);
-    slim_lora **v = st ? NULL : realloc(e->loras, (size_t)(e->n_lora + 1) * sizeof *v);
+    }
+    lora_slot *v = st ? NULL : realloc(e->loras, (size_t)(e->n_lora + 1) * sizeof *v);
     if (!st && !v) st = slim_error(SLIM_ERR_NOMEM, "slim_engine_attach_lora: out of memory");
     if (!st) {
+        pthread_mutex_lock(&e->mu);
         e->loras = v;
+        pthread_mutex_unlock(&e->mu);
         st = e->exec.attach(e->exec.user, lora, scale);
     }
     if (!st) {
         pthread_mutex_lock(&e->mu);
-        e->loras[e->n_lora] = lora;
+        e->loras[e->n_lora] = (lora_slot){.lora = lora, .ctx_index = n_ctx};
         if (index_out) *index_out = e->n_lora;
         e->n_lora++;
         pthread_mutex_unlock(&e->mu);
     }
+    pthread_mutex_unlock(&e->step_mu);
+    return st;
+}
+
+slim_status slim_engine_detach_lora(slim_engine *e, int32_t index, int32_t timeout_ms) {
+    if (!e) return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_detach_lora: engine is NULL");
+    if (!e->exec.detach)
+        return slim_error(SLIM_ERR_UNSUPPORTED, "slim_engine_detach_lora: no adapters here");
+    /* A callback runs on the step thread: waiting there would wait for itself. */
+    if (pthread_equal(pthread_self(), e->thread)) timeout_ms = 0;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ms > 0) {
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    if (index < 0 || index >= e->n_lora || !e->loras[index].lora || e->loras[index].closing) {
+        const bool known = index >= 0 && index < e->n_lora && e->loras[index].lora;
+        pthread_mutex_unlock(&e->mu);
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_engine_detach_lora: adapter %d %s", index,
+                          known ? "is being detached by another call" : "is not attached");
+    }
+    lora_slot *s = &e->loras[index];
+    s->closing = true; /* no new request names it from here on */
+    while (e->loras[index].users > 0 && timeout_ms != 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait(&e->events, &e->mu);
+        else if (pthread_cond_timedwait(&e->events, &e->mu, &until))
+            break;
+    }
+    s = &e->loras[index]; /* an attach may have moved the array */
+    const int32_t users = s->users;
+    if (users > 0) {
+        s->closing = false;
+        pthread_mutex_unlock(&e->mu);
+        return slim_error(SLIM_ERR_BUSY,
+                          "slim_engine_detach_lora: %d unfinished request%s use%s "
+                          "adapter %d",
+                          users, users == 1 ? "" : "s", users == 1 ? "s" : "", index);
+    }
+    pthread_mutex_unlock(&e->mu);
+    /* Between steps: the context's adapter list changes under step_mu. */
+    pthread_mutex_lock(&e->step_mu);
+    pthread_mutex_lock(&e->mu);
+    slim_lora *lora = e->loras[index].lora;
+    pthread_mutex_unlock(&e->mu);
+    slim_status st = e->exec.detach(e->exec.user, lora);
+    pthread_mutex_lock(&e->mu);
+    s = &e->loras[index];
+    s->closing = false;
+    if (!st) {
+        s->lora = NULL;
+        for (int32_t i = index + 1; i < e->n_lora; i++)
+            if (e->loras[i].lora) e->loras[i].ctx_index--;
+    }
+    pthread_mutex_unlock(&e->mu);
     pthread_mutex_unlock(&e->step_mu);
     return st;
 }
@@ -906,12 +1098,9 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
     for (int32_t i = 0; i < p->n_stop; i++)
         if (!p->stop[i] || !p->stop[i][0])
             return slim_error(SLIM_ERR_INVALID_ARG, "%s: stop string %d is NULL or empty", fn, i);
-    pthread_mutex_lock(&e->mu);
-    const int32_t n_lora = e->n_lora;
-    pthread_mutex_unlock(&e->mu);
-    if (p->lora < -1 || p->lora >= n_lora)
-        return slim_error(SLIM_ERR_INVALID_ARG, "%s: lora %d: %d adapters attached (-1: none)", fn,
-                          p->lora, n_lora);
+    if (p->lora < -1)
+        return slim_error(SLIM_ERR_INVALID_ARG, "%s: lora %d (an adapter index, or -1: none)", fn,
+                          p->lora); /* whether it is attached: at submit, under mu */
     request *r = calloc(1, sizeof *r);
     if (!r) return slim_error(SLIM_ERR_NOMEM, "%s: out of memory", fn);
     slim_status st = SLIM_OK;
@@ -984,6 +1173,7 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
     r->on_event = p->on_event;
     r->user = p->user;
     slim_kv_seq_init(&r->seq, (uint64_t)(p->lora + 1));
+    slim_kv_seq_init(&r->sseq, (uint64_t)(p->lora + 1));
     r->state = R_WAITING;
     *out = r;
     return SLIM_OK;
@@ -1005,10 +1195,19 @@ slim_status slim_engine_submit(slim_engine *e, const slim_request_params *params
     slim_status st = make_request(e, &p, &r);
     if (st) return st;
     pthread_mutex_lock(&e->mu);
+    if (r->lora >= 0 &&
+        (r->lora >= e->n_lora || !e->loras[r->lora].lora || e->loras[r->lora].closing)) {
+        const int32_t n_lora = e->n_lora;
+        pthread_mutex_unlock(&e->mu);
+        request_free(r);
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_engine_submit: lora %d is not attached (%d indices given out)",
+                          p.lora, n_lora);
+    }
     if (e->n_all >= (size_t)e->p.max_queue) {
         pthread_mutex_unlock(&e->mu);
         request_free(r);
-        return slim_error(SLIM_ERR_CONTEXT_FULL,
+        return slim_error(SLIM_ERR_BUSY,
                           "slim_engine_submit: the queue is full (%d unfinished requests)",
                           e->p.max_queue);
     }
@@ -1022,6 +1221,10 @@ slim_status slim_engine_submit(slim_engine *e, const slim_request_params *params
     }
     if (!st) {
         *id_out = r->id;
+        if (r->lora >= 0) {
+            e->loras[r->lora].users++;
+            r->counted = true;
+        }
         pthread_cond_signal(&e->work);
     }
     pthread_mutex_unlock(&e->mu);

@@ -17,9 +17,16 @@ typedef struct slim_engine_exec {
     slim_status (*copy)(void *user, int32_t dst, int32_t src);
     /* Attach an adapter to the model's context (NULL: adapters unsupported). */
     slim_status (*attach)(void *user, slim_lora *lora, float scale);
+    /* Detach one (NULL: detaching unsupported). */
+    slim_status (*detach)(void *user, slim_lora *lora);
     void *user;
     int32_t n_vocab;
     int32_t n_blocks; /* KV pool blocks */
+    /* > 0: the sliding-window layers keep their own pool of this many blocks
+     * (step_seq.swa_blocks); their queries see swa_window positions. */
+    int32_t n_swa_blocks, swa_window;
+    /* Copy a sliding-window pool block's rows (with n_swa_blocks). */
+    slim_status (*copy_swa)(void *user, int32_t dst, int32_t src);
 } slim_engine_exec;
 
 /* An engine over `exec` (its blocks of params->block_size tokens, its

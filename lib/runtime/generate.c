@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "runtime/constraint.h"
+#include "runtime/engine_constrain.h"
 #include "runtime/context.h"
 
 slim_generate_params slim_generate_default_params(void) {
@@ -92,6 +93,7 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
     /* With a constraint, the tokens it forces join the sampled one in one
      * prefill chunk (and come first, before anything is sampled). */
     slim_constraint *con = slim_sampler_get_constraint(sampler);
+    slim_econ *pre = con ? slim_econ_new() : NULL; /* the next mask during the forward pass */
     slim_token chunk[FORCED_CAP + 1];
     g_piece pc;
     pc.buf = pc.small, pc.cap = sizeof pc.small;
@@ -121,8 +123,11 @@ slim_status slim_generate(slim_context *ctx, slim_sampler *sampler, const char *
         if (st || stop || s.n_generated >= p.max_tokens) break;
         if (n_chunk == 0) continue;
         if (ctx->n_past + (int32_t)n_chunk > ctx->n_ctx) break;
+        slim_econ_add(pre, sampler);
+        slim_econ_kick(pre);
         if ((st = slim_prefill(ctx, chunk, n_chunk, NULL))) break;
     }
+    slim_econ_free(pre);
     if (pc.buf != pc.small) free(pc.buf);
     s.gen_ms = now_ms() - t0;
 out:

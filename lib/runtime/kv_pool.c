@@ -141,6 +141,7 @@ static void ref_block(slim_kv_pool *p, int32_t id) {
 }
 
 static void unref_block(slim_kv_pool *p, int32_t id) {
+    if (id < 0) return; /* a dropped block (slim_kv_pool_drop_before) */
     kv_block *b = &p->b[id];
     if (--b->ref > 0) return;
     p->n_used--;
@@ -330,6 +331,7 @@ void slim_kv_pool_commit(slim_kv_pool *p, slim_kv_seq *s, const int32_t *tokens,
         s->hashes[k] = h;
         s->n_hashed = k + 1;
         const int32_t id = s->blocks[k];
+        if (id < 0) continue; /* dropped */
         kv_block *b = &p->b[id];
         if (b->cached || map_find(p, h) >= 0) continue; /* already cached (maybe elsewhere) */
         b->cached = true;
@@ -351,6 +353,7 @@ void slim_kv_pool_truncate(slim_kv_pool *p, slim_kv_seq *s, int32_t n) {
         unref_block(p, s->blocks[--s->n_blocks]);
     s->n_tokens = n;
     if (s->n_hashed > n / p->block_size) s->n_hashed = n / p->block_size;
+    if (s->n_dropped > s->n_blocks) s->n_dropped = s->n_blocks;
 }
 
 slim_status slim_kv_pool_fork(slim_kv_pool *p, const slim_kv_seq *src, slim_kv_seq *dst) {
@@ -358,17 +361,62 @@ slim_status slim_kv_pool_fork(slim_kv_pool *p, const slim_kv_seq *src, slim_kv_s
         return slim_error(SLIM_ERR_INTERNAL, "KV pool: fork into a sequence that holds blocks");
     if (!seq_grow(dst, src->n_blocks)) return slim_error(SLIM_ERR_NOMEM, "KV pool: out of memory");
     for (int32_t k = 0; k < src->n_blocks; k++) {
-        ref_block(p, src->blocks[k]);
+        if (src->blocks[k] >= 0) ref_block(p, src->blocks[k]);
         dst->blocks[k] = src->blocks[k];
     }
     if (src->n_hashed)
         memcpy(dst->hashes, src->hashes, (size_t)src->n_hashed * sizeof *dst->hashes);
     dst->n_blocks = src->n_blocks;
+    dst->n_dropped = src->n_dropped;
     dst->n_hashed = src->n_hashed;
     dst->n_tokens = src->n_tokens;
     dst->salt = src->salt;
     return SLIM_OK;
 }
+
+void slim_kv_pool_drop_before(slim_kv_pool *p, slim_kv_seq *s, int32_t n) {
+    const int32_t end = n / p->block_size < s->n_blocks ? n / p->block_size : s->n_blocks;
+    for (int32_t k = s->n_dropped; k < end; k++) {
+        unref_block(p, s->blocks[k]);
+        s->blocks[k] = -1;
+    }
+    if (end > s->n_dropped) s->n_dropped = end;
+}
+
+bool slim_kv_pool_attach_window(slim_kv_pool *p, slim_kv_seq *s, const int32_t *tokens,
+                                int32_t n_blocks, int32_t first) {
+    if (s->n_blocks || n_blocks <= 0) return false;
+    if (first < 0) first = 0;
+    if (first > n_blocks) first = n_blocks;
+    const int32_t bs = p->block_size;
+    if (!seq_grow(s, n_blocks)) return false;
+    uint64_t parent = 0;
+    for (int32_t k = 0; k < n_blocks; k++) {
+        const uint64_t h = slim_kv_block_hash(parent, tokens + (int64_t)k * bs, bs, s->salt);
+        s->hashes[k] = h;
+        if (k >= first) {
+            const int32_t id = map_find(p, h);
+            if (id < 0 || p->b[id].parent != parent || p->b[id].salt != s->salt ||
+                memcmp(p->tokens + (int64_t)id * bs, tokens + (int64_t)k * bs,
+                       (size_t)bs * sizeof *tokens))
+                return false; /* nothing referenced yet: s stays empty */
+            s->blocks[k] = id;
+        }
+        parent = h;
+    }
+    for (int32_t k = 0; k < n_blocks; k++) {
+        if (k < first)
+            s->blocks[k] = -1;
+        else
+            ref_block(p, s->blocks[k]);
+    }
+    s->n_blocks = s->n_hashed = n_blocks;
+    s->n_dropped = first;
+    s->n_tokens = n_blocks * bs;
+    return true;
+}
+
+void slim_kv_pool_unhit(slim_kv_pool *p, int32_t n) { p->hit_tokens -= n; }
 
 void slim_kv_pool_release(slim_kv_pool *p, slim_kv_seq *s) {
     while (s->n_blocks > 0)

@@ -31,13 +31,14 @@ typedef slim_status (*slim_kv_copy_fn)(void *user, int32_t dst, int32_t src);
 
 /* A sequence's block table.  Zero-initialise, or slim_kv_seq_init. */
 typedef struct slim_kv_seq {
-    int32_t *blocks;  /* [n_blocks] block ids, position p in blocks[p / block_size] */
-    uint64_t *hashes; /* [n_hashed] chained hash of each full block hashed so far */
-    int32_t n_blocks; /* blocks held */
-    int32_t cap;      /* capacity of blocks and hashes */
-    int32_t n_tokens; /* positions 0 .. n_tokens - 1 hold computed KV rows */
-    int32_t n_hashed; /* leading full blocks whose hashes are known */
-    uint64_t salt;    /* the adapter identity mixed into every hash (0: none) */
+    int32_t *blocks;   /* [n_blocks] block ids, position p in blocks[p / block_size] */
+    uint64_t *hashes;  /* [n_hashed] chained hash of each full block hashed so far */
+    int32_t n_blocks;  /* blocks held */
+    int32_t cap;       /* capacity of blocks and hashes */
+    int32_t n_tokens;  /* positions 0 .. n_tokens - 1 hold computed KV rows */
+    int32_t n_hashed;  /* leading full blocks whose hashes are known */
+    int32_t n_dropped; /* leading blocks dropped (-1 in blocks): out of a sliding window */
+    uint64_t salt;     /* the adapter identity mixed into every hash (0: none) */
 } slim_kv_seq;
 
 typedef struct slim_kv_pool_stats {
@@ -102,6 +103,21 @@ SLIM_HIDDEN void slim_kv_pool_truncate(slim_kv_pool *pool, slim_kv_seq *seq, int
  * shared partly filled block copies it. */
 SLIM_HIDDEN slim_status slim_kv_pool_fork(slim_kv_pool *pool, const slim_kv_seq *src,
                                           slim_kv_seq *dst);
+
+/* Sliding-window layers: drop the blocks that hold only positions < n (no
+ * later query sees them); their entries become -1, their hashes stay, and a
+ * registered one stays cached (idle once nobody else holds it). */
+SLIM_HIDDEN void slim_kv_pool_drop_before(slim_kv_pool *pool, slim_kv_seq *seq, int32_t n);
+
+/* For an empty sequence of a sliding-window pool: attach cached blocks
+ * first .. n_blocks - 1 of tokens (those a query after the prefix still
+ * sees; the earlier entries -1) when all of them are cached, and return
+ * true; else attach nothing.  Hashes chain as in attach_prefix. */
+SLIM_HIDDEN bool slim_kv_pool_attach_window(slim_kv_pool *pool, slim_kv_seq *seq,
+                                            const int32_t *tokens, int32_t n_blocks, int32_t first);
+
+/* Take back n tokens of the last attach_prefix's hits (the caller kept fewer). */
+SLIM_HIDDEN void slim_kv_pool_unhit(slim_kv_pool *pool, int32_t n);
 
 /* Release every block of seq (registered ones stay cached) and free its
  * arrays; seq is empty afterwards, with its salt kept. */

@@ -33,6 +33,8 @@ struct slim_sampler {
     size_t cands_cap;
     slim_constraint *con; /* attached constraint (a reference), or NULL */
     slim_constraint_state cstate;
+    uint32_t *mbuf; /* its mask, copied out */
+    size_t mbuf_cap;
 };
 
 /* ---- RNG ---------------------------------------------------------------- */
@@ -167,6 +169,7 @@ void slim_sampler_free(slim_sampler *sampler) {
     free(sampler->vals);
     free(sampler->cands);
     slim_constraint_free(sampler->con);
+    free(sampler->mbuf);
     free(sampler);
 }
 
@@ -390,6 +393,46 @@ static float max_of(const float *v, size_t n) {
     return m;
 }
 
+/* vals = logits where the constraint allows the token (NaN as -inf), else
+ * -inf: one pass over the mask's words, copied out of the shared matcher. */
+static slim_status constrained_copy(slim_sampler *s, const float *logits, int32_t n_vocab) {
+    if (n_vocab != slim_constraint_n_vocab(s->con))
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_sampler_sample: %d logits, the constraint's vocabulary has %d",
+                          (int)n_vocab, (int)slim_constraint_n_vocab(s->con));
+    if (s->cstate < 0)
+        return slim_error(SLIM_ERR_INVALID_ARG, "slim_sampler_sample: the constraint %s",
+                          s->cstate == SLIM_CONSTRAINT_DONE
+                              ? "has ended (an end-of-generation token was accepted)"
+                              : "allows no token (a token it rejects was accepted)");
+    const size_t W = ((size_t)n_vocab + 31) / 32;
+    slim_status st = grow((void **)&s->mbuf, &s->mbuf_cap, W, sizeof *s->mbuf, "a token mask");
+    if (st == SLIM_OK) st = slim_constraint_mask(s->con, s->cstate, s->mbuf, W);
+    if (st != SLIM_OK) return st;
+    float *v = s->vals;
+    size_t allowed = 0;
+    for (size_t w = 0; w < W; w++) {
+        const uint32_t bits = s->mbuf[w];
+        const size_t base = w * 32, lim = (size_t)n_vocab - base < 32 ? (size_t)n_vocab - base : 32;
+        if (!bits) {
+            for (size_t j = 0; j < lim; j++)
+                v[base + j] = -INFINITY;
+            continue;
+        }
+        allowed += (size_t)__builtin_popcount(bits);
+        for (size_t j = 0; j < lim; j++) {
+            const float x = logits[base + j];
+            v[base + j] = (bits >> j) & 1 && x == x ? x : -INFINITY;
+        }
+    }
+    if (!allowed)
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_sampler_sample: the constraint allows no token here (an internal "
+                          "limit of the grammar engine: %s)",
+                          slim_last_error());
+    return SLIM_OK;
+}
+
 slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits, int32_t n_vocab,
                                 slim_token *out) {
     if (!sampler) return slim_error(SLIM_ERR_INVALID_ARG, "slim_sampler_sample: sampler is NULL");
@@ -404,14 +447,17 @@ slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits, int3
     slim_status st = grow((void **)&s->vals, &s->vals_cap, n, sizeof *s->vals, "logits");
     if (st != SLIM_OK) return st;
 
-    /* Copy with NaN as -inf, then penalties, then the maximum. */
+    /* Copy with NaN as -inf (and tokens the constraint rejects), then
+     * penalties, then the maximum. */
     float *v = s->vals;
-    for (size_t i = 0; i < n; i++) {
-        float x = logits[i];
-        v[i] = x == x ? x : -INFINITY;
+    if (s->con) {
+        if ((st = constrained_copy(s, logits, n_vocab)) != SLIM_OK) return st;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float x = logits[i];
+            v[i] = x == x ? x : -INFINITY;
+        }
     }
-    if (s->con && (st = slim_constraint_mask_logits(s->con, s->cstate, v, n_vocab)) != SLIM_OK)
-        return st;
     apply_penalties(s, v, n_vocab);
     float m = max_of(v, n);
     if (m == -INFINITY)

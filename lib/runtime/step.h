@@ -29,6 +29,11 @@
 /* step_seq.lora: no adapter. */
 #define SLIM_STEP_LORA_NONE (-1)
 
+typedef struct slim_step_table {
+    const int32_t *blocks;
+    int32_t n_blocks;
+} slim_step_table;
+
 typedef struct slim_step_seq {
     const int32_t *blocks; /* block table: enough blocks for every position in the step */
     int32_t n_blocks;
@@ -45,6 +50,11 @@ typedef struct slim_step {
     const uint8_t *want;   /* [n_tokens] non-zero: this token's logits go out; NULL: none */
     int32_t n_seqs;
     const slim_step_seq *seqs;
+    /* A context with swa_split (runtime/context.h): [n_seqs] the sliding-
+     * window layers' tables, into their own pool.  Entries only for blocks a
+     * query of the step sees through the window (from the block of the
+     * sequence's first token position - window + 1 on); earlier ones may be -1. */
+    const slim_step_table *swa_seqs;
 } slim_step;
 
 typedef struct slim_context slim_context;

@@ -344,6 +344,9 @@ void set_protect_device(bool on) {
     g_protect = on;
 }
 bool protect_device() { return g_protect; }
+static unsigned long g_instantiated, g_launched;
+unsigned long graphs_instantiated() { return g_instantiated; }
+unsigned long graph_launches() { return g_launched; }
 } // namespace cudasim
 
 // ================================================================ the runtime API
@@ -1198,6 +1201,7 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
         return ret(cudaErrorInvalidValue);
     GraphExec *x = new GraphExec{std::make_shared<const std::vector<Node>>(g->nodes)};
     g_execs.insert(x);
+    cudasim::g_instantiated++;
     *pGraphExec = reinterpret_cast<cudaGraphExec_t>(x);
     return cudaSuccess;
 }
@@ -1207,6 +1211,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
     GraphExec *x = reinterpret_cast<GraphExec *>(graphExec);
     if (!x || !g_execs.count(x)) return ret(cudaErrorInvalidResourceHandle);
     std::shared_ptr<const std::vector<Node>> nodes = x->nodes;
+    cudasim::g_launched++;
     return ret(cudasim::enqueue(stream, "cudaGraphLaunch", [nodes]() {
         for (const Node &n : *nodes)
             n.work();

@@ -175,6 +175,9 @@ void set_deferred(bool on);
 bool deferred();
 void set_protect_device(bool on);
 bool protect_device();
+// Graphs instantiated and launches of them so far (tests count replays).
+unsigned long graphs_instantiated();
+unsigned long graph_launches();
 // The cudart last error of this thread (cudaGetLastError/cudaPeekAtLastError).
 void set_last_error(cudaError_t e);
 cudaError_t last_error(bool reset);

@@ -93,6 +93,11 @@ $(CUDASIM_BUILD)/test_ops_model: $(CUDASIM_BUILD)/test_ops_model.o \
                                  $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)
 	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
 
+# The batched step (graphs per bucket, mixed adapters, invariance), likewise.
+$(CUDASIM_BUILD)/test_ops_batch: $(CUDASIM_BUILD)/test_ops_batch.o $(CUDASIM_BACKEND_OBJ) \
+                                 $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)
+	$(CUDASIM_CXX) $(CUDASIM_LDFLAGS) -o $@ $^ -lm
+
 # LoRA adapters on the whole CUDA backend, likewise.
 $(CUDASIM_BUILD)/test_ops_lora: $(CUDASIM_BUILD)/test_ops_lora.o $(CUDASIM_BACKEND_OBJ) \
                                 $(CUDASIM_EMU_OBJ) $(CUDASIM_REF_LIB)

@@ -239,6 +239,63 @@ static bool t_matvec_float() {
     return true;
 }
 
+// A small batch (slim_cuda_matvec_tokens, 1..8 activation rows at a padded
+// stride): every token's outputs bitwise the one-token mat-vec's on its row.
+static bool t_matvec_tokens() {
+    const slim_dtype types[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16, SLIM_DTYPE_Q8_0,
+                                SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1,
+                                SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q5_K, SLIM_DTYPE_Q6_K};
+    for (slim_dtype t : types) {
+        const slim_dtype_traits *tr = slim_dtype_traits_of(t);
+        const slim_dtype_traits *vtr = slim_dtype_traits_of(tr->vec_dot_type);
+        const int64_t n = is_k(t) ? 512 : 320, rows = 7;
+        const size_t row = slim_dtype_row_size(t, n),
+                     xrow = slim_dtype_row_size(tr->vec_dot_type, n);
+        const size_t xstride = (xrow + 16 + 15) / 16 * 16; // padded, 16-byte aligned
+        std::vector<float> wstore((row * rows + 64) / 4 + 4), xstore((xstride * 8 + 64) / 4 + 4);
+        unsigned char *w = bytes(wstore), *xq = bytes(xstore);
+        std::vector<float> wf(n), xf(n);
+        for (int64_t r = 0; r < rows; r++) {
+            if (is_k(t)) {
+                for (int64_t b = 0; b < n / 256; b++)
+                    random_k_block(t, w + r * row + b * tr->type_size);
+            } else {
+                for (auto &v : wf)
+                    v = frand(-0.1f, 0.1f);
+                tr->from_float(wf.data(), w + r * row, n);
+            }
+        }
+        for (int k = 0; k < 8; k++) {
+            fill_acts(xf.data(), n, k);
+            vtr->from_float(xf.data(), xq + k * xstride, n);
+        }
+        std::vector<float> one((size_t)8 * rows);
+        for (int k = 0; k < 8; k++)
+            EXPECT(slim_cuda_matvec(t, one.data() + k * rows, w, row, xq + k * xstride, n, rows,
+                                    nullptr) == 0,
+                   "%s: one token", tr->name);
+        for (int64_t nt = 1; nt <= 8; nt++) {
+            char what[64];
+            snprintf(what, sizeof what, "%s tokens=%lld", tr->name, (long long)nt);
+            std::vector<float> out((size_t)nt * rows);
+            int rc = 0;
+            if (!all_policies_same(what, out, [&](std::vector<float> &o) {
+                    std::fill(o.begin(), o.end(), NAN);
+                    rc |= slim_cuda_matvec_tokens(t, o.data(), w, row, xq, xstride, n, rows, nt,
+                                                  nullptr);
+                }))
+                return false;
+            EXPECT(rc == 0, "%s: launcher returned %d", what, rc);
+            EXPECT(memcmp(out.data(), one.data(), out.size() * sizeof(float)) == 0,
+                   "%s: differs from the one-token mat-vec", what);
+        }
+        EXPECT(slim_cuda_matvec_tokens(t, one.data(), w, row, xq, xstride, n, rows, 9, nullptr) ==
+                   (int)cudaErrorInvalidValue,
+               "%s: 9 tokens accepted", tr->name);
+    }
+    return true;
+}
+
 static bool t_matvec_args() {
     std::vector<float> w(4096), x(1024), y(4);
     const int bad = (int)cudaErrorInvalidValue;
@@ -338,6 +395,9 @@ int main() {
     run("matvec F32/F16/BF16 vs traits vec_dot: n 8..4104, rows 1/3/17/33, strides",
         t_matvec_float);
     run("matvec: invalid arguments rejected", t_matvec_args);
+    run("matvec of 1..8 tokens (a batched decode step), 11 types: each token bitwise the "
+        "one-token mat-vec",
+        t_matvec_tokens);
     run("quantize_rows + matvec = the CPU matmul's from_float + vec_dot", t_quantize_then_matvec);
     printf("max |gpu - cpu| / sum|w x|:");
     for (int t = 0; t < 40; t++)

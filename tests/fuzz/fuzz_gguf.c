@@ -1,10 +1,4 @@
-// libFuzzer entry point for the GGUF reader.
-//
-//   clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DSLIM_BUILDING \
-//       -Iinclude -Ilib -o /tmp/fuzz_gguf tests/fuzz/fuzz_gguf.c lib/format/gguf.c \
-//       lib/format/mmap.c lib/core/error.c lib/quant/*.c -lm
-//   mkdir -p /tmp/gguf_corpus && cp tests/data/tiny.gguf /tmp/gguf_corpus/
-//   /tmp/fuzz_gguf -max_total_time=60 -max_len=8192 /tmp/gguf_corpus
+// libFuzzer entry point for the GGUF reader (make fuzz; docs/RELIABILITY.md).
 //
 // Every input must either open (and then every lookup and rendering of what was
 // read must be safe) or fail with a message; never crash, leak or read out of

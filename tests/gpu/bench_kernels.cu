@@ -323,14 +323,16 @@ Case prepare(const Key &k, Arena &ar) {
     } else if (k.op == "matvec" || k.op == "gemm") {
         const Fmt *f = fmt_by_name(k.str("dtype"));
         if (!f) return c.why = "unknown dtype", c;
-        const int64_t tokens = k.op == "gemm" ? k.i("tokens") : 1;
+        const int64_t tokens = k.has("tokens") ? k.i("tokens") : 1;
         unsigned char *w = rand_weights(ar, f, n, rows);
         size_t xs = 0;
         void *xq = rand_activations(ar, f, n, tokens, &xs);
         float *y = ar.alloc<float>((size_t)(rows * tokens));
         const size_t ws = row_size(f, n);
-        if (k.op == "matvec")
-            c.launch = [=] { return slim_cuda_matvec(f->id, y, w, ws, xq, n, rows, nullptr); };
+        if (k.op == "matvec") // several tokens: the batched decode step's mat-vec
+            c.launch = [=] {
+                return slim_cuda_matvec_tokens(f->id, y, w, ws, xq, xs, n, rows, tokens, nullptr);
+            };
         else
             c.launch = [=] {
                 return slim_cuda_gemm(f->id, y, w, ws, xq, xs, n, rows, tokens, nullptr);
@@ -391,6 +393,58 @@ Case prepare(const Key &k, Arena &ar) {
         const double keys = (double)(p0 + tokens);
         c.est_bytes = 4.0 * keys * nkv * hd + 8.0 * tokens * nh * hd;
         c.est_flops = 4.0 * nh * hd * tokens * keys;
+    } else if (k.op == "attention_paged") {
+        // "pos=P": tokens sequences each querying at P (a decode step);
+        // "pos=0..P": one sequence's prompt.  Blocks of 16, tables in order.
+        const int32_t tokens = (int32_t)k.i("tokens"), n_ctx = (int32_t)k.i("n_ctx");
+        const int32_t nh = (int32_t)k.i("heads"), nkv = (int32_t)k.i("kv");
+        const int32_t hd = (int32_t)k.i("hd"), window = (int32_t)k.i("window");
+        const bool prompt = k.str("pos").find("..") != std::string::npos;
+        const int32_t p = (int32_t)strtol(k.str("pos").c_str(), nullptr, 10);
+        const int32_t bs = 16, nb = (n_ctx + bs - 1) / bs, S = prompt ? 1 : tokens;
+        std::vector<int32_t> h_pos(tokens), h_seq(tokens), h_tab((size_t)S * (nb + 1));
+        for (int32_t t = 0; t < tokens; t++) {
+            h_pos[t] = prompt ? p + t : p;
+            h_seq[t] = prompt ? 0 : t;
+        }
+        for (int32_t s = 0; s < S; s++) {
+            h_tab[s] = S + s * nb;
+            for (int32_t b = 0; b < nb; b++)
+                h_tab[S + s * nb + b] = s * nb + b;
+        }
+        const size_t kvn = (size_t)S * nb * bs * nkv * hd;
+        float *q = rand_f32(ar, (size_t)tokens * nh * hd, 1.0f / sqrtf((float)hd));
+        uint16_t *kc = ar.alloc<uint16_t>(kvn), *vc = ar.alloc<uint16_t>(kvn);
+        if (kc)
+            LAUNCH(fill_f16_kernel, fill_grid(kvn), dim3(256), 0, (cudaStream_t)0, kc, kvn,
+                   g_seed++, 1.0f);
+        if (vc)
+            LAUNCH(fill_f16_kernel, fill_grid(kvn), dim3(256), 0, (cudaStream_t)0, vc, kvn,
+                   g_seed++, 1.0f);
+        int32_t *d_pos = ar.alloc<int32_t>((size_t)tokens),
+                *d_seq = ar.alloc<int32_t>((size_t)tokens);
+        int32_t *d_tab = ar.alloc<int32_t>(h_tab.size());
+        if (d_pos && d_seq && d_tab &&
+            !(CK(cudaMemcpy(d_pos, h_pos.data(), 4 * h_pos.size(), cudaMemcpyHostToDevice)) &&
+              CK(cudaMemcpy(d_seq, h_seq.data(), 4 * h_seq.size(), cudaMemcpyHostToDevice)) &&
+              CK(cudaMemcpy(d_tab, h_tab.data(), 4 * h_tab.size(), cudaMemcpyHostToDevice))))
+            return c.why = "copy failed", c;
+        float *out = ar.alloc<float>((size_t)tokens * nh * hd);
+        const bool split = k.str("mode") == "split";
+        const size_t sb =
+            split ? slim_cuda_attention_paged_scratch_bytes(tokens, nh, hd, n_ctx) : 0;
+        void *scratch = sb ? (void *)ar.alloc<unsigned char>(sb) : nullptr;
+        c.launch = [=] {
+            return slim_cuda_attention_paged(out, q, kc, vc, tokens, d_pos, d_seq, d_tab, d_tab, bs,
+                                             nh, nkv, hd, window, 0.0f, n_ctx, scratch, nullptr);
+        };
+        c.out = out, c.out_n = (size_t)tokens * nh * hd;
+        double keys = 0;
+        for (int32_t t = 0; t < tokens; t++)
+            keys += window > 0 && h_pos[t] + 1 > window ? window : h_pos[t] + 1;
+        c.est_bytes =
+            4.0 * (prompt ? (double)(p + tokens) : keys) * nkv * hd + 8.0 * tokens * nh * hd;
+        c.est_flops = 4.0 * nh * hd * keys;
     } else if (k.op == "add" || k.op == "scale" || k.op == "act_mul") {
         float *y = rand_f32(ar, (size_t)n, 1.0f), *x = rand_f32(ar, (size_t)n, 1.0f);
         if (k.op == "add")

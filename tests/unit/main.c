@@ -61,7 +61,8 @@ int main(void) {
                                       suite_batch,
                                       suite_kv_pool,
                                       suite_engine,
-                                      suite_constrain};
+                                      suite_constrain,
+                                      suite_repack_model};
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
         srunner_add_suite(sr, suites[i]());

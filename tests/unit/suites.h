@@ -27,10 +27,11 @@ Suite *suite_lora(void);    /* test_lora.c: LoRA adapters vs llama.cpp and PEFT,
 Suite *suite_convert(void); /* test_convert.c: GGUF writer, quantizers, slim convert */
 /* test_weight_type.c: quantize at load vs slim convert, every way */
 Suite *suite_weight_type(void);
-Suite *suite_batch(void);     /* test_batch.c: bitwise batch invariance of the forward step */
-Suite *suite_kv_pool(void);   /* test_kv_pool.c: paged KV block manager, prefix cache */
-Suite *suite_engine(void);    /* test_engine.c: batched engine: scheduler, requests, API */
-Suite *suite_constrain(void); /* test_constrain.c: grammars, regex, JSON Schema, token masks */
+Suite *suite_batch(void);        /* test_batch.c: bitwise batch invariance of the forward step */
+Suite *suite_kv_pool(void);      /* test_kv_pool.c: paged KV block manager, prefix cache */
+Suite *suite_engine(void);       /* test_engine.c: batched engine: scheduler, requests, API */
+Suite *suite_constrain(void);    /* test_constrain.c: grammars, regex, JSON Schema, token masks */
+Suite *suite_repack_model(void); /* test_repack_model.c: repacked == plain kernels, whole models */
 
 /* A whole file read into a malloc'd buffer (one spare byte); fails the test
  * if it cannot be read. */

@@ -262,11 +262,15 @@ START_TEST(test_mask_real_vocab) {
     const char *schema =
         "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"tags\":{\"type\":"
         "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":12}},\"n\":{\"type\":\"integer\","
-        "\"minimum\":-5,\"maximum\":300},\"when\":{\"type\":\"string\",\"format\":\"date\"}},"
-        "\"required\":[\"name\"]}";
+        "\"minimum\":-5,\"maximum\":300},\"when\":{\"type\":\"string\",\"format\":\"date\"},"
+        "\"id\":{\"type\":\"string\",\"pattern\":\"[0-9]{4}-[a-z]\"},\"code\":{\"type\":"
+        "\"string\",\"maxLength\":40}},\"required\":[\"name\"]}";
+    /* (an unanchored pattern and a long length bound: the matcher's memo and
+     * counted-string bulk paths, checked token by token below) */
     const char *texts[] = {
         "{\"name\":\"Zoë \\\"Ñandú\\\" 東京\",\"tags\":[\"a b\",\"ü\"],\"n\":299,"
-        "\"when\":\"2024-02-28\",\"extra\":{\"k\":[1.5e3,null]}}",
+        "\"when\":\"2024-02-28\",\"id\":\"ab 12 1234-q tail 東京\",\"code\":\"a long-ish "
+        "string of 東京 chars, 40 max\",\"extra\":{\"k\":[1.5e3,null]}}",
         "{\"name\":\"x\\n\\u00e9\",\"n\":-5}"};
     for (int vi = 0; vi < 2; vi++) {
         slim_gguf *gg = NULL;

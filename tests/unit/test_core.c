@@ -13,7 +13,7 @@
 #include "suites.h"
 
 START_TEST(test_status_strings) {
-    for (int s = SLIM_OK; s <= SLIM_ERR_INTERNAL; s++) {
+    for (int s = SLIM_OK; s <= SLIM_ERR_BUSY; s++) {
         const char *str = slim_status_string((slim_status)s);
         ck_assert_ptr_nonnull(str);
         ck_assert_str_ne(str, "unknown status");
@@ -21,6 +21,7 @@ START_TEST(test_status_strings) {
     ck_assert_str_eq(slim_status_string((slim_status)999), "unknown status");
     ck_assert_int_eq(SLIM_ERR_FORMAT, 4); /* pinned values */
     ck_assert_int_eq(SLIM_ERR_BUFFER_TOO_SMALL, 9);
+    ck_assert_int_eq(SLIM_ERR_BUSY, 11);
     ck_assert_uint_eq(slim_version_number(), SLIM_VERSION_NUMBER);
     ck_assert_str_eq(slim_version_string(), SLIM_VERSION_STRING);
 }

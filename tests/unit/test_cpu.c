@@ -202,9 +202,9 @@ END_TEST
 
 /* slim_cpu_matmul with 1 and 2 threads over T tokens of x: the weight with
  * its packed copy gives bitwise y (what the packed kernel gave), and
- * without it (the plain kernels) within tl[i] of y. */
+ * without it (the plain kernels) within tl[i] of y, bitwise y if `same`. */
 static void check_matmul(const slim_tensor *plain, const void *packed, const float *x, int64_t T,
-                         const float *y, const double *tl) {
+                         const float *y, const double *tl, bool same) {
     const int64_t n = plain->ne[0], rows = plain->ne[1];
     slim_tensor wp = *plain;
     wp.packed = packed;
@@ -222,7 +222,7 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
         wl[0] = plain;
         ck_assert_int_eq(K->matmul(&ex, 1, wl, x, T, yl), SLIM_OK);
         for (int64_t i = 0; i < rows * T; i++)
-            ck_assert_msg(fabs((double)ym[i] - y[i]) <= tl[i],
+            ck_assert_msg(same ? ym[i] == y[i] : fabs((double)ym[i] - y[i]) <= tl[i],
                           "%s n=%lld: plain vs packed matmul %lld: %.9g vs %.9g",
                           slim_dtype_name(plain->type), (long long)n, (long long)i, (double)ym[i],
                           (double)y[i]);
@@ -414,6 +414,12 @@ START_TEST(test_x16) {
                         const double got = y[t * rows + r], tol = ldexp(mag, -20) + 1e-30;
                         tl[t * rows + r] = 2 * tol;
                         const float plain = wt_tr->vec_dot(n, row, xq + (size_t)t * xs);
+                        /* where the level repacks, its plain kernel has the same numerics */
+                        ck_assert_msg(!K->q4_0x16_available() || plain == (float)got,
+                                      "%s x16 n=%lld row %lld token %lld: packed %.9g != plain "
+                                      "vec_dot %.9g",
+                                      wt_tr->name, (long long)n, (long long)r, (long long)t, got,
+                                      (double)plain);
                         ck_assert_msg(fabs(got - want) <= tol &&
                                           fabs((double)plain - got) <= 2 * tol,
                                       "%s x16 n=%lld row %lld token %lld: got %.9g, double %.9g, "
@@ -434,7 +440,7 @@ START_TEST(test_x16) {
                                   .ne = {n, rows, 1, 1},
                                   .nb = {F->block, ws, ws * (size_t)rows, ws * (size_t)rows},
                                   .data = w};
-                check_matmul(&wt, packed, xf, T, y, tl);
+                check_matmul(&wt, packed, xf, T, y, tl, K->q4_0x16_available());
                 free(w);
                 free(w0);
                 free(packed);
@@ -518,7 +524,7 @@ START_TEST(test_half_x64) {
                                   .ne = {n, rows, 1, 1},
                                   .nb = {2, ws, ws * (size_t)rows, ws * (size_t)rows},
                                   .data = w};
-                check_matmul(&wt, packed, x, T, y, tl);
+                check_matmul(&wt, packed, x, T, y, tl, false);
                 free(w);
                 free(packed);
                 free(x);

@@ -85,6 +85,12 @@ static slim_status fake_copy(void *user, int32_t dst, int32_t src) {
 
 static slim_status fake_attach(void *user, slim_lora *lora, float scale) { return SLIM_OK; }
 
+static slim_lora *fake_detached; /* the last adapter fake_detach was given */
+static slim_status fake_detach(void *user, slim_lora *lora) {
+    fake_detached = lora;
+    return SLIM_OK;
+}
+
 static slim_engine *fake_engine(fake *f, int32_t n_blocks, slim_engine_params p) {
     f->n_blocks = n_blocks;
     f->bs = p.block_size;
@@ -98,6 +104,7 @@ static slim_engine *fake_engine(fake *f, int32_t n_blocks, slim_engine_params p)
     const slim_engine_exec ex = {.step = fake_step,
                                  .copy = fake_copy,
                                  .attach = fake_attach,
+                                 .detach = fake_detach,
                                  .user = f,
                                  .n_vocab = FV,
                                  .n_blocks = n_blocks};
@@ -468,6 +475,131 @@ START_TEST(test_fake_cancel) {
 }
 END_TEST
 
+/* A callback that holds the engine's thread at the first token until `open`,
+ * and tries to detach its own adapter from there (never waits: BUSY). */
+typedef struct gate {
+    slim_engine *e;
+    atomic_int open, tokens, done, detach_status;
+} gate;
+
+static int gate_event(const slim_event *ev, void *user) {
+    gate *g = user;
+    if (ev->type == SLIM_EVENT_DONE) {
+        atomic_store(&g->done, 1);
+        return 0;
+    }
+    if (atomic_fetch_add(&g->tokens, 1) == 0) {
+        atomic_store(&g->detach_status, slim_engine_detach_lora(g->e, 0, -1));
+        while (!atomic_load(&g->open))
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    return 0;
+}
+
+typedef struct detach_job {
+    slim_engine *e;
+    atomic_int status, returned;
+} detach_job;
+
+static void *detach_thread(void *arg) {
+    detach_job *j = arg;
+    atomic_store(&j->status, slim_engine_detach_lora(j->e, 0, -1));
+    atomic_store(&j->returned, 1);
+    return NULL;
+}
+
+/* Detach waits for the requests naming the adapter (or says BUSY), refuses
+ * new ones meanwhile, and later adapters keep their indices and outputs. */
+START_TEST(test_fake_detach) {
+    fake f;
+    slim_engine *e = fake_engine(&f, 256, small_params(4, 32, 8));
+    int a = 0, b = 0;
+    int32_t ia = -1, ib = -1;
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&a, 1.0f, &ia), SLIM_OK);
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&b, 1.0f, &ib), SLIM_OK);
+    ck_assert_int_eq(ia, 0);
+    ck_assert_int_eq(ib, 1);
+    const int32_t prompt[6] = {3, 1, 4, 1, 5, 9};
+    int32_t want[8];
+    result res;
+    reference(prompt, 6, 8, 1, want); /* adapter b is the context's second */
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ib), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+
+    /* A request on adapter a, held inside its first token's callback. */
+    gate g = {.e = e};
+    slim_request_params rp = slim_request_default_params();
+    rp.tokens = prompt;
+    rp.n_tokens = 6;
+    rp.max_tokens = 4;
+    rp.lora = ia;
+    rp.on_event = gate_event;
+    rp.user = &g;
+    uint64_t id = 0;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    while (!atomic_load(&g.tokens))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_int_eq(atomic_load(&g.detach_status), SLIM_ERR_BUSY); /* from its own callback */
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 0), SLIM_ERR_BUSY);
+    ck_assert_str_eq(slim_last_error(), "slim_engine_detach_lora: 1 unfinished request uses "
+                                        "adapter 0");
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 30), SLIM_ERR_BUSY);
+    ck_assert_ptr_null(fake_detached);
+    /* A waiting detach: submits naming a are refused until it returns. */
+    detach_job j = {.e = e};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, detach_thread, &j), 0);
+    slim_request_params q = slim_request_default_params();
+    q.tokens = prompt;
+    q.n_tokens = 6;
+    q.max_tokens = 1;
+    q.lora = ia;
+    uint64_t extra[64];
+    int n_extra = 0;
+    for (;;) {
+        uint64_t x = 0;
+        const slim_status st = slim_engine_submit(e, &q, &x);
+        if (st) {
+            ck_assert_int_eq(st, SLIM_ERR_INVALID_ARG);
+            break;
+        }
+        ck_assert_int_lt(n_extra, 64); /* the detach thread should have started by now */
+        extra[n_extra++] = x;
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+    }
+    ck_assert_int_eq(atomic_load(&j.returned), 0);
+    atomic_store(&g.open, 1);
+    for (int i = 0; i < n_extra; i++)
+        poll_done(e, extra[i], &res);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(atomic_load(&j.status), SLIM_OK);
+    while (!atomic_load(&g.done)) /* its DONE callback follows the release of its adapter */
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    ck_assert_ptr_eq(fake_detached, (slim_lora *)&a);
+    /* a is gone; b keeps index 1 and is now the context's first adapter. */
+    uint64_t x = 0;
+    ck_assert_int_eq(slim_engine_submit(e, &q, &x), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, ia, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, 7, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(e, -1, 0), SLIM_ERR_INVALID_ARG);
+    ck_assert_int_eq(slim_engine_detach_lora(NULL, 0, 0), SLIM_ERR_INVALID_ARG);
+    reference(prompt, 6, 8, 0, want);
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ib), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+    /* Attaching a again gives a new index (2), the context's second. */
+    int32_t ia2 = -1;
+    ck_assert_int_eq(slim_engine_attach_lora(e, (slim_lora *)&a, 1.0f, &ia2), SLIM_OK);
+    ck_assert_int_eq(ia2, 2);
+    reference(prompt, 6, 8, 1, want);
+    poll_done(e, submit_tokens(e, prompt, 6, 8, ia2), &res);
+    ck_assert_int_eq(memcmp(res.tokens, want, sizeof want), 0);
+    ck_assert_int_eq(get_stats(e).kv_used, 0);
+    slim_engine_free(e);
+    fake_free(&f);
+    fake_detached = NULL;
+}
+END_TEST
+
 START_TEST(test_fake_bad_args) {
     fake f;
     slim_engine_params p = small_params(4, 16, 4);
@@ -526,7 +658,7 @@ START_TEST(test_fake_bad_args) {
     uint64_t a, b;
     ck_assert_int_eq(slim_engine_submit(e, &rp, &a), SLIM_OK);
     ck_assert_int_eq(slim_engine_submit(e, &rp, &b), SLIM_OK);
-    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_CONTEXT_FULL);
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_BUSY);
     result res;
     poll_done(e, a, &res);
     ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
@@ -607,7 +739,11 @@ static void greedy_alone(slim_model *m, slim_lora *lora, const int32_t *prompt, 
  * given) on a KV pool of a quarter of their need, blocks of 8, a step budget
  * of 96: every request's tokens equal the same prompt alone, and no block
  * stays referenced. */
-static void pressure_case(const char *path, const char *const *lora_paths, int n_lora, int n_req) {
+/* max_seqs 4 on a sliding-window model: the sliding layers get a pool of
+ * their own (checked: kv_swa_blocks, all freed at the end), with prefix hits
+ * and an adapter. */
+static void pressure_case(const char *path, const char *const *lora_paths, int n_lora, int n_req,
+                          int32_t max_seqs) {
     slim_model *m = load_model(path);
     slim_lora *loras[2] = {0};
     for (int k = 0; k < n_lora; k++)
@@ -631,9 +767,11 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
     slim_engine_params ep = slim_engine_default_params();
     ep.n_threads = 2;
     ep.block_size = 8;
-    ep.kv_tokens = (int32_t)(need / 4);
-    ep.step_tokens = 96;
-    ep.max_seqs = 32;
+    /* 4 sequences: a pool a twelfth of the need (requests wait for blocks),
+     * and the sliding pool (4 x 4 blocks + a step of 32) the smaller one */
+    ep.kv_tokens = (int32_t)(need / (max_seqs == 4 ? 12 : 4));
+    ep.step_tokens = max_seqs == 4 ? 32 : 96;
+    ep.max_seqs = max_seqs;
     ep.n_ctx = 64;
     slim_engine *e = NULL;
     ck_assert_msg(slim_engine_create(m, &ep, &e) == SLIM_OK, "%s", slim_last_error());
@@ -666,7 +804,13 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
            path, n_req, n_lora, (long long)need, st.kv_blocks, st.kv_block_size,
            (long long)st.n_steps, (long long)st.n_preemptions, (long long)st.prefix_hit_tokens,
            st.kv_used, st.kv_cached, st.kv_free);
-    ck_assert_int_gt(st.n_preemptions, 0);
+    if (max_seqs == 4) {
+        printf("  sliding-window layers: their own pool of %d blocks\n", st.kv_swa_blocks);
+        ck_assert_int_gt(st.kv_swa_blocks, 0);
+        ck_assert_int_lt(st.kv_swa_blocks, st.kv_blocks);
+    }
+    ck_assert_int_eq(st.kv_swa_used, 0);
+    if (max_seqs > 4) ck_assert_int_gt(st.n_preemptions, 0);
     ck_assert_int_gt(st.prefix_hit_tokens, 0);
     ck_assert_int_eq(st.kv_used, 0);
     ck_assert_int_eq(st.kv_free + st.kv_cached, st.kv_blocks);
@@ -678,9 +822,11 @@ static void pressure_case(const char *path, const char *const *lora_paths, int n
 
 START_TEST(test_model_pressure) {
     const char *const ab[] = {"tests/data/lora_llama3_a.gguf", "tests/data/lora_llama3_b.gguf"};
-    pressure_case("tests/data/synth_llama3.gguf", ab, 2, NREQ);
-    pressure_case("tests/data/synth_gemma3.gguf", NULL, 0, NREQ);
-    pressure_case(test_model_path_smollm2(), NULL, 0, 32);
+    pressure_case("tests/data/synth_llama3.gguf", ab, 2, NREQ, 32);
+    pressure_case("tests/data/synth_gemma3.gguf", NULL, 0, NREQ, 32);
+    const char *const g3[] = {"tests/data/lora_gemma3.gguf"};
+    pressure_case("tests/data/synth_gemma3.gguf", g3, 1, NREQ, 4);
+    pressure_case(test_model_path_smollm2(), NULL, 0, 32, 32);
 }
 END_TEST
 
@@ -773,6 +919,144 @@ START_TEST(test_model_prefix_logits) {
 }
 END_TEST
 
+/* The engine's log-probability of `tok` from a logits row (its formula). */
+static float logprob_of(const float *l, int32_t n, int32_t tok) {
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n; i++)
+        if (l[i] > mx) mx = l[i];
+    double s = 0;
+    for (int32_t i = 0; i < n; i++)
+        s += exp((double)l[i] - mx);
+    return (float)(l[tok] - (mx + log(s)));
+}
+
+/* Greedy tokens and their log-probabilities from slim_context alone. */
+static void reference_lp(slim_model *m, const int32_t *prompt, int32_t n, int32_t max_tokens,
+                         int32_t *tok, float *lp) {
+    slim_context_params cp = slim_context_default_params();
+    cp.n_ctx = n + max_tokens + 1;
+    cp.n_threads = 2;
+    slim_context *ctx = NULL;
+    ck_assert_int_eq(slim_context_create(m, &cp, &ctx), SLIM_OK);
+    slim_model_info info = {.struct_size = sizeof info};
+    slim_model_get_info(m, &info);
+    ck_assert_int_eq(slim_prefill(ctx, prompt, (size_t)n, NULL), SLIM_OK);
+    for (int32_t i = 0; i < max_tokens; i++) {
+        const float *l = slim_get_logits(ctx);
+        int32_t best = 0;
+        for (int32_t v = 1; v < info.n_vocab; v++)
+            if (l[v] > l[best]) best = v;
+        tok[i] = best;
+        lp[i] = logprob_of(l, info.n_vocab, best);
+        if (i + 1 < max_tokens) ck_assert_int_eq(slim_decode(ctx, best), SLIM_OK);
+    }
+    slim_context_free(ctx);
+}
+
+typedef struct swa_watch {
+    slim_engine *e;
+    int32_t tokens[160], n;
+    float lp[160];
+    int32_t max_swa_used, last_used, n_cached, finish;
+    atomic_int done;
+} swa_watch;
+
+static int swa_event(const slim_event *ev, void *user) {
+    swa_watch *w = user;
+    if (ev->type == SLIM_EVENT_DONE) {
+        w->n_cached = ev->n_cached;
+        w->finish = ev->finish_reason;
+        atomic_store(&w->done, 1);
+        return 0;
+    }
+    if (w->n < 160) {
+        w->tokens[w->n] = ev->token;
+        w->lp[w->n++] = ev->logprob;
+    }
+    slim_engine_stats st = {.struct_size = sizeof st};
+    slim_engine_get_stats(w->e, &st);
+    if (st.kv_swa_used > w->max_swa_used) w->max_swa_used = st.kv_swa_used;
+    w->last_used = st.kv_used;
+    return 0;
+}
+
+static void run_watched(slim_engine *e, const int32_t *prompt, int32_t n, int32_t max_tokens,
+                        swa_watch *w) {
+    memset(w, 0, sizeof *w);
+    w->e = e;
+    slim_request_params rp = slim_request_default_params();
+    rp.tokens = prompt;
+    rp.n_tokens = (size_t)n;
+    rp.max_tokens = max_tokens;
+    rp.stop_at_eos = 0;
+    rp.logprobs = 1;
+    rp.on_event = swa_event;
+    rp.user = w;
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    while (!atomic_load(&w->done))
+        nanosleep(&(struct timespec){0, 2000000}, NULL);
+}
+
+/* Gemma 3's sliding-window layers (synth_gemma3: a 16-token window, 5 of 6
+ * layers) keep their own small pool: a long sequence holds only its last
+ * window there, gives bitwise the logits slim_context gives it alone (the
+ * engine's log-probabilities, from the same formula, equal the reference's),
+ * and a cached prefix whose last window is still cached is reused. */
+START_TEST(test_model_sliding_window) {
+    slim_model *m = load_model("tests/data/synth_gemma3.gguf");
+    slim_engine_params ep = slim_engine_default_params();
+    ep.n_threads = 2;
+    ep.block_size = 4;
+    ep.step_tokens = 16;
+    ep.max_seqs = 4;
+    ep.kv_tokens = 512;
+    ep.n_ctx = 256;
+    slim_engine *e = NULL;
+    ck_assert_int_eq(slim_engine_create(m, &ep, &e), SLIM_OK);
+    slim_engine_stats st = get_stats(e);
+    /* per sequence: 15 positions back plus its own block and one part-filled: 6; and a step */
+    ck_assert_int_eq(st.kv_swa_blocks, 4 * 6 + 4);
+    ck_assert_int_eq(st.kv_blocks, 128);
+    int32_t prompt[40], want_tok[150];
+    float want_lp[150];
+    for (int32_t i = 0; i < 40; i++)
+        prompt[i] = (i * 53 + 7) % 250 + 1;
+    static swa_watch w;
+    /* A 40-token prompt and 20 tokens; the same again from the prefix cache. */
+    reference_lp(m, prompt, 40, 20, want_tok, want_lp);
+    for (int run = 0; run < 2; run++) {
+        run_watched(e, prompt, 40, 20, &w);
+        ck_assert_int_eq(w.finish, SLIM_FINISH_LENGTH);
+        ck_assert_int_eq(w.n, 20);
+        ck_assert_int_eq(memcmp(w.tokens, want_tok, 20 * sizeof *want_tok), 0);
+        ck_assert_msg(!memcmp(w.lp, want_lp, 20 * sizeof *want_lp),
+                      "run %d: log-probabilities differ from slim_context's", run);
+        ck_assert_int_eq(w.n_cached, run ? 36 : 0);
+        ck_assert_int_le(w.max_swa_used, 6);
+    }
+    /* A long one: 140 positions, 35 blocks in the global layers' pool, never
+     * more than 6 in the sliding layers'. */
+    prompt[0] = 2;
+    reference_lp(m, prompt, 40, 100, want_tok, want_lp);
+    run_watched(e, prompt, 40, 100, &w);
+    ck_assert_int_eq(w.n, 100);
+    ck_assert_int_eq(memcmp(w.tokens, want_tok, 100 * sizeof *want_tok), 0);
+    ck_assert_msg(!memcmp(w.lp, want_lp, 100 * sizeof *want_lp),
+                  "long run: log-probabilities differ from slim_context's");
+    ck_assert_int_le(w.max_swa_used, 6);
+    ck_assert_int_ge(w.last_used, 35);
+    printf("engine sliding window (synth_gemma3, window 16, blocks of 4): 140 positions held %d "
+           "global-layer blocks and at most %d sliding-layer blocks\n",
+           w.last_used, w.max_swa_used);
+    st = get_stats(e);
+    ck_assert_int_eq(st.kv_used, 0);
+    ck_assert_int_eq(st.kv_swa_used, 0);
+    slim_engine_free(e);
+    slim_model_free(m);
+}
+END_TEST
+
 typedef struct text_out {
     char text[4096];
     size_t len;
@@ -784,9 +1068,38 @@ static int collect(slim_token t, const char *piece, size_t len, void *user) {
     return 0;
 }
 
+/* Run a request to its end, concatenating the pieces of its events (DONE's
+ * too); *before_last: bytes streamed before its last token event. */
+static slim_event run_streamed(slim_engine *e, const slim_request_params *rp, text_out *streamed,
+                               size_t *before_last, int32_t *n_token_events) {
+    uint64_t id;
+    ck_assert_int_eq(slim_engine_submit(e, rp, &id), SLIM_OK);
+    streamed->len = 0;
+    *n_token_events = 0;
+    slim_event ev = {.struct_size = sizeof ev};
+    for (;;) {
+        ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
+        if (ev.type == SLIM_EVENT_TOKEN) {
+            *before_last = streamed->len;
+            (*n_token_events)++;
+        }
+        ck_assert_uint_lt(streamed->len + ev.piece_len, sizeof streamed->text);
+        memcpy(streamed->text + streamed->len, ev.piece, ev.piece_len);
+        streamed->len += ev.piece_len;
+        if (ev.type == SLIM_EVENT_DONE) break;
+    }
+    streamed->text[streamed->len] = '\0';
+    ck_assert_uint_eq(streamed->len, ev.text_len); /* the pieces add up to the text */
+    ck_assert_int_eq(memcmp(streamed->text, ev.text, ev.text_len), 0);
+    slim_event done = ev;
+    done.text = NULL; /* lives until the release */
+    ck_assert_int_eq(slim_engine_release(e, id), SLIM_OK);
+    return done;
+}
+
 /* A text prompt on SmolLM2: the engine's text equals slim_generate's; a stop
- * string cuts it; the same prompt again reports cached tokens and gives
- * bitwise the same log-probabilities. */
+ * string cuts it and none of its text is streamed; the same prompt again
+ * reports cached tokens and gives bitwise the same log-probabilities. */
 START_TEST(test_model_text) {
     slim_model *m = load_model(test_model_path_smollm2());
     const char *prompt = "The three primary colors are";
@@ -861,16 +1174,36 @@ START_TEST(test_model_text) {
     rp.stop = stops;
     rp.n_stop = 2;
     rp.logprobs = 0;
-    uint64_t id;
-    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
-    slim_event ev = {.struct_size = sizeof ev};
-    do
-        ck_assert_int_eq(slim_engine_poll(e, id, -1, &ev), SLIM_OK);
-    while (ev.type != SLIM_EVENT_DONE);
+    static text_out streamed;
+    size_t before_last = 0;
+    int32_t n_events = 0;
+    slim_event ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
     ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_STOP);
     ck_assert_uint_eq(ev.text_len, (size_t)(strstr(alone.text, stop) - alone.text));
-    ck_assert_int_eq(memcmp(ev.text, alone.text, ev.text_len), 0);
-    slim_engine_release(e, id);
+    ck_assert_int_eq(memcmp(streamed.text, alone.text, ev.text_len), 0);
+    /* A stop string that begins at byte 8 and matches the rest of the text
+     * but one byte it never reaches: bytes 8 on are held back while they
+     * could still begin it, then all come out with the last token. */
+    char near[sizeof alone.text + 1];
+    snprintf(near, sizeof near, "%s\x01", alone.text + 8);
+    const char *near_stops[] = {near};
+    rp.stop = near_stops;
+    rp.n_stop = 1;
+    ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
+    ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_LENGTH);
+    ck_assert_int_eq(n_events, 24);
+    ck_assert_str_eq(streamed.text, alone.text);
+    ck_assert_uint_le(before_last, 8);
+    /* Two stop strings, the later-matching one listed first: cut before the earlier. */
+    char late[5];
+    memcpy(late, alone.text + 10, 4);
+    late[4] = '\0';
+    const char *two[] = {late, stop};
+    rp.stop = two;
+    rp.n_stop = 2;
+    ev = run_streamed(e, &rp, &streamed, &before_last, &n_events);
+    ck_assert_int_eq(ev.finish_reason, SLIM_FINISH_STOP);
+    ck_assert_uint_eq(ev.text_len, (size_t)(strstr(alone.text, stop) - alone.text));
     ck_assert_int_eq(get_stats(e).kv_used, 0);
     slim_engine_free(e);
     slim_model_free(m);
@@ -929,6 +1262,7 @@ Suite *suite_engine(void) {
     tcase_add_test(tc, test_fake_prefix_and_logprobs);
     tcase_add_test(tc, test_fake_threads);
     tcase_add_test(tc, test_fake_cancel);
+    tcase_add_test(tc, test_fake_detach);
     tcase_add_test(tc, test_fake_bad_args);
     suite_add_tcase(s, tc);
     TCase *tm = tcase_create("model");
@@ -936,6 +1270,7 @@ Suite *suite_engine(void) {
     tcase_add_test(tm, test_model_pressure);
     tcase_add_test(tm, test_model_prefix_logits);
     tcase_add_test(tm, test_model_text);
+    tcase_add_test(tm, test_model_sliding_window);
     tcase_add_test(tm, test_model_bad_args);
     suite_add_tcase(s, tm);
     return s;

@@ -278,6 +278,53 @@ START_TEST(test_random_ops) {
 }
 END_TEST
 
+/* A sliding-window pool: blocks out of the window go (cached ones idle), a
+ * fork and a release skip the holes, and attach_window takes a prefix's
+ * last blocks only when every one of them is still cached. */
+START_TEST(test_window_drop_attach) {
+    rows r;
+    slim_kv_pool *p = make(NB, BS, &r);
+    slim_kv_seq a, b, c;
+    slim_kv_seq_init(&a, 0);
+    compute(p, &r, &a, T, 18);          /* blocks 0..4, four full ones cached */
+    slim_kv_pool_drop_before(p, &a, 9); /* positions 0..8 unseen: blocks 0, 1 go */
+    ck_assert_int_eq(a.n_dropped, 2);
+    ck_assert_int_eq(a.blocks[0], -1);
+    ck_assert_int_eq(a.blocks[1], -1);
+    slim_kv_pool_stats st = stats(p);
+    ck_assert_int_eq(st.n_used, 3);
+    ck_assert_int_eq(st.n_idle, 2);
+    slim_kv_pool_drop_before(p, &a, 3); /* never undoes */
+    ck_assert_int_eq(a.n_dropped, 2);
+    slim_kv_seq_init(&b, 0);
+    ck_assert_int_eq(slim_kv_pool_fork(p, &a, &b), SLIM_OK);
+    ck_assert_int_eq(b.blocks[0], -1);
+    ck_assert_int_eq(stats(p).n_used, 3);
+    slim_kv_pool_release(p, &b);
+    compute(p, &r, &a, T, 20); /* hashes chain across the dropped blocks */
+    ck_assert_int_eq(stats(p).n_cached, 5);
+    slim_kv_pool_release(p, &a);
+    /* The first four blocks' prefix, its last two blocks wanted: cached. */
+    slim_kv_seq_init(&c, 0);
+    ck_assert(slim_kv_pool_attach_window(p, &c, T, 4, 2));
+    ck_assert_int_eq(c.n_tokens, 16);
+    ck_assert_int_eq(c.blocks[1], -1);
+    for (int32_t i = 8; i < 16; i++)
+        ck_assert_int_eq(r.r[(size_t)c.blocks[i / BS] * BS + i % BS], T[i]);
+    ck_assert_int_eq(stats(p).n_used, 2);
+    slim_kv_pool_release(p, &c);
+    /* Evict the idle blocks: nothing attaches, nothing stays referenced. */
+    slim_kv_pool_evict_idle(p);
+    slim_kv_seq_init(&c, 0);
+    ck_assert(!slim_kv_pool_attach_window(p, &c, T, 4, 2));
+    ck_assert_int_eq(c.n_blocks, 0);
+    ck_assert_int_eq(stats(p).n_used, 0);
+    slim_kv_pool_release(p, &c);
+    slim_kv_pool_free(p);
+    free(r.r);
+}
+END_TEST
+
 START_TEST(test_bad_args) {
     slim_kv_pool *p = (slim_kv_pool *)1;
     ck_assert_int_eq(slim_kv_pool_create(0, 16, NULL, NULL, &p), SLIM_ERR_INVALID_ARG);
@@ -303,6 +350,7 @@ Suite *suite_kv_pool(void) {
     tcase_add_test(tc, test_fork_cow);
     tcase_add_test(tc, test_full_and_lru);
     tcase_add_test(tc, test_random_ops);
+    tcase_add_test(tc, test_window_drop_attach);
     tcase_add_test(tc, test_bad_args);
     suite_add_tcase(s, tc);
     return s;

@@ -11,12 +11,75 @@ their identical prefix).  This is the yardstick for
 the thresholds in tests/unit/test_model.c.
 
 usage: .venv/bin/python tools/golden/llama_self_agreement.py [MODEL.gguf]   (from the repo root)
+       .venv/bin/python tools/golden/llama_self_agreement.py MODEL.gguf --golden FILE
+  --golden: instead, the forward test's own data (gen_forward.py's FILE: every
+  prompt + golden continuation, teacher-forced): each variant's top-1
+  agreement with the golden configuration and its mean KL(golden || variant)
+  over the same top-64 + rest bins tests/unit/test_model.c uses, i.e. the
+  figures that test prints for slim.
 """
 import numpy as np, sys
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 from gen_forward import PROMPTS
 from llama_cpp import Llama
 MODEL = sys.argv[1] if len(sys.argv) > 1 else "models/gemma-3-270m-q4_k_m.gguf"
+
+
+def read_golden(path):
+    """gen_forward.py's file: [(tokens, lse[T], ids[T][K], logits[T][K])]."""
+    import struct
+    b = open(path, "rb").read()
+    assert b[:8] == b"SLIMFWD1"
+    n_prompts, n_vocab, top_k, n_greedy = struct.unpack_from("<4I", b, 8)
+    off, out = 24, []
+    for _ in range(n_prompts):
+        n_prompt, n_tokens = struct.unpack_from("<2I", b, off); off += 8
+        toks = list(struct.unpack_from("<%di" % n_tokens, b, off)); off += 4 * n_tokens
+        lse, ids, lg = [], [], []
+        for _ in range(n_tokens):
+            lse.append(struct.unpack_from("<f", b, off)[0]); off += 4
+            ids.append(struct.unpack_from("<%di" % top_k, b, off)); off += 4 * top_k
+            lg.append(struct.unpack_from("<%df" % top_k, b, off)); off += 4 * top_k
+        out.append((toks, np.array(lse), np.array(ids), np.array(lg)))
+    return out
+
+
+def binned_kl(lse, ids, lg, row):
+    """KL(golden || row) over the golden top-k plus one bin for the rest (test_model.c)."""
+    row = np.asarray(row, np.float64)
+    m = row.max(); lse_row = m + np.log(np.exp(row - m).sum())
+    lp_ref = lg - lse; lp = row[ids] - lse_row
+    p = np.exp(lp_ref)
+    kl = float((p * (lp_ref - lp)).sum())
+    r, q = 1 - p.sum(), 1 - np.exp(lp).sum()
+    if r > 1e-12 and q > 1e-12:
+        kl += r * np.log(r / q)
+    return kl
+
+
+if len(sys.argv) > 3 and sys.argv[2] == "--golden":
+    g = read_golden(sys.argv[3])
+    cfg = {"golden (fa off, 512 batch)": dict(n_threads=2, flash_attn=False),
+           "fa": dict(n_threads=2, flash_attn=True),
+           "b16": dict(n_threads=1, n_batch=16, n_ubatch=16, flash_attn=False),
+           "tbt": dict(n_threads=2, flash_attn=False)}
+    for name, kw in cfg.items():
+        m = Llama(model_path=MODEL, n_ctx=512, logits_all=True, verbose=False, **kw)
+        top1 = n = 0; kls = []
+        for toks, lse, ids, lg in g:
+            m.reset()
+            if name == "tbt":
+                for t in toks:
+                    m.eval([t])
+            else:
+                m.eval(toks)
+            sc = np.array(m.scores[:len(toks)], np.float64)
+            for t in range(len(toks)):
+                top1 += int(np.argmax(sc[t])) == int(ids[t][0]); n += 1
+                kls.append(binned_kl(lse[t], ids[t], lg[t], sc[t]))
+        print("%-28s %d positions, top-1 agreement with the golden file %.4f, mean KL %.6f, max %.4f"
+              % (name, n, top1 / n, np.mean(kls), np.max(kls)))
+    sys.exit(0)
 a = Llama(model_path=MODEL, n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=False)
 b = Llama(model_path=MODEL, n_ctx=512, n_threads=2, logits_all=True, verbose=False, flash_attn=True)
 c = Llama(model_path=MODEL, n_ctx=512, n_threads=1, n_batch=16, n_ubatch=16, logits_all=True, verbose=False, flash_attn=False)

@@ -5,6 +5,8 @@
     print(m.generate("The capital of France is", max_tokens=8))
 
 Model loads a GGUF file or a Hugging Face directory and owns one context;
+Engine runs many requests at once (threads, futures, asyncio) on the
+batched engine;
 errors raise SlimError subclasses carrying slim's message; every call into
 the library releases the GIL.  ``slim.ffi`` / ``slim.lib`` are the cffi
 binding of the whole C API, for what the classes do not cover.
@@ -19,6 +21,7 @@ from ._errors import (
     AbortedError,
     BackendError,
     BufferTooSmallError,
+    BusyError,
     ContextFullError,
     FormatError,
     InternalError,
@@ -31,12 +34,20 @@ from ._errors import (
     error_class,
 )
 from ._model import Completion, LoRA, Message, Model, ModelInfo, TensorInfo
+from ._engine import Engine, EngineResult, EngineStats, Request
+from ._constrain import Constraint, ScoreResult
 from ._slim_cffi import ffi, lib
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Model",
+    "Engine",
+    "Request",
+    "EngineResult",
+    "EngineStats",
+    "Constraint",
+    "ScoreResult",
     "LoRA",
     "Completion",
     "ModelInfo",
@@ -55,6 +66,7 @@ __all__ = [
     "AbortedError",
     "BufferTooSmallError",
     "InternalError",
+    "BusyError",
     "check",
     "error_class",
     "version",

@@ -17,6 +17,7 @@ __all__ = ["header_to_cdef", "define_constants"]
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _INT = re.compile(r"^\(?\s*(0[xX][0-9a-fA-F]+|\d+)[uUlL]*\s*\)?$")
 _STR = re.compile(r'^"([^"\\]*)"$')
+_CAST = re.compile(r"\(\s*(?:slim_\w+|u?int(?:8|16|32|64)_t|int|unsigned|long|size_t)\s*\)(?=\s*[-\d(])")
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -34,6 +35,8 @@ def define_constants(header: str) -> dict[str, int | str]:
         if not m or "(" in m.group(1):
             continue
         name, value = m.group(1), m.group(2)
+        # A cast to an integer type, ((slim_constraint_state)-1): the value is the number.
+        value = _CAST.sub("", value)
         if mi := _INT.match(value):
             out[name] = int(mi.group(1), 0)
         elif ms := _STR.match(value):

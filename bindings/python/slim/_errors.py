@@ -18,6 +18,7 @@ __all__ = [
     "AbortedError",
     "BufferTooSmallError",
     "InternalError",
+    "BusyError",
     "error_class",
     "check",
 ]
@@ -96,6 +97,12 @@ class InternalError(SlimError):
     status = lib.SLIM_ERR_INTERNAL
 
 
+class BusyError(SlimError):
+    """SLIM_ERR_BUSY: a queue is full, or an object is still in use."""
+
+    status = lib.SLIM_ERR_BUSY
+
+
 _BY_STATUS: dict[int, type[SlimError]] = {
     c.status: c
     for c in (
@@ -109,6 +116,7 @@ _BY_STATUS: dict[int, type[SlimError]] = {
         AbortedError,
         BufferTooSmallError,
         InternalError,
+        BusyError,
     )
 }
 
@@ -119,7 +127,10 @@ def error_class(status: int) -> type[SlimError]:
 
 
 def _raise(status: int, what: str | None = None) -> NoReturn:
-    msg = ffi.string(lib.slim_last_error()).decode("utf-8", "replace")
+    # A status slim never returns has no message of its own: the thread's
+    # last message belongs to an earlier failure.
+    known = int(status) in _BY_STATUS
+    msg = ffi.string(lib.slim_last_error()).decode("utf-8", "replace") if known else ""
     if not msg:
         msg = ffi.string(lib.slim_status_string(status)).decode("utf-8", "replace")
     if what:

@@ -36,6 +36,27 @@ extern "Python" void _slim_py_log(slim_log_level, const char *, void *);
 extern "Python" void _slim_py_progress(float, void *);
 """
 
+# The engine's event queue (slim/_engine_queue.c, compiled into the
+# extension): its own names, slimpy_*, beside the header's.
+ENGINE_QUEUE_CDEF = """
+typedef struct slimpy_queue slimpy_queue;
+typedef struct slimpy_node {
+    struct slimpy_node *next;
+    uint64_t key;
+    slimpy_queue *queue;
+    int32_t lost;
+    slim_event ev;
+} slimpy_node;
+slimpy_queue *slimpy_queue_new(void);
+void slimpy_queue_free(slimpy_queue *q);
+slimpy_node *slimpy_request_new(slimpy_queue *q, uint64_t key);
+void slimpy_node_free(slimpy_node *n);
+void slimpy_list_free(slimpy_node *n);
+int slimpy_on_event(const slim_event *ev, void *user);
+slimpy_node *slimpy_queue_wait(slimpy_queue *q, int32_t timeout_ms);
+void slimpy_queue_wake(slimpy_queue *q);
+"""
+
 
 def _load_cdef_module() -> Any:
     spec = importlib.util.spec_from_file_location("_slim_cdef", HERE / "_cdef.py")
@@ -140,8 +161,9 @@ def make_ffibuilder(cfg: dict[str, Any]) -> cffi.FFI:
     cdef = _load_cdef_module()
     header = Path(cfg["header"]).read_text(encoding="utf-8")
     ffi = cffi.FFI()
-    ffi.cdef(cdef.header_to_cdef(header) + CALLBACKS)
-    ffi.set_source("slim._slim_cffi", '#include "slim.h"\n', **cfg["kwargs"])
+    ffi.cdef(cdef.header_to_cdef(header) + CALLBACKS + ENGINE_QUEUE_CDEF)
+    queue_c = (HERE / "_engine_queue.c").read_text(encoding="utf-8")
+    ffi.set_source("slim._slim_cffi", '#include "slim.h"\n' + queue_c, **cfg["kwargs"])
     return ffi
 
 
@@ -156,7 +178,11 @@ def build_inplace(tmpdir: Path) -> Path:
 
     so = Path(ffibuilder.compile(tmpdir=str(tmpdir)))
     dest = HERE / so.name
-    shutil.copyfile(so, dest)
+    # A new file renamed over the old: a process that has the old one loaded
+    # keeps its (unlinked) copy instead of seeing it rewritten under it.
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(so, tmp)
+    os.replace(tmp, dest)
     return dest
 
 

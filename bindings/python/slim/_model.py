@@ -21,6 +21,7 @@ from typing import (
 
 import numpy as np
 
+from ._constrain import Constraint, JSONSchema, ScoreResult, constraint_from, score
 from ._errors import InvalidArgumentError, check
 from ._openai import OpenAIMixin
 from ._slim_cffi import ffi, lib
@@ -48,6 +49,16 @@ def _enum_value(ctype: str, prefix: str, name: str, what: str) -> int:
         names = ", ".join(sorted(k[len(prefix) :].lower() for k in values))
         raise InvalidArgumentError(f"{what} must be one of {names}, not {name!r}")
     return int(values[key])
+
+
+def sampler_params(**given: Any) -> Any:
+    """A new slim_sampler_params: slim's defaults, with the arguments that are
+    not None set (temperature, top_k, ..., seed: the struct's field names)."""
+    sp = ffi.new("slim_sampler_params *", lib.slim_sampler_default_params())
+    for k, v in given.items():
+        if v is not None:
+            setattr(sp, k, v)
+    return sp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -465,13 +476,18 @@ class Model(OpenAIMixin):
         add_special: bool = True,
         parse_special: bool = False,
         logprobs: int | None = None,
+        constraint: Constraint | None = None,
+        json_schema: JSONSchema | None = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        choices: Sequence[str] | None = None,
+        json_object: bool = False,
     ) -> Completion:
         """A generation run, not started yet: iterate it for text pieces, or
         call .text().  Its attributes (finish_reason, tokens, n_prompt, ...)
         are filled as it runs.  Arguments as for generate(); ``logprobs`` N
         records each token's log-probability and the N most likely tokens'."""
-        sp = ffi.new("slim_sampler_params *", lib.slim_sampler_default_params())
-        given = dict(
+        sp = sampler_params(
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
@@ -482,12 +498,10 @@ class Model(OpenAIMixin):
             frequency_penalty=frequency_penalty,
             seed=seed,
         )
-        for k, v in given.items():
-            if v is not None:
-                setattr(sp, k, v)
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         toks = self._prompt_tokens(prompt, add_special, parse_special)
-        return Completion(self, toks, max_tokens, sp, stops, stop_at_eos, logprobs)
+        c = constraint_from(self, constraint, json_schema, grammar, regex, choices, json_object)
+        return Completion(self, toks, max_tokens, sp, stops, stop_at_eos, logprobs, c)
 
     def generate(
         self,
@@ -508,6 +522,12 @@ class Model(OpenAIMixin):
         stop_at_eos: bool = True,
         add_special: bool = True,
         parse_special: bool = False,
+        constraint: Constraint | None = None,
+        json_schema: JSONSchema | None = None,
+        grammar: str | None = None,
+        regex: str | None = None,
+        choices: Sequence[str] | None = None,
+        json_object: bool = False,
     ) -> str | Iterator[str]:
         """Continue ``prompt`` (text, or token ids) from an empty KV cache.
 
@@ -519,7 +539,12 @@ class Model(OpenAIMixin):
         occurrence of any ``stop`` string, which is not part of the result.
         Returns the text, or with ``stream=True`` an iterator of text pieces
         (complete UTF-8 characters).  This is what slim_generate computes,
-        driven token by token so that it can stream and stop on strings."""
+        driven token by token so that it can stream and stop on strings.
+
+        Constrained generation (one at a time): ``json_schema`` (a dict or
+        JSON text), ``json_object=True`` (any JSON object), ``grammar`` (GBNF),
+        ``regex``, ``choices`` (one of the strings), or a compiled
+        ``constraint``: only tokens that keep the output valid are sampled."""
         c = self.completion(
             prompt,
             max_tokens,
@@ -536,8 +561,46 @@ class Model(OpenAIMixin):
             stop_at_eos=stop_at_eos,
             add_special=add_special,
             parse_special=parse_special,
+            constraint=constraint,
+            json_schema=json_schema,
+            grammar=grammar,
+            regex=regex,
+            choices=choices,
+            json_object=json_object,
         )
         return iter(c) if stream else c.text()
+
+    def score(
+        self,
+        prompt: str | bytes | Sequence[int],
+        labels: Sequence[str],
+        *,
+        add_special: bool = True,
+        parse_special: bool = False,
+    ) -> ScoreResult:
+        """How likely each of ``labels`` is as the continuation of ``prompt``
+        (slim_score): total and per-token log-probabilities, probabilities
+        normalised over the labels, and the most likely (``.label``).  Labels
+        are tokenized alone: write " positive" where the prompt leaves the
+        space to the answer.  Shared label prefixes are computed once."""
+        toks = self._prompt_tokens(prompt, add_special, parse_special)
+        if not toks:
+            raise InvalidArgumentError("the prompt has no tokens")
+        ids = ffi.new("slim_token[]", toks)
+        with self._busy() as ctx:
+            lib.slim_context_reset(ctx)
+            check(lib.slim_prefill(ctx, ids, len(toks), ffi.NULL))
+            return score(ctx, labels)
+
+    def constraint(self, kind: str, text: str | Sequence[str] | Mapping[str, Any] = "", **params: Any) -> Constraint:
+        """Compile a Constraint for this model: ``kind`` "json_schema" (a dict
+        or JSON text), "gbnf", "regex", "choices" (a list) or "json_object";
+        ``json_whitespace=True`` lets JSON have whitespace between tokens."""
+        if kind == "choices":
+            return Constraint.choices(self, list(text))  # type: ignore[arg-type]
+        if kind == "json_schema":
+            return Constraint.json_schema(self, text, **params)  # type: ignore[arg-type]
+        return Constraint(self, kind, text, **params)  # type: ignore[arg-type]
 
     # ---- chat ---------------------------------------------------------------
 
@@ -660,8 +723,10 @@ class Completion:
         stop: list[str],
         stop_at_eos: bool,
         logprobs: int | None,
+        constraint: Constraint | None = None,
     ) -> None:
         self.model = model
+        self.constraint = constraint
         self.prompt_tokens = prompt_tokens
         self.max_tokens = max_tokens if max_tokens is None or max_tokens >= 0 else None
         self._sp = sampler_params
@@ -694,11 +759,17 @@ class Completion:
         out = ffi.new("slim_sampler **")
         check(lib.slim_sampler_create(self._sp, out))
         sampler = ffi.gc(out[0], lib.slim_sampler_free)
+        # The prompt goes to the penalty history only: a constraint starts at
+        # the first generated token.
+        accept_prompt = lib.slim_sampler_accept
+        if self.constraint is not None:
+            check(lib.slim_sampler_set_constraint(sampler, self.constraint._handle()))
+            accept_prompt = lib.slim_sampler_accept_prompt
         tok = ffi.new("slim_token *")
         prompt = ffi.new("slim_token[]", self.prompt_tokens)
         with m._busy() as ctx:
             for t in self.prompt_tokens:
-                lib.slim_sampler_accept(sampler, t)
+                accept_prompt(sampler, t)
             lib.slim_context_reset(ctx)
             check(lib.slim_prefill(ctx, prompt, len(prompt), ffi.NULL))
             n_ctx = lib.slim_context_n_ctx(ctx)

@@ -29,14 +29,42 @@ _NEUTRAL: dict[str, Any] = {
     "mirostat_eta": 0.1,
     "stopping_criteria": None,
     "logits_processor": None,
-    "grammar": None,
     "logit_bias": None,
     "functions": None,
     "function_call": None,
     "tools": None,
     "tool_choice": None,
-    "response_format": None,
 }
+
+
+def _constraint_args(grammar: Any = None, response_format: Any = None) -> dict[str, Any]:
+    """llama-cpp-python's ``grammar`` (GBNF text, or a LlamaGrammar-like
+    object holding it) and ``response_format`` ({"type": "json_object"
+    [, "schema": ...]} as llama-cpp-python, {"type": "json_schema",
+    "json_schema": {"schema": ...}} as OpenAI) as slim's constraint arguments."""
+    out: dict[str, Any] = {}
+    if grammar is not None:
+        text = grammar if isinstance(grammar, str) else getattr(grammar, "_grammar", None)
+        if not isinstance(text, str):
+            raise InvalidArgumentError("grammar: give GBNF text")
+        out["grammar"] = text
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_object":
+            if response_format.get("schema") is not None:
+                out["json_schema"] = response_format["schema"]
+            else:
+                out["json_object"] = True
+        elif kind == "json_schema":
+            spec = response_format.get("json_schema") or {}
+            if spec.get("schema") is None:
+                raise InvalidArgumentError("response_format json_schema: no 'schema'")
+            out["json_schema"] = spec["schema"]
+        elif kind != "text":
+            raise InvalidArgumentError(f"response_format {response_format!r} is not supported")
+    if len(out) > 1:
+        raise InvalidArgumentError("grammar and response_format: one constraint at a time")
+    return out
 
 
 def _check_neutral(extra: dict[str, Any]) -> None:
@@ -109,6 +137,7 @@ class OpenAIMixin:
         stream: bool = False,
         seed: int | None = None,
         model: str | None = None,
+        grammar: Any = None,
         **llama_cpp_options: Any,
     ) -> Union[JSON, Iterator[JSON]]:
         """A text completion as llama_cpp.Llama.create_completion returns it:
@@ -117,7 +146,8 @@ class OpenAIMixin:
         ``stream=True`` an iterator of such chunks (no usage) ending with one
         that carries the finish_reason.  ``max_tokens`` None or <= 0 runs to the
         end of the context; ``logprobs`` N adds llama-cpp-python's logprobs
-        dict; ``echo`` puts the prompt text before the completion."""
+        dict; ``echo`` puts the prompt text before the completion;
+        ``grammar`` (GBNF text) constrains it."""
         _check_neutral(llama_cpp_options)
         if max_tokens is not None and max_tokens <= 0:
             max_tokens = None
@@ -134,6 +164,7 @@ class OpenAIMixin:
             seed=seed,
             stop=stop,
             logprobs=logprobs,
+            **_constraint_args(grammar),
         )
         head = {
             "id": f"cmpl-{uuid.uuid4()}",
@@ -150,7 +181,7 @@ class OpenAIMixin:
             "text": text,
             "index": 0,
             "logprobs": self._logprobs_dict(c, len(ptext)) if logprobs is not None else None,
-            "finish_reason": c.finish_reason,
+            "finish_reason": _finish(c.finish_reason),
         }
         return dict(head, choices=[choice], usage=_usage(c))
 
@@ -165,7 +196,7 @@ class OpenAIMixin:
             yield chunk(prefix, None)
         for piece in c:
             yield chunk(piece, None)
-        yield chunk("", c.finish_reason)
+        yield chunk("", _finish(c.finish_reason))
 
     def __call__(self, prompt: Union[str, List[int]], **kwargs: Any) -> Union[JSON, Iterator[JSON]]:
         """create_completion(prompt, ...), as llama_cpp.Llama's __call__."""
@@ -189,6 +220,8 @@ class OpenAIMixin:
         logprobs: bool | None = None,
         top_logprobs: int | None = None,
         template: str | None = None,
+        grammar: Any = None,
+        response_format: Any = None,
         **llama_cpp_options: Any,
     ) -> Union[JSON, Iterator[JSON]]:
         """A chat completion as llama_cpp.Llama.create_chat_completion returns
@@ -201,7 +234,10 @@ class OpenAIMixin:
         overrides it: a family name or a template text); text content only.
         ``logprobs=True`` gives the chosen tokens' logprobs with
         ``top_logprobs`` alternatives each (as OpenAI; llama-cpp-python gives
-        none unless top_logprobs is set too).  Streams carry no logprobs."""
+        none unless top_logprobs is set too).  Streams carry no logprobs.
+        ``response_format`` {"type": "json_object"} (with "schema": as
+        llama-cpp-python) or {"type": "json_schema", "json_schema": {"schema":
+        ...}} (as OpenAI), or ``grammar`` (GBNF), constrain the reply."""
         _check_neutral(llama_cpp_options)
         msgs = [_message_text(i, m) for i, m in enumerate(messages)]
         m = self._model()
@@ -224,6 +260,7 @@ class OpenAIMixin:
             add_special=True,
             parse_special=True,
             logprobs=(top_logprobs or 0) if want_lp else None,
+            **_constraint_args(grammar, response_format),
         )
         head = {
             "id": f"chatcmpl-{uuid.uuid4()}",
@@ -238,7 +275,7 @@ class OpenAIMixin:
             "index": 0,
             "message": {"role": "assistant", "content": content},
             "logprobs": self._chat_logprobs(c) if want_lp else None,
-            "finish_reason": c.finish_reason,
+            "finish_reason": _finish(c.finish_reason),
         }
         return dict(head, choices=[choice], usage=_usage(c))
 
@@ -265,7 +302,12 @@ class OpenAIMixin:
         yield chunk({"role": "assistant"}, None)
         for piece in c:
             yield chunk({"content": piece}, None)
-        yield chunk({}, c.finish_reason)
+        yield chunk({}, _finish(c.finish_reason))
+
+
+def _finish(reason: str | None) -> str | None:
+    """OpenAI's finish_reason for slim.Engine's ("eos", "context") and Model's."""
+    return {"eos": "stop", "context": "length"}.get(reason or "", reason)
 
 
 def _usage(c: Completion) -> JSON:

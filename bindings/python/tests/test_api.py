@@ -9,7 +9,7 @@ from pathlib import Path
 
 import slim
 
-CLASSES = [slim.Model, slim.Completion, slim.LoRA]
+CLASSES = [slim.Model, slim.Completion, slim.LoRA, slim.Engine, slim.Request, slim.Constraint, slim.ScoreResult]
 INHERITED_OK = {"__init__", "__enter__", "__exit__", "__repr__", "__iter__", "__call__"}
 
 

@@ -22,6 +22,7 @@ def test_every_status_has_its_class() -> None:
     assert slim.error_class(lib.SLIM_ERR_ABORTED) is slim.AbortedError
     assert slim.error_class(lib.SLIM_ERR_BUFFER_TOO_SMALL) is slim.BufferTooSmallError
     assert slim.error_class(lib.SLIM_ERR_INTERNAL) is slim.InternalError
+    assert slim.error_class(lib.SLIM_ERR_BUSY) is slim.BusyError
     assert issubclass(slim.InvalidArgumentError, ValueError)
     assert issubclass(slim.SlimIOError, OSError)
     assert issubclass(slim.NoMemoryError, MemoryError)
@@ -29,7 +30,9 @@ def test_every_status_has_its_class() -> None:
 
 
 def test_check_raises_with_the_message_and_status() -> None:
-    with pytest.raises(slim.SlimError) as e:
+    with pytest.raises(slim.SlimIOError):  # leaves a message on this thread
+        slim.Model("models/missing.gguf")
+    with pytest.raises(slim.SlimError) as e:  # a status slim never returns: not that message
         slim.check(12345)
     assert e.value.status == 12345 and e.value.message == "unknown status"
     with pytest.raises(slim.ContextFullError, match="^while testing: "):

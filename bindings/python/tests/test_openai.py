@@ -1,20 +1,24 @@
 """OpenAI-shaped helpers: llama-cpp-python's dict shapes, key for key.
 
-The comparison with llama-cpp-python itself runs when it is installed
-(``pip install llama-cpp-python``: it builds llama.cpp from source) and is
-skipped with that message otherwise; the shape checks below it always run."""
+The comparison with llama-cpp-python itself (for slim.Model and slim.Engine)
+runs it in a subprocess with an interpreter that has it (see
+_llama_cpp_python) and is skipped with that message when none has; the shape
+checks above it always run."""
 
 from __future__ import annotations
 
 import json
 import numbers
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 import slim
 
-from conftest import MODEL
+from conftest import MODEL, ROOT
 
 PROMPT = "The capital of France is"
 MSGS = [{"role": "user", "content": "Name a colour."}]
@@ -121,49 +125,98 @@ def test_llama_cpp_options(model: slim.Model) -> None:
         model.create_chat_completion([{"role": "user", "content": [{"type": "image_url"}]}], template="gemma")
 
 
+# llama-cpp-python runs in a subprocess, with the interpreter that has it:
+# $SLIM_LLAMA_CPP_PYTHON, this one, the project's .venv, or the shared one
+# this project's machines provide.  The requests go in as JSON and its dicts
+# come back as JSON (numpy floats as numbers).
+LLAMA_SCRIPT = r"""
+import json, sys
+import llama_cpp
+req = json.load(sys.stdin)
+llm = llama_cpp.Llama(req["model"], n_ctx=512, n_threads=2, logits_all=True,
+                      chat_format="gemma", verbose=False)
+out = []
+for method, args, kw in req["calls"]:
+    r = getattr(llm, method)(*args, **kw)
+    out.append(list(r) if kw.get("stream") else r)
+json.dump({"version": llama_cpp.__version__, "results": out}, sys.stdout, default=float)
+"""
+
+
+def _llama_cpp_python() -> str | None:
+    cands = [os.environ.get("SLIM_LLAMA_CPP_PYTHON"), sys.executable,
+             str(ROOT / ".venv" / "bin" / "python"), "/work/venvs/pyslim/bin/python"]
+    for py in cands:
+        if py and os.access(py, os.X_OK):
+            ok = subprocess.run([py, "-c", "import llama_cpp"], capture_output=True).returncode == 0
+            if ok:
+                return py
+    return None
+
+
 @pytest.fixture(scope="module")
 def llama() -> Any:
-    try:
-        import llama_cpp
-    except ImportError:
-        pytest.skip("llama-cpp-python is not installed (pip install llama-cpp-python): "
-                    "the key-for-key comparison with it is skipped")
+    """run(calls) -> llama-cpp-python's results of [(method, args, kwargs)]."""
+    py = _llama_cpp_python()
+    if py is None:
+        pytest.skip("llama-cpp-python is not installed (pip install llama-cpp-python, or "
+                    "SLIM_LLAMA_CPP_PYTHON=an interpreter that has it): the key-for-key "
+                    "comparison with it is skipped")
     if not MODEL.exists():
         pytest.skip(f"{MODEL} is missing")
-    return llama_cpp.Llama(
-        str(MODEL), n_ctx=512, n_threads=2, logits_all=True, chat_format="gemma", verbose=False
-    )
+
+    def run(calls: list[tuple[str, list[Any], dict[str, Any]]]) -> list[Any]:
+        req = json.dumps({"model": str(MODEL), "calls": calls})
+        p = subprocess.run([py, "-c", LLAMA_SCRIPT], input=req, capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stderr[-3000:]
+        got = json.loads(p.stdout)
+        print(f"llama-cpp-python {got['version']} ({py})")
+        return got["results"]
+
+    return run
 
 
-def test_same_shapes_as_llama_cpp_python(llama: Any, model: slim.Model) -> None:
-    kw = dict(max_tokens=6, temperature=0)
-    pairs = [
-        (llama.create_completion(PROMPT, **kw), model.create_completion(PROMPT, **kw)),
-        (llama.create_completion(PROMPT, logprobs=2, **kw), model.create_completion(PROMPT, logprobs=2, **kw)),
-        (llama(PROMPT, echo=True, **kw), model(PROMPT, echo=True, **kw)),
-        (llama.create_chat_completion(MSGS, **kw), model.create_chat_completion(MSGS, template="gemma", **kw)),
-        (
-            llama.create_chat_completion(MSGS, logprobs=True, top_logprobs=2, **kw),
-            model.create_chat_completion(MSGS, logprobs=True, top_logprobs=2, template="gemma", **kw),
-        ),
+@pytest.fixture(scope="module")
+def engine(model: slim.Model) -> Any:
+    with slim.Engine(model, n_threads=2, kv_tokens=4096, n_ctx=512) as e:
+        yield e
+
+
+def test_same_shapes_as_llama_cpp_python(llama: Any, model: slim.Model, engine: slim.Engine) -> None:
+    """The same requests to llama-cpp-python, slim.Model and slim.Engine: the
+    same keys at every level and the same leaf types."""
+    kw: dict[str, Any] = dict(max_tokens=6, temperature=0)
+    calls: list[tuple[str, list[Any], dict[str, Any]]] = [
+        ("create_completion", [PROMPT], kw),
+        ("create_completion", [PROMPT], dict(kw, logprobs=2)),
+        ("__call__", [PROMPT], dict(kw, echo=True)),
+        ("create_chat_completion", [MSGS], kw),
+        ("create_chat_completion", [MSGS], dict(kw, logprobs=True, top_logprobs=2)),
+        ("create_completion", [PROMPT], dict(kw, stream=True)),
+        ("create_chat_completion", [MSGS], dict(kw, stream=True)),
     ]
-    for theirs, ours in pairs:
-        assert same_shape(shape(ours), shape(theirs)), json.dumps(theirs, indent=1, default=repr)
-        assert ours["object"] == theirs["object"]
-        assert ours["id"].split("-")[0] == theirs["id"].split("-")[0]
-    # Same tokenizer and chat template: the same prompt token counts.
-    for i in (0, 3):
-        assert pairs[i][1]["usage"]["prompt_tokens"] == pairs[i][0]["usage"]["prompt_tokens"]
-    for theirs, ours in pairs[:1] + pairs[3:4]:
-        print("llama-cpp-python:", json.dumps(theirs["choices"][0], default=repr))
-        print("slim:            ", json.dumps(ours["choices"][0]))
-    for stream_theirs, stream_ours in [
-        (llama.create_completion(PROMPT, stream=True, **kw), model.create_completion(PROMPT, stream=True, **kw)),
-        (
-            llama.create_chat_completion(MSGS, stream=True, **kw),
-            model.create_chat_completion(MSGS, stream=True, template="gemma", **kw),
-        ),
-    ]:
-        theirs, ours = list(stream_theirs), list(stream_ours)
-        for i in (0, 1, -1):  # the first, a middle and the closing chunk
-            assert same_shape(shape(ours[i]), shape(theirs[i])), (i, theirs[i], ours[i])
+    theirs_all = llama(calls)
+
+    def ours(obj: Any, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if method == "create_chat_completion":
+            kwargs = dict(kwargs, template="gemma")
+        r = getattr(obj, method)(*args, **kwargs)
+        return list(r) if kwargs.get("stream") else r
+
+    for impl in (model, engine):
+        got = [ours(impl, *c) for c in calls]
+        for (method, _, ckw), theirs, mine in zip(calls, theirs_all, got):
+            if ckw.get("stream"):
+                for i in (0, 1, -1):  # the first, a middle and the closing chunk
+                    assert same_shape(shape(mine[i]), shape(theirs[i])), (impl, i, theirs[i], mine[i])
+                continue
+            assert same_shape(shape(mine), shape(theirs)), json.dumps(theirs, indent=1)
+            assert mine["object"] == theirs["object"]
+            assert mine["id"].split("-")[0] == theirs["id"].split("-")[0]
+        # Same tokenizer and chat template: the same prompt token counts.
+        for i in (0, 3):
+            assert got[i]["usage"]["prompt_tokens"] == theirs_all[i]["usage"]["prompt_tokens"]
+        for i in (0, 3):
+            print(type(impl).__name__, "llama-cpp-python:", json.dumps(theirs_all[i]["choices"][0]))
+            print(type(impl).__name__, "slim:            ", json.dumps(got[i]["choices"][0]))
