@@ -294,11 +294,6 @@ void srv_job_free(srv_job *j) {
 
 /* ---- writing -------------------------------------------------------------------------- */
 
-static void jpiece(srv_buf *b, const srv_choice *c, int k) {
-    const size_t end = k + 1 < c->n_tok ? c->off[k + 1] : c->text_len;
-    srv_jstr(b, c->text + c->off[k], end - c->off[k]);
-}
-
 static void jtoken_text(srv_buf *b, srv *s, slim_token t) {
     char piece[256];
     size_t n = 0;
@@ -319,14 +314,16 @@ static void chat_logprobs(srv_buf *b, srv_job *j, const srv_choice *c, int from,
     srv_key(b, "content");
     srv_arr(b);
     for (int k = from; k < to; k++) {
-        const size_t end = k + 1 < c->n_tok ? c->off[k + 1] : c->text_len;
+        char tp[256];
+        size_t tn = 0;
+        if (slim_token_to_piece(j->s->model, c->tok[k], 0, tp, sizeof tp, &tn)) tn = 0;
         srv_obj(b);
         srv_key(b, "token");
-        jpiece(b, c, k);
+        srv_jstr(b, tp, tn);
         srv_key(b, "logprob");
         srv_jnum(b, c->lp[k]);
         srv_key(b, "bytes");
-        jbytes(b, c->text + c->off[k], end - c->off[k]);
+        jbytes(b, tp, tn);
         srv_key(b, "top_logprobs");
         srv_arr(b);
         for (int i = 0; i < j->r.top_logprobs; i++) {
@@ -372,7 +369,7 @@ static void completion_logprobs(srv_buf *b, srv_job *j, const srv_choice *c, int
     for (int i = 0; i < n_prompt; i++)
         jtoken_text(b, j->s, p->tok[i]);
     for (int k = from; k < to; k++)
-        jpiece(b, c, k);
+        jtoken_text(b, j->s, c->tok[k]);
     srv_arr_end(b);
     srv_key(b, "token_logprobs");
     srv_arr(b);
