@@ -369,7 +369,7 @@ def test_request_time_limit(tmp_path):
     """--timeout: a request running longer is cancelled (its KV blocks freed): 504 when
     not streaming, finish_reason "abort" ending the stream."""
     need_server_build()
-    s = Server(["--timeout", "1"], tmp_path / "server.log")
+    s = Server(["--timeout", "3"], tmp_path / "server.log")
     try:
         c = s.client()
         with pytest.raises(openai.InternalServerError) as e:
