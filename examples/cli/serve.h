@@ -120,6 +120,7 @@ typedef struct srv_req {
     int stream;
     int include_usage;
     int ignore_eos; /* vLLM's and llama.cpp's extension: generate past end-of-text tokens */
+    slim_constraint *constraint; /* response_format json_object / json_schema, or NULL */
 } srv_req;
 
 /* Parse and validate a request body of `kind`: 0 and *err on failure. */

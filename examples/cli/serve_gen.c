@@ -228,6 +228,7 @@ int srv_job_start(srv *s, srv_req *r, int fd, srv_job **out, srv_err *err) {
         rp.sampling = &sp;
         rp.max_tokens = q->max_tokens;
         rp.stop_at_eos = !q->ignore_eos;
+        rp.constraint = q->constraint;
         rp.stop = (const char *const *)q->stop;
         rp.n_stop = q->n_stop;
         rp.logprobs = j->n_top;
@@ -238,7 +239,7 @@ int srv_job_start(srv *s, srv_req *r, int fd, srv_job **out, srv_err *err) {
         const slim_status st = slim_engine_submit(s->engine, &rp, &c->id);
         if (st) {
             c->id = 0;
-            if (st == SLIM_ERR_CONTEXT_FULL) {
+            if (st == SLIM_ERR_BUSY || st == SLIM_ERR_CONTEXT_FULL) { /* the queue is full */
                 srv_fail(err, 429, NULL, "the server's queue is full: retry later (%s)",
                          slim_last_error());
             } else if (st == SLIM_ERR_INVALID_ARG) {
@@ -293,11 +294,6 @@ void srv_job_free(srv_job *j) {
 
 /* ---- writing -------------------------------------------------------------------------- */
 
-static void jpiece(srv_buf *b, const srv_choice *c, int k) {
-    const size_t end = k + 1 < c->n_tok ? c->off[k + 1] : c->text_len;
-    srv_jstr(b, c->text + c->off[k], end - c->off[k]);
-}
-
 static void jtoken_text(srv_buf *b, srv *s, slim_token t) {
     char piece[256];
     size_t n = 0;
@@ -318,14 +314,16 @@ static void chat_logprobs(srv_buf *b, srv_job *j, const srv_choice *c, int from,
     srv_key(b, "content");
     srv_arr(b);
     for (int k = from; k < to; k++) {
-        const size_t end = k + 1 < c->n_tok ? c->off[k + 1] : c->text_len;
+        char tp[256];
+        size_t tn = 0;
+        if (slim_token_to_piece(j->s->model, c->tok[k], 0, tp, sizeof tp, &tn)) tn = 0;
         srv_obj(b);
         srv_key(b, "token");
-        jpiece(b, c, k);
+        srv_jstr(b, tp, tn);
         srv_key(b, "logprob");
         srv_jnum(b, c->lp[k]);
         srv_key(b, "bytes");
-        jbytes(b, c->text + c->off[k], end - c->off[k]);
+        jbytes(b, tp, tn);
         srv_key(b, "top_logprobs");
         srv_arr(b);
         for (int i = 0; i < j->r.top_logprobs; i++) {
@@ -371,7 +369,7 @@ static void completion_logprobs(srv_buf *b, srv_job *j, const srv_choice *c, int
     for (int i = 0; i < n_prompt; i++)
         jtoken_text(b, j->s, p->tok[i]);
     for (int k = from; k < to; k++)
-        jpiece(b, c, k);
+        jtoken_text(b, j->s, c->tok[k]);
     srv_arr_end(b);
     srv_key(b, "token_logprobs");
     srv_arr(b);
@@ -460,24 +458,24 @@ static void head(srv_buf *b, srv_job *j, const char *object) {
     srv_jcstr(b, j->r.model_name);
 }
 
-/* A job that ended badly: the error for the whole response, or 0. */
+/* A job that ended badly: 1 and the error for the whole response in *e, or 0. */
 static int job_error(srv_job *j, srv_err *e) {
-    if (j->gone) return srv_fail(e, 499, NULL, "the client closed the connection");
+    if (j->gone) return !srv_fail(e, 499, NULL, "the client closed the connection");
     for (int i = 0; i < j->n_choices; i++) {
         const srv_choice *c = &j->c[i];
         if (c->finish == SLIM_FINISH_ERROR)
-            return srv_fail(e, 500, NULL, "generation failed: %s", c->error);
+            return !srv_fail(e, 500, NULL, "generation failed: %s", c->error);
         if (c->finish == SLIM_FINISH_CANCELLED) {
             if (atomic_load(&j->s->abort_all))
-                return srv_fail(e, 503, NULL, "the server is shutting down");
+                return !srv_fail(e, 503, NULL, "the server is shutting down");
             if (j->s->timeout_s > 0 && now_s() - j->t_start > j->s->timeout_s)
-                return srv_fail(e, 504, NULL,
-                                "the request ran longer than the server's limit "
-                                "(%g s)",
-                                j->s->timeout_s);
-            return srv_fail(e, 500, NULL, "the request was cancelled");
+                return !srv_fail(e, 504, NULL,
+                                 "the request ran longer than the server's limit "
+                                 "(%g s)",
+                                 j->s->timeout_s);
+            return !srv_fail(e, 500, NULL, "the request was cancelled");
         }
-        if (!c->final) return srv_fail(e, 500, NULL, "out of memory");
+        if (!c->final) return !srv_fail(e, 500, NULL, "out of memory");
     }
     return 0;
 }

@@ -3,6 +3,7 @@ docs/SERVER.md, and each error status raised as the client's exception class."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -226,10 +227,13 @@ def test_errors(server, client, http):
     with pytest.raises(openai.BadRequestError) as e:
         client.completions.create(model=MODEL_NAME, prompt="hi " * 5000, max_tokens=10)
     assert "maximum context length is 4096" in e.value.message
-    with pytest.raises(openai.BadRequestError) as e:  # no constraint API yet: a clear 400
-        client.chat.completions.create(model=MODEL_NAME, messages=MSGS,
-                                       response_format={"type": "json_object"})
-    assert e.value.body["param"] == "response_format"
+    for rf in [{"type": "xml"},  # unknown type; a malformed schema: a 400, never a 200
+               {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 5}}},
+               {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+                   "type": "string", "pattern": "a", "enum": ["a"]}}}]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(model=MODEL_NAME, messages=MSGS, response_format=rf)
+        assert e.value.body["param"] == "response_format", rf
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL_NAME, messages=[{"role": "tool",
                                                                     "content": "x"}])
@@ -255,7 +259,8 @@ def test_api_key_queue_and_drain(tmp_path):
     """A second server with an API key and a queue of one: 401 without the key, 429 with
     Retry-After when the queue is full, 503 while draining, then exit 0."""
     need_server_build()
-    s = Server(["--api-key", "sekrit", "--max-queue", "1"], tmp_path / "server.log")
+    s = Server(["--api-key", "sekrit", "--max-queue", "1", "--drain-timeout", "300"],
+               tmp_path / "server.log")
     try:
         with pytest.raises(openai.AuthenticationError):
             s.client(api_key="wrong").models.list()
@@ -328,3 +333,55 @@ def test_json_escaping_round_trip(server):
     assert tok.status_code == 200
     back = httpx.post(server.url + "/detokenize", json={"tokens": tok.json()["tokens"]})
     assert back.status_code == 200 and back.json()["prompt"] == text
+
+
+def test_response_format(client):
+    """json_schema and json_object through slim's constraint engine: the text parses and
+    satisfies the schema, streamed or not."""
+    schema = {"type": "object", "additionalProperties": False, "required": ["color", "count"],
+              "properties": {"color": {"type": "string", "enum": ["red", "green", "blue"]},
+                             "count": {"type": "integer", "minimum": 1, "maximum": 9}}}
+    rf = {"type": "json_schema", "json_schema": {"name": "c", "schema": schema, "strict": True}}
+    r = client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=40,
+                                       temperature=0, response_format=rf)
+    text = r.choices[0].message.content
+    v = json.loads(text)
+    assert set(v) == {"color", "count"} and v["color"] in ("red", "green", "blue")
+    assert isinstance(v["count"], int) and 1 <= v["count"] <= 9
+    assert r.choices[0].finish_reason == "stop"
+    parts = list(client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=40,
+                                                temperature=0, response_format=rf, stream=True))
+    assert "".join(p.choices[0].delta.content or "" for p in parts) == text
+    seeded = client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=40,
+                                            temperature=1.0, seed=3, n=3, response_format=rf)
+    for ch in seeded.choices:
+        assert json.loads(ch.message.content)["color"] in ("red", "green", "blue")
+    o = client.completions.create(model=MODEL_NAME, prompt="A cat as JSON:", max_tokens=48,
+                                  temperature=0,
+                                  extra_body={"response_format": {"type": "json_object"}})
+    t = o.choices[0].text
+    assert t.startswith("{")
+    if o.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(t), dict)
+
+
+def test_request_time_limit(tmp_path):
+    """--timeout: a request running longer is cancelled (its KV blocks freed): 504 when
+    not streaming, finish_reason "abort" ending the stream."""
+    need_server_build()
+    s = Server(["--timeout", "3"], tmp_path / "server.log")
+    try:
+        c = s.client()
+        with pytest.raises(openai.InternalServerError) as e:
+            c.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=3000,
+                                 extra_body={"ignore_eos": True})
+        assert e.value.status_code == 504
+        chunks = list(c.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=3000,
+                                           stream=True, extra_body={"ignore_eos": True}))
+        assert chunks[-1].choices[0].finish_reason == "abort"
+        assert c.completions.create(model=MODEL_NAME, prompt=PROMPT,
+                                    max_tokens=2).choices[0].finish_reason == "length"
+    finally:
+        rc = s.stop()
+    assert rc == 0, s.log
+    assert_sanitizer_clean(s.log)
