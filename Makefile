@@ -405,7 +405,7 @@ format:
 
 # The public interface and the tree's rules (tools/check/): slim.h alone as C99, C11 and C++,
 # only slim_* exported, the ABI against abi/libslim.abi (additions pass), clang-format clean,
-# lib/'s includes pointing down the layers.  `make test` runs the first three.
+# lib/'s includes pointing down the layers.  `make test` runs all four.
 FORMAT_SRC = $(shell find lib include kernels examples tests bindings \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \))
 .PHONY: check check-api check-format check-includes abi-baseline
 check: check-api check-format check-includes
@@ -418,7 +418,7 @@ check-includes:
 # Only when a release may break the ABI: the new baseline is what check-api compares with.
 abi-baseline: $(SHARED)
 	abidw --headers-dir include --no-corpus-path --drop-undefined-syms $(SHARED) > abi/libslim.abi
-test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),check-api check-format)
+test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),check-api check-format check-includes)
 
 clean:
 	rm -rf build build-san

@@ -364,7 +364,7 @@ def c_attention_paged(positions, n_ctx, nh, nkv, hd, window, split, same_seq=Fal
 
 # ----------------------------------------------------------------- one step
 def step_calls(m, quant, tokens, pos0, n_ctx):
-    """The launcher calls of one forward step, in lib/model/forward.c's order,
+    """The launcher calls of one forward step, in lib/runtime/forward.c's order,
     as lib/backend/cuda/cuda.c issues them: one quantize_rows per matmul, a
     mat-vec at one token, the GEMM above.  Returns (calls, logits_bytes)."""
     E, F, V = m["n_embd"], m["n_ff"], m["vocab"]

@@ -13,7 +13,7 @@
 #include "core/tensor.h"
 #include "core/threadpool.h"
 
-/* One step's tokens as the backend sees them (model/forward.c builds it from
+/* One step's tokens as the backend sees them (runtime/forward.c builds it from
  * a slim_step, runtime/step.h): per token its position in its sequence, the
  * sequence and the KV cache row it writes; per sequence its block table.
  * Position p of sequence s lives in row

@@ -1,5 +1,6 @@
 /* LoRA adapters: loading (a PEFT directory or a llama.cpp GGUF adapter), the
- * reference count, attaching to contexts, and the forward hook.
+ * reference count (attaching to contexts and the forward hook are the runtime's:
+ * runtime/lora_apply.c).
  *
  * Every adapter pair becomes F32 tensors in the model's backend memory: A as
  * a weight of r rows (ne = {in, r}) and B as one weight per output it feeds
@@ -20,52 +21,22 @@
 #include "format/json.h"
 #include "format/safetensors.h"
 #include "quant/dtype.h"
-#include "runtime/context.h"
-#include "runtime/step.h"
 
 enum { MAX_RANK = 1 << 16, RANK_PAD = 4, ALIGN_FLOATS = 16 };
-
-/* What a pair adapts; the fused ones feed several outputs of one site. */
-typedef enum target { T_Q, T_K, T_V, T_O, T_GATE, T_UP, T_DOWN, T_QKV, T_GATE_UP, T_COUNT } target;
 
 static const struct {
     const char *gguf, *peft; /* llama.cpp tensor / PEFT module name */
     slim_lora_site site;
-} targets[T_COUNT] = {
-    [T_Q] = {"attn_q", "self_attn.q_proj", SLIM_LORA_QKV},
-    [T_K] = {"attn_k", "self_attn.k_proj", SLIM_LORA_QKV},
-    [T_V] = {"attn_v", "self_attn.v_proj", SLIM_LORA_QKV},
-    [T_O] = {"attn_output", "self_attn.o_proj", SLIM_LORA_O},
-    [T_GATE] = {"ffn_gate", "mlp.gate_proj", SLIM_LORA_GATE_UP},
-    [T_UP] = {"ffn_up", "mlp.up_proj", SLIM_LORA_GATE_UP},
-    [T_DOWN] = {"ffn_down", "mlp.down_proj", SLIM_LORA_DOWN},
-    [T_QKV] = {"attn_qkv", "self_attn.qkv_proj", SLIM_LORA_QKV},
-    [T_GATE_UP] = {NULL, "mlp.gate_up_proj", SLIM_LORA_GATE_UP}, /* GGUF: a 2*n_ff ffn_up */
-};
-
-/* One A with the B views it feeds. */
-typedef struct lora_pair {
-    int32_t layer;
-    target tgt;
-    int32_t rank;      /* as trained (the padded rank is a.ne[1]) */
-    float alpha_scale; /* alpha / r (rsLoRA: alpha / sqrt(r)); GGUF without alpha: 1 */
-    slim_tensor a;     /* ne = {in, r_pad} */
-    int n_out;
-    slim_tensor b[3]; /* ne = {r_pad, rows} */
-    int slot[3];      /* which output of the site each b adds to */
-} lora_pair;
-
-struct slim_lora {
-    const slim_model *model;
-    const slim_backend_ops *ops;
-    atomic_int refs; /* the caller's handle + one per attached context */
-    int32_t n_pairs;
-    lora_pair *pairs;      /* sorted by (layer, site) */
-    int32_t *first;        /* [n_layer * SLIM_LORA_N_SITES + 1]: first pair of each */
-    int64_t max_site_rank; /* largest sum of padded ranks over one site */
-    int64_t max_out;       /* most rows of one B view */
-    float *host;           /* every A and B (NULL once uploaded to a device) */
-    void *dev;             /* the device copy, or NULL */
+} targets[LORA_T_COUNT] = {
+    [LORA_T_Q] = {"attn_q", "self_attn.q_proj", SLIM_LORA_QKV},
+    [LORA_T_K] = {"attn_k", "self_attn.k_proj", SLIM_LORA_QKV},
+    [LORA_T_V] = {"attn_v", "self_attn.v_proj", SLIM_LORA_QKV},
+    [LORA_T_O] = {"attn_output", "self_attn.o_proj", SLIM_LORA_O},
+    [LORA_T_GATE] = {"ffn_gate", "mlp.gate_proj", SLIM_LORA_GATE_UP},
+    [LORA_T_UP] = {"ffn_up", "mlp.up_proj", SLIM_LORA_GATE_UP},
+    [LORA_T_DOWN] = {"ffn_down", "mlp.down_proj", SLIM_LORA_DOWN},
+    [LORA_T_QKV] = {"attn_qkv", "self_attn.qkv_proj", SLIM_LORA_QKV},
+    [LORA_T_GATE_UP] = {NULL, "mlp.gate_up_proj", SLIM_LORA_GATE_UP}, /* GGUF: a 2*n_ff ffn_up */
 };
 
 /* ------------------------------------------------------------------ loading */
@@ -73,7 +44,7 @@ struct slim_lora {
 /* A pair as read from the file, before layout: row-major F32 copies. */
 typedef struct raw_pair {
     int32_t layer;
-    target tgt;
+    slim_lora_target tgt;
     int32_t rank;
     int64_t in, out;
     float alpha_scale;
@@ -107,24 +78,24 @@ static raw_pair *raw_push(raw_list *l) {
     return p;
 }
 
-/* The model weights a target adapts: input width and each output's rows. */
-static int target_outputs(const slim_model *m, int il, target t, int64_t *in, int64_t rows[3],
-                          int slots[3]) {
+/* The model weights a slim_lora_target adapts: input width and each output's rows. */
+static int target_outputs(const slim_model *m, int il, slim_lora_target t, int64_t *in,
+                          int64_t rows[3], int slots[3]) {
     const slim_layer *l = &m->layers[il];
     switch (t) {
-    case T_Q: *in = l->wq.ne[0], rows[0] = l->wq.ne[1], slots[0] = 0; return 1;
-    case T_K: *in = l->wk.ne[0], rows[0] = l->wk.ne[1], slots[0] = 1; return 1;
-    case T_V: *in = l->wv.ne[0], rows[0] = l->wv.ne[1], slots[0] = 2; return 1;
-    case T_O: *in = l->wo.ne[0], rows[0] = l->wo.ne[1], slots[0] = 0; return 1;
-    case T_GATE: *in = l->w_gate.ne[0], rows[0] = l->w_gate.ne[1], slots[0] = 0; return 1;
-    case T_UP: *in = l->w_up.ne[0], rows[0] = l->w_up.ne[1], slots[0] = 1; return 1;
-    case T_DOWN: *in = l->w_down.ne[0], rows[0] = l->w_down.ne[1], slots[0] = 0; return 1;
-    case T_QKV:
+    case LORA_T_Q: *in = l->wq.ne[0], rows[0] = l->wq.ne[1], slots[0] = 0; return 1;
+    case LORA_T_K: *in = l->wk.ne[0], rows[0] = l->wk.ne[1], slots[0] = 1; return 1;
+    case LORA_T_V: *in = l->wv.ne[0], rows[0] = l->wv.ne[1], slots[0] = 2; return 1;
+    case LORA_T_O: *in = l->wo.ne[0], rows[0] = l->wo.ne[1], slots[0] = 0; return 1;
+    case LORA_T_GATE: *in = l->w_gate.ne[0], rows[0] = l->w_gate.ne[1], slots[0] = 0; return 1;
+    case LORA_T_UP: *in = l->w_up.ne[0], rows[0] = l->w_up.ne[1], slots[0] = 1; return 1;
+    case LORA_T_DOWN: *in = l->w_down.ne[0], rows[0] = l->w_down.ne[1], slots[0] = 0; return 1;
+    case LORA_T_QKV:
         *in = l->wq.ne[0];
         rows[0] = l->wq.ne[1], rows[1] = l->wk.ne[1], rows[2] = l->wv.ne[1];
         slots[0] = 0, slots[1] = 1, slots[2] = 2;
         return 3;
-    case T_GATE_UP:
+    case LORA_T_GATE_UP:
         *in = l->w_gate.ne[0];
         rows[0] = l->w_gate.ne[1], rows[1] = l->w_up.ne[1];
         slots[0] = 0, slots[1] = 1;
@@ -133,7 +104,7 @@ static int target_outputs(const slim_model *m, int il, target t, int64_t *in, in
     }
 }
 
-static int64_t target_rows(const slim_model *m, int il, target t, int64_t *in) {
+static int64_t target_rows(const slim_model *m, int il, slim_lora_target t, int64_t *in) {
     int64_t rows[3] = {0};
     int slots[3];
     const int n = target_outputs(m, il, t, in, rows, slots);
@@ -188,7 +159,8 @@ static void permute_rows(float *b, int64_t rows, int64_t rank, int64_t head_dim,
  * from_gguf: the rows are in llama.cpp's order (adjacent), else in Hugging
  * Face's (NEOX halves). */
 static slim_status fix_qk_layout(const slim_model *m, raw_pair *p, bool from_gguf) {
-    if (strcmp(m->arch->name, "llama") != 0 || (p->tgt != T_Q && p->tgt != T_K)) return SLIM_OK;
+    if (strcmp(m->arch->name, "llama") != 0 || (p->tgt != LORA_T_Q && p->tgt != LORA_T_K))
+        return SLIM_OK;
     const bool want_adjacent = !m->hp.rope_neox;
     if (want_adjacent == from_gguf) return SLIM_OK;
     float *tmp = malloc((size_t)(p->out * p->rank) * sizeof(float));
@@ -235,7 +207,7 @@ static bool ends_with(const char *s, size_t n, const char *suffix) {
 
 /* "blk.N.<name>.weight" -> layer and target (n = length without .lora_a/b). */
 static slim_status gguf_target(const slim_model *m, const char *name, size_t n, int32_t *layer,
-                               target *t) {
+                               slim_lora_target *t) {
     int consumed = 0;
     int il = -1;
     if (sscanf(name, "blk.%d.%n", &il, &consumed) != 1 || consumed == 0 || il < 0 ||
@@ -249,11 +221,11 @@ static slim_status gguf_target(const slim_model *m, const char *name, size_t n, 
                           (int)n, name, il, m->hp.n_layer);
     const char *mod = name + consumed;
     const size_t len = n - (size_t)consumed - strlen(".weight");
-    for (int k = 0; k < T_COUNT; k++)
+    for (int k = 0; k < LORA_T_COUNT; k++)
         if (targets[k].gguf && strlen(targets[k].gguf) == len &&
             memcmp(mod, targets[k].gguf, len) == 0) {
             *layer = il;
-            *t = (target)k;
+            *t = (slim_lora_target)k;
             return SLIM_OK;
         }
     return slim_error(SLIM_ERR_UNSUPPORTED, "lora: tensor '%.*s': module '%.*s' is not supported",
@@ -280,9 +252,9 @@ static slim_status gguf_pair(const slim_model *m, const slim_gguf *g, const slim
         return slim_error(SLIM_ERR_FORMAT, "lora: '%s': lora_a / lora_b must be 2-D", p.name);
     int64_t in = 0;
     /* A 2*n_ff ffn_up is the fused gate+up of Phi-3. */
-    if (p.tgt == T_UP && tb->ne[1] == target_rows(m, p.layer, T_GATE_UP, &in) &&
-        tb->ne[1] != target_rows(m, p.layer, T_UP, &in))
-        p.tgt = T_GATE_UP;
+    if (p.tgt == LORA_T_UP && tb->ne[1] == target_rows(m, p.layer, LORA_T_GATE_UP, &in) &&
+        tb->ne[1] != target_rows(m, p.layer, LORA_T_UP, &in))
+        p.tgt = LORA_T_GATE_UP;
     /* ggml order: A ne = {in, rank}, B ne = {rank, out}. */
     if ((st = check_shapes(m, &p, ta->ne[1], ta->ne[0], tb->ne[1], tb->ne[0]))) return st;
     p.rank = (int32_t)ta->ne[1];
@@ -466,7 +438,8 @@ static slim_status peft_config(const slim_json_doc *doc, peft_cfg *c) {
 
 /* A PEFT tensor name's module: "...layers.N.self_attn.q_proj" (Gemma 3's
  * multimodal bases add a language_model segment before layers). */
-static slim_status peft_target(const slim_model *m, const char *module, int32_t *layer, target *t) {
+static slim_status peft_target(const slim_model *m, const char *module, int32_t *layer,
+                               slim_lora_target *t) {
     const char *p = NULL;
     for (const char *q = strstr(module, "layers."); q; q = strstr(q + 1, "layers."))
         if (q == module || q[-1] == '.') p = q;
@@ -483,13 +456,13 @@ static slim_status peft_target(const slim_model *m, const char *module, int32_t 
                           "MLP projections)",
                           module);
     const char *tail = p + consumed;
-    for (int k = 0; k < T_COUNT; k++)
+    for (int k = 0; k < LORA_T_COUNT; k++)
         if (strcmp(tail, targets[k].peft) == 0) {
             if (il >= m->hp.n_layer)
                 return slim_error(SLIM_ERR_FORMAT, "lora: module '%s': layer %d, the model has %d",
                                   module, il, m->hp.n_layer);
             *layer = il;
-            *t = (target)k;
+            *t = (slim_lora_target)k;
             return SLIM_OK;
         }
     return slim_error(SLIM_ERR_UNSUPPORTED, "lora: module '%s' is not supported", module);
@@ -605,7 +578,7 @@ static slim_status build(slim_lora *lo, raw_list *raw) {
     /* One module adapted twice (q_proj and qkv_proj, or a name twice). */
     for (size_t i = 0; i < raw->n; i++)
         for (size_t j = i + 1; j < raw->n && raw->v[j].layer == raw->v[i].layer; j++) {
-            const target a = raw->v[i].tgt, b = raw->v[j].tgt;
+            const slim_lora_target a = raw->v[i].tgt, b = raw->v[j].tgt;
             int64_t in;
             int slots_a[3], slots_b[3];
             int64_t rows[3];
@@ -638,7 +611,7 @@ static slim_status build(slim_lora *lo, raw_list *raw) {
     int prev_site = -1;
     for (size_t i = 0; i < raw->n; i++) {
         const raw_pair *p = &raw->v[i];
-        lora_pair *q = &lo->pairs[i];
+        slim_lora_pair *q = &lo->pairs[i];
         const int64_t rp = pad_to(p->rank, RANK_PAD);
         q->layer = p->layer;
         q->tgt = p->tgt;
@@ -679,7 +652,7 @@ static slim_status build(slim_lora *lo, raw_list *raw) {
     if (st) return st;
     /* Rebase every view into the device copy; host code never reads it. */
     for (int32_t i = 0; i < lo->n_pairs; i++) {
-        lora_pair *q = &lo->pairs[i];
+        slim_lora_pair *q = &lo->pairs[i];
         q->a.data = (char *)lo->dev + ((const char *)q->a.data - (const char *)lo->host);
         for (int j = 0; j < q->n_out; j++)
             q->b[j].data = (char *)lo->dev + ((const char *)q->b[j].data - (const char *)lo->host);
@@ -697,7 +670,7 @@ static void lora_destroy(slim_lora *lo) {
     free(lo);
 }
 
-static void lora_release(slim_lora *lo) {
+void slim_lora_release(slim_lora *lo) {
     if (lo && atomic_fetch_sub(&lo->refs, 1) == 1) lora_destroy(lo);
 }
 
@@ -731,153 +704,4 @@ slim_status slim_lora_load(const slim_model *model, const char *path, slim_lora 
     return SLIM_OK;
 }
 
-void slim_lora_free(slim_lora *lora) { lora_release(lora); }
-
-/* ------------------------------------------------------------------ contexts */
-
-static slim_status grow_scratch(slim_context *ctx, float **buf, int64_t *have, int64_t need) {
-    if (need <= *have) return SLIM_OK;
-    float *p = ctx->ops->alloc((size_t)need * sizeof(float));
-    if (!p)
-        return slim_error(SLIM_ERR_NOMEM, "slim_context_attach_lora: out of %s memory",
-                          ctx->ops->name);
-    ctx->ops->release(*buf);
-    *buf = p;
-    *have = need;
-    return SLIM_OK;
-}
-
-slim_status slim_context_attach_lora(slim_context *ctx, slim_lora *lora, float scale) {
-    if (!ctx) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_attach_lora: ctx is NULL");
-    if (!lora) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_attach_lora: lora is NULL");
-    if (lora->model != ctx->model)
-        return slim_error(SLIM_ERR_INVALID_ARG,
-                          "slim_context_attach_lora: the adapter was loaded for another model");
-    if (!isfinite(scale))
-        return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_attach_lora: scale %g is not finite",
-                          (double)scale);
-    slim_lora_state *ls = &ctx->lora;
-    for (int32_t i = 0; i < ls->n; i++)
-        if (ls->list[i].lora == lora) {
-            ls->list[i].scale = scale;
-            return SLIM_OK;
-        }
-    const slim_hparams *hp = &ctx->model->hp;
-    const int64_t B = ctx->n_batch, Qw = (int64_t)hp->n_head * hp->head_dim;
-    int64_t widest = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
-    if (Qw > widest) widest = Qw;
-    slim_status st;
-    if ((st = grow_scratch(ctx, &ls->t, &ls->t_floats, B * lora->max_site_rank)) ||
-        (st = grow_scratch(ctx, &ls->u, &ls->u_floats, B * lora->max_out)) ||
-        (st = grow_scratch(ctx, &ls->xg, &ls->xg_floats, B * widest)))
-        return st;
-    if (ls->n == ls->cap) {
-        const int32_t cap = ls->cap ? 2 * ls->cap : 4;
-        slim_lora_attached *v = realloc(ls->list, (size_t)cap * sizeof *v);
-        int32_t *rows = realloc(ls->rows, (size_t)cap * (size_t)B * sizeof *rows);
-        if (rows) ls->rows = rows;
-        int32_t *n_rows = realloc(ls->n_rows, (size_t)cap * sizeof *n_rows);
-        if (n_rows) ls->n_rows = n_rows;
-        if (v) ls->list = v;
-        if (!v || !rows || !n_rows)
-            return slim_error(SLIM_ERR_NOMEM, "slim_context_attach_lora: out of memory");
-        ls->cap = cap;
-    }
-    atomic_fetch_add(&lora->refs, 1);
-    ls->list[ls->n++] = (slim_lora_attached){.lora = lora, .scale = scale};
-    return SLIM_OK;
-}
-
-slim_status slim_context_detach_lora(slim_context *ctx, slim_lora *lora) {
-    if (!ctx) return slim_error(SLIM_ERR_INVALID_ARG, "slim_context_detach_lora: ctx is NULL");
-    slim_lora_state *ls = &ctx->lora;
-    for (int32_t i = 0; i < ls->n; i++)
-        if (ls->list[i].lora == lora) {
-            memmove(ls->list + i, ls->list + i + 1, (size_t)(ls->n - i - 1) * sizeof *ls->list);
-            ls->n--;
-            lora_release(lora);
-            return SLIM_OK;
-        }
-    return slim_error(SLIM_ERR_INVALID_ARG,
-                      "slim_context_detach_lora: the adapter is not attached to this context");
-}
-
-void slim_lora_state_free(slim_context *ctx) {
-    slim_lora_state *ls = &ctx->lora;
-    for (int32_t i = 0; i < ls->n; i++)
-        lora_release(ls->list[i].lora);
-    free(ls->list);
-    free(ls->rows);
-    free(ls->n_rows);
-    ctx->ops->release(ls->t);
-    ctx->ops->release(ls->u);
-    ctx->ops->release(ls->xg);
-    memset(ls, 0, sizeof *ls);
-}
-
-slim_status slim_lora_plan(slim_context *ctx, const slim_step *step) {
-    slim_lora_state *ls = &ctx->lora;
-    ls->active = false;
-    for (int32_t i = 0; i < ls->n; i++) {
-        int32_t *rows = ls->rows + (int64_t)i * ctx->n_batch, n = 0;
-        for (int32_t t = 0; t < step->n_tokens; t++) {
-            const int32_t use = step->seqs[step->seq[t]].lora;
-            if (use == SLIM_STEP_LORA_ALL || use == i) rows[n++] = t;
-        }
-        ls->n_rows[i] = n;
-        if (n && ls->list[i].scale != 0) ls->active = true;
-    }
-    return SLIM_OK;
-}
-
-slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site, const float *x,
-                            int64_t n_tokens, float *const *y) {
-    const slim_backend_ops *ops = ctx->ops;
-    const slim_lora_state *ls = &ctx->lora;
-    const int s = il * SLIM_LORA_N_SITES + (int)site;
-    slim_status st;
-    for (int32_t i = 0; i < ls->n; i++) {
-        const slim_lora *lo = ls->list[i].lora;
-        const float scale = ls->list[i].scale;
-        const int32_t k0 = lo->first[s], k1 = lo->first[s + 1];
-        const int32_t *rows = ls->rows + (int64_t)i * ctx->n_batch;
-        const int64_t nr = ls->n_rows[i];
-        if (k0 == k1 || scale == 0 || nr == 0) continue; /* scale 0: exactly the base model */
-        /* Some tokens only: their rows of x gathered, the sums scattered back. */
-        const bool some = nr < n_tokens;
-        const float *xa = x;
-        if (some) {
-            if (!ops->gather_rows || !ops->scatter_add_rows)
-                return slim_error(SLIM_ERR_UNSUPPORTED,
-                                  "lora: the %s backend runs one adapter set per step", ops->name);
-            ops->gather_rows(&ctx->exec, ls->xg, x, rows, nr, lo->pairs[k0].a.ne[0]);
-            xa = ls->xg;
-        }
-        /* Every A of the site reads the same x: one grouped matmul. */
-        const slim_tensor *as[3];
-        float *ts[3];
-        int n = 0;
-        int64_t off = 0;
-        for (int32_t k = k0; k < k1 && n < 3; k++, n++) {
-            as[n] = &lo->pairs[k].a;
-            ts[n] = ls->t + off;
-            off += nr * lo->pairs[k].a.ne[1];
-        }
-        if ((st = ops->matmul(&ctx->exec, n, as, xa, nr, ts))) return st;
-        for (int j = 0; j < n; j++) {
-            const lora_pair *p = &lo->pairs[k0 + j];
-            /* Scaling the rank-sized t is cheaper than the output-sized B t. */
-            ops->scale(&ctx->exec, ts[j], scale * p->alpha_scale, nr * p->a.ne[1]);
-            for (int o = 0; o < p->n_out; o++) {
-                float *u = ls->u;
-                const slim_tensor *b = &p->b[o];
-                if ((st = ops->matmul(&ctx->exec, 1, &b, ts[j], nr, &u))) return st;
-                if (some)
-                    ops->scatter_add_rows(&ctx->exec, y[p->slot[o]], u, rows, nr, b->ne[1]);
-                else
-                    ops->add(&ctx->exec, y[p->slot[o]], u, nr * b->ne[1]);
-            }
-        }
-    }
-    return SLIM_OK;
-}
+void slim_lora_free(slim_lora *lora) { slim_lora_release(lora); }

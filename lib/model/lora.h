@@ -4,9 +4,11 @@
  * An adapter is read-only after load and reference counted (the caller's
  * handle plus one per context it is attached to), so contexts on other
  * threads may use it while it is freed.  Each context keeps its own list of
- * attached adapters and scratch buffers (lora.c). */
+ * attached adapters and scratch buffers (runtime/lora_apply.c). */
 #ifndef SLIM_MODEL_LORA_H
 #define SLIM_MODEL_LORA_H
+
+#include <stdatomic.h>
 
 #include "model/model.h"
 
@@ -21,42 +23,47 @@ typedef enum slim_lora_site {
     SLIM_LORA_N_SITES
 } slim_lora_site;
 
-/* One adapter attached to a context. */
-typedef struct slim_lora_attached {
-    slim_lora *lora;
-    float scale; /* the caller's scale (the adapter's alpha / r is per pair) */
-} slim_lora_attached;
+/* What a pair adapts; the fused ones feed several outputs of one site. */
+typedef enum slim_lora_target {
+    LORA_T_Q,
+    LORA_T_K,
+    LORA_T_V,
+    LORA_T_O,
+    LORA_T_GATE,
+    LORA_T_UP,
+    LORA_T_DOWN,
+    LORA_T_QKV,
+    LORA_T_GATE_UP,
+    LORA_T_COUNT
+} slim_lora_target;
 
-/* A context's adapters and scratch (in backend memory): t holds A x for the
- * pairs of one site, u one B t, xg the gathered inputs of one adapter's
- * tokens.  Per step (slim_lora_plan): which tokens use each adapter. */
-typedef struct slim_lora_state {
-    slim_lora_attached *list;
-    int32_t n, cap;
-    float *t, *u, *xg;
-    int64_t t_floats, u_floats, xg_floats;
-    int32_t *rows;   /* host: [cap][n_batch] the step's tokens using adapter i, ascending */
-    int32_t *n_rows; /* host: [cap] */
-    bool active;     /* some adapter applies to some token of the step */
-} slim_lora_state;
+/* One A with the B views it feeds. */
+typedef struct slim_lora_pair {
+    int32_t layer;
+    slim_lora_target tgt;
+    int32_t rank;      /* as trained (the padded rank is a.ne[1]) */
+    float alpha_scale; /* alpha / r (rsLoRA: alpha / sqrt(r)); GGUF without alpha: 1 */
+    slim_tensor a;     /* ne = {in, r_pad} */
+    int n_out;
+    slim_tensor b[3]; /* ne = {r_pad, rows} */
+    int slot[3];      /* which output of the site each b adds to */
+} slim_lora_pair;
 
-typedef struct slim_context slim_context;
-typedef struct slim_step slim_step;
+struct slim_lora {
+    const slim_model *model;
+    const slim_backend_ops *ops;
+    atomic_int refs; /* the caller's handle + one per attached context */
+    int32_t n_pairs;
+    slim_lora_pair *pairs; /* sorted by (layer, site) */
+    int32_t *first;        /* [n_layer * SLIM_LORA_N_SITES + 1]: first pair of each */
+    int64_t max_site_rank; /* largest sum of padded ranks over one site */
+    int64_t max_out;       /* most rows of one B view */
+    float *host;           /* every A and B (NULL once uploaded to a device) */
+    void *dev;             /* the device copy, or NULL */
+};
 
-/* Which of the step's tokens use which attached adapter (their sequence's
- * slim_step_seq.lora), for slim_lora_apply. */
-SLIM_HIDDEN slim_status slim_lora_plan(slim_context *ctx, const slim_step *step);
-
-/* y[i] += s * B (A x) for each adapter's pairs at (il, site), on the rows of
- * the tokens that use it: all of them at once when every token does, else
- * gathered (A then B over just those rows) and scatter-added, as S-LoRA and
- * Punica group them, so a token's result never depends on the others. for every attached adapter's
- * pairs at (il, site); x is the matmul's input of n_tokens rows, y its outputs (as passed to
- * matmul). */
-SLIM_HIDDEN slim_status slim_lora_apply(slim_context *ctx, int il, slim_lora_site site,
-                                        const float *x, int64_t n_tokens, float *const *y);
-
-/* Detach everything and release the scratch (slim_context_free). */
-SLIM_HIDDEN void slim_lora_state_free(slim_context *ctx);
+/* Drop one reference (the caller's handle or an attached context's); the last
+ * frees the adapter.  Taking one is atomic_fetch_add(&lora->refs, 1). */
+SLIM_HIDDEN void slim_lora_release(slim_lora *lora);
 
 #endif

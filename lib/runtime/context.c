@@ -19,10 +19,24 @@ static void *alloc_floats(const slim_backend_ops *ops, int64_t n, bool *ok) {
     return p;
 }
 
+/* Detach every adapter and release the LoRA scratch. */
+static void lora_state_free(slim_context *ctx) {
+    slim_lora_state *ls = &ctx->lora;
+    for (int32_t i = 0; i < ls->n; i++)
+        slim_lora_release(ls->list[i].lora);
+    free(ls->list);
+    free(ls->rows);
+    free(ls->n_rows);
+    ctx->ops->release(ls->t);
+    ctx->ops->release(ls->u);
+    ctx->ops->release(ls->xg);
+    memset(ls, 0, sizeof *ls);
+}
+
 void slim_context_free(slim_context *ctx) {
     if (!ctx) return;
     const slim_backend_ops *ops = ctx->ops;
-    slim_lora_state_free(ctx);
+    lora_state_free(ctx);
     if (ctx->k_cache)
         for (int32_t il = 0; il < ctx->model->hp.n_layer; il++)
             ops->release(ctx->k_cache[il]);

@@ -7,7 +7,7 @@
 #define SLIM_RUNTIME_CONTEXT_H
 
 #include "backend/backend.h"
-#include "model/lora.h"
+#include "runtime/lora_state.h"
 #include "model/model.h"
 #include "runtime/step.h"
 

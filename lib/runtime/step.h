@@ -1,5 +1,5 @@
 /* One forward step over many sequences: the contract between the batched
- * forward pass (model/forward.c, the backends) and whoever schedules
+ * forward pass (runtime/forward.c, the backends) and whoever schedules
  * sequences (the engine in runtime/engine.c, slim_context's single-sequence
  * API, callers of the public step-level call).
  *

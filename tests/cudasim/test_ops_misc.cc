@@ -210,7 +210,7 @@ static bool t_softcap() {
             std::vector<float> x(n), ref(n), out(n);
             fill(x, -200.0f, 200.0f);
             for (int64_t i = 0; i < n; i++)
-                ref[i] = cap * tanhf(x[i] / cap); // lib/model/forward.c's softcap
+                ref[i] = cap * tanhf(x[i] / cap); // lib/runtime/forward.c's softcap
             char what[64];
             snprintf(what, sizeof what, "n=%lld cap=%g", (long long)n, cap);
             int rc = 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "runtime/context.h"
+#include "runtime/lora_apply.h"
 
 /* One weight times the context's activations. */
 static slim_status matmul1(slim_context *ctx, const slim_tensor *w, const float *x, int64_t T,
