@@ -406,7 +406,7 @@ format:
 # The public interface and the tree's rules (tools/check/): slim.h alone as C99, C11 and C++,
 # only slim_* exported, the ABI against abi/libslim.abi (additions pass), clang-format clean,
 # lib/'s includes pointing down the layers.  `make test` runs all four.
-FORMAT_SRC = $(shell find lib include kernels examples tests bindings \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \))
+FORMAT_SRC = $(shell find lib include kernels examples tests bindings -path '*/build' -prune -o \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \) -print)
 .PHONY: check check-api check-format check-includes abi-baseline
 check: check-api check-format check-includes
 check-api: $(SHARED)

@@ -81,6 +81,8 @@ class EngineStats:
     n_steps: int
     n_preemptions: int
     prefix_hit_tokens: int
+    kv_swa_blocks: int  # the sliding-window layers' own pool (0: they share the main one)
+    kv_swa_used: int
 
 
 def _stop_prefix(stops: list[str], text: str) -> int:

@@ -186,7 +186,7 @@ def test_errors_raise_with_slims_message(engine: slim.Engine, model: slim.Model)
         engine.submit(PROMPTS[0], 2, logprobs=21)
     with pytest.raises(slim.InvalidArgumentError, match="token 1 has id 999999999 outside"):
         engine.submit([2, 999999999], 2)
-    with pytest.raises(slim.InvalidArgumentError, match="lora 3: 0 adapters attached"):
+    with pytest.raises(slim.InvalidArgumentError, match="lora 3 is not attached"):
         engine.submit(PROMPTS[0], 2, lora=3)
     with pytest.raises(slim.InvalidArgumentError, match="stop string 0 is NULL or empty"):
         engine.submit(PROMPTS[0], 2, stop=[""])
