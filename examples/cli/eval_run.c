@@ -168,10 +168,9 @@ static slim_status score_labels(worker_ctx *w, int i, eval_result *res) {
             res->scores[l] = w->results[l].logprob;
     }
     if (!st && w->check) {
-        toks whole = w->prev;
-        st = check_scores(w, &whole, cands, res);
-        free(whole.v);
-        w->prev = (toks){0};
+        st = check_scores(w, &w->prev, cands, res);
+        /* back to the prompt's rows, so the next item reuses its prefix as unchecked runs do */
+        if (!st) st = slim_context_truncate(w->ctx, w->prev.n);
     }
     if (!st) {
         double conf;
