@@ -289,6 +289,10 @@ test: $(if $(filter 0,$(GPU)),test-server-if-available)
 test-eval: $(CLI) $(SMOLLM2)
 	SLIM_CLI=$(CLI) PYTHON=$(PYTHON) sh tests/eval/run.sh
 test: $(if $(filter 0,$(GPU)),test-eval)
+# issue 16's endpoint check (minutes; not in make test): --endpoint against slim serve
+.PHONY: test-eval-endpoint
+test-eval-endpoint: $(CLI) $(SMOLLM2)
+	SLIM_CLI=$(CLI) PYTHON=$(PYTHON) sh tests/eval/endpoint.sh
 # The kernel and model suites at each CPU level of the dispatch build (SLIM_CPU lowers the
 # level cpuid picks; docs/ARCHITECTURE.md, "CPU dispatch").
 LEVEL_SUITES ?= quant cpu model hf_model arch batch weight_type repack_model
@@ -431,6 +435,7 @@ help:
 	@echo "make bench-python slim.Engine from Python vs the C engine (bench --parallel), alternating medians"
 	@echo "make test-python  the Python binding's pytest suite (in .venv; PYTHON=... to use another with pytest cffi numpy)"
 	@echo "make test-eval  slim eval's 50-item tasks checked by tools/eval_check.py, report.html rendered by Chromium (in make test)"
+	@echo "make test-eval-endpoint  banking77-50 through slim eval --endpoint against slim serve equals the in-process run"
 	@echo "make test-levels  the kernel and model suites at each CPU level (SLIM_CPU=baseline|avx2|avx512)"
 	@echo "make test-full  also the emulated CUDA runs of the real models (minutes each)"
 	@echo "make cuda       compile the CUDA kernels with nvcc for sm_80, 86, 89, 90"

@@ -1,12 +1,12 @@
 /* slim eval: one candidate over the task's items, in process.
  *  - classify: label scoring.  Each worker (one per unit of concurrency) owns
- *    a slim_context: the prompt is evaluated once, then every label's tokens
- *    are fed after it, labels in token order so that a label shares the
- *    tokens it has in common with the one before (the KV cache is truncated
- *    back to the common prefix).  A label's score is the sum of its tokens'
- *    log-probabilities.  score_labels() is the one place that does it.
+ *    a slim_context: an item's prompt is prefilled after the tokens it shares
+ *    with the worker's last prompt, then slim_score scores every label as one
+ *    token trie (a label's score: the sum of its tokens' log-probabilities).
+ *    score_labels() is the one place that does it.
  *  - extract / generate: greedy generation on the batched engine with
- *    `concurrency` requests in flight. */
+ *    `concurrency` requests in flight; extract's constrained to the task's
+ *    JSON Schema. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,24 +70,11 @@ typedef struct worker_ctx {
     const slim_model *model;
     slim_context *ctx;
     int n_vocab;
-    float *rows;      /* [max_label + 1][n_vocab]: logits after the prompt and each label prefix */
-    double *lse;      /* per row */
-    size_t n_rows;    /* capacity */
-    int check;        /* SLIM_EVAL_CHECK_SCORING */
-    double check_max; /* the largest difference it found */
+    toks prev;                  /* the tokens the context holds (the last item's prompt) */
+    slim_score_result *results; /* [n_labels] */
+    int check;                  /* SLIM_EVAL_CHECK_SCORING */
+    double check_max;           /* the largest difference it found */
 } worker_ctx;
-
-static int cmp_toks(const toks *a, const toks *b) {
-    for (int i = 0; i < a->n && i < b->n; i++)
-        if (a->v[i] != b->v[i]) return a->v[i] < b->v[i] ? -1 : 1;
-    return (a->n > b->n) - (a->n < b->n);
-}
-
-static const toks *g_sort_toks; /* qsort has no user pointer; set under the sort lock */
-static pthread_mutex_t g_sort_mu = PTHREAD_MUTEX_INITIALIZER;
-static int cmp_label_idx(const void *a, const void *b) {
-    return cmp_toks(&g_sort_toks[*(const int *)a], &g_sort_toks[*(const int *)b]);
-}
 
 static slim_status tokenize(const slim_model *m, const char *s, uint32_t flags, toks *out) {
     size_t n = 0;
@@ -99,108 +86,105 @@ static slim_status tokenize(const slim_model *m, const char *s, uint32_t flags, 
     return slim_tokenize(m, s, strlen(s), flags, out->v, n, &n);
 }
 
-/* Score every label after item i's prompt into res->scores. */
+/* log-sum-exp as lib/runtime/score.c computes it (float max, expf, double sum),
+ * so that the check below compares logits, not two roundings of them */
+static double lse_as_score(const float *l, int n) {
+    float m = -INFINITY;
+    for (int i = 0; i < n; i++)
+        m = l[i] > m ? l[i] : m;
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += expf(l[i] - m);
+    return m + log(s);
+}
+
+/* SLIM_EVAL_CHECK_SCORING=1 (tests/eval/run.sh): every label again from one whole
+ * prefill of prompt + label, against slim_score's trie over the cached prompt. */
+static slim_status check_scores(worker_ctx *w, const toks *p, char *const *cands,
+                                const eval_result *res) {
+    slim_status st = SLIM_OK;
+    for (int l = 0; !st && l < w->t->n_labels; l++) {
+        toks lab = {0};
+        if ((st = tokenize(w->model, cands[l], 0, &lab))) break;
+        size_t n = (size_t)p->n + (size_t)lab.n - 1;
+        slim_token *all = malloc(n * sizeof *all);
+        float *buf = malloc(n * (size_t)w->n_vocab * sizeof *buf);
+        if (!all || !buf || !lab.n) st = all && buf ? SLIM_ERR_INVALID_ARG : SLIM_ERR_NOMEM;
+        if (!st) {
+            memcpy(all, p->v, (size_t)p->n * sizeof *all);
+            memcpy(all + p->n, lab.v, (size_t)(lab.n - 1) * sizeof *all);
+            slim_context_reset(w->ctx);
+            st = slim_prefill(w->ctx, all, n, buf);
+        }
+        double s = 0; /* summed last token first, as slim_score does */
+        for (int j = lab.n - 1; !st && j >= 0; j--) {
+            const float *row = buf + (size_t)(p->n - 1 + j) * (size_t)w->n_vocab;
+            s += (float)((double)row[lab.v[j]] - lse_as_score(row, w->n_vocab));
+        }
+        if (!st && fabs(s - res->scores[l]) > w->check_max) w->check_max = fabs(s - res->scores[l]);
+        free(all), free(buf), free(lab.v);
+    }
+    return st;
+}
+
+/* Score every label after item i's prompt into res->scores: the prompt is
+ * prefilled after the part it shares with the last item's (the instruction and
+ * few-shot examples), then slim_score runs the labels as one token trie. */
 static slim_status score_labels(worker_ctx *w, int i, eval_result *res) {
     const eval_task *t = w->t;
     char *prefix = NULL;
     double t0 = cli_now_s();
     char *prompt = eval_prompt(t, w->model, &t->items[i], &prefix);
-    toks p = {0}, *lab = calloc((size_t)t->n_labels, sizeof *lab);
-    int *order = malloc((size_t)t->n_labels * sizeof *order);
-    slim_status st = prompt && prefix && lab && order ? SLIM_OK : SLIM_ERR_NOMEM;
+    toks p = {0};
+    char **cands = calloc((size_t)t->n_labels, sizeof *cands);
+    slim_status st = prompt && prefix && cands ? SLIM_OK : SLIM_ERR_NOMEM;
     uint32_t flags = SLIM_TOKENIZE_ADD_BOS | (t->chat ? SLIM_TOKENIZE_PARSE_SPECIAL : 0);
     if (!st) st = tokenize(w->model, prompt, flags, &p);
-    int max_len = 0;
+    if (!st && p.n == 0) st = SLIM_ERR_INVALID_ARG;
+    int n_prompt = p.n;
     for (int l = 0; !st && l < t->n_labels; l++) {
         size_t n = strlen(prefix) + strlen(t->labels[l]) + strlen(t->label_suffix) + 1;
-        char *s = malloc(n);
-        if (!s) {
-            st = SLIM_ERR_NOMEM;
-            break;
-        }
-        snprintf(s, n, "%s%s%s", prefix, t->labels[l], t->label_suffix);
-        st = tokenize(w->model, s, 0, &lab[l]);
-        free(s);
-        if (!st && lab[l].n == 0) st = SLIM_ERR_INVALID_ARG;
-        if (!st && lab[l].n > max_len) max_len = lab[l].n;
-        order[l] = l;
-    }
-    if (!st && (size_t)max_len > w->n_rows) {
-        free(w->rows), free(w->lse);
-        w->rows = malloc((size_t)max_len * (size_t)w->n_vocab * sizeof *w->rows);
-        w->lse = malloc((size_t)max_len * sizeof *w->lse);
-        w->n_rows = w->rows && w->lse ? (size_t)max_len : 0;
-        if (!w->n_rows) st = SLIM_ERR_NOMEM;
+        if (!(cands[l] = malloc(n))) st = SLIM_ERR_NOMEM;
+        if (!st) snprintf(cands[l], n, "%s%s%s", prefix, t->labels[l], t->label_suffix);
     }
     if (!st) {
-        slim_context_reset(w->ctx);
-        st = slim_prefill(w->ctx, p.v, (size_t)p.n, NULL);
+        int keep = 0;
+        while (keep < w->prev.n && keep < p.n && w->prev.v[keep] == p.v[keep])
+            keep++;
+        if (keep == p.n) keep--; /* at least one token prefilled: its logits are the first row */
+        st = keep ? slim_context_truncate(w->ctx, keep) : (slim_context_reset(w->ctx), SLIM_OK);
+        if (!st) st = slim_prefill(w->ctx, p.v + keep, (size_t)(p.n - keep), NULL);
+        free(w->prev.v);
+        w->prev = st ? (toks){0} : p;
+        if (!st) p = (toks){0}; /* owned by w->prev now */
     }
     if (!st) {
-        memcpy(w->rows, slim_get_logits(w->ctx), (size_t)w->n_vocab * sizeof *w->rows);
-        w->lse[0] = logsumexp(w->rows, w->n_vocab);
+        const float *logits = slim_get_logits(w->ctx);
         res->ttft_ms = (cli_now_s() - t0) * 1e3;
-        top_of(w->rows, w->n_vocab, w->lse[0], res->top, &res->n_top);
-        pthread_mutex_lock(&g_sort_mu);
-        g_sort_toks = lab;
-        qsort(order, (size_t)t->n_labels, sizeof *order, cmp_label_idx);
-        pthread_mutex_unlock(&g_sort_mu);
+        top_of(logits, w->n_vocab, logsumexp(logits, w->n_vocab), res->top, &res->n_top);
+        slim_score_output so = {.struct_size = sizeof so, .results = w->results};
+        st = slim_score(w->ctx, (const char *const *)cands, (size_t)t->n_labels, NULL, &so);
+        for (int l = 0; !st && l < t->n_labels; l++)
+            res->scores[l] = w->results[l].logprob;
     }
-    /* fed: the label tokens now in the cache after the prompt */
-    const toks *fed = NULL;
-    int n_fed = 0;
-    for (int k = 0; !st && k < t->n_labels; k++) {
-        const toks *T = &lab[order[k]];
-        int lcp = 0;
-        while (fed && lcp < n_fed && lcp < T->n && fed->v[lcp] == T->v[lcp])
-            lcp++;
-        int need = T->n - 1; /* tokens to feed: all but the last */
-        if (need > lcp) {
-            if ((st = slim_context_truncate(w->ctx, p.n + lcp))) break;
-            float *out = w->rows + (size_t)(lcp + 1) * (size_t)w->n_vocab;
-            if ((st = slim_prefill(w->ctx, T->v + lcp, (size_t)(need - lcp), out))) break;
-            for (int j = lcp + 1; j <= need; j++)
-                w->lse[j] = logsumexp(w->rows + (size_t)j * (size_t)w->n_vocab, w->n_vocab);
-            fed = T, n_fed = need;
-        } /* else every row T needs is there already (T's tokens so far are fed's) */
-        double s = 0;
-        for (int j = 0; j < T->n; j++)
-            s += w->rows[(size_t)j * (size_t)w->n_vocab + (size_t)T->v[j]] - w->lse[j];
-        res->scores[order[k]] = s;
-    }
-    /* SLIM_EVAL_CHECK_SCORING=1 (tests/eval/run.sh): every label again from a
-     * whole prefill of prompt + label, to check the shared-prefix bookkeeping */
-    for (int l = 0; !st && w->check && l < t->n_labels; l++) {
-        size_t n = (size_t)p.n + (size_t)lab[l].n - 1;
-        slim_token *all = malloc(n * sizeof *all);
-        float *buf = malloc(n * (size_t)w->n_vocab * sizeof *buf);
-        if (!all || !buf) st = SLIM_ERR_NOMEM;
-        if (!st) {
-            memcpy(all, p.v, (size_t)p.n * sizeof *all);
-            memcpy(all + p.n, lab[l].v, (size_t)(lab[l].n - 1) * sizeof *all);
-            slim_context_reset(w->ctx);
-            st = slim_prefill(w->ctx, all, n, buf);
-        }
-        double s = 0;
-        for (int j = 0; !st && j < lab[l].n; j++) {
-            const float *row = buf + (size_t)(p.n - 1 + j) * (size_t)w->n_vocab;
-            s += row[lab[l].v[j]] - logsumexp(row, w->n_vocab);
-        }
-        if (!st && fabs(s - res->scores[l]) > w->check_max) w->check_max = fabs(s - res->scores[l]);
-        free(all), free(buf);
+    if (!st && w->check) {
+        st = check_scores(w, &w->prev, cands, res);
+        /* back to the prompt's rows, so the next item reuses its prefix as unchecked runs do */
+        if (!st) st = slim_context_truncate(w->ctx, w->prev.n);
     }
     if (!st) {
         double conf;
         int best = eval_pick_label(t, res->scores, &conf);
         res->output = dupstr(t->labels[best]);
         res->conf = conf;
-        res->n_prompt = p.n;
+        res->n_prompt = n_prompt;
         res->e2e_ms = (cli_now_s() - t0) * 1e3;
         if (!res->output) st = SLIM_ERR_NOMEM;
     }
-    for (int l = 0; lab && l < t->n_labels; l++)
-        free(lab[l].v);
-    free(lab), free(order), free(p.v), free(prompt), free(prefix);
+    if (st) w->prev.n = 0; /* unknown contents: prefill the next prompt whole */
+    for (int l = 0; cands && l < t->n_labels; l++)
+        free(cands[l]);
+    free(cands), free(p.v), free(prompt), free(prefix);
     return st;
 }
 
@@ -225,7 +209,8 @@ static void *classify_worker(void *arg) {
     slim_model_info info = {.struct_size = sizeof info};
     const char *chk = getenv("SLIM_EVAL_CHECK_SCORING");
     worker_ctx w = {.t = pl->t, .model = pl->model, .check = chk && *chk && *chk != '0'};
-    slim_status st = slim_model_get_info(pl->model, &info);
+    w.results = calloc((size_t)pl->t->n_labels, sizeof *w.results);
+    slim_status st = w.results ? slim_model_get_info(pl->model, &info) : SLIM_ERR_NOMEM;
     w.n_vocab = info.n_vocab;
     if (!st) st = slim_context_create(pl->model, &cp, &w.ctx);
     if (!st && pl->lora)
@@ -256,7 +241,7 @@ static void *classify_worker(void *arg) {
     pl->check |= w.check;
     pthread_mutex_unlock(&pl->mu);
     slim_context_free(w.ctx);
-    free(w.rows), free(w.lse);
+    free(w.results), free(w.prev.v);
     return NULL;
 }
 
@@ -327,7 +312,25 @@ static int run_generate(const eval_task *t, const slim_model *model, slim_lora *
     slim_status st = slim_engine_create(model, &ep, &engine);
     if (!st && lora)
         st = slim_engine_attach_lora(engine, lora, (float)t->cands[0].lora_scale, &lora_idx);
-    if (st) return cli_fail("eval: engine", st);
+    /* extract: generation constrained to the task's JSON Schema (compact JSON,
+     * members in the schema's order); the requests hold references */
+    slim_constraint *schema = NULL;
+    if (!st && t->kind == EVAL_EXTRACT && t->schema) {
+        sbuf sb = {0};
+        sb_json(&sb, t->schema);
+        st = sb.p ? slim_constraint_compile(model, SLIM_CONSTRAINT_JSON_SCHEMA, sb.p, sb.n, NULL,
+                                            &schema)
+                  : SLIM_ERR_NOMEM;
+        sb_free(&sb);
+        if (st) {
+            slim_engine_free(engine);
+            return cli_fail("eval: the task's schema", st);
+        }
+    }
+    if (st) {
+        slim_engine_free(engine);
+        return cli_fail("eval: engine", st);
+    }
     gen_state g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     int total = t->n_items, done0 = 0;
     for (int i = 0; i < total; i++)
@@ -350,6 +353,7 @@ static int run_generate(const eval_task *t, const slim_model *model, slim_lora *
             rp.n_stop = t->n_stop;
             rp.logprobs = EVAL_TOP;
             rp.lora = lora_idx;
+            rp.constraint = schema;
             rp.on_event = on_gen_event;
             rp.user = q;
             uint64_t id;
@@ -377,6 +381,7 @@ static int run_generate(const eval_task *t, const slim_model *model, slim_lora *
     }
     pthread_mutex_unlock(&g.mu);
     slim_engine_free(engine);
+    slim_constraint_free(schema);
     r->n_run = g.n_done;
     if (g.st) {
         fprintf(stderr, "slim eval: %s: %s: %s\n", t->cands[0].name, slim_status_string(g.st),
