@@ -307,6 +307,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cs) {
         if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
         *con_cls = cs;
+        atomic_fetch_add(&s->open, 1);
         /* A declared body over the limit: answer at once, without reading it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)g_opt.max_body) {
@@ -342,11 +343,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)cls;
     (void)c;
     (void)toe;
     conn_state *cs = *con_cls;
     if (!cs) return;
+    atomic_fetch_sub(&((srv *)cls)->open, 1);
     srv_buf_free(&cs->body);
     free(cs);
     *con_cls = NULL;
@@ -589,7 +590,7 @@ int cli_serve(int argc, char **argv) {
         flags, (uint16_t)g_opt.port, NULL, NULL, on_request, &s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)g_opt.max_conn, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)g_opt.idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d) {
@@ -647,6 +648,11 @@ int cli_serve(int argc, char **argv) {
         while (atomic_load(&s.active) > 0 && now_s() - t1 < 10)
             poll(&pfd, 1, 20);
     }
+    /* A finished generation's answer may still be on its way out: stopping the daemon
+       now would close that connection unanswered. */
+    const double t2 = now_s();
+    while (atomic_load(&s.open) > 0 && now_s() - t2 < 10)
+        poll(&pfd, 1, 20);
     MHD_stop_daemon(d);
     slim_engine_free(s.engine);
     s.engine = NULL;

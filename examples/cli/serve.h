@@ -89,6 +89,7 @@ typedef struct srv {
     atomic_int draining;  /* SIGINT/SIGTERM: no new requests */
     atomic_int abort_all; /* drain deadline passed: cancel what runs */
     atomic_int active;    /* requests being generated */
+    atomic_int open;      /* HTTP requests begun and not yet completed (their answer sent) */
     srv_metrics *metrics;
 } srv;
 
