@@ -256,9 +256,9 @@ int eval_run_endpoint(const eval_task *t, const slim_model *model, eval_cand_run
         sb_free(&h);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int todo = 0;
+    int pending = 0;
     for (int i = 0; i < t->n_items; i++)
-        todo += !r->res[i].done;
+        pending += !r->res[i].done;
     pthread_t *th = calloc((size_t)t->concurrency, sizeof *th);
     int n_th = 0;
     for (int k = 0; th && k < t->concurrency; k++)
@@ -266,7 +266,7 @@ int eval_run_endpoint(const eval_task *t, const slim_model *model, eval_cand_run
     for (;;) {
         pthread_mutex_lock(&pl.mu);
         int over = pl.next >= t->n_items || pl.failed;
-        if (progress) progress(t->n_items - todo + pl.n_done, t->n_items, user);
+        if (progress) progress(t->n_items - pending + pl.n_done, t->n_items, user);
         pthread_mutex_unlock(&pl.mu);
         if (over || cli_sigint || !n_th) break;
         struct timespec ts = {0, 200 * 1000 * 1000};

@@ -414,10 +414,10 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
     tc.cands = &t0->cands[c];
     const eval_task *t = &tc;
     const eval_candidate *cand = &t0->cands[c];
-    int todo = 0;
+    int pending = 0;
     for (int i = 0; i < t->n_items; i++)
-        todo += !r->res[i].done;
-    if (!todo) return 0;
+        pending += !r->res[i].done;
+    if (!pending) return 0;
     if (cand->endpoint) {
         slim_model *tok = NULL; /* the tokenizer and chat template: the task's first model */
         slim_status ts = cand->model ? slim_model_load(cand->model, NULL, &tok) : SLIM_OK;
@@ -463,7 +463,7 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
         for (;;) {
             pthread_mutex_lock(&pl.mu);
             int d = pl.n_done, over = pl.next >= t->n_items || pl.st;
-            if (progress) progress(t->n_items - todo + d, t->n_items, user);
+            if (progress) progress(t->n_items - pending + d, t->n_items, user);
             pthread_mutex_unlock(&pl.mu);
             if (over || cli_sigint) break;
             usleep(200 * 1000);
@@ -472,7 +472,7 @@ int eval_run_candidate(const eval_task *t0, int c, eval_cand_run *r, eval_progre
             pthread_join(th[k], NULL);
         free(th);
         r->n_run = pl.n_done;
-        if (progress) progress(t->n_items - todo + pl.n_done, t->n_items, user);
+        if (progress) progress(t->n_items - pending + pl.n_done, t->n_items, user);
         if (pl.check)
             fprintf(stderr,
                     "slim eval: %s: scoring check: %d items, max |difference| from whole "
