@@ -272,12 +272,25 @@ size_t slim_model_tensors(slim_model *m, slim_tensor **out) {
 
 static size_t tensor_bytes(const slim_tensor *t) { return t->nb[1] * (size_t)t->ne[1]; }
 
-static const slim_tensor *const *sort_views; /* qsort's context (load is single-threaded) */
-
-static int by_address(const void *pa, const void *pb) {
-    const slim_tensor *a = sort_views[*(const size_t *)pa], *b = sort_views[*(const size_t *)pb];
-    const char *da = a->data, *db = b->data;
-    return da < db ? -1 : da > db;
+/* Sorts idx[0..n) by all[idx[i]]->data, stable (a bottom-up merge sort through
+ * tmp): the views come as an argument, so two threads loading models at once
+ * share nothing (qsort would need its context in a file-scope variable). */
+static void sort_by_address(slim_tensor *const *all, size_t *idx, size_t *tmp, size_t n) {
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            const size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = (const char *)all[idx[j]]->data < (const char *)all[idx[i]]->data
+                               ? idx[j++]
+                               : idx[i++];
+            while (i < mid)
+                tmp[k++] = idx[i++];
+            while (j < hi)
+                tmp[k++] = idx[j++];
+        }
+        memcpy(idx, tmp, n * sizeof *idx);
+    }
 }
 
 /* Where each weight view goes in one device buffer (off[i]; bytes in total).
@@ -301,12 +314,11 @@ static slim_status plan_upload(const slim_model *m, slim_tensor **all, size_t n,
         }
         if (i == n) return SLIM_OK;
     }
-    size_t *order = malloc(n * sizeof *order), k = 0;
+    size_t *order = malloc(2 * n * sizeof *order), k = 0;
     if (!order) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
     for (size_t i = 0; i < n; i++)
         if (all[i]->name) order[k++] = i;
-    sort_views = (const slim_tensor *const *)all;
-    qsort(order, k, sizeof *order, by_address);
+    sort_by_address(all, order, order + n, k);
     /* First pass sizes the extents, the second copies them. */
     for (int pass = 0; pass < 2; pass++) {
         size_t used = 0;
