@@ -153,10 +153,16 @@ static float llama_cpp_attn_scale(const slim_model *m) {
     return 1.0f / sqrtf((float)hp->head_dim);
 }
 
+/* A slot's GGUF name (a printf format of the layer) from the arch's table. */
+static const char *name_of(const conv *c, slim_wslot slot) {
+    const slim_tensor_spec *s = slim_arch_spec(c->m->arch, slot);
+    return s && s->gguf ? s->gguf : "?";
+}
+
 static slim_status plan(conv *c) {
     const slim_model *m = c->m;
     const slim_hparams *hp = &m->hp;
-    const bool phi3 = !strcmp(m->arch->name, "phi3");
+    const bool fused = m->arch->gguf_fused;
     int32_t qh = 0, kh = 0; /* heads of the Q/K permutation, 0: none */
     if (hp->rope_neox != m->arch->rope_neox) {
         if (!hp->rope_neox || strcmp(m->arch->name, "llama") != 0)
@@ -168,23 +174,23 @@ static slim_status plan(conv *c) {
     c->n_rot = hp->n_rot, c->head_dim = hp->head_dim;
     float expect = llama_cpp_attn_scale(m), qscale = 1.0f;
     if (fabsf(hp->attn_scale / expect - 1.0f) > 1e-6f) qscale = hp->attn_scale / expect;
-    const float want_embd = strncmp(m->arch->name, "gemma", 5) == 0 ? sqrtf((float)hp->n_embd) : 1;
+    const float want_embd = m->arch->hf && m->arch->hf->embd_scale ? sqrtf((float)hp->n_embd) : 1;
     if (fabsf(hp->embd_scale / want_embd - 1.0f) > 1e-6f)
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "convert: embedding scale %g, llama.cpp's %s uses %g", hp->embd_scale,
                           m->arch->name, want_embd);
 
     slim_status st;
-    if ((st = add_mat(c, &m->tok_embd, "token_embd.weight", 0, 0, 1)) ||
-        (st = add_vec(c, &m->rope_freqs, "rope_freqs.weight", 0, 0, 1)) ||
-        (st = add_vec(c, &m->rope_long, "rope_factors_long.weight", 0, 0, 1)) ||
-        (st = add_vec(c, &m->rope_short, "rope_factors_short.weight", 0, 0, 1)))
+    if ((st = add_mat(c, &m->tok_embd, name_of(c, SLIM_W_TOK_EMBD), 0, 0, 1)) ||
+        (st = add_vec(c, &m->rope_freqs, name_of(c, SLIM_W_ROPE_FREQS), 0, 0, 1)) ||
+        (st = add_vec(c, &m->rope_long, name_of(c, SLIM_W_ROPE_LONG), 0, 0, 1)) ||
+        (st = add_vec(c, &m->rope_short, name_of(c, SLIM_W_ROPE_SHORT), 0, 0, 1)))
         return st;
     for (int il = 0; il < hp->n_layer; il++) {
         const slim_layer *l = &m->layers[il];
         const bool fold_norm = qscale != 1.0f && l->q_norm.name;
         const float wqs = fold_norm ? 1.0f : qscale;
-        if ((st = add_vec(c, &l->attn_norm, "blk.%d.attn_norm.weight", il, 0, 1))) return st;
+        if ((st = add_vec(c, &l->attn_norm, name_of(c, SLIM_W_ATTN_NORM), il, 0, 1))) return st;
         part qkv[3] = {{&l->wq, l->wq.ne[1], qh, wqs},
                        {&l->wk, l->wk.ne[1], kh, 1},
                        {&l->wv, l->wv.ne[1], 0, 1}};
@@ -193,37 +199,37 @@ static slim_status plan(conv *c) {
             (st = mat_type(c, &qkv[1], 1, "k", 0, &tk)) ||
             (st = mat_type(c, &qkv[2], 1, "v", 0, &tv)))
             return st;
-        if (phi3 && tq == tk && tk == tv) {
-            if ((st = add_mat_parts(c, "blk.%d.attn_qkv.weight", il, qkv, 3))) return st;
-        } else if ((st = add_mat(c, &l->wq, "blk.%d.attn_q.weight", il, qh, wqs)) ||
-                   (st = add_mat(c, &l->wk, "blk.%d.attn_k.weight", il, kh, 1)) ||
-                   (st = add_mat(c, &l->wv, "blk.%d.attn_v.weight", il, 0, 1))) {
+        if (fused && tq == tk && tk == tv) {
+            if ((st = add_mat_parts(c, name_of(c, SLIM_W_QKV), il, qkv, 3))) return st;
+        } else if ((st = add_mat(c, &l->wq, name_of(c, SLIM_W_Q), il, qh, wqs)) ||
+                   (st = add_mat(c, &l->wk, name_of(c, SLIM_W_K), il, kh, 1)) ||
+                   (st = add_mat(c, &l->wv, name_of(c, SLIM_W_V), il, 0, 1))) {
             return st;
         }
-        if ((st = add_vec(c, &l->bq, "blk.%d.attn_q.bias", il, qh, wqs)) ||
-            (st = add_vec(c, &l->bk, "blk.%d.attn_k.bias", il, kh, 1)) ||
-            (st = add_vec(c, &l->bv, "blk.%d.attn_v.bias", il, 0, 1)) ||
-            (st = add_mat(c, &l->wo, "blk.%d.attn_output.weight", il, 0, 1)) ||
-            (st = add_vec(c, &l->q_norm, "blk.%d.attn_q_norm.weight", il, 0,
+        if ((st = add_vec(c, &l->bq, name_of(c, SLIM_W_BQ), il, qh, wqs)) ||
+            (st = add_vec(c, &l->bk, name_of(c, SLIM_W_BK), il, kh, 1)) ||
+            (st = add_vec(c, &l->bv, name_of(c, SLIM_W_BV), il, 0, 1)) ||
+            (st = add_mat(c, &l->wo, name_of(c, SLIM_W_O), il, 0, 1)) ||
+            (st = add_vec(c, &l->q_norm, name_of(c, SLIM_W_Q_NORM), il, 0,
                           fold_norm ? qscale : 1)) ||
-            (st = add_vec(c, &l->k_norm, "blk.%d.attn_k_norm.weight", il, 0, 1)) ||
-            (st = add_vec(c, &l->post_attn_norm, "blk.%d.post_attention_norm.weight", il, 0, 1)) ||
-            (st = add_vec(c, &l->ffn_norm, "blk.%d.ffn_norm.weight", il, 0, 1)))
+            (st = add_vec(c, &l->k_norm, name_of(c, SLIM_W_K_NORM), il, 0, 1)) ||
+            (st = add_vec(c, &l->post_attn_norm, name_of(c, SLIM_W_POST_ATTN_NORM), il, 0, 1)) ||
+            (st = add_vec(c, &l->ffn_norm, name_of(c, SLIM_W_FFN_NORM), il, 0, 1)))
             return st;
-        if (phi3) { /* llama.cpp's phi3 has no ffn_gate: gate rows then up rows */
+        if (fused) { /* llama.cpp's phi3 has no ffn_gate: gate rows then up rows */
             part gu[2] = {{&l->w_gate, l->w_gate.ne[1], 0, 1}, {&l->w_up, l->w_up.ne[1], 0, 1}};
-            if ((st = add_mat_parts(c, "blk.%d.ffn_up.weight", il, gu, 2))) return st;
-        } else if ((st = add_mat(c, &l->w_gate, "blk.%d.ffn_gate.weight", il, 0, 1)) ||
-                   (st = add_mat(c, &l->w_up, "blk.%d.ffn_up.weight", il, 0, 1))) {
+            if ((st = add_mat_parts(c, name_of(c, SLIM_W_GATE_UP), il, gu, 2))) return st;
+        } else if ((st = add_mat(c, &l->w_gate, name_of(c, SLIM_W_GATE), il, 0, 1)) ||
+                   (st = add_mat(c, &l->w_up, name_of(c, SLIM_W_UP), il, 0, 1))) {
             return st;
         }
-        if ((st = add_mat(c, &l->w_down, "blk.%d.ffn_down.weight", il, 0, 1)) ||
-            (st = add_vec(c, &l->post_ffn_norm, "blk.%d.post_ffw_norm.weight", il, 0, 1)))
+        if ((st = add_mat(c, &l->w_down, name_of(c, SLIM_W_DOWN), il, 0, 1)) ||
+            (st = add_vec(c, &l->post_ffn_norm, name_of(c, SLIM_W_POST_FFN_NORM), il, 0, 1)))
             return st;
     }
-    if ((st = add_vec(c, &m->output_norm, "output_norm.weight", 0, 0, 1))) return st;
+    if ((st = add_vec(c, &m->output_norm, name_of(c, SLIM_W_OUTPUT_NORM), 0, 0, 1))) return st;
     if (m->output.name && m->output.data != m->tok_embd.data)
-        return add_mat(c, &m->output, "output.weight", 0, 0, 1);
+        return add_mat(c, &m->output, name_of(c, SLIM_W_OUTPUT), 0, 0, 1);
     return SLIM_OK;
 }
 

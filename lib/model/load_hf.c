@@ -25,39 +25,39 @@
 #include "model/model.h"
 #include "quant/dtype.h"
 
-/* A family: config.json's model_type / architectures entry and slim's arch. */
-typedef struct hf_family {
-    const char *model_type, *architecture;
-    const slim_arch *arch;
-    bool gemma_norms; /* RMSNorm scales by (1 + w) */
-} hf_family;
-
-static const hf_family families[] = {
-    {"llama", "LlamaForCausalLM", &slim_arch_llama, false},
-    {"mistral", "MistralForCausalLM", &slim_arch_llama, false},
-    {"qwen2", "Qwen2ForCausalLM", &slim_arch_qwen2, false},
-    {"phi3", "Phi3ForCausalLM", &slim_arch_phi3, false},
-    {"gemma", "GemmaForCausalLM", &slim_arch_gemma, true},
-    {"gemma2", "Gemma2ForCausalLM", &slim_arch_gemma2, true},
-    {"gemma3_text", "Gemma3ForCausalLM", &slim_arch_gemma3, true},
-    {"gemma3", "Gemma3ForConditionalGeneration", &slim_arch_gemma3, true},
-};
-
 /* The parsed config: the document, and the object holding the text model's
- * hyperparameters (a multimodal config nests it in text_config). */
+ * hyperparameters (a multimodal config nests it in text_config).  The family
+ * rules (names, keys, defaults, sliding layers) are the arch's (arch.h). */
 typedef struct hf_config {
     slim_json_doc *doc;
     const slim_json *cfg;
-    const hf_family *family;
+    const slim_arch *arch;
+    const slim_hf_rules *rules;
     const char *model_type; /* of the text model */
 } hf_config;
 
-static const hf_family *family_by(const char *s, bool by_arch) {
-    if (!s) return NULL;
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
-        if (strcmp(by_arch ? families[i].architecture : families[i].model_type, s) == 0)
-            return &families[i];
-    return NULL;
+/* The family config.json names: model_type and architectures[0] must each be
+ * one slim knows (a misspelling is an error naming it), and agree. */
+static slim_status find_family(const char *path, const char *mt, const char *arch, hf_config *c) {
+    const slim_arch *by_arch = slim_arch_find_hf(arch, true), *by_mt = slim_arch_find_hf(mt, false);
+    char known[256];
+    slim_arch_hf_list(known, sizeof known);
+    if ((!arch && !mt) || (arch && !by_arch) || (mt && !by_mt)) {
+        const bool bad_arch = arch && !by_arch;
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "%s: model_type '%s' / architectures '%s' not supported: %s '%s' is "
+                          "not a family slim knows (model_type one of: %s)",
+                          path, mt ? mt : "(none)", arch ? arch : "(none)",
+                          bad_arch ? "architectures" : "model_type",
+                          bad_arch ? arch : (mt ? mt : "(none)"), known);
+    }
+    if (by_arch && by_mt && by_arch != by_mt)
+        return slim_error(SLIM_ERR_UNSUPPORTED,
+                          "%s: model_type '%s' and architectures '%s' name different families",
+                          path, mt, arch);
+    c->arch = by_arch ? by_arch : by_mt;
+    c->rules = c->arch->hf;
+    return SLIM_OK;
 }
 
 static slim_status read_config(const char *dir, hf_config *c) {
@@ -70,18 +70,12 @@ static slim_status read_config(const char *dir, hf_config *c) {
         return slim_error(SLIM_ERR_FORMAT, "%s: expected an object at the top", path);
     const char *mt = slim_json_str(slim_json_get(root, "model_type"), NULL);
     const char *arch = slim_json_str(slim_json_at(slim_json_get(root, "architectures"), 0), NULL);
-    c->family = family_by(arch, true);
-    if (!c->family) c->family = family_by(mt, false);
-    if (!c->family)
-        return slim_error(SLIM_ERR_UNSUPPORTED,
-                          "%s: model_type '%s' / architectures '%s' not supported (slim loads "
-                          "llama, mistral, qwen2, phi3, gemma, gemma2, gemma3)",
-                          path, mt ? mt : "(none)", arch ? arch : "(none)");
+    if ((st = find_family(path, mt, arch, c))) return st;
     c->cfg = root;
     const slim_json *text = slim_json_get(root, "text_config");
     if (slim_json_type_of(text) == SLIM_JSON_OBJECT) c->cfg = text;
     c->model_type = slim_json_str(slim_json_get(c->cfg, "model_type"), NULL);
-    if (!c->model_type) c->model_type = c->family->model_type;
+    if (!c->model_type) c->model_type = mt ? mt : c->arch->name;
     return SLIM_OK;
 }
 
@@ -120,7 +114,7 @@ static slim_status rope_of(const hf_config *c, const char *layer_type, double de
         if ((st = slim_json_cfg_f64(c->doc, c->cfg, local ? "rope_local_base_freq" : "rope_theta",
                                     &def_theta, &r->theta)))
             return st;
-        if (strcmp(layer_type, "full_attention") == 0 || !strstr(c->model_type, "gemma"))
+        if (strcmp(layer_type, "full_attention") == 0 || !c->rules->swa_rope_unscaled)
             r->obj = slim_json_get(c->cfg, "rope_scaling");
         if (slim_json_type_of(r->obj) != SLIM_JSON_OBJECT) r->obj = NULL;
     }
@@ -240,7 +234,6 @@ static slim_status rope_scaling(slim_model *m, const hf_config *c, const hf_rope
 /* Which layers use the sliding window (swa_window already read). */
 static slim_status sliding_layers(const hf_config *c, slim_hparams *hp) {
     const slim_json *types = slim_json_get(c->cfg, "layer_types");
-    const char *mt = c->model_type;
     slim_status st;
     if (slim_json_type_of(types) == SLIM_JSON_ARRAY) {
         if ((int64_t)slim_json_len(types) != hp->n_layer)
@@ -256,18 +249,22 @@ static slim_status sliding_layers(const hf_config *c, slim_hparams *hp) {
         }
         return SLIM_OK;
     }
-    if (strcmp(mt, "gemma") == 0) {
-        hp->swa_window = 0;
-    } else if (strcmp(mt, "gemma2") == 0) { /* even layers slide */
+    switch ((slim_hf_swa)c->rules->swa) {
+    case SLIM_HF_SWA_NONE: hp->swa_window = 0; break;
+    case SLIM_HF_SWA_EVEN:
         for (int32_t il = 0; il < hp->n_layer; il++)
             hp->layer_swa[il] = il % 2 == 0;
-    } else if (strstr(mt, "gemma3")) {
+        break;
+    case SLIM_HF_SWA_PATTERN: {
         int32_t pattern;
-        if ((st = cfg_i32(c, "sliding_window_pattern", &(int64_t){6}, 1, 1 << 20, &pattern)))
+        if ((st = cfg_i32(c, "sliding_window_pattern", &(int64_t){c->rules->swa_pattern_default}, 1,
+                          1 << 20, &pattern)))
             return st;
         for (int32_t il = 0; il < hp->n_layer; il++)
             hp->layer_swa[il] = (il + 1) % pattern != 0;
-    } else if (strcmp(mt, "qwen2") == 0) {
+        break;
+    }
+    case SLIM_HF_SWA_MAX_WINDOW: {
         bool use;
         int32_t max_window_layers;
         if ((st = slim_json_cfg_bool(c->doc, c->cfg, "use_sliding_window", &(bool){false}, &use)) ||
@@ -275,9 +272,12 @@ static slim_status sliding_layers(const hf_config *c, slim_hparams *hp) {
             return st;
         for (int32_t il = 0; il < hp->n_layer; il++)
             hp->layer_swa[il] = use && il >= max_window_layers;
-    } else { /* mistral, phi3: every layer */
+        break;
+    }
+    case SLIM_HF_SWA_ALL:
         for (int32_t il = 0; il < hp->n_layer; il++)
             hp->layer_swa[il] = true;
+        break;
     }
     if (hp->swa_window == 0)
         for (int32_t il = 0; il < hp->n_layer; il++)
@@ -287,7 +287,7 @@ static slim_status sliding_layers(const hf_config *c, slim_hparams *hp) {
 
 static slim_status read_hparams(slim_model *m, const hf_config *c) {
     slim_hparams *hp = &m->hp;
-    const bool gemma = c->family->gemma_norms;
+    const slim_hf_rules *rules = c->rules;
     slim_status st;
     memset(hp, 0, sizeof *hp);
     if ((st = cfg_i32(c, "hidden_size", NULL, 1, 1 << 16, &hp->n_embd)) ||
@@ -329,11 +329,8 @@ static slim_status read_hparams(slim_model *m, const hf_config *c) {
     /* The activation is the family's; a config asking for another is refused. */
     const char *act = slim_json_str(slim_json_get(c->cfg, "hidden_activation"), NULL);
     if (!act) act = slim_json_str(slim_json_get(c->cfg, "hidden_act"), NULL);
-    const bool act_ok = !act || (c->family->arch->act == SLIM_ACT_SILU
-                                     ? strcmp(act, "silu") == 0
-                                     : strcmp(act, "gelu_pytorch_tanh") == 0 ||
-                                           (strcmp(c->model_type, "gemma") == 0 &&
-                                            slim_json_get(c->cfg, "hidden_activation") == NULL));
+    const bool act_ok = !act || strcmp(act, rules->act) == 0 ||
+                        (rules->act_key_ignored && !slim_json_get(c->cfg, "hidden_activation"));
     if (!act_ok)
         return slim_error(SLIM_ERR_UNSUPPORTED, "config.json: activation '%s' not supported for %s",
                           act, c->model_type);
@@ -342,9 +339,9 @@ static slim_status read_hparams(slim_model *m, const hf_config *c) {
     if ((st = rope_of(c, "full_attention", 10000.0, &global)) ||
         (st = rope_of(c, "sliding_attention", global.theta, &local)))
         return st;
-    if (strstr(c->model_type, "gemma3") && !slim_json_get(c->cfg, "rope_parameters") &&
+    if (rules->swa_theta_default > 0 && !slim_json_get(c->cfg, "rope_parameters") &&
         !slim_json_get(c->cfg, "rope_local_base_freq"))
-        local.theta = 10000.0; /* Gemma 3's local layers' default */
+        local.theta = rules->swa_theta_default; /* e.g. Gemma 3's local layers */
     hp->rope_base = (float)global.theta;
     hp->rope_base_swa = (float)local.theta;
     hp->rope_freq_scale = 1.0f;
@@ -370,12 +367,12 @@ static slim_status read_hparams(slim_model *m, const hf_config *c) {
         return slim_error(SLIM_ERR_FORMAT, "config.json: negative softcapping");
 
     double qpas = hp->head_dim;
-    if (gemma && (st = slim_json_cfg_f64(c->doc, c->cfg, "query_pre_attn_scalar",
-                                         &(double){hp->head_dim}, &qpas)))
+    if (rules->attn_scalar_key && (st = slim_json_cfg_f64(c->doc, c->cfg, rules->attn_scalar_key,
+                                                          &(double){hp->head_dim}, &qpas)))
         return st;
-    if (!(qpas > 0)) return slim_error(SLIM_ERR_FORMAT, "config.json: query_pre_attn_scalar");
+    if (!(qpas > 0)) return slim_error(SLIM_ERR_FORMAT, "config.json: %s", rules->attn_scalar_key);
     hp->attn_scale = (float)(1.0 / sqrt(qpas));
-    hp->embd_scale = gemma ? sqrtf((float)hp->n_embd) : 1.0f;
+    hp->embd_scale = rules->embd_scale ? sqrtf((float)hp->n_embd) : 1.0f;
     return SLIM_OK;
 }
 
@@ -406,19 +403,53 @@ static slim_status to_f32(slim_model *m, const slim_st_tensor *st, int64_t n, fl
     return SLIM_OK;
 }
 
-/* Bind `<base><name>` (name a printf format of the layer) with the shape
- * [ne1][ne0] as stored (ne1 = 0: 1-D of ne0; add: Gemma's norm offset). */
-static slim_status bind(slim_model *m, const hf_names *nm, slim_tensor *t, bool required,
-                        int64_t ne0, int64_t ne1, float add, const char *fmt, int il) {
-    char rel[128], name[192];
-    snprintf(rel, sizeof rel, fmt, il);
-    snprintf(name, sizeof name, "%s%s", rel[0] == '!' ? "" : nm->base, rel + (rel[0] == '!'));
-    memset(t, 0, sizeof *t);
+/* The Hugging Face side of the tensor table's walker. */
+typedef struct hf_bind {
+    slim_model *m;
+    const hf_config *c;
+    hf_names nm;
+    bool tie;
+} hf_bind;
+
+/* `<base><rel>`, or for a name from the top ('!') lm_head beside the base's
+ * language_model (a multimodal checkpoint's). */
+static void full_name(const hf_names *nm, const char *rel, char *name, size_t cap) {
+    if (rel[0] != '!') {
+        snprintf(name, cap, "%s%s", nm->base, rel);
+        return;
+    }
+    const bool lm = strncmp(nm->base, "language_model.", 15) == 0;
+    snprintf(name, cap, "%s%s", lm ? "language_model." : "", rel + 1);
+}
+
+static bool hf_has(void *ctx, const char *rel) {
+    const hf_bind *b = ctx;
+    char name[192];
+    full_name(&b->nm, rel, name, sizeof name);
+    return slim_st_set_find(b->m->st, name) != NULL;
+}
+
+/* Bind `rel` with the shape [ne1][ne0] as stored (ne1 = 0: 1-D of ne0). */
+static slim_status hf_bind_one(void *ctx, const slim_tensor_spec *spec, const char *rel,
+                               bool required, int64_t ne0, int64_t ne1, slim_tensor *t) {
+    hf_bind *b = ctx;
+    slim_model *m = b->m;
+    char name[192];
+    full_name(&b->nm, rel, name, sizeof name);
+    if (spec->slot == SLIM_W_OUTPUT && b->tie) return SLIM_OK;
     const slim_st_tensor *st = slim_st_set_find(m->st, name);
+    if (spec->need == SLIM_T_REFUSED) {
+        if (st)
+            return slim_error(SLIM_ERR_UNSUPPORTED,
+                              "model: tensor '%s': this bias is not supported", name);
+        return SLIM_OK;
+    }
+    memset(t, 0, sizeof *t);
     if (!st) {
         if (!required) return SLIM_OK;
         return slim_error(SLIM_ERR_FORMAT, "model: required tensor '%s' missing", name);
     }
+    const float add = spec->norm ? b->c->rules->norm_offset : 0.0f;
     const bool shape_ok = ne1 ? st->n_dims == 2 && st->shape[0] == ne1 && st->shape[1] == ne0
                               : st->n_dims == 1 && st->shape[0] == ne0;
     if (!shape_ok) {
@@ -457,115 +488,27 @@ static slim_status bind(slim_model *m, const hf_names *nm, slim_tensor *t, bool 
     return SLIM_OK;
 }
 
-static slim_status bind_layer(slim_model *m, const hf_names *nm, const hf_config *c, int il) {
-    const slim_hparams *hp = &m->hp;
-    slim_layer *l = &m->layers[il];
-    const int64_t E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim,
-                  Q = (int64_t)hp->n_head * hp->head_dim, KV = (int64_t)hp->n_head_kv * hd;
-    const float one = c->family->gemma_norms ? 1.0f : 0.0f;
-    const bool post = m->arch->post_norms;
-    slim_status st;
-    slim_tensor fused;
-    if ((st =
-             bind(m, nm, &l->attn_norm, true, E, 0, one, "layers.%d.input_layernorm.weight", il)) ||
-        (st = bind(m, nm, &fused, false, E, Q + 2 * KV, 0, "layers.%d.self_attn.qkv_proj.weight",
-                   il)))
-        return st;
-    if (fused.name) { /* Phi-3 */
-        l->wq = slim_tensor_view_rows(&fused, 0, Q);
-        l->wk = slim_tensor_view_rows(&fused, Q, KV);
-        l->wv = slim_tensor_view_rows(&fused, Q + KV, KV);
-    } else if ((st = bind(m, nm, &l->wq, true, E, Q, 0, "layers.%d.self_attn.q_proj.weight", il)) ||
-               (st =
-                    bind(m, nm, &l->wk, true, E, KV, 0, "layers.%d.self_attn.k_proj.weight", il)) ||
-               (st =
-                    bind(m, nm, &l->wv, true, E, KV, 0, "layers.%d.self_attn.v_proj.weight", il)) ||
-               (st = bind(m, nm, &l->bq, false, Q, 0, 0, "layers.%d.self_attn.q_proj.bias", il)) ||
-               (st = bind(m, nm, &l->bk, false, KV, 0, 0, "layers.%d.self_attn.k_proj.bias", il)) ||
-               (st = bind(m, nm, &l->bv, false, KV, 0, 0, "layers.%d.self_attn.v_proj.bias", il))) {
-        return st;
-    }
-    /* Biases no supported family uses (Llama's attention_bias / mlp_bias switches). */
-    static const char *const refused[] = {
-        "layers.%d.self_attn.o_proj.bias", "layers.%d.mlp.gate_proj.bias",
-        "layers.%d.mlp.up_proj.bias", "layers.%d.mlp.down_proj.bias"};
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        char rel[96], name[192];
-        snprintf(rel, sizeof rel, refused[i], il);
-        snprintf(name, sizeof name, "%s%s", nm->base, rel);
-        if (slim_st_set_find(m->st, name))
-            return slim_error(SLIM_ERR_UNSUPPORTED,
-                              "model: tensor '%s': this bias is not supported", name);
-    }
-    if ((st = bind(m, nm, &l->wo, true, Q, E, 0, "layers.%d.self_attn.o_proj.weight", il)) ||
-        (st = bind(m, nm, &l->q_norm, m->arch->qk_norm, hd, 0, one,
-                   "layers.%d.self_attn.q_norm.weight", il)) ||
-        (st = bind(m, nm, &l->k_norm, m->arch->qk_norm, hd, 0, one,
-                   "layers.%d.self_attn.k_norm.weight", il)))
-        return st;
-    /* Gemma 2/3 norm before and after each half; the others one norm before each. */
-    if (post) {
-        if ((st = bind(m, nm, &l->post_attn_norm, true, E, 0, one,
-                       "layers.%d.post_attention_layernorm.weight", il)) ||
-            (st = bind(m, nm, &l->ffn_norm, true, E, 0, one,
-                       "layers.%d.pre_feedforward_layernorm.weight", il)) ||
-            (st = bind(m, nm, &l->post_ffn_norm, true, E, 0, one,
-                       "layers.%d.post_feedforward_layernorm.weight", il)))
-            return st;
-    } else if ((st = bind(m, nm, &l->ffn_norm, true, E, 0, one,
-                          "layers.%d.post_attention_layernorm.weight", il))) {
-        return st;
-    }
-    if ((st = bind(m, nm, &fused, false, E, 2 * F, 0, "layers.%d.mlp.gate_up_proj.weight", il)))
-        return st;
-    if (fused.name) { /* Phi-3: gate rows, then up rows */
-        l->w_gate = slim_tensor_view_rows(&fused, 0, F);
-        l->w_up = slim_tensor_view_rows(&fused, F, F);
-    } else if ((st =
-                    bind(m, nm, &l->w_gate, true, E, F, 0, "layers.%d.mlp.gate_proj.weight", il)) ||
-               (st = bind(m, nm, &l->w_up, true, E, F, 0, "layers.%d.mlp.up_proj.weight", il))) {
-        return st;
-    }
-    return bind(m, nm, &l->w_down, true, F, E, 0, "layers.%d.mlp.down_proj.weight", il);
-}
-
 static slim_status bind_weights(slim_model *m, const hf_config *c) {
-    const slim_hparams *hp = &m->hp;
     static const char *const bases[] = {"model.", "model.language_model.", "language_model.model.",
                                         ""};
-    hf_names nm = {{0}};
-    size_t b = 0;
-    for (; b < sizeof bases / sizeof bases[0]; b++) {
+    const char *embd = slim_arch_spec(m->arch, SLIM_W_TOK_EMBD)->hf;
+    hf_bind b = {.m = m, .c = c};
+    size_t i = 0;
+    for (; i < sizeof bases / sizeof bases[0]; i++) {
         char name[96];
-        snprintf(name, sizeof name, "%sembed_tokens.weight", bases[b]);
+        snprintf(name, sizeof name, "%s%s", bases[i], embd);
         if (slim_st_set_find(m->st, name)) break;
     }
-    if (b == sizeof bases / sizeof bases[0])
-        return slim_error(SLIM_ERR_FORMAT, "model: no embed_tokens.weight tensor (looked for "
-                                           "model.embed_tokens.weight and the multimodal names)");
-    snprintf(nm.base, sizeof nm.base, "%s", bases[b]);
-    const int64_t E = hp->n_embd, V = hp->n_vocab;
-    const float one = c->family->gemma_norms ? 1.0f : 0.0f;
-    slim_status st;
-    if ((st = bind(m, &nm, &m->tok_embd, true, E, V, 0, "embed_tokens.weight", 0)) ||
-        (st = bind(m, &nm, &m->output_norm, true, E, 0, one, "norm.weight", 0)))
-        return st;
-    bool tie;
-    if ((st = slim_json_cfg_bool(c->doc, c->cfg, "tie_word_embeddings",
-                                 &(bool){c->family->gemma_norms}, &tie)))
-        return st;
-    if (!tie) {
-        const char *head = strncmp(nm.base, "language_model.", 15) == 0
-                               ? "!language_model.lm_head.weight"
-                               : "!lm_head.weight";
-        if ((st = bind(m, &nm, &m->output, false, E, V, 0, head, 0))) return st;
-    }
-    if (!m->output.name) m->output = m->tok_embd;
-    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    if (!m->layers) return slim_error(SLIM_ERR_NOMEM, "model: out of memory");
-    for (int il = 0; il < hp->n_layer; il++)
-        if ((st = bind_layer(m, &nm, c, il))) return st;
-    return SLIM_OK;
+    if (i == sizeof bases / sizeof bases[0])
+        return slim_error(SLIM_ERR_FORMAT,
+                          "model: no %s tensor (looked for model.%s and the multimodal names)",
+                          embd, embd);
+    snprintf(b.nm.base, sizeof b.nm.base, "%s", bases[i]);
+    slim_status st = slim_json_cfg_bool(c->doc, c->cfg, "tie_word_embeddings",
+                                        &(bool){c->rules->tied_default}, &b.tie);
+    if (st) return st;
+    const slim_bind_src src = {.hf = true, .has = hf_has, .bind = hf_bind_one, .ctx = &b};
+    return slim_model_bind(m, &src);
 }
 
 /* ---- the whole load ----------------------------------------------------------------------- */
@@ -614,7 +557,7 @@ slim_status slim_model_load_hf(const char *dir, const slim_model_params *params,
     hf_config c = {0};
     slim_status st = read_config(dir, &c);
     if (st) goto out;
-    m->arch = c.family->arch;
+    m->arch = c.arch;
     if ((st = read_hparams(m, &c))) goto out;
     if ((st = slim_st_open_dir(dir, NULL, params->use_mmap != 0, &m->st))) goto out;
     if ((st = bind_weights(m, &c))) goto out;

@@ -24,20 +24,54 @@
 
 enum { MAX_RANK = 1 << 16, RANK_PAD = 4, ALIGN_FLOATS = 16 };
 
+/* What each target adapts; its names are the weight's in the arch's tensor
+ * table (a GGUF adapter's "blk.N.attn_q.weight", a PEFT module's
+ * "layers.N.self_attn.q_proj"). */
 static const struct {
-    const char *gguf, *peft; /* llama.cpp tensor / PEFT module name */
+    slim_wslot slot;
+    bool gguf; /* has a GGUF name of its own (a 2*n_ff ffn_up is GATE_UP) */
     slim_lora_site site;
 } targets[LORA_T_COUNT] = {
-    [LORA_T_Q] = {"attn_q", "self_attn.q_proj", SLIM_LORA_QKV},
-    [LORA_T_K] = {"attn_k", "self_attn.k_proj", SLIM_LORA_QKV},
-    [LORA_T_V] = {"attn_v", "self_attn.v_proj", SLIM_LORA_QKV},
-    [LORA_T_O] = {"attn_output", "self_attn.o_proj", SLIM_LORA_O},
-    [LORA_T_GATE] = {"ffn_gate", "mlp.gate_proj", SLIM_LORA_GATE_UP},
-    [LORA_T_UP] = {"ffn_up", "mlp.up_proj", SLIM_LORA_GATE_UP},
-    [LORA_T_DOWN] = {"ffn_down", "mlp.down_proj", SLIM_LORA_DOWN},
-    [LORA_T_QKV] = {"attn_qkv", "self_attn.qkv_proj", SLIM_LORA_QKV},
-    [LORA_T_GATE_UP] = {NULL, "mlp.gate_up_proj", SLIM_LORA_GATE_UP}, /* GGUF: a 2*n_ff ffn_up */
+    [LORA_T_Q] = {SLIM_W_Q, true, SLIM_LORA_QKV},
+    [LORA_T_K] = {SLIM_W_K, true, SLIM_LORA_QKV},
+    [LORA_T_V] = {SLIM_W_V, true, SLIM_LORA_QKV},
+    [LORA_T_O] = {SLIM_W_O, true, SLIM_LORA_O},
+    [LORA_T_GATE] = {SLIM_W_GATE, true, SLIM_LORA_GATE_UP},
+    [LORA_T_UP] = {SLIM_W_UP, true, SLIM_LORA_GATE_UP},
+    [LORA_T_DOWN] = {SLIM_W_DOWN, true, SLIM_LORA_DOWN},
+    [LORA_T_QKV] = {SLIM_W_QKV, true, SLIM_LORA_QKV},
+    [LORA_T_GATE_UP] = {SLIM_W_GATE_UP, false, SLIM_LORA_GATE_UP},
 };
+
+/* A table name's part after the layer ("%d."), *len without ".weight". */
+static const char *name_stem(const char *fmt, size_t *len) {
+    const char *d = strstr(fmt, "%d.");
+    const char *stem = d ? d + 3 : fmt;
+    *len = strlen(stem);
+    if (*len >= 7 && strcmp(stem + *len - 7, ".weight") == 0) *len -= 7;
+    return stem;
+}
+
+/* The layer prefix of the table's names ("blk.%d." / "layers.%d.") as a
+ * sscanf format ending in %n. */
+static void layer_prefix(const slim_model *m, bool hf, char *fmt, size_t cap) {
+    const slim_tensor_spec *s = slim_arch_spec(m->arch, SLIM_W_ATTN_NORM);
+    const char *f = hf ? s->hf : s->gguf, *d = strstr(f, "%d.");
+    snprintf(fmt, cap, "%.*s%%n", (int)(d ? d + 3 - f : 0), f);
+}
+
+/* The target whose table name's stem is mod[0..len), or -1. */
+static int target_by_stem(const slim_model *m, bool hf, const char *mod, size_t len) {
+    for (int k = 0; k < LORA_T_COUNT; k++) {
+        const slim_tensor_spec *s = slim_arch_spec(m->arch, targets[k].slot);
+        const char *fmt = s ? (hf ? s->hf : s->gguf) : NULL;
+        if (!fmt || (!hf && !targets[k].gguf)) continue;
+        size_t n;
+        const char *stem = name_stem(fmt, &n);
+        if (n == len && memcmp(stem, mod, len) == 0) return k;
+    }
+    return -1;
+}
 
 /* ------------------------------------------------------------------ loading */
 
@@ -210,7 +244,9 @@ static slim_status gguf_target(const slim_model *m, const char *name, size_t n, 
                                slim_lora_target *t) {
     int consumed = 0;
     int il = -1;
-    if (sscanf(name, "blk.%d.%n", &il, &consumed) != 1 || consumed == 0 || il < 0 ||
+    char prefix[64];
+    layer_prefix(m, false, prefix, sizeof prefix);
+    if (sscanf(name, prefix, &il, &consumed) != 1 || consumed == 0 || il < 0 ||
         !ends_with(name, n, ".weight"))
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "lora: tensor '%.*s': only per-layer attention and feed-forward "
@@ -221,13 +257,12 @@ static slim_status gguf_target(const slim_model *m, const char *name, size_t n, 
                           (int)n, name, il, m->hp.n_layer);
     const char *mod = name + consumed;
     const size_t len = n - (size_t)consumed - strlen(".weight");
-    for (int k = 0; k < LORA_T_COUNT; k++)
-        if (targets[k].gguf && strlen(targets[k].gguf) == len &&
-            memcmp(mod, targets[k].gguf, len) == 0) {
-            *layer = il;
-            *t = (slim_lora_target)k;
-            return SLIM_OK;
-        }
+    const int k = target_by_stem(m, false, mod, len);
+    if (k >= 0) {
+        *layer = il;
+        *t = (slim_lora_target)k;
+        return SLIM_OK;
+    }
     return slim_error(SLIM_ERR_UNSUPPORTED, "lora: tensor '%.*s': module '%.*s' is not supported",
                       (int)n, name, (int)len, mod);
 }
@@ -440,8 +475,11 @@ static slim_status peft_config(const slim_json_doc *doc, peft_cfg *c) {
  * multimodal bases add a language_model segment before layers). */
 static slim_status peft_target(const slim_model *m, const char *module, int32_t *layer,
                                slim_lora_target *t) {
+    char prefix[64];
+    layer_prefix(m, true, prefix, sizeof prefix);
+    const size_t plen = (size_t)(strstr(prefix, "%d") - prefix); /* "layers." */
     const char *p = NULL;
-    for (const char *q = strstr(module, "layers."); q; q = strstr(q + 1, "layers."))
+    for (const char *q = module; (q = memmem(q, strlen(q), prefix, plen)) != NULL; q++)
         if (q == module || q[-1] == '.') p = q;
     int il = -1, consumed = 0;
     /* A multimodal base's vision or audio tower has layers of its own. */
@@ -450,21 +488,21 @@ static slim_status peft_target(const slim_model *m, const char *module, int32_t 
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "lora: module '%s': only the language model's layers can be adapted",
                           module);
-    if (!p || sscanf(p, "layers.%d.%n", &il, &consumed) != 1 || consumed == 0 || il < 0)
+    if (!p || sscanf(p, prefix, &il, &consumed) != 1 || consumed == 0 || il < 0)
         return slim_error(SLIM_ERR_UNSUPPORTED,
                           "lora: module '%s' is not supported (only the layers' attention and "
                           "MLP projections)",
                           module);
     const char *tail = p + consumed;
-    for (int k = 0; k < LORA_T_COUNT; k++)
-        if (strcmp(tail, targets[k].peft) == 0) {
-            if (il >= m->hp.n_layer)
-                return slim_error(SLIM_ERR_FORMAT, "lora: module '%s': layer %d, the model has %d",
-                                  module, il, m->hp.n_layer);
-            *layer = il;
-            *t = (slim_lora_target)k;
-            return SLIM_OK;
-        }
+    const int k = target_by_stem(m, true, tail, strlen(tail));
+    if (k >= 0) {
+        if (il >= m->hp.n_layer)
+            return slim_error(SLIM_ERR_FORMAT, "lora: module '%s': layer %d, the model has %d",
+                              module, il, m->hp.n_layer);
+        *layer = il;
+        *t = (slim_lora_target)k;
+        return SLIM_OK;
+    }
     return slim_error(SLIM_ERR_UNSUPPORTED, "lora: module '%s' is not supported", module);
 }
 

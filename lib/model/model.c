@@ -15,14 +15,6 @@
 #include "core/grow.h"
 #include "quant/dtype.h"
 
-const slim_arch *slim_arch_find(const char *name) {
-    static const slim_arch *const all[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
-                                           &slim_arch_llama, &slim_arch_qwen2,  &slim_arch_phi3};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i]->name, name) == 0) return all[i];
-    return NULL;
-}
-
 static bool get_i32(const slim_gguf *g, const char *arch, const char *key, int32_t *out) {
     char full[160];
     snprintf(full, sizeof full, "%s.%s", arch, key);
@@ -105,11 +97,16 @@ static slim_status read_hparams(const slim_gguf *g, const slim_arch *arch, slim_
     return arch->finish_hparams ? arch->finish_hparams(g, hp) : SLIM_OK;
 }
 
-/* Bind a weight by name with the expected shape (ne1 = 0 for 1-D). */
-static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int64_t ne0,
-                        int64_t ne1, const char *fmt, int il) {
-    char name[96];
-    snprintf(name, sizeof name, fmt, il);
+/* Bind a weight by name with the expected shape (ne1 = 0 for 1-D): the
+ * GGUF side of the tensor table's walker. */
+static bool gguf_has(void *ctx, const char *name) {
+    return slim_gguf_find_tensor(((const slim_model *)ctx)->gguf, name) != NULL;
+}
+
+static slim_status gguf_bind(void *ctx, const slim_tensor_spec *spec, const char *name,
+                             bool required, int64_t ne0, int64_t ne1, slim_tensor *t) {
+    (void)spec;
+    const slim_model *m = ctx;
     const slim_gguf_tensor *gt = slim_gguf_find_tensor(m->gguf, name);
     memset(t, 0, sizeof *t);
     if (!gt) {
@@ -143,42 +140,6 @@ static slim_status bind(const slim_model *m, slim_tensor *t, bool required, int6
     return SLIM_OK;
 }
 
-static slim_status bind_attn_inputs(slim_model *m, slim_layer *l, int il) {
-    const slim_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
-                  KV = (int64_t)hp->n_head_kv * hp->head_dim;
-    slim_tensor qkv;
-    slim_status st = bind(m, &qkv, false, E, Q + 2 * KV, "blk.%d.attn_qkv.weight", il);
-    if (st) return st;
-    if (qkv.name) { /* fused (Phi-3) */
-        l->wq = slim_tensor_view_rows(&qkv, 0, Q);
-        l->wk = slim_tensor_view_rows(&qkv, Q, KV);
-        l->wv = slim_tensor_view_rows(&qkv, Q + KV, KV);
-    } else if ((st = bind(m, &l->wq, true, E, Q, "blk.%d.attn_q.weight", il)) ||
-               (st = bind(m, &l->wk, true, E, KV, "blk.%d.attn_k.weight", il)) ||
-               (st = bind(m, &l->wv, true, E, KV, "blk.%d.attn_v.weight", il))) {
-        return st;
-    }
-    if ((st = bind(m, &l->bq, false, Q, 0, "blk.%d.attn_q.bias", il)) ||
-        (st = bind(m, &l->bk, false, KV, 0, "blk.%d.attn_k.bias", il)) ||
-        (st = bind(m, &l->bv, false, KV, 0, "blk.%d.attn_v.bias", il)))
-        return st;
-    return SLIM_OK;
-}
-
-static slim_status bind_ffn_inputs(slim_model *m, slim_layer *l, int il) {
-    const int64_t E = m->hp.n_embd, F = m->hp.n_ff;
-    slim_status st = bind(m, &l->w_gate, false, E, F, "blk.%d.ffn_gate.weight", il);
-    if (st) return st;
-    if (l->w_gate.name) return bind(m, &l->w_up, true, E, F, "blk.%d.ffn_up.weight", il);
-    /* No gate: ffn_up holds gate then up (Phi-3), 2 * n_ff rows. */
-    slim_tensor up;
-    if ((st = bind(m, &up, true, E, 2 * F, "blk.%d.ffn_up.weight", il))) return st;
-    l->w_gate = slim_tensor_view_rows(&up, 0, F);
-    l->w_up = slim_tensor_view_rows(&up, F, F);
-    return SLIM_OK;
-}
-
 const float *slim_model_rope_factors(const slim_model *m, int32_t n_ctx) {
     if (m->rope_freqs.name) return m->rope_freqs.data;
     /* LongRoPE: the long factors once the context outgrows the original one. */
@@ -188,39 +149,8 @@ const float *slim_model_rope_factors(const slim_model *m, int32_t n_ctx) {
 }
 
 static slim_status bind_weights(slim_model *m) {
-    const slim_hparams *hp = &m->hp;
-    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim, F = hp->n_ff,
-                  V = hp->n_vocab;
-    const bool qkn = m->arch->qk_norm, post = m->arch->post_norms;
-    slim_status st;
-    if ((st = bind(m, &m->tok_embd, true, E, V, "token_embd.weight", 0)) ||
-        (st = bind(m, &m->output_norm, true, E, 0, "output_norm.weight", 0)) ||
-        (st = bind(m, &m->output, false, E, V, "output.weight", 0)))
-        return st;
-    if (!m->output.name) m->output = m->tok_embd; /* tied embeddings */
-    const int64_t R = hp->n_rot / 2;
-    if ((st = bind(m, &m->rope_freqs, false, R, 0, "rope_freqs.weight", 0)) ||
-        (st = bind(m, &m->rope_long, false, R, 0, "rope_factors_long.weight", 0)) ||
-        (st = bind(m, &m->rope_short, false, R, 0, "rope_factors_short.weight", 0)))
-        return st;
-    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    if (!m->layers) return slim_error(SLIM_ERR_NOMEM, "model: out of memory");
-    for (int il = 0; il < hp->n_layer; il++) {
-        slim_layer *l = &m->layers[il];
-        if ((st = bind(m, &l->attn_norm, true, E, 0, "blk.%d.attn_norm.weight", il)) ||
-            (st = bind_attn_inputs(m, l, il)) ||
-            (st = bind(m, &l->wo, true, Q, E, "blk.%d.attn_output.weight", il)) ||
-            (st = bind(m, &l->q_norm, qkn, hp->head_dim, 0, "blk.%d.attn_q_norm.weight", il)) ||
-            (st = bind(m, &l->k_norm, qkn, hp->head_dim, 0, "blk.%d.attn_k_norm.weight", il)) ||
-            (st = bind(m, &l->post_attn_norm, post, E, 0, "blk.%d.post_attention_norm.weight",
-                       il)) ||
-            (st = bind(m, &l->ffn_norm, true, E, 0, "blk.%d.ffn_norm.weight", il)) ||
-            (st = bind_ffn_inputs(m, l, il)) ||
-            (st = bind(m, &l->w_down, true, F, E, "blk.%d.ffn_down.weight", il)) ||
-            (st = bind(m, &l->post_ffn_norm, post, E, 0, "blk.%d.post_ffw_norm.weight", il)))
-            return st;
-    }
-    return SLIM_OK;
+    const slim_bind_src src = {.hf = false, .has = gguf_has, .bind = gguf_bind, .ctx = m};
+    return slim_model_bind(m, &src);
 }
 
 static const char *file_type_name(int64_t ft) {
@@ -498,8 +428,8 @@ static slim_status model_load(const char *path, const slim_model_params *params,
     if (!slim_gguf_get_str(m->gguf, "general.architecture", &s))
         return slim_error(SLIM_ERR_FORMAT, "model: key 'general.architecture' missing");
     copy_str(arch, sizeof arch, s);
-    if (!(m->arch = slim_arch_find(arch)))
-        return slim_error(SLIM_ERR_UNSUPPORTED, "model: architecture '%s' not supported", arch);
+    if (!(m->arch = slim_arch_find("model: general.architecture", arch)))
+        return SLIM_ERR_UNSUPPORTED;
     if (slim_gguf_get_str(m->gguf, "general.name", &s)) copy_str(m->name, sizeof m->name, s);
     int64_t ft = -1;
     slim_gguf_get_i64(m->gguf, "general.file_type", &ft);
@@ -509,9 +439,10 @@ static slim_status model_load(const char *path, const slim_model_params *params,
     if (slim_gguf_get_str(m->gguf, "tokenizer.ggml.model", &tok_model) && tok_model.len == 4 &&
         memcmp(tok_model.ptr, "none", 4) == 0) {
         /* No tokenizer (written from a checkpoint without one): token ids only. */
-        const slim_gguf_tensor *e = slim_gguf_find_tensor(m->gguf, "token_embd.weight");
+        const char *embd = slim_arch_spec(m->arch, SLIM_W_TOK_EMBD)->gguf;
+        const slim_gguf_tensor *e = slim_gguf_find_tensor(m->gguf, embd);
         if (!e || e->ne[1] < 1 || e->ne[1] > (1 << 24))
-            return slim_error(SLIM_ERR_FORMAT, "model: token_embd.weight missing or malformed");
+            return slim_error(SLIM_ERR_FORMAT, "model: %s missing or malformed", embd);
         m->hp.n_vocab = (int32_t)e->ne[1];
     } else {
         if ((st = slim_vocab_from_gguf(m->gguf, &m->vocab))) return st;

@@ -51,6 +51,22 @@ SLIM_HIDDEN void *slim_model_alloc(slim_model *m, size_t bytes);
  * (load_hf.c); model.c does the rest (backend placement). */
 SLIM_HIDDEN slim_status slim_model_load_hf(const char *dir, const slim_model_params *params,
                                            slim_model *m);
+/* Where a tensor table's entries are read from (tensors.c's walker):
+ * `has` says whether a tensor is there, `bind` binds one (name formatted
+ * from the table, ne1 0 for 1-D, required: absent is an error; spec->need
+ * SLIM_T_REFUSED: present is an error) into t. */
+typedef struct slim_bind_src {
+    bool hf; /* the Hugging Face names, else the GGUF ones */
+    bool (*has)(void *ctx, const char *name);
+    slim_status (*bind)(void *ctx, const slim_tensor_spec *spec, const char *name, bool required,
+                        int64_t ne0, int64_t ne1, slim_tensor *t);
+    void *ctx;
+} slim_bind_src;
+/* Binds every weight of m->arch's table (m->hp set; m->layers allocated here);
+ * an absent output is the embedding (tied). */
+SLIM_HIDDEN slim_status slim_model_bind(slim_model *m, const slim_bind_src *src);
+/* The model's tensor a table slot names (il: the layer), NULL for a fused one. */
+SLIM_HIDDEN slim_tensor *slim_model_slot(slim_model *m, slim_wslot slot, int il);
 /* Every weight view of the model (out NULL: just count them). */
 SLIM_HIDDEN size_t slim_model_tensors(slim_model *m, slim_tensor **out);
 

@@ -218,6 +218,33 @@ END_TEST
 START_TEST(test_arch_gemma) { check_arch("gemma", 0.05); }
 END_TEST
 
+/* An unknown general.architecture (synth_llama3.gguf with every "llama"
+ * spelled "llamx", keys included) is refused with its name and the known
+ * ones, not loaded as a guess. */
+START_TEST(test_arch_unknown) {
+    size_t n = 0;
+    uint8_t *buf = test_read_whole("tests/data/synth_llama3.gguf", &n);
+    ck_assert_ptr_nonnull(buf);
+    size_t hits = 0;
+    for (size_t i = 0; i + 5 <= n; i++)
+        if (memcmp(buf + i, "llama", 5) == 0) buf[i + 4] = 'x', hits++;
+    ck_assert(hits > 0);
+    char path[] = "/tmp/slim_arch_unknown_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "wb");
+    ck_assert(f && fwrite(buf, 1, n, f) == n && fclose(f) == 0);
+    free(buf);
+    slim_model *m = NULL;
+    ck_assert_int_eq(slim_model_load(path, NULL, &m), SLIM_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(m);
+    const char *e = slim_last_error();
+    ck_assert_msg(strstr(e, "'llamx' not supported") && strstr(e, "gemma, gemma2, gemma3, llama"),
+                  "%s", e);
+    remove(path);
+}
+END_TEST
+
 Suite *suite_arch(void) {
     Suite *s = suite_create("arch");
     TCase *tc = tcase_create("synthetic");
@@ -229,6 +256,7 @@ Suite *suite_arch(void) {
     tcase_add_test(tc, test_arch_gemma2);
     tcase_add_test(tc, test_arch_gemma3);
     tcase_add_test(tc, test_arch_gemma);
+    tcase_add_test(tc, test_arch_unknown);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -255,6 +255,12 @@ START_TEST(test_hf_malformed) {
         {"num_key_value_heads", "3", SLIM_ERR_FORMAT, "num_key_value_heads"},
         {"hidden_act", "\"relu\"", SLIM_ERR_UNSUPPORTED, "relu"},
         {"vocab_size", "999", SLIM_ERR_FORMAT, "embed_tokens"},
+        /* a misspelled family is named, with the known ones listed (not a guess) */
+        {"model_type", "\"lama\"", SLIM_ERR_UNSUPPORTED, "model_type 'lama' is not a family"},
+        {"model_type", "\"qwen\"", SLIM_ERR_UNSUPPORTED, "one of: gemma, gemma2, gemma3_text"},
+        {"architectures", "[\"LlamaForCausalLN\"]", SLIM_ERR_UNSUPPORTED,
+         "architectures 'LlamaForCausalLN' is not a family"},
+        {"model_type", "\"qwen2\"", SLIM_ERR_UNSUPPORTED, "name different families"},
     };
     make_scratch();
     expect_error("noconfig", NULL, SLIM_ERR_IO, "config.json");

@@ -56,10 +56,36 @@ static slim_status gemma3_finish(const slim_gguf *g, slim_hparams *hp) {
     return set_swa_pattern(g, "gemma3.attention.sliding_window_pattern", 6, hp);
 }
 
+/* Hugging Face: RMSNorm scales by (1 + w) (the GGUF converter folds the 1 in),
+ * tied embeddings, the embedding times sqrt(n_embd), q scaled by
+ * query_pre_attn_scalar^-1/2, rope_scaling on the global layers only. */
+#define GEMMA_HF_RULES                                                                             \
+    .act = "gelu_pytorch_tanh", .norm_offset = 1.0f, .tied_default = true,                         \
+    .attn_scalar_key = "query_pre_attn_scalar", .embd_scale = true, .swa_rope_unscaled = true
+
+static const slim_hf_name gemma_names[] = {{"gemma", "GemmaForCausalLM"}, {NULL, NULL}};
+static const slim_hf_name gemma2_names[] = {{"gemma2", "Gemma2ForCausalLM"}, {NULL, NULL}};
+static const slim_hf_name gemma3_names[] = {{"gemma3_text", "Gemma3ForCausalLM"},
+                                            {"gemma3", "Gemma3ForConditionalGeneration"},
+                                            {NULL, NULL}};
+
+/* Gemma 1 has no window; its configs' hidden_act is not what it runs. */
+static const slim_hf_rules gemma_hf = {GEMMA_HF_RULES, .names = gemma_names,
+                                       .act_key_ignored = true, .swa = SLIM_HF_SWA_NONE};
+/* Gemma 2: even layers slide. */
+static const slim_hf_rules gemma2_hf = {GEMMA_HF_RULES, .names = gemma2_names,
+                                        .swa = SLIM_HF_SWA_EVEN};
+/* Gemma 3: every sliding_window_pattern-th layer (6) global; local RoPE base 10k. */
+static const slim_hf_rules gemma3_hf = {GEMMA_HF_RULES, .names = gemma3_names,
+                                        .swa = SLIM_HF_SWA_PATTERN, .swa_pattern_default = 6,
+                                        .swa_theta_default = 10000.0};
+
 const slim_arch slim_arch_gemma = {
     .name = "gemma",
     .act = SLIM_ACT_GELU_TANH,
     .rope_neox = true,
+    .tensors = slim_tensors_prenorm,
+    .hf = &gemma_hf,
     .finish_hparams = gemma_finish,
 };
 
@@ -68,6 +94,8 @@ const slim_arch slim_arch_gemma2 = {
     .act = SLIM_ACT_GELU_TANH,
     .rope_neox = true,
     .post_norms = true,
+    .tensors = slim_tensors_sandwich,
+    .hf = &gemma2_hf,
     .finish_hparams = gemma2_finish,
 };
 
@@ -77,5 +105,7 @@ const slim_arch slim_arch_gemma3 = {
     .rope_neox = true,
     .qk_norm = true,
     .post_norms = true,
+    .tensors = slim_tensors_sandwich,
+    .hf = &gemma3_hf,
     .finish_hparams = gemma3_finish,
 };

@@ -11,9 +11,20 @@ static slim_status phi3_finish(const slim_gguf *g, slim_hparams *hp) {
     return SLIM_OK;
 }
 
+static const slim_hf_name hf_names[] = {{"phi3", "Phi3ForCausalLM"}, {NULL, NULL}};
+
+static const slim_hf_rules hf_rules = {
+    .names = hf_names,
+    .act = "silu",
+    .swa = SLIM_HF_SWA_ALL,
+};
+
 const slim_arch slim_arch_phi3 = {
     .name = "phi3",
     .act = SLIM_ACT_SILU,
     .rope_neox = true,
+    .gguf_fused = true, /* llama.cpp's phi3 wants attn_qkv and no ffn_gate */
+    .tensors = slim_tensors_prenorm,
+    .hf = &hf_rules,
     .finish_hparams = phi3_finish,
 };
