@@ -160,6 +160,7 @@ SLIM_HIDDEN int64_t slim_wdim_size(const slim_hparams *hp, slim_wdim d);
 
 /* Descriptors, one file each under lib/model/arch/. */
 extern SLIM_HIDDEN const slim_arch slim_arch_gemma, slim_arch_gemma2, slim_arch_gemma3;
-extern SLIM_HIDDEN const slim_arch slim_arch_llama, slim_arch_qwen2, slim_arch_phi3;
+extern SLIM_HIDDEN const slim_arch slim_arch_llama, slim_arch_qwen2, slim_arch_qwen3,
+    slim_arch_phi3;
 
 #endif

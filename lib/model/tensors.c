@@ -11,7 +11,8 @@
 #include "model/model.h"
 
 static const slim_arch *const all_archs[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
-                                             &slim_arch_llama, &slim_arch_qwen2,  &slim_arch_phi3};
+                                             &slim_arch_llama, &slim_arch_qwen2,  &slim_arch_qwen3,
+                                             &slim_arch_phi3};
 enum { N_ARCHS = sizeof all_archs / sizeof all_archs[0] };
 
 const slim_arch *slim_arch_find(const char *what, const char *name) {

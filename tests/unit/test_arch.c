@@ -193,6 +193,12 @@ END_TEST
 START_TEST(test_arch_qwen2) { check_arch("qwen2", 0.03); }
 END_TEST
 
+/* Qwen3 (dense): QK RMSNorm per head before RoPE, no Q/K/V biases, head_dim
+ * 32 != 64/4 (key_length), NEOX RoPE base 1e6, GQA 4:2, untied.  std 3.06,
+ * error 0.0027: tolerance 0.03 = 1e-2 x std (11x headroom). */
+START_TEST(test_arch_qwen3) { check_arch("qwen3", 0.03); }
+END_TEST
+
 /* Phi-3: fused attn_qkv and gate+up ffn_up, partial rotary (12 of 16 dims),
  * LongRoPE long factors (context 256 > original 64) and attn_factor 1.2247 on
  * the rotated dims, GQA 4:2, untied; sliding_window 2047 in the file, which
@@ -252,6 +258,7 @@ Suite *suite_arch(void) {
     tcase_add_test(tc, test_arch_llama3);
     tcase_add_test(tc, test_arch_mistral);
     tcase_add_test(tc, test_arch_qwen2);
+    tcase_add_test(tc, test_arch_qwen3);
     tcase_add_test(tc, test_arch_phi3);
     tcase_add_test(tc, test_arch_gemma2);
     tcase_add_test(tc, test_arch_gemma3);

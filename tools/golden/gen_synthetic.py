@@ -14,6 +14,7 @@ usage:
         switched off (or a key llama.cpp should ignore added), and the float64
         numpy model of each graph against llama.cpp; writes nothing new
   .venv/bin/python tools/golden/gen_synthetic.py --only gemma2 [--verify]
+  .venv/bin/python tools/golden/gen_synthetic.py --hf qwen3  # tests/data/hf/qwen3 (see write_hf)
 needs: pip install gguf numpy llama-cpp-python   (checked with gguf 0.19.0 and
        llama-cpp-python 0.3.36)
 
@@ -63,6 +64,10 @@ phi3     arch phi3; n_embd 64, n_head 4, n_head_kv 2, head_dim 16, n_ff 128;
          sliding_window 2047 as in Phi-3-mini: llama.cpp disables Phi SWA
          ("Phi SWA is currently disabled"), so it must not be applied; --verify
          shows a window of 16 changes nothing.
+qwen3    arch qwen3 (dense); n_embd 64, n_head 4, n_head_kv 2, head_dim 32 (!= 64/4,
+         as Qwen3's 128 != 1024/16: attention.key_length / value_length), n_ff
+         128, rope base 1e6, rms epsilon 1e-6, QK RMSNorm per head (before RoPE),
+         no Q/K/V biases, untied output.weight, NEOX rope.
 gemma2   arch gemma2; n_embd 64, n_head 4, n_head_kv 2, head_dim 32 (!= 64/4),
          n_ff 128, 2 layers; sliding window 16 (< 160) on even layers (llama.cpp's
          default pattern 2: layer 0 local, layer 1 global); attn_logit_softcapping
@@ -195,6 +200,9 @@ def make_specs():
         write_key_length=True, seed=9)
     specs["qwen2"] = base_spec(
         arch="qwen2", rope_base=1e6, qkv_bias=True, tied=True, out_gain=2.0, seed=9)
+    specs["qwen3"] = base_spec(
+        arch="qwen3", head_dim=32, eps=1e-6, rope_base=1e6, qk_norm=True, write_key_length=True,
+        seed=6)
     n_rot = 12
     half = n_rot // 2
     long_f = (1.0 + 39.0 * (np.arange(half) / (half - 1)) ** 2).astype(np.float32)
@@ -555,6 +563,10 @@ def ablations(name, s):
                     {"sliding_window": 16}, False))
     if name == "qwen2":
         out.append(("q/k/v biases zeroed", {}, zero_bias, {}, True))
+    if name == "qwen3":
+        out.append(("q/k norms set to 1", {}, lambda t: {
+            k: (np.ones_like(v) if "_norm" in k and "attn_" in k else v) for k, v in t.items()},
+            {}, True))
     if name == "phi3":
         out.append(("rope_factors_long/short removed", {}, drop(
             "rope_factors_long.weight", "rope_factors_short.weight"), {}, True))
@@ -651,6 +663,93 @@ def verify(name, s, t, tokens, base_llama, tmp):
 
 
 # ----------------------------------------------------------------------------
+# --hf: a Hugging Face checkpoint of a synthetic model, llama.cpp as its oracle
+
+# Qwen3 tied (Qwen3-0.6B-like), the same family settings as the GGUF case.
+HF_SPECS = {"qwen3": dict(arch="qwen3", head_dim=32, eps=1e-6, rope_base=1e6, qk_norm=True,
+                          write_key_length=True, tied=True, seed=6)}
+HF_ARCH = {"qwen3": "Qwen3ForCausalLM"}
+HF_N_TOKENS = 64
+
+# GGUF name -> Hugging Face name below "model." (the layer's "blk.N." -> "layers.N.").
+HF_NAMES = {
+    "token_embd.weight": "embed_tokens.weight", "output_norm.weight": "norm.weight",
+    "attn_norm.weight": "input_layernorm.weight", "attn_q.weight": "self_attn.q_proj.weight",
+    "attn_k.weight": "self_attn.k_proj.weight", "attn_v.weight": "self_attn.v_proj.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "attn_q_norm.weight": "self_attn.q_norm.weight",
+    "attn_k_norm.weight": "self_attn.k_norm.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight", "ffn_gate.weight": "mlp.gate_proj.weight",
+    "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight"}
+
+
+def hf_config(name, s):
+    """config.json as transformers 5.23's Qwen3Config(...).to_json_string() writes it."""
+    L = s["n_layer"]
+    return {
+        "architectures": [HF_ARCH[name]], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 1, "eos_token_id": 2, "head_dim": s["head_dim"], "hidden_act": "silu",
+        "hidden_size": s["n_embd"], "initializer_range": 0.02,
+        "intermediate_size": s["n_ff"], "layer_types": ["full_attention"] * L,
+        "max_position_embeddings": CTX_LEN, "max_window_layers": 28, "model_type": name,
+        "num_attention_heads": s["n_head"], "num_hidden_layers": L,
+        "num_key_value_heads": s["n_head_kv"], "pad_token_id": None, "rms_norm_eps": s["eps"],
+        "rope_parameters": {"rope_theta": s["rope_base"], "rope_type": "default"},
+        "sliding_window": None, "tie_word_embeddings": s["tied"], "dtype": "float32",
+        "transformers_version": "5.23.0", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": N_VOCAB}
+
+
+def write_safetensors(path, tensors):
+    import json
+    header, off = {}, 0
+    for k, v in tensors.items():
+        n = v.size * 4
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + n]}
+        off += n
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for v in tensors.values():
+            f.write(np.ascontiguousarray(v, dtype="<f4").tobytes())
+
+
+def write_hf(name, out_dir):
+    """tests/data/hf/<name>/: config.json, model.safetensors (F32, the GGUF's
+    tensors under their Hugging Face names: Qwen3's Q/K rows need no
+    permutation, both use NEOX pairs) and golden.bin (tests/unit/
+    test_hf_model.c's format) with llama.cpp's logits of the same weights."""
+    import json
+    s = base_spec(**HF_SPECS[name])
+    t = make_tensors(name + "_hf", s)
+    os.makedirs(out_dir, exist_ok=True)
+    hf = {}
+    for k, v in t.items():
+        if k.startswith("blk."):
+            il, rest = k[4:].split(".", 1)
+            hf["model.layers.%s.%s" % (il, HF_NAMES[rest])] = v
+        else:
+            hf["model." + HF_NAMES[k]] = v
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), hf)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(hf_config(name, s), f, indent=2, sort_keys=True)
+        f.write("\n")
+    rng = np.random.default_rng([SEED, 2])
+    tokens = [1] + [int(x) for x in rng.choice(NORMAL_IDS, HF_N_TOKENS - 1)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "hf.gguf")
+        write_gguf(path, name, s, t)
+        logits = llama_logits(path, tokens, n_ctx=128)
+    with open(os.path.join(out_dir, "golden.bin"), "wb") as f:
+        f.write(struct.pack("<3i", 0x534C4847, len(tokens), N_VOCAB))
+        f.write(np.asarray(tokens, dtype="<i4").tobytes())
+        f.write(logits.astype("<f4").tobytes())
+    std, gap = summary(logits)
+    print("hf %s: logits std %.3f, top1-top2 gap min %.4f, %d bytes" % (
+        name, std, gap.min(), sum(os.path.getsize(os.path.join(out_dir, x))
+                                  for x in os.listdir(out_dir))))
 
 
 def main():
@@ -658,7 +757,11 @@ def main():
     ap.add_argument("--verify", action="store_true")
     ap.add_argument("--only", default=None)
     ap.add_argument("--out", default=DATA)
+    ap.add_argument("--hf", default=None, help="write tests/data/hf/<name> (qwen3) and stop")
     args = ap.parse_args()
+    if args.hf:
+        write_hf(args.hf, os.path.join(args.out, "hf", args.hf))
+        return
     specs = make_specs()
     tokens = test_tokens()
     names = [args.only] if args.only else list(specs)
