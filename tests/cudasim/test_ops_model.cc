@@ -221,11 +221,11 @@ int main() {
         bool quantized, small;
     };
     std::vector<Model> models;
-    for (const char *arch : {"llama3", "mistral", "qwen2", "phi3", "gemma", "gemma2", "gemma3"})
+    for (const char *arch : {"llama3", "mistral", "qwen2", "qwen3", "phi3", "gemma", "gemma2", "gemma3"})
         models.push_back({std::string("tests/data/synth_") + arch + ".gguf", false, true});
     // Hugging Face directories: weights packed per tensor for the device
     // (fused QKV views, BF16 matrices, F32 copies of the norms).
-    for (const char *dir : {"tests/data/hf/phi3", "tests/data/hf/gemma3/bf16"})
+    for (const char *dir : {"tests/data/hf/phi3", "tests/data/hf/gemma3/bf16", "tests/data/hf/qwen3"})
         models.push_back({dir, false, true});
     const struct {
         const char *env;
