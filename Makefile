@@ -411,18 +411,21 @@ format:
 # only slim_* exported, the ABI against abi/libslim.abi (additions pass), clang-format clean,
 # lib/'s includes pointing down the layers.  `make test` runs all four.
 FORMAT_SRC = $(shell find lib include kernels examples tests bindings -path '*/build' -prune -o \( -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh' \) -print)
-.PHONY: check check-api check-format check-includes abi-baseline
-check: check-api check-format check-includes
+.PHONY: check check-api check-format check-includes check-symbols abi-baseline
+check: check-api check-format check-includes check-symbols
 check-api: $(SHARED)
 	CC="$(CC)" sh tools/check/api.sh $(SHARED)
 check-format:
 	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: ok ($(words $(FORMAT_SRC)) files)"
 check-includes:
 	python3 tools/check/includes.py
+# lib/'s .c files calling each other in no cycle (nm over the objects).
+check-symbols: $(STATIC)
+	python3 tools/check/symbols.py $(BUILD)
 # Only when a release may break the ABI: the new baseline is what check-api compares with.
 abi-baseline: $(SHARED)
 	abidw --headers-dir include --no-corpus-path --drop-undefined-syms $(SHARED) > abi/libslim.abi
-test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),check-api check-format check-includes)
+test: $(if $(and $(filter 0,$(SAN)),$(filter 0,$(GPU))),check-api check-format check-includes check-symbols)
 
 clean:
 	rm -rf build build-san

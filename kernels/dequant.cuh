@@ -9,7 +9,7 @@
 //                                      `row` (block 0), as the CPU's float
 //   dequant_run<DTYPE, N>(row, i0, out)  N consecutive elements from i0
 //                                      (N divides 16, i0 % N == 0): out[0..N)
-// DTYPE is a slim_dtype value (lib/quant/dtype.h).  `row` must be 2-byte
+// DTYPE is a slim_dtype value (lib/core/dtype.h).  `row` must be 2-byte
 // aligned (GGUF blocks are), 4-byte for F32; all loads are read-only (__ldg).
 //
 // Bitwise: each expression is the CPU's, in its order, with the products and
@@ -19,45 +19,36 @@
 #define SLIM_KERNELS_DEQUANT_CUH
 
 #include "common.cuh"
+#include "kernels.h"
 #include "util.cuh"
 
 #include "../lib/quant/blocks.h"
 
 namespace {
 
-// Values of slim_dtype (lib/quant/dtype.h, GGML's type ids).
-enum {
-    DQ_F32 = 0,
-    DQ_F16 = 1,
-    DQ_Q4_0 = 2,
-    DQ_Q4_1 = 3,
-    DQ_Q5_0 = 6,
-    DQ_Q5_1 = 7,
-    DQ_Q8_0 = 8,
-    DQ_Q8_1 = 9,
-    DQ_Q2_K = 10,
-    DQ_Q3_K = 11,
-    DQ_Q4_K = 12,
-    DQ_Q5_K = 13,
-    DQ_Q6_K = 14,
-    DQ_Q8_K = 15,
-    DQ_BF16 = 30,
-};
+// The type ids are lib/core/dtype.h's slim_dtype (GGML's ids), the one
+// vocabulary of the C code and the kernels; kernels.h includes it.
+static_assert(SLIM_DTYPE_F32 == 0 && SLIM_DTYPE_F16 == 1 && SLIM_DTYPE_Q4_0 == 2 &&
+                  SLIM_DTYPE_Q4_1 == 3 && SLIM_DTYPE_Q5_0 == 6 && SLIM_DTYPE_Q5_1 == 7 &&
+                  SLIM_DTYPE_Q8_0 == 8 && SLIM_DTYPE_Q8_1 == 9 && SLIM_DTYPE_Q2_K == 10 &&
+                  SLIM_DTYPE_Q3_K == 11 && SLIM_DTYPE_Q4_K == 12 && SLIM_DTYPE_Q5_K == 13 &&
+                  SLIM_DTYPE_Q6_K == 14 && SLIM_DTYPE_Q8_K == 15 && SLIM_DTYPE_BF16 == 30,
+              "slim_dtype ids are GGML's");
 
 template <int DTYPE> struct dq_traits;
-template <> struct dq_traits<DQ_F32> { static constexpr int BLOCK = 1, BYTES = 4; };
-template <> struct dq_traits<DQ_F16> { static constexpr int BLOCK = 1, BYTES = 2; };
-template <> struct dq_traits<DQ_BF16> { static constexpr int BLOCK = 1, BYTES = 2; };
-template <> struct dq_traits<DQ_Q4_0> { static constexpr int BLOCK = 32, BYTES = 18; };
-template <> struct dq_traits<DQ_Q4_1> { static constexpr int BLOCK = 32, BYTES = 20; };
-template <> struct dq_traits<DQ_Q5_0> { static constexpr int BLOCK = 32, BYTES = 22; };
-template <> struct dq_traits<DQ_Q5_1> { static constexpr int BLOCK = 32, BYTES = 24; };
-template <> struct dq_traits<DQ_Q8_0> { static constexpr int BLOCK = 32, BYTES = 34; };
-template <> struct dq_traits<DQ_Q2_K> { static constexpr int BLOCK = 256, BYTES = 84; };
-template <> struct dq_traits<DQ_Q3_K> { static constexpr int BLOCK = 256, BYTES = 110; };
-template <> struct dq_traits<DQ_Q4_K> { static constexpr int BLOCK = 256, BYTES = 144; };
-template <> struct dq_traits<DQ_Q5_K> { static constexpr int BLOCK = 256, BYTES = 176; };
-template <> struct dq_traits<DQ_Q6_K> { static constexpr int BLOCK = 256, BYTES = 210; };
+template <> struct dq_traits<SLIM_DTYPE_F32> { static constexpr int BLOCK = 1, BYTES = 4; };
+template <> struct dq_traits<SLIM_DTYPE_F16> { static constexpr int BLOCK = 1, BYTES = 2; };
+template <> struct dq_traits<SLIM_DTYPE_BF16> { static constexpr int BLOCK = 1, BYTES = 2; };
+template <> struct dq_traits<SLIM_DTYPE_Q4_0> { static constexpr int BLOCK = 32, BYTES = 18; };
+template <> struct dq_traits<SLIM_DTYPE_Q4_1> { static constexpr int BLOCK = 32, BYTES = 20; };
+template <> struct dq_traits<SLIM_DTYPE_Q5_0> { static constexpr int BLOCK = 32, BYTES = 22; };
+template <> struct dq_traits<SLIM_DTYPE_Q5_1> { static constexpr int BLOCK = 32, BYTES = 24; };
+template <> struct dq_traits<SLIM_DTYPE_Q8_0> { static constexpr int BLOCK = 32, BYTES = 34; };
+template <> struct dq_traits<SLIM_DTYPE_Q2_K> { static constexpr int BLOCK = 256, BYTES = 84; };
+template <> struct dq_traits<SLIM_DTYPE_Q3_K> { static constexpr int BLOCK = 256, BYTES = 110; };
+template <> struct dq_traits<SLIM_DTYPE_Q4_K> { static constexpr int BLOCK = 256, BYTES = 144; };
+template <> struct dq_traits<SLIM_DTYPE_Q5_K> { static constexpr int BLOCK = 256, BYTES = 176; };
+template <> struct dq_traits<SLIM_DTYPE_Q6_K> { static constexpr int BLOCK = 256, BYTES = 210; };
 static_assert(sizeof(block_q4_1) == 20 && sizeof(block_q5_1) == 24 && sizeof(block_q2_K) == 84 &&
                   sizeof(block_q3_K) == 110 && sizeof(block_q4_K) == 144 &&
                   sizeof(block_q5_K) == 176 && sizeof(block_q6_K) == 210,
@@ -78,40 +69,40 @@ __device__ __forceinline__ float dequant_elem(const unsigned char *row, int64_t 
     constexpr int BLOCK = dq_traits<DTYPE>::BLOCK, BYTES = dq_traits<DTYPE>::BYTES;
     const unsigned char *b = row + (i / BLOCK) * BYTES;
     const int e = (int)(i % BLOCK);
-    if constexpr (DTYPE == DQ_F32) {
+    if constexpr (DTYPE == SLIM_DTYPE_F32) {
         SLIM_CHECK_ALIGN(b, 4, "dequant_elem<F32>");
         return __ldg(reinterpret_cast<const float *>(b));
-    } else if constexpr (DTYPE == DQ_F16) {
+    } else if constexpr (DTYPE == SLIM_DTYPE_F16) {
         return f16_bits_to_f32(ld_u16(b));
-    } else if constexpr (DTYPE == DQ_BF16) {
+    } else if constexpr (DTYPE == SLIM_DTYPE_BF16) {
         return __uint_as_float(ld_u16(b) << 16);
-    } else if constexpr (DTYPE == DQ_Q4_0 || DTYPE == DQ_Q4_1) {
-        constexpr int QS = DTYPE == DQ_Q4_0 ? 2 : 4;
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q4_0 || DTYPE == SLIM_DTYPE_Q4_1) {
+        constexpr int QS = DTYPE == SLIM_DTYPE_Q4_0 ? 2 : 4;
         const uint32_t byte = dq_u8(b + QS + e % 16);
         const int q = (int)(e < 16 ? byte & 15 : byte >> 4);
-        if constexpr (DTYPE == DQ_Q4_0)
+        if constexpr (DTYPE == SLIM_DTYPE_Q4_0)
             return (float)(q - 8) * dq_h(b);
         else
             return __fadd_rn(__fmul_rn((float)q, dq_h(b)), dq_h(b + 2));
-    } else if constexpr (DTYPE == DQ_Q5_0 || DTYPE == DQ_Q5_1) {
-        constexpr int QH = DTYPE == DQ_Q5_0 ? 2 : 4;
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q5_0 || DTYPE == SLIM_DTYPE_Q5_1) {
+        constexpr int QH = DTYPE == SLIM_DTYPE_Q5_0 ? 2 : 4;
         const uint32_t qh = ld_u32_a2(b + QH);
         const uint32_t byte = dq_u8(b + QH + 4 + e % 16);
         const int q = (int)((e < 16 ? byte & 15 : byte >> 4) | ((qh >> e) & 1) << 4);
-        if constexpr (DTYPE == DQ_Q5_0)
+        if constexpr (DTYPE == SLIM_DTYPE_Q5_0)
             return (float)(q - 16) * dq_h(b);
         else
             return __fadd_rn(__fmul_rn((float)q, dq_h(b)), dq_h(b + 2));
-    } else if constexpr (DTYPE == DQ_Q8_0) {
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q8_0) {
         return (float)(int8_t)dq_u8(b + 2 + e) * dq_h(b);
-    } else if constexpr (DTYPE == DQ_Q2_K) { // scales[16], qs[64], d, dmin
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q2_K) { // scales[16], qs[64], d, dmin
         const int h = e / 128, s = (e / 32) % 4, l = e % 32;
         const int q = (int)((dq_u8(b + 16 + 32 * h + l) >> (2 * s)) & 3);
         const uint32_t sc = dq_u8(b + e / 16);
         const float dl = __fmul_rn(dq_h(b + 80), (float)(sc & 15));
         const float ml = __fmul_rn(dq_h(b + 82), (float)(sc >> 4));
         return __fadd_rn(__fmul_rn(dl, (float)q), -ml);
-    } else if constexpr (DTYPE == DQ_Q3_K) { // hmask[32], qs[64], scales[12], d
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q3_K) { // hmask[32], qs[64], scales[12], d
         const int h = e / 128, s = (e / 32) % 4, l = e % 32, j = e / 16;
         const int lo4 = (int)((dq_u8(b + 96 + j % 8) >> (4 * (j / 8))) & 15);
         const int hi2 = (int)((dq_u8(b + 96 + 8 + j % 4) >> (2 * (j / 4))) & 3);
@@ -119,23 +110,23 @@ __device__ __forceinline__ float dequant_elem(const unsigned char *row, int64_t 
         const int lo = (int)((dq_u8(b + 32 + 32 * h + l) >> (2 * s)) & 3);
         const int q = lo - ((dq_u8(b + l) >> (e / 32)) & 1 ? 0 : 4);
         return __fmul_rn(__fmul_rn(dq_h(b + 108), (float)sc), (float)q);
-    } else if constexpr (DTYPE == DQ_Q4_K || DTYPE == DQ_Q5_K) {
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q4_K || DTYPE == SLIM_DTYPE_Q5_K) {
         // d, dmin, scales[12], (Q5_K: qh[32]), qs[128]
         const int j = e / 32, l = e % 32;
-        constexpr int QS = DTYPE == DQ_Q4_K ? 16 : 48;
+        constexpr int QS = DTYPE == SLIM_DTYPE_Q4_K ? 16 : 48;
         int q = (int)((dq_u8(b + QS + 32 * (j / 2) + l) >> (4 * (j % 2))) & 15);
-        if constexpr (DTYPE == DQ_Q5_K) q |= (int)((dq_u8(b + 16 + l) >> j) & 1) << 4;
+        if constexpr (DTYPE == SLIM_DTYPE_Q5_K) q |= (int)((dq_u8(b + 16 + l) >> j) & 1) << 4;
         const float d1 = __fmul_rn(dq_h(b), (float)dq_k4_scale<false>(b + 4, j));
         const float m1 = __fmul_rn(dq_h(b + 2), (float)dq_k4_scale<true>(b + 4, j));
         return __fadd_rn(__fmul_rn(d1, (float)q), -m1);
-    } else if constexpr (DTYPE == DQ_Q6_K) { // ql[128], qh[64], scales[16], d
+    } else if constexpr (DTYPE == SLIM_DTYPE_Q6_K) { // ql[128], qh[64], scales[16], d
         const int h = e / 128, s = (e / 32) % 4, l = e % 32;
         const int lo = (int)((dq_u8(b + 64 * h + 32 * (s & 1) + l) >> (4 * (s >> 1))) & 15);
         const int hi = (int)((dq_u8(b + 128 + 32 * h + l) >> (2 * s)) & 3);
         const float sc = (float)(int8_t)dq_u8(b + 192 + e / 16);
         return __fmul_rn(__fmul_rn(dq_h(b + 208), sc), (float)((lo | hi << 4) - 32));
     } else {
-        static_assert(DTYPE == DQ_F32, "dequant_elem: unsupported type");
+        static_assert(DTYPE == SLIM_DTYPE_F32, "dequant_elem: unsupported type");
         return 0.0f;
     }
 }

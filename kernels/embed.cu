@@ -38,7 +38,7 @@ template <int DT>
 int get_rows_launch(float *out, const void *table, size_t row_stride, int64_t n, const int32_t *ids,
                     int64_t n_ids, float scale, void *stream) {
     constexpr int BLOCK = dq_traits<DT>::BLOCK, BYTES = dq_traits<DT>::BYTES;
-    constexpr size_t ALIGN = DT == DQ_F32 ? 4 : 2;
+    constexpr size_t ALIGN = DT == SLIM_DTYPE_F32 ? 4 : 2;
     if (n % BLOCK || ((uintptr_t)table % ALIGN) || row_stride % ALIGN ||
         row_stride < (size_t)(n / BLOCK) * BYTES)
         return (int)cudaErrorInvalidValue;
@@ -49,28 +49,42 @@ int get_rows_launch(float *out, const void *table, size_t row_stride, int64_t n,
 
 } // namespace
 
+// The table types get_rows has a kernel for (every one with a dequant_elem).
+#define EMB_TYPES(X)                                                                               \
+    X(SLIM_DTYPE_F32)                                                                              \
+    X(SLIM_DTYPE_F16)                                                                              \
+    X(SLIM_DTYPE_BF16)                                                                             \
+    X(SLIM_DTYPE_Q4_0)                                                                             \
+    X(SLIM_DTYPE_Q4_1)                                                                             \
+    X(SLIM_DTYPE_Q5_0)                                                                             \
+    X(SLIM_DTYPE_Q5_1)                                                                             \
+    X(SLIM_DTYPE_Q8_0)                                                                             \
+    X(SLIM_DTYPE_Q2_K)                                                                             \
+    X(SLIM_DTYPE_Q3_K)                                                                             \
+    X(SLIM_DTYPE_Q4_K)                                                                             \
+    X(SLIM_DTYPE_Q5_K)                                                                             \
+    X(SLIM_DTYPE_Q6_K)
+
 extern "C" int slim_cuda_get_rows(int dtype, float *out, const void *table, size_t row_stride,
                                   int64_t n, const int32_t *ids, int64_t n_ids, float scale,
                                   void *stream) {
     if (n < 0 || n_ids < 0 || n_ids > 0x7fffffff) return (int)cudaErrorInvalidValue;
     if (n == 0 || n_ids == 0) return 0;
 #define EMB_CASE(DT)                                                                               \
-    case DT: return get_rows_launch<DT>(out, table, row_stride, n, ids, n_ids, scale, stream)
+    case DT: return get_rows_launch<DT>(out, table, row_stride, n, ids, n_ids, scale, stream);
     switch (dtype) {
-        EMB_CASE(DQ_F32);
-        EMB_CASE(DQ_F16);
-        EMB_CASE(DQ_BF16);
-        EMB_CASE(DQ_Q4_0);
-        EMB_CASE(DQ_Q4_1);
-        EMB_CASE(DQ_Q5_0);
-        EMB_CASE(DQ_Q5_1);
-        EMB_CASE(DQ_Q8_0);
-        EMB_CASE(DQ_Q2_K);
-        EMB_CASE(DQ_Q3_K);
-        EMB_CASE(DQ_Q4_K);
-        EMB_CASE(DQ_Q5_K);
-        EMB_CASE(DQ_Q6_K);
+        EMB_TYPES(EMB_CASE)
     default: return (int)cudaErrorInvalidValue;
+    }
+#undef EMB_CASE
+}
+
+extern "C" int slim_cuda_get_rows_supported(int dtype) {
+#define EMB_CASE(DT) case DT:
+    switch (dtype) {
+        EMB_TYPES(EMB_CASE)
+        return 1;
+    default: return 0;
     }
 #undef EMB_CASE
 }

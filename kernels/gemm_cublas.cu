@@ -72,15 +72,15 @@ int gc_dequant(uint16_t *dst, const void *w, size_t ws, int64_t n, int64_t n_row
 int gc_dequant_any(int dtype, uint16_t *dst, const void *w, size_t ws, int64_t n, int64_t n_rows,
                    cudaStream_t s) {
     switch (dtype) {
-    case DQ_BF16: return gc_dequant<DQ_BF16>(dst, w, ws, n, n_rows, s);
-    case DQ_Q4_0: return gc_dequant<DQ_Q4_0>(dst, w, ws, n, n_rows, s);
-    case DQ_Q4_1: return gc_dequant<DQ_Q4_1>(dst, w, ws, n, n_rows, s);
-    case DQ_Q5_0: return gc_dequant<DQ_Q5_0>(dst, w, ws, n, n_rows, s);
-    case DQ_Q5_1: return gc_dequant<DQ_Q5_1>(dst, w, ws, n, n_rows, s);
-    case DQ_Q8_0: return gc_dequant<DQ_Q8_0>(dst, w, ws, n, n_rows, s);
-    case DQ_Q4_K: return gc_dequant<DQ_Q4_K>(dst, w, ws, n, n_rows, s);
-    case DQ_Q5_K: return gc_dequant<DQ_Q5_K>(dst, w, ws, n, n_rows, s);
-    case DQ_Q6_K: return gc_dequant<DQ_Q6_K>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_BF16: return gc_dequant<SLIM_DTYPE_BF16>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q4_0: return gc_dequant<SLIM_DTYPE_Q4_0>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q4_1: return gc_dequant<SLIM_DTYPE_Q4_1>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q5_0: return gc_dequant<SLIM_DTYPE_Q5_0>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q5_1: return gc_dequant<SLIM_DTYPE_Q5_1>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q8_0: return gc_dequant<SLIM_DTYPE_Q8_0>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q4_K: return gc_dequant<SLIM_DTYPE_Q4_K>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q5_K: return gc_dequant<SLIM_DTYPE_Q5_K>(dst, w, ws, n, n_rows, s);
+    case SLIM_DTYPE_Q6_K: return gc_dequant<SLIM_DTYPE_Q6_K>(dst, w, ws, n, n_rows, s);
     default: return (int)cudaErrorInvalidValue;
     }
 }
@@ -88,17 +88,17 @@ int gc_dequant_any(int dtype, uint16_t *dst, const void *w, size_t ws, int64_t n
 // Weights per block and bytes per block of the types slim_cuda_gemm takes.
 bool gc_format(int dtype, int *qk, int *bytes) {
     switch (dtype) {
-    case DQ_F32: *qk = 1, *bytes = 4; return true;
-    case DQ_F16:
-    case DQ_BF16: *qk = 1, *bytes = 2; return true;
-    case DQ_Q4_0: *qk = 32, *bytes = 18; return true;
-    case DQ_Q4_1: *qk = 32, *bytes = 20; return true;
-    case DQ_Q5_0: *qk = 32, *bytes = 22; return true;
-    case DQ_Q5_1: *qk = 32, *bytes = 24; return true;
-    case DQ_Q8_0: *qk = 32, *bytes = 34; return true;
-    case DQ_Q4_K: *qk = 256, *bytes = 144; return true;
-    case DQ_Q5_K: *qk = 256, *bytes = 176; return true;
-    case DQ_Q6_K: *qk = 256, *bytes = 210; return true;
+    case SLIM_DTYPE_F32: *qk = 1, *bytes = 4; return true;
+    case SLIM_DTYPE_F16:
+    case SLIM_DTYPE_BF16: *qk = 1, *bytes = 2; return true;
+    case SLIM_DTYPE_Q4_0: *qk = 32, *bytes = 18; return true;
+    case SLIM_DTYPE_Q4_1: *qk = 32, *bytes = 20; return true;
+    case SLIM_DTYPE_Q5_0: *qk = 32, *bytes = 22; return true;
+    case SLIM_DTYPE_Q5_1: *qk = 32, *bytes = 24; return true;
+    case SLIM_DTYPE_Q8_0: *qk = 32, *bytes = 34; return true;
+    case SLIM_DTYPE_Q4_K: *qk = 256, *bytes = 144; return true;
+    case SLIM_DTYPE_Q5_K: *qk = 256, *bytes = 176; return true;
+    case SLIM_DTYPE_Q6_K: *qk = 256, *bytes = 210; return true;
     default: return false;
     }
 }
@@ -114,11 +114,11 @@ extern "C" int slim_cuda_gemm_cublas(void *cublas_handle, int dtype, float *y, c
         n_tokens < 0 || n > 0x7fffffff || n_rows > 0x7fffffff || n_tokens > 0x7fffffff)
         return (int)cudaErrorInvalidValue;
     const size_t row = (size_t)(n / qk) * bytes;
-    const size_t align = dtype == DQ_F32 ? 4 : 2;
+    const size_t align = dtype == SLIM_DTYPE_F32 ? 4 : 2;
     if (((uintptr_t)w % align) || (w_row_stride % align) || (n_rows > 1 && w_row_stride < row) ||
         ((uintptr_t)x & 3) || w_row_stride / align > 0x7fffffff)
         return (int)cudaErrorInvalidValue;
-    const bool f32 = dtype == DQ_F32, in_place = dtype == DQ_F16 || f32;
+    const bool f32 = dtype == SLIM_DTYPE_F32, in_place = dtype == SLIM_DTYPE_F16 || f32;
     if ((!in_place && (!w16_scratch || ((uintptr_t)w16_scratch & 15))) ||
         (!f32 && (!x16_scratch || ((uintptr_t)x16_scratch & 1))))
         return (int)cudaErrorInvalidValue;
@@ -156,5 +156,5 @@ extern "C" int slim_cuda_gemm_prefer_cublas(int dtype, int64_t n, int64_t n_rows
                                             int64_t n_tokens) {
     (void)n;
     (void)n_rows;
-    return (dtype == DQ_F16 || dtype == DQ_BF16) && n_tokens >= 32;
+    return (dtype == SLIM_DTYPE_F16 || dtype == SLIM_DTYPE_BF16) && n_tokens >= 32;
 }

@@ -24,11 +24,11 @@ namespace {
 constexpr int GF_BM = 64, GF_BN = 32, GF_KC = 32, GF_THREADS = 256;
 
 template <int DT> __device__ __forceinline__ float gf_load(const unsigned char *row, int64_t k) {
-    if constexpr (DT == 0) {
+    if constexpr (DT == SLIM_DTYPE_F32) {
         const float *p = reinterpret_cast<const float *>(row) + k;
         SLIM_CHECK_ALIGN(p, 4, "gemm F32 weight");
         return __ldg(p);
-    } else if constexpr (DT == 1) {
+    } else if constexpr (DT == SLIM_DTYPE_F16) {
         return f16_bits_to_f32(ld_u16(row + 2 * k));
     } else {
         return __uint_as_float(ld_u16(row + 2 * k) << 16);
@@ -118,22 +118,27 @@ struct GemmFormat {
 };
 bool gemm_format(int dtype, GemmFormat *f) {
     switch (dtype) {
-    case 0: *f = {1, 4, 4, 4, 4}; return true;        // F32 x f32
-    case 1: *f = {1, 2, 4, 2, 4}; return true;        // F16 x f32
-    case 30: *f = {1, 2, 4, 2, 4}; return true;       // BF16 x f32
-    case 2: *f = {32, 18, 34, 2, 2}; return true;     // Q4_0 x Q8_0
-    case 3: *f = {32, 20, 36, 2, 2}; return true;     // Q4_1 x Q8_1
-    case 6: *f = {32, 22, 34, 2, 2}; return true;     // Q5_0 x Q8_0
-    case 7: *f = {32, 24, 36, 2, 2}; return true;     // Q5_1 x Q8_1
-    case 8: *f = {32, 34, 34, 2, 2}; return true;     // Q8_0 x Q8_0
-    case 12: *f = {256, 144, 292, 2, 4}; return true; // Q4_K x Q8_K
-    case 13: *f = {256, 176, 292, 2, 4}; return true; // Q5_K x Q8_K
-    case 14: *f = {256, 210, 292, 2, 4}; return true; // Q6_K x Q8_K
+    case SLIM_DTYPE_F32: *f = {1, 4, 4, 4, 4}; return true;        // F32 x f32
+    case SLIM_DTYPE_F16: *f = {1, 2, 4, 2, 4}; return true;        // F16 x f32
+    case SLIM_DTYPE_BF16: *f = {1, 2, 4, 2, 4}; return true;       // BF16 x f32
+    case SLIM_DTYPE_Q4_0: *f = {32, 18, 34, 2, 2}; return true;    // Q4_0 x Q8_0
+    case SLIM_DTYPE_Q4_1: *f = {32, 20, 36, 2, 2}; return true;    // Q4_1 x Q8_1
+    case SLIM_DTYPE_Q5_0: *f = {32, 22, 34, 2, 2}; return true;    // Q5_0 x Q8_0
+    case SLIM_DTYPE_Q5_1: *f = {32, 24, 36, 2, 2}; return true;    // Q5_1 x Q8_1
+    case SLIM_DTYPE_Q8_0: *f = {32, 34, 34, 2, 2}; return true;    // Q8_0 x Q8_0
+    case SLIM_DTYPE_Q4_K: *f = {256, 144, 292, 2, 4}; return true; // Q4_K x Q8_K
+    case SLIM_DTYPE_Q5_K: *f = {256, 176, 292, 2, 4}; return true; // Q5_K x Q8_K
+    case SLIM_DTYPE_Q6_K: *f = {256, 210, 292, 2, 4}; return true; // Q6_K x Q8_K
     default: return false;
     }
 }
 
 } // namespace
+
+extern "C" int slim_cuda_gemm_supported(int dtype) {
+    GemmFormat f;
+    return gemm_format(dtype, &f);
+}
 
 extern "C" int slim_cuda_gemm(int dtype, float *y, const void *w, size_t w_row_stride,
                               const void *xq, size_t xq_row_stride, int64_t n, int64_t n_rows,
@@ -148,15 +153,18 @@ extern "C" int slim_cuda_gemm(int dtype, float *y, const void *w, size_t w_row_s
         return (int)cudaErrorInvalidValue;
     if (n_rows == 0 || n_tokens == 0) return 0;
     switch (dtype) {
-    case 0:
-        return gemm_f_launch<0>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows, n_tokens, stream);
-    case 1:
-        return gemm_f_launch<1>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows, n_tokens, stream);
-    case 30:
-        return gemm_f_launch<2>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows, n_tokens, stream);
-    case 12:
-    case 13:
-    case 14:
+    case SLIM_DTYPE_F32:
+        return gemm_f_launch<SLIM_DTYPE_F32>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows,
+                                             n_tokens, stream);
+    case SLIM_DTYPE_F16:
+        return gemm_f_launch<SLIM_DTYPE_F16>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows,
+                                             n_tokens, stream);
+    case SLIM_DTYPE_BF16:
+        return gemm_f_launch<SLIM_DTYPE_BF16>(y, w, w_row_stride, xq, xq_row_stride, n, n_rows,
+                                              n_tokens, stream);
+    case SLIM_DTYPE_Q4_K:
+    case SLIM_DTYPE_Q5_K:
+    case SLIM_DTYPE_Q6_K:
         return slim_gemm_kquant(dtype, y, w, w_row_stride, xq, xq_row_stride, n, n_rows, n_tokens,
                                 stream);
     default:

@@ -186,9 +186,12 @@ int gemm_k_launch(float *y, const void *w, size_t ws, const void *xq, size_t xs,
 int slim_gemm_kquant(int dtype, float *y, const void *w, size_t ws, const void *xq, size_t xs,
                      int64_t n, int64_t n_rows, int64_t n_tokens, void *stream) {
     switch (dtype) {
-    case 12: return gemm_k_launch<GQ4_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 13: return gemm_k_launch<GQ5_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 14: return gemm_k_launch<GQ6_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q4_K:
+        return gemm_k_launch<GQ4_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q5_K:
+        return gemm_k_launch<GQ5_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q6_K:
+        return gemm_k_launch<GQ6_K>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
     default: return (int)cudaErrorInvalidValue;
     }
 }

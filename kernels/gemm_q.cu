@@ -163,11 +163,16 @@ int gemm_q_launch(float *y, const void *w, size_t ws, const void *xq, size_t xs,
 int slim_gemm_legacy(int dtype, float *y, const void *w, size_t ws, const void *xq, size_t xs,
                      int64_t n, int64_t n_rows, int64_t n_tokens, void *stream) {
     switch (dtype) {
-    case 2: return gemm_q_launch<GQ4_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 3: return gemm_q_launch<GQ4_1>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 6: return gemm_q_launch<GQ5_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 7: return gemm_q_launch<GQ5_1>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
-    case 8: return gemm_q_launch<GQ8_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q4_0:
+        return gemm_q_launch<GQ4_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q4_1:
+        return gemm_q_launch<GQ4_1>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q5_0:
+        return gemm_q_launch<GQ5_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q5_1:
+        return gemm_q_launch<GQ5_1>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
+    case SLIM_DTYPE_Q8_0:
+        return gemm_q_launch<GQ8_0>(y, w, ws, xq, xs, n, n_rows, n_tokens, stream);
     default: return (int)cudaErrorInvalidValue;
     }
 }

@@ -18,6 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* slim_dtype: every `int dtype` / `vec_dot_type` below is one of its values
+ * (GGML's ids), the same enum the C code uses; name them, never number them. */
+#include "../lib/core/dtype.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -99,6 +103,8 @@ int slim_cuda_matvec_supported(int dtype);
  * row_stride 2-byte aligned (F32: 4), row_stride >= the row size. */
 int slim_cuda_get_rows(int dtype, float *out, const void *table, size_t row_stride, int64_t n,
                        const int32_t *ids, int64_t n_ids, float scale, void *stream);
+/* 1 when slim_cuda_get_rows has a kernel for dtype, else 0. */
+int slim_cuda_get_rows_supported(int dtype);
 
 /* kv.cu: cache[(*pos0 + t) * width + i] = fp16(src[t * width + i]) (round to
  * nearest even), t < n_tokens; pos0 is a DEVICE pointer to one int32.
@@ -130,7 +136,7 @@ int slim_cuda_softmax_temp(float *y, const float *x, int64_t n, float temp, void
 
 /* gemm_f.cu, gemm_q.cu, gemm_k.cu (gemm.cuh): prefill matmul
  * y[t * n_rows + r] = dot(W row r, activation row t), r < n_rows, t < n_tokens.
- * dtype: a slim_dtype id (lib/quant/dtype.h): F32, F16, BF16, Q4_0, Q4_1,
+ * dtype: a slim_dtype id (lib/core/dtype.h): F32, F16, BF16, Q4_0, Q4_1,
  * Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K.  W row r starts at
  * (const char *)w + r * w_row_stride; activation row t at
  * (const char *)xq + t * xq_row_stride, already in the weight type's
@@ -147,6 +153,8 @@ int slim_cuda_softmax_temp(float *y, const float *x, int64_t n, float temp, void
  * (the exact product up to f32 summation-order rounding). */
 int slim_cuda_gemm(int dtype, float *y, const void *w, size_t w_row_stride, const void *xq,
                    size_t xq_row_stride, int64_t n, int64_t n_rows, int64_t n_tokens, void *stream);
+/* 1 when slim_cuda_gemm has a kernel for dtype, else 0. */
+int slim_cuda_gemm_supported(int dtype);
 
 /* gemm_cublas.cu: the same product through cuBLAS (reference and fallback).
  * x: f32 activations (NOT quantized), rows n floats apart (16-byte aligned

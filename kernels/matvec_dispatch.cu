@@ -17,17 +17,17 @@ struct MvType {
 };
 
 const MvType MV_TYPES[] = {
-    {0, 4, 16, 16, 16, slim_mv::launch_f32},    // F32 x f32
-    {1, 8, 16, 16, 16, slim_mv::launch_f16},    // F16 x f32
-    {30, 8, 16, 16, 16, slim_mv::launch_bf16},  // BF16 x f32
-    {2, 32, 18, 2, 2, slim_mv::launch_q4_0},    // x Q8_0
-    {3, 32, 20, 2, 4, slim_mv::launch_q4_1},    // x Q8_1
-    {6, 32, 22, 2, 2, slim_mv::launch_q5_0},    // x Q8_0
-    {7, 32, 24, 2, 4, slim_mv::launch_q5_1},    // x Q8_1
-    {8, 32, 34, 2, 2, slim_mv::launch_q8_0},    // x Q8_0
-    {12, 256, 144, 4, 4, slim_mv::launch_q4_k}, // x Q8_K
-    {13, 256, 176, 4, 4, slim_mv::launch_q5_k}, // x Q8_K
-    {14, 256, 210, 2, 4, slim_mv::launch_q6_k}, // x Q8_K
+    {SLIM_DTYPE_F32, 4, 16, 16, 16, slim_mv::launch_f32},    // F32 x f32
+    {SLIM_DTYPE_F16, 8, 16, 16, 16, slim_mv::launch_f16},    // F16 x f32
+    {SLIM_DTYPE_BF16, 8, 16, 16, 16, slim_mv::launch_bf16},  // BF16 x f32
+    {SLIM_DTYPE_Q4_0, 32, 18, 2, 2, slim_mv::launch_q4_0},   // x Q8_0
+    {SLIM_DTYPE_Q4_1, 32, 20, 2, 4, slim_mv::launch_q4_1},   // x Q8_1
+    {SLIM_DTYPE_Q5_0, 32, 22, 2, 2, slim_mv::launch_q5_0},   // x Q8_0
+    {SLIM_DTYPE_Q5_1, 32, 24, 2, 4, slim_mv::launch_q5_1},   // x Q8_1
+    {SLIM_DTYPE_Q8_0, 32, 34, 2, 2, slim_mv::launch_q8_0},   // x Q8_0
+    {SLIM_DTYPE_Q4_K, 256, 144, 4, 4, slim_mv::launch_q4_k}, // x Q8_K
+    {SLIM_DTYPE_Q5_K, 256, 176, 4, 4, slim_mv::launch_q5_k}, // x Q8_K
+    {SLIM_DTYPE_Q6_K, 256, 210, 2, 4, slim_mv::launch_q6_k}, // x Q8_K
 };
 
 const MvType *mv_type(int dtype) {

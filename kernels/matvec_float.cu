@@ -13,9 +13,7 @@
 namespace slim_mv {
 namespace {
 
-enum { F_F32, F_F16, F_BF16 };
-
-template <int T> struct FChunk { static constexpr int ELEMS = T == F_F32 ? 4 : 8; };
+template <int T> struct FChunk { static constexpr int ELEMS = T == SLIM_DTYPE_F32 ? 4 : 8; };
 
 __device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
@@ -24,7 +22,7 @@ __device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v 
 template <int T>
 __device__ __forceinline__ float chunk_dot(const unsigned char *wr, const float *x, int64_t c) {
     const uint4 v = __ldg(reinterpret_cast<const uint4 *>(wr + 16 * c));
-    if constexpr (T == F_F32) {
+    if constexpr (T == SLIM_DTYPE_F32) {
         const float4 a = ld_f32x4(x + 4 * c);
         return __uint_as_float(v.x) * a.x + __uint_as_float(v.y) * a.y +
                __uint_as_float(v.z) * a.z + __uint_as_float(v.w) * a.w;
@@ -34,8 +32,8 @@ __device__ __forceinline__ float chunk_dot(const unsigned char *wr, const float 
         const uint32_t u[4] = {v.x, v.y, v.z, v.w};
         SLIM_UNROLL
         for (int k = 0; k < 4; k++) {
-            w[2 * k] = T == F_F16 ? f16_bits_to_f32(u[k] & 0xffff) : bf16_lo(u[k]);
-            w[2 * k + 1] = T == F_F16 ? f16_bits_to_f32(u[k] >> 16) : bf16_hi(u[k]);
+            w[2 * k] = T == SLIM_DTYPE_F16 ? f16_bits_to_f32(u[k] & 0xffff) : bf16_lo(u[k]);
+            w[2 * k + 1] = T == SLIM_DTYPE_F16 ? f16_bits_to_f32(u[k] >> 16) : bf16_hi(u[k]);
         }
         return w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * b.x + w[5] * b.y +
                w[6] * b.z + w[7] * b.w;
@@ -87,15 +85,15 @@ int matvec_f_launch(float *y, const void *w, size_t ws, const void *x, size_t xs
 
 int launch_f32(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
                int64_t n_rows, int64_t nt, void *stream) {
-    return matvec_f_launch<F_F32>(y, w, ws, x, xs, nc, n_rows, nt, stream);
+    return matvec_f_launch<SLIM_DTYPE_F32>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
 int launch_f16(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
                int64_t n_rows, int64_t nt, void *stream) {
-    return matvec_f_launch<F_F16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
+    return matvec_f_launch<SLIM_DTYPE_F16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
 int launch_bf16(float *y, const void *w, size_t ws, const void *x, size_t xs, int64_t nc,
                 int64_t n_rows, int64_t nt, void *stream) {
-    return matvec_f_launch<F_BF16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
+    return matvec_f_launch<SLIM_DTYPE_BF16>(y, w, ws, x, xs, nc, n_rows, nt, stream);
 }
 
 } // namespace slim_mv

@@ -144,11 +144,12 @@ __global__ void __launch_bounds__(QZ_THREADS)
 
 extern "C" int slim_cuda_quantize_rows(int vec_dot_type, void *dst, size_t dst_row_stride,
                                        const float *x, int64_t n, int64_t n_rows, void *stream) {
-    const bool k = vec_dot_type == 15;
-    if ((vec_dot_type != 8 && vec_dot_type != 9 && !k) || n < 0 || n_rows < 0)
+    const bool k = vec_dot_type == SLIM_DTYPE_Q8_K;
+    if ((vec_dot_type != SLIM_DTYPE_Q8_0 && vec_dot_type != SLIM_DTYPE_Q8_1 && !k) || n < 0 ||
+        n_rows < 0)
         return (int)cudaErrorInvalidValue;
     if (n == 0 || n_rows == 0) return 0;
-    const int block = k ? 256 : 32, bytes = k ? 292 : vec_dot_type == 9 ? 36 : 34;
+    const int block = k ? 256 : 32, bytes = k ? 292 : vec_dot_type == SLIM_DTYPE_Q8_1 ? 36 : 34;
     const size_t align = k ? 4 : 2;
     const int64_t nb = n / block;
     if (n % block || ((uintptr_t)x & 15) || ((uintptr_t)dst % align) ||
@@ -162,7 +163,7 @@ extern "C" int slim_cuda_quantize_rows(int vec_dot_type, void *dst, size_t dst_r
     if (k)
         LAUNCH(quantize_q8_k_kernel, dim3((unsigned)grid), dim3(QZ_THREADS), 0,
                (cudaStream_t)stream, d, dst_row_stride, x, n, nb, total);
-    else if (vec_dot_type == 9)
+    else if (vec_dot_type == SLIM_DTYPE_Q8_1)
         LAUNCH((quantize_q8_kernel<true>), dim3((unsigned)grid), dim3(QZ_THREADS), 0,
                (cudaStream_t)stream, d, dst_row_stride, x, n, nb, total);
     else

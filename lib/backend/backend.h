@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/dtype.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
 
@@ -38,9 +39,9 @@ static inline int64_t slim_batch_kv_row(const slim_batch *b, int32_t s, int32_t 
     return (int64_t)b->seqs[s].blocks[p / b->block_size] * b->block_size + p % b->block_size;
 }
 
-/* Everything an op may use besides its operands: the threads, a scratch area
- * owned by the context (large enough for the widest quantized activation
- * batch, sized at context creation), and the step begun. */
+/* Everything an op may use besides its operands: the threads, a host scratch
+ * area the backend's exec_init sizes (the CPU's: the widest quantized
+ * activation batch), and the step begun. */
 typedef struct slim_exec {
     slim_threadpool *pool;
     void *scratch;
@@ -87,8 +88,35 @@ typedef struct slim_rope_args {
     bool neox;
 } slim_rope_args;
 
+/* What a model uses a weight for, as supports() is asked at load. */
+typedef enum slim_weight_use {
+    SLIM_USE_MATMUL, /* a matrix of matmul() */
+    SLIM_USE_ROWS,   /* a table get_rows() reads (the token embeddings) */
+} slim_weight_use;
+
+/* Memory prepare_weights may take for rearranged copies: alloc(owner, bytes)
+ * lives as long as the model (NULL: out of memory, the error set).  file /
+ * file_size: the read-only private mapping of the model file (NULL, 0: none),
+ * whose pages a backend may drop once it holds a copy. */
+typedef struct slim_weight_arena {
+    void *(*alloc)(void *owner, size_t bytes);
+    void *owner;
+    const void *file;
+    size_t file_size;
+} slim_weight_arena;
+
 typedef struct slim_backend_ops {
     const char *name;
+    /* Whether this backend runs weights of `type` used as `use`: the model
+     * asks it for every weight at load and refuses a model with one it
+     * cannot run (SLIM_ERR_UNSUPPORTED naming the tensor and the type), so
+     * no step meets one. */
+    bool (*supports)(slim_dtype type, slim_weight_use use);
+    /* Optional (NULL: weights stay as they are): at load, after supports(),
+     * rearrange the n_w matmul weights w (host memory) for this backend's
+     * kernels, e.g. the CPU's repacked layouts (t->packed). */
+    slim_status (*prepare_weights)(slim_tensor *const *w, size_t n_w,
+                                   const slim_weight_arena *arena);
     /* For each of n_w weights with the same row length (Q, K and V; gate and
      * up): y[i][t][r] = dot(w[i] row r, x[t]), t < n_tokens, r < w[i]->ne[1].
      * x is converted to a weight type's vec_dot_type once for all of them. */
@@ -132,7 +160,9 @@ typedef struct slim_backend_ops {
     /* Host memory the backend copies results into (pinned for CUDA). */
     void *(*alloc_host)(size_t bytes);
     void (*release_host)(void *p);
-    /* Per-context state in ex->dev. */
+    /* Per-context state: ex->dev, and ex->scratch / scratch_size where the
+     * backend's ops want host scratch (the CPU's quantized activations);
+     * exec_free releases what exec_init set, also after a failed one. */
     slim_status (*exec_init)(slim_exec *ex, const slim_exec_shape *shape);
     void (*exec_free)(slim_exec *ex);
     /* One forward step: begin() hands the backend this step's description

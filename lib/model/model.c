@@ -6,11 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include "backend/cpu/cpu.h"
+#include "backend/backend.h"
 #include "core/bigalloc.h"
 #include "core/grow.h"
 #include "quant/dtype.h"
@@ -275,40 +273,53 @@ static slim_status plan_upload(const slim_model *m, slim_tensor **all, size_t n,
     return SLIM_OK;
 }
 
-/* The CPU's repacked copies of the matmul weights that have one (the
- * embedding table keeps its rows: lookups read them).  SLIM_CPU_REPACK=0 in
- * the environment turns it off. */
-static slim_status pack_one(slim_model *m, slim_tensor *t) {
-    const size_t bytes = slim_cpu_packed_size(t);
-    if (!bytes) return SLIM_OK;
-    void *dst = slim_model_alloc(m, bytes);
-    if (!dst) return slim_error(SLIM_ERR_NOMEM, "model: out of memory repacking '%s'", t->name);
-    slim_cpu_pack(t, dst);
-    const uintptr_t start = (uintptr_t)t->data, end = start + t->nb[1] * (size_t)t->ne[1];
-    if (m->gguf && m->gguf->map.mapped && start >= (uintptr_t)m->gguf->map.data &&
-        end <= (uintptr_t)m->gguf->map.data + m->gguf->map.size) {
-        /* The mapped file's pages of this tensor leave the process (they stay
-         * in the page cache; a later read of t->data faults them back in from
-         * the file, unchanged: the mapping is private and never written).
-         * Only the file's: weights converted at load live in anonymous memory,
-         * where dropped pages read back as zeros (a tied embedding reads them). */
-        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        const uintptr_t lo = (start + page - 1) & ~(page - 1), hi = end & ~(page - 1);
-        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    }
-    return SLIM_OK;
-}
-
-static slim_status pack_for_cpu(slim_model *m) {
-    const char *env = getenv("SLIM_CPU_REPACK"); /* "0": keep the file's layout (A/B checks) */
-    if (env && strcmp(env, "0") == 0) return SLIM_OK;
-    slim_status st = pack_one(m, &m->output);
-    for (int32_t il = 0; !st && il < m->hp.n_layer; il++) {
+/* The matmul weights (out: NULL to count them); not the embedding table,
+ * even when tied: lookups read its rows. */
+static size_t matmul_weights(slim_model *m, slim_tensor **out) {
+    size_t n = 0;
+    if (out) out[n] = &m->output;
+    n++;
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
         slim_layer *l = &m->layers[il];
         slim_tensor *per[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
-        for (size_t i = 0; !st && i < sizeof per / sizeof per[0]; i++)
-            st = pack_one(m, per[i]);
+        for (size_t i = 0; i < sizeof per / sizeof per[0]; i++, n++)
+            if (out) out[n] = per[i];
     }
+    return n;
+}
+
+static void *arena_alloc(void *owner, size_t bytes) { return slim_model_alloc(owner, bytes); }
+
+/* The backend's say on the weights, before any is copied: every one of a
+ * type it runs in its use (else an error naming the tensor and the type),
+ * then its own arrangement of the matmul weights (prepare_weights). */
+static slim_status check_and_prepare(slim_model *m, const slim_backend_ops *ops) {
+    const size_t n = matmul_weights(m, NULL);
+    slim_tensor **w = malloc(n * sizeof *w);
+    if (!w) return slim_error(SLIM_ERR_NOMEM, "slim_model_load: out of memory");
+    matmul_weights(m, w);
+    slim_status st = SLIM_OK;
+    const slim_tensor *bad = NULL;
+    if (m->tok_embd.name && !ops->supports(m->tok_embd.type, SLIM_USE_ROWS)) bad = &m->tok_embd;
+    for (size_t i = 0; !bad && i < n; i++)
+        if (w[i]->name && !ops->supports(w[i]->type, SLIM_USE_MATMUL)) bad = w[i];
+    if (bad) {
+        st = slim_error(SLIM_ERR_UNSUPPORTED,
+                        "slim_model_load: the %s backend cannot run tensor '%s' of type %s",
+                        ops->name, bad->name, slim_dtype_name(bad->type));
+    } else if (ops->prepare_weights) {
+        /* only views with a name: a missing optional weight has no data */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (w[i]->name) w[k++] = w[i];
+        const bool mapped = m->gguf && m->gguf->map.mapped;
+        const slim_weight_arena arena = {.alloc = arena_alloc,
+                                         .owner = m,
+                                         .file = mapped ? m->gguf->map.data : NULL,
+                                         .file_size = mapped ? m->gguf->map.size : 0};
+        st = ops->prepare_weights(w, k, &arena);
+    }
+    free(w);
     return st;
 }
 
@@ -317,14 +328,14 @@ static slim_status pack_for_cpu(slim_model *m) {
 static slim_status place_weights(slim_model *m, int32_t backend) {
     if (backend == SLIM_BACKEND_CPU) {
         m->ops = slim_backend_cpu();
-        return pack_for_cpu(m);
+        return check_and_prepare(m, m->ops);
     }
     if (backend != SLIM_BACKEND_CUDA)
         return slim_error(SLIM_ERR_INVALID_ARG, "slim_model_load: backend %d is not a slim_backend",
                           backend);
     const slim_backend_ops *ops = NULL;
     slim_status st = slim_backend_cuda(&ops);
-    if (st) return st;
+    if (st || (st = check_and_prepare(m, ops))) return st;
     const size_t n = slim_model_tensors(m, NULL);
     slim_tensor **all = malloc(n * sizeof *all);
     size_t *off = malloc(n * sizeof *off);

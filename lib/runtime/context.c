@@ -60,8 +60,7 @@ void slim_context_free(slim_context *ctx) {
         ops->release(bufs[i]);
     ops->release_host(a->logits);
     free(a->attn_scratch);
-    free(ctx->exec.scratch);
-    if (ctx->exec.dev) ops->exec_free(&ctx->exec);
+    ops->exec_free(&ctx->exec); /* safe before or after a failed exec_init */
     slim_threadpool_free(ctx->exec.pool);
     free(ctx);
 }
@@ -90,10 +89,7 @@ static slim_status context_alloc(slim_context *ctx) {
     if (!(a->logits = ops->alloc_host((size_t)hp->n_vocab * sizeof(float)))) ok = false;
     if (!device) {
         a->attn_scratch = malloc((size_t)ctx->n_threads * (size_t)ctx->n_ctx * sizeof(float));
-        /* Quantized activations never take more than 4 bytes per element. */
-        ctx->exec.scratch_size = (size_t)(B * widest) * sizeof(float);
-        ctx->exec.scratch = malloc(ctx->exec.scratch_size);
-        if (!a->attn_scratch || !ctx->exec.scratch) ok = false;
+        if (!a->attn_scratch) ok = false;
     }
     ctx->k_cache = calloc((size_t)hp->n_layer, sizeof *ctx->k_cache);
     ctx->v_cache = calloc((size_t)hp->n_layer, sizeof *ctx->v_cache);

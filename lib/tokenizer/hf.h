@@ -98,8 +98,16 @@ struct slim_hf {
     bool post_set; /* tokenizer.json has a post_processor */
 };
 
-SLIM_HIDDEN void slim_hf_free(slim_hf *h);
-/* (left, right) -> rank and merged id; false if no such merge */
+SLIM_HIDDEN void slim_hf_free(slim_hf *h); /* vocab_store.c */
+/* The merge map's slot hash of a (left, right) key: hf_json.c fills the
+ * map, hf_tok.c's slim_hf_merge reads it. */
+static inline uint32_t slim_hf_merge_hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return (uint32_t)k;
+}
+/* hf_tok.c: (left, right) -> rank and merged id; false if no such merge */
 SLIM_HIDDEN bool slim_hf_merge(const slim_hf *h, int32_t left, int32_t right, uint32_t *rank,
                                int32_t *merged);
 /* Apply the normalizer to s[0..n) (malloc'd result in *out, *out_n). */

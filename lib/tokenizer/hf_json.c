@@ -417,26 +417,6 @@ static slim_status add_dec(ld *L, const slim_json *o, int depth) {
 
 /* ---- model: vocab, merges ------------------------------------------------------- */
 
-static uint32_t mix(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return (uint32_t)k;
-}
-
-bool slim_hf_merge(const slim_hf *h, int32_t left, int32_t right, uint32_t *rank, int32_t *merged) {
-    if (!h->mkey) return false;
-    uint64_t key = ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
-    for (uint32_t i = mix(key) & h->mmask;; i = (i + 1) & h->mmask) {
-        if (h->mkey[i] == 0) return false;
-        if (h->mkey[i] == key) {
-            *rank = h->mrank[i];
-            *merged = h->mnew[i];
-            return true;
-        }
-    }
-}
-
 /* A merge's two sides: "a b" (exactly one space, as `tokenizers` requires) or ["a", "b"]. */
 static slim_status merge_sides(const ld *L, const slim_json *m, size_t i, const char **a,
                                size_t *an, const char **b, size_t *bn) {
@@ -527,7 +507,7 @@ static slim_status load_merges(ld *L, const slim_json *arr) {
         off += an + bn + 1;
         /* a repeated pair takes its last rank, as the `tokenizers` map does */
         uint64_t key = ((uint64_t)(uint32_t)ia << 32 | (uint32_t)ib) + 1;
-        uint32_t j = mix(key) & h->mmask;
+        uint32_t j = slim_hf_merge_hash(key) & h->mmask;
         while (h->mkey[j] && h->mkey[j] != key)
             j = (j + 1) & h->mmask;
         h->mkey[j] = key;
@@ -537,29 +517,6 @@ static slim_status load_merges(ld *L, const slim_json *arr) {
     free(cat);
     v->n_merges = (int32_t)n;
     return SLIM_OK;
-}
-
-static uint32_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ull; /* as vocab.c's: slim_vocab_lookup reads this table */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-/* Insert id into the text -> id map; the id already holding the text, or -1. */
-static int32_t hash_insert(slim_vocab *v, int32_t id) {
-    uint32_t hh = hash_bytes(v->text[id], v->len[id]);
-    for (uint32_t i = hh & v->hmask;; i = (i + 1) & v->hmask) {
-        int32_t o = v->hslot[i];
-        if (o < 0) {
-            v->hslot[i] = id;
-            v->hhash[i] = hh;
-            return -1;
-        }
-        if (v->hhash[i] == hh && v->len[o] == v->len[id] &&
-            !memcmp(v->text[o], v->text[id], v->len[id]))
-            return o;
-    }
 }
 
 /* The ids of model.vocab and added_tokens: their texts, the text -> id map. */
@@ -644,7 +601,7 @@ static slim_status load_vocab(ld *L, const slim_json *vocab, const slim_json *ad
         v->len[id] = (uint32_t)kn;
         v->attr[id] = SLIM_ATTR_NORMAL;
         p += kn + 1;
-        int32_t dup = hash_insert(v, (int32_t)id);
+        int32_t dup = slim_vocab_hash_insert(v, (int32_t)id);
         if (dup >= 0)
             return slim_error(SLIM_ERR_FORMAT, "%s: model.vocab: '%.64s' has two ids (%d and %lld)",
                               L->name, k, dup, (long long)id);
@@ -682,7 +639,7 @@ static slim_status load_vocab(ld *L, const slim_json *vocab, const slim_json *ad
             v->text[id] = p;
             v->len[id] = (uint32_t)cn;
             p += cn + 1;
-            hash_insert(v, (int32_t)id);
+            slim_vocab_hash_insert(v, (int32_t)id);
         }
         t->id = (int32_t)id;
         t->content = v->text[id];
@@ -1175,33 +1132,3 @@ slim_status slim_vocab_from_hf_dir(const char *dir, slim_vocab **out) {
 }
 
 const char *slim_vocab_chat_template(const slim_vocab *v) { return v ? v->chat_template : NULL; }
-
-void slim_hf_free(slim_hf *h) {
-    if (!h) return;
-    for (int i = 0; i < h->n_norm; i++) {
-        free(h->norm[i].a);
-        free(h->norm[i].b);
-    }
-    for (int i = 0; i < h->n_pre; i++)
-        free(h->pre[i].pat);
-    for (int i = 0; i < h->n_dec; i++) {
-        free(h->dec[i].a);
-        free(h->dec[i].b);
-    }
-    for (int32_t i = 0; i < h->n_added; i++)
-        free(h->added[i].norm);
-    free(h->norm);
-    free(h->pre);
-    free(h->dec);
-    free(h->added);
-    free(h->added_of);
-    free(h->raw.node);
-    free(h->normed.node);
-    free(h->in_model);
-    free(h->mkey);
-    free(h->mrank);
-    free(h->mnew);
-    free(h->prefix);
-    free(h->suffix);
-    free(h);
-}

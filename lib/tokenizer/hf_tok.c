@@ -120,6 +120,21 @@ static slim_status sanitize(const char *text, size_t len, char **out, size_t *ou
     return SLIM_OK;
 }
 
+/* ---- merges ------------------------------------------------------------------ */
+
+bool slim_hf_merge(const slim_hf *h, int32_t left, int32_t right, uint32_t *rank, int32_t *merged) {
+    if (!h->mkey) return false;
+    uint64_t key = ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
+    for (uint32_t i = slim_hf_merge_hash(key) & h->mmask;; i = (i + 1) & h->mmask) {
+        if (h->mkey[i] == 0) return false;
+        if (h->mkey[i] == key) {
+            *rank = h->mrank[i];
+            *merged = h->mnew[i];
+            return true;
+        }
+    }
+}
+
 /* ---- normalizer --------------------------------------------------------------- */
 
 slim_status slim_hf_normalize(const slim_hf *h, const char *s, size_t n, char **out,

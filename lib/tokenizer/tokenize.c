@@ -16,12 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool slim_ivec_push(slim_ivec *v, int32_t x) {
-    if (!slim_grow((void **)&v->p, &v->cap, v->n + 1, sizeof *v->p)) return false;
-    v->p[v->n++] = x;
-    return true;
-}
-
 /* ---- special-token partition ------------------------------------------- */
 
 typedef struct frag {

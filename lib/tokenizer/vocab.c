@@ -13,61 +13,8 @@
 #define LOWSP "\xe2\x96\x81" /* U+2581, SentencePiece's space */
 #define FWBAR "\xef\xbd\x9c" /* U+FF5C, DeepSeek's full-width bar */
 
-static uint32_t hash_bytes(const char *s, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, 64-bit, folded */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-int32_t slim_vocab_lookup(const slim_vocab *v, const char *s, size_t len) {
-    uint32_t h = hash_bytes(s, len);
-    for (uint32_t i = h & v->hmask;; i = (i + 1) & v->hmask) {
-        int32_t id = v->hslot[i];
-        if (id < 0) return -1;
-        if (v->hhash[i] == h && v->len[id] == len && memcmp(v->text[id], s, len) == 0) return id;
-    }
-}
-
 static int32_t lookup_cstr(const slim_vocab *v, const char *s) {
     return slim_vocab_lookup(v, s, strlen(s));
-}
-
-/* Insert token `id`; returns the id already holding that text, or -1. */
-static int32_t hash_insert(slim_vocab *v, int32_t id) {
-    uint32_t h = hash_bytes(v->text[id], v->len[id]);
-    for (uint32_t i = h & v->hmask;; i = (i + 1) & v->hmask) {
-        int32_t other = v->hslot[i];
-        if (other < 0) {
-            v->hslot[i] = id;
-            v->hhash[i] = h;
-            return -1;
-        }
-        if (v->hhash[i] == h && v->len[other] == v->len[id] &&
-            memcmp(v->text[other], v->text[id], v->len[id]) == 0)
-            return other;
-    }
-}
-
-void slim_vocab_free(slim_vocab *v) {
-    if (!v) return;
-    free(v->text_buf);
-    free(v->text);
-    free(v->len);
-    free(v->score);
-    free(v->attr);
-    free(v->byte_val);
-    free(v->hslot);
-    free(v->hhash);
-    free(v->special);
-    free(v->trie);
-    free(v->eog);
-    free(v->merge_buf);
-    free(v->merges);
-    free(v->mslot);
-    slim_hf_free(v->hf);
-    free(v->chat_template);
-    free(v);
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -368,7 +315,7 @@ static slim_status load_texts(slim_vocab *v, const slim_gguf_kv *toks) {
         }
         p += v->len[i];
         *p++ = '\0';
-        int32_t dup = hash_insert(v, i);
+        int32_t dup = slim_vocab_hash_insert(v, i);
         if (dup >= 0)
             return slim_error(SLIM_ERR_FORMAT,
                               "tokenizer.ggml.tokens: duplicate token '%.64s' (ids %d and %d)",

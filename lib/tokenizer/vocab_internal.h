@@ -1,4 +1,5 @@
-/* The vocabulary's layout, shared by vocab.c (load, detokenize), tokenize.c
+/* The vocabulary's layout, shared by vocab_store.c (lookup, free), vocab.c
+ * (load, detokenize), hf_json.c / hf_tok.c (tokenizer.json), tokenize.c
  * (special tokens, the tokenize entry), spm.c (SentencePiece) and bpe.c
  * (byte-level BPE).  Private to lib/tokenizer. */
 #ifndef SLIM_TOKENIZER_VOCAB_INTERNAL_H
@@ -114,8 +115,12 @@ typedef struct slim_ivec {
 } slim_ivec;
 SLIM_HIDDEN bool slim_ivec_push(slim_ivec *v, int32_t x);
 
+/* vocab_store.c, below the loaders and tokenizers. */
 /* The id of the token whose text is exactly s[0..len), or -1. */
 SLIM_HIDDEN int32_t slim_vocab_lookup(const slim_vocab *v, const char *s, size_t len);
+/* Enter token id's text in the text -> id map (hslot / hhash sized by the
+ * loader); the id already holding that text, or -1. */
+SLIM_HIDDEN int32_t slim_vocab_hash_insert(slim_vocab *v, int32_t id);
 
 /* Tokenize one text fragment (no special tokens in it), appending to out.
  * *session holds scratch buffers between calls: NULL at first, then freed

@@ -27,6 +27,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -36,6 +38,7 @@
 #include "test_harness.h"
 
 extern "C" {
+#include "format/gguf_write.h"
 #include "runtime/step.h"
 slim_status slim_context_create_paged(const slim_model *m, const slim_context_params *p,
                                       int32_t block_size, int32_t n_blocks, slim_context **out);
@@ -79,6 +82,90 @@ static bool t_no_device() {
     mp.backend = 7;
     st = slim_model_load("tests/data/synth_llama3.gguf", &mp, &m);
     EXPECT(st == SLIM_ERR_INVALID_ARG && !m, "backend 7: status %d", (int)st);
+    return true;
+}
+
+// A one-layer llama GGUF (no tokenizer) with every tensor F32 but `odd`, of
+// type `type`; rows of 256 so that K-quants fit.  The weights are zeros: the
+// loads below are refused (or not) before any step.
+static bool write_typed_model(const char *path, const char *odd, slim_dtype type) {
+    enum { E = 256, V = 16 };
+    slim_gguf_writer *w = nullptr;
+    bool ok = slim_gguf_writer_create(&w) == SLIM_OK;
+    const char *u32_keys[] = {"llama.context_length",       "llama.embedding_length",
+                              "llama.block_count",          "llama.feed_forward_length",
+                              "llama.attention.head_count", "llama.attention.head_count_kv"};
+    const uint32_t u32_vals[] = {64, E, 1, E, 4, 4};
+    ok = ok && slim_gguf_writer_kv_str(w, "general.architecture", "llama", 5) == SLIM_OK;
+    for (int i = 0; ok && i < 6; i++)
+        ok = slim_gguf_writer_kv_u32(w, u32_keys[i], u32_vals[i]) == SLIM_OK;
+    ok = ok && slim_gguf_writer_kv_str(w, "tokenizer.ggml.model", "none", 4) == SLIM_OK;
+    struct {
+        const char *name;
+        int64_t ne1;
+    } ts[] = {{"token_embd.weight", V},     {"output_norm.weight", 0},
+              {"output.weight", V},         {"blk.0.attn_norm.weight", 0},
+              {"blk.0.attn_q.weight", E},   {"blk.0.attn_k.weight", E},
+              {"blk.0.attn_v.weight", E},   {"blk.0.attn_output.weight", E},
+              {"blk.0.ffn_norm.weight", 0}, {"blk.0.ffn_gate.weight", E},
+              {"blk.0.ffn_up.weight", E},   {"blk.0.ffn_down.weight", E}};
+    for (const auto &t : ts) {
+        const int64_t ne[2] = {E, t.ne1};
+        const slim_dtype ty = !strcmp(t.name, odd) ? type : SLIM_DTYPE_F32;
+        ok = ok && slim_gguf_writer_tensor(w, t.name, ty, t.ne1 ? 2 : 1, ne) == SLIM_OK;
+    }
+    ok = ok && slim_gguf_writer_begin(w, path) == SLIM_OK;
+    const std::vector<char> zeros(E * E * sizeof(float));
+    for (uint64_t i = 0; ok && i < slim_gguf_writer_tensor_count(w); i++)
+        ok = slim_gguf_writer_data(w, zeros.data(), slim_gguf_writer_tensor_size(w, i)) == SLIM_OK;
+    ok = ok && slim_gguf_writer_finish(w) == SLIM_OK;
+    slim_gguf_writer_free(w);
+    return ok;
+}
+
+// The backend says what it runs, at load: a matmul weight of a type the CUDA
+// kernels lack (Q2_K, Q3_K) is refused by slim_model_load naming the tensor
+// and the type, while the CPU backend, which has their dot products, loads
+// the same file; an embedding table of such a type is fine on CUDA (embed.cu
+// dequantizes every K-quant).  A Q8_K matrix neither backend runs.
+static bool t_unsupported_type() {
+    const std::string tmp = "/tmp/slim_cudasim_typed_" + std::to_string(getpid()) + ".gguf";
+    const char *path = tmp.c_str();
+    const struct {
+        const char *tensor;
+        slim_dtype type;
+        const char *type_name;
+        bool cpu_ok, cuda_ok;
+    } cases[] = {{"blk.0.ffn_down.weight", SLIM_DTYPE_Q2_K, "Q2_K", true, false},
+                 {"blk.0.attn_q.weight", SLIM_DTYPE_Q3_K, "Q3_K", true, false},
+                 {"output.weight", SLIM_DTYPE_Q2_K, "Q2_K", true, false},
+                 {"token_embd.weight", SLIM_DTYPE_Q3_K, "Q3_K", true, true},
+                 // activations only: no backend has a dot product for it
+                 {"blk.0.ffn_up.weight", SLIM_DTYPE_Q8_K, "Q8_K", false, false}};
+    for (const auto &c : cases) {
+        EXPECT(write_typed_model(path, c.tensor, c.type), "writing the model: %s",
+               slim_last_error());
+        for (int b = 0; b < 2; b++) {
+            slim_model_params mp = slim_model_default_params();
+            mp.backend = b ? SLIM_BACKEND_CUDA : SLIM_BACKEND_CPU;
+            slim_model *m = nullptr;
+            const slim_status st = slim_model_load(path, &mp, &m);
+            const std::string msg = slim_last_error();
+            slim_model_free(m);
+            if (b ? c.cuda_ok : c.cpu_ok) {
+                EXPECT(st == SLIM_OK, "%s %s on %s: %s", c.tensor, c.type_name, b ? "cuda" : "cpu",
+                       msg.c_str());
+                continue;
+            }
+            printf("     %s: %s\n", b ? "cuda" : "cpu", msg.c_str());
+            EXPECT(st == SLIM_ERR_UNSUPPORTED && !m, "%s %s: status %d", c.tensor, c.type_name,
+                   (int)st);
+            EXPECT(msg.find(c.tensor) != std::string::npos &&
+                       msg.find(c.type_name) != std::string::npos,
+                   "message: %s", msg.c_str());
+        }
+    }
+    remove(path);
     return true;
 }
 
@@ -238,6 +325,7 @@ int main() {
     cudasim::set_deferred(true);
     run("cuda backend without a device: a clear error", t_no_device);
     run("weights converted at load, on the device", t_converted_at_load);
+    run("a weight type the device cannot run: refused at load", t_unsupported_type);
     for (const Model &m : models) {
         g_path = m.path;
         g_quantized = m.quantized;

@@ -572,6 +572,28 @@ START_TEST(test_cpu_level) {
 }
 END_TEST
 
+/* The CPU backend says what it runs: every weight type with a dot product as
+ * a matmul weight (the K-quants the CUDA kernels lack among them), every type
+ * with a to_float as a table of rows; Q8_K (activations only) and ids slim
+ * does not know as neither. */
+START_TEST(test_supports) {
+    const slim_backend_ops *ops = slim_backend_cpu();
+    ck_assert_ptr_nonnull(ops->supports);
+    const slim_dtype weights[] = {
+        SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16, SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1,
+        SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q2_K, SLIM_DTYPE_Q3_K,
+        SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q5_K, SLIM_DTYPE_Q6_K};
+    for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++) {
+        ck_assert_msg(ops->supports(weights[i], SLIM_USE_MATMUL), "%s",
+                      slim_dtype_name(weights[i]));
+        ck_assert_msg(ops->supports(weights[i], SLIM_USE_ROWS), "%s", slim_dtype_name(weights[i]));
+    }
+    ck_assert(!ops->supports(SLIM_DTYPE_Q8_K, SLIM_USE_MATMUL));
+    ck_assert(!ops->supports((slim_dtype)4, SLIM_USE_MATMUL)); /* GGML's removed Q4_2 */
+    ck_assert(!ops->supports((slim_dtype)4, SLIM_USE_ROWS));
+}
+END_TEST
+
 Suite *suite_cpu(void) {
     Suite *s = suite_create("cpu");
     TCase *tc = tcase_create("ops");
@@ -581,6 +603,7 @@ Suite *suite_cpu(void) {
     tcase_add_test(tc, test_x16);
     tcase_add_test(tc, test_half_x64);
     tcase_add_test(tc, test_cpu_level);
+    tcase_add_test(tc, test_supports);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "quant/dtype.h"
 
 static void get_rows(const slim_exec *ex, const slim_tensor *table, const int32_t *tokens,
                      int64_t n_tokens, float scale, float *out) {
@@ -110,13 +111,34 @@ static void scatter_add_rows(const slim_exec *ex, float *dst, const float *src, 
         slim_cpu_add(dst + (int64_t)idx[i] * n, src + i * n, n);
 }
 
+/* Every type with a dot product is a matmul weight; every type with a
+ * to_float a table of rows. */
+static bool supports(slim_dtype type, slim_weight_use use) {
+    const slim_dtype_traits *tr = slim_dtype_traits_of(type);
+    if (!tr) return false;
+    return use == SLIM_USE_MATMUL ? tr->vec_dot != NULL : tr->to_float != NULL;
+}
+
 static void *host_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 static void host_release(void *p) { free(p); }
 static void copy(const slim_exec *ex, void *dst, const void *src, size_t bytes) {
     memmove(dst, src, bytes);
 }
-static slim_status exec_init(slim_exec *ex, const slim_exec_shape *shape) { return SLIM_OK; }
-static void exec_free(slim_exec *ex) {}
+/* Quantized activations never take more than 4 bytes per element. */
+static slim_status exec_init(slim_exec *ex, const slim_exec_shape *shape) {
+    ex->scratch_size = (size_t)shape->n_batch * (size_t)shape->widest * sizeof(float);
+    ex->scratch = malloc(ex->scratch_size ? ex->scratch_size : 1);
+    if (!ex->scratch) {
+        ex->scratch_size = 0;
+        return slim_error(SLIM_ERR_NOMEM, "slim_context_create: out of memory for the scratch");
+    }
+    return SLIM_OK;
+}
+static void exec_free(slim_exec *ex) {
+    free(ex->scratch);
+    ex->scratch = NULL;
+    ex->scratch_size = 0;
+}
 static slim_status begin(slim_exec *ex, const slim_batch *b) {
     ex->batch = b;
     return SLIM_OK;
@@ -128,6 +150,8 @@ static slim_status finish(const slim_exec *ex) { return SLIM_OK; }
 
 static const slim_backend_ops cpu_ops = {
     .name = "cpu",
+    .supports = supports,
+    .prepare_weights = slim_cpu_prepare_weights,
     .matmul = slim_cpu_matmul,
     .get_rows = get_rows,
     .rmsnorm = rmsnorm,

@@ -6,10 +6,30 @@
 
 SLIM_HIDDEN slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                                         const float *x, int64_t n_tokens, float *const *y);
+/* A repacked matmul layout of one weight type (pack.c): groups of `rows` rows,
+ * used when available() says this CPU has its kernel. */
+typedef struct slim_cpu_packed_format {
+    int32_t rows;
+    bool (*available)(void);
+    size_t (*size)(int64_t n, int64_t rows); /* NULL: the file's bytes, reordered */
+    void (*pack)(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst);
+    /* the activations' int16 sums per 32 elements the gemm reads (NULL: none) */
+    void (*xsum)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum);
+    /* y[t * ldy + r] for the rows of groups [g0, g1), tokens [0, n_tokens);
+     * xq rows xs bytes apart in the type's vec_dot_type */
+    void (*gemm)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
+                 const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy);
+} slim_cpu_packed_format;
+/* The repacked layout of a weight type, or NULL (none). */
+SLIM_HIDDEN const slim_cpu_packed_format *slim_cpu_packed_format_of(int type);
 /* Bytes a repacked copy of matmul weight t needs, 0 when it stays as it is. */
 SLIM_HIDDEN size_t slim_cpu_packed_size(const slim_tensor *t);
 /* Repack t into dst (slim_cpu_packed_size bytes, 64-byte aligned); t->packed = dst. */
 SLIM_HIDDEN void slim_cpu_pack(slim_tensor *t, void *dst);
+/* The prepare_weights op: every weight with a repacked layout repacked into
+ * arena memory, its file pages dropped (backend.h). */
+SLIM_HIDDEN slim_status slim_cpu_prepare_weights(slim_tensor *const *w, size_t n_w,
+                                                 const slim_weight_arena *arena);
 SLIM_HIDDEN void slim_cpu_get_row(const slim_tensor *table, int64_t row, float *out);
 SLIM_HIDDEN void slim_cpu_rmsnorm(float *y, const float *x, const float *w, int64_t n,
                                   int64_t n_rows, float eps);

@@ -9,10 +9,6 @@
 #include "backend/cpu/cpu.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
-#include "quant/half_x64.h"
-#include "quant/legacy_x16.h"
-#include "quant/q4_k_x16.h"
-#include "quant/q6_k_x16.h"
 
 enum { ROW_TILE = 16 };
 
@@ -61,29 +57,10 @@ typedef struct packed_task {
 static void packed_worker(void *arg, int ith, int nth) {
     const packed_task *t = arg;
     const slim_tensor *w = t->w;
-    const int64_t n = w->ne[0], rows = w->ne[1];
-    const int64_t groups =
-        rows /
-        (w->type == SLIM_DTYPE_F16 || w->type == SLIM_DTYPE_BF16 ? SLIM_X64_ROWS : SLIM_X16_ROWS);
+    const slim_cpu_packed_format *f = slim_cpu_packed_format_of(w->type);
+    const int64_t n = w->ne[0], rows = w->ne[1], groups = rows / f->rows;
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    switch (w->type) {
-    case SLIM_DTYPE_Q4_0:
-        slim_q4_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
-        break;
-    case SLIM_DTYPE_Q8_0:
-        slim_q8_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
-        break;
-    case SLIM_DTYPE_Q4_K:
-        slim_q4_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
-        break;
-    case SLIM_DTYPE_Q6_K:
-        slim_q6_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->n_tokens, t->y, rows);
-        break;
-    default: /* F16, BF16: F32 activations */
-        slim_half_x64_gemm(w->type == SLIM_DTYPE_BF16, n, w->packed, g0, g1, (const float *)t->xq,
-                           t->xq_row / sizeof(float), t->n_tokens, t->y, rows);
-        break;
-    }
+    f->gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
 }
 
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
@@ -143,28 +120,22 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             }
             task.xq = xq;
         }
-        if (w[i]->packed && (w[i]->type == SLIM_DTYPE_Q4_0 || w[i]->type == SLIM_DTYPE_Q8_0 ||
-                             w[i]->type == SLIM_DTYPE_Q4_K)) {
-            /* both keep one int16 of activation sums per 32 elements */
-            const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
-            const size_t at = (held + 63) & ~(size_t)63;
-            if (at + sums > ex->scratch_size)
-                return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
-                                  w[i]->name);
-            if (!xsum) {
+        if (w[i]->packed) {
+            const slim_cpu_packed_format *f = slim_cpu_packed_format_of(w[i]->type);
+            if (f->xsum && !xsum) {
+                /* int16 activation sums per 32 elements, kept while the
+                 * activations are (Q4_0 and Q8_0 share theirs) */
+                const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
+                const size_t at = (held + 63) & ~(size_t)63;
+                if (at + sums > ex->scratch_size)
+                    return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
+                                      w[i]->name);
                 int16_t *s = (int16_t *)((char *)ex->scratch + at);
-                /* Q4_0 and Q8_0 share theirs (the same Q8_0 activations) */
-                (w[i]->type == SLIM_DTYPE_Q4_K ? slim_q4_kx16_xsum : slim_q4_0x16_xsum)(
-                    n, task.xq, task.xq_row, n_tokens, s);
+                f->xsum(n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */
             }
-            packed_task pt = {w[i], task.xq, task.xq_row, xsum, n_tokens, y[i]};
-            slim_threadpool_run(ex->pool, packed_worker, &pt);
-            continue;
-        }
-        if (w[i]->packed) { /* Q6_K (no sums: Q8_K's bsums serve), F16, BF16 */
-            packed_task pt = {w[i], task.xq, task.xq_row, NULL, n_tokens, y[i]};
+            packed_task pt = {w[i], task.xq, task.xq_row, f->xsum ? xsum : NULL, n_tokens, y[i]};
             slim_threadpool_run(ex->pool, packed_worker, &pt);
             continue;
         }

@@ -42,6 +42,11 @@ slim_status slim_backend_cuda(const slim_backend_ops **out) {
 #include "kernels.h"
 #include "quant/dtype.h"
 
+/* kernels.h's act ids are backend.h's slim_act values (act_mul passes them on). */
+_Static_assert(SLIM_CUDA_ACT_GELU_TANH == (int)SLIM_ACT_GELU_TANH &&
+                   SLIM_CUDA_ACT_SILU == (int)SLIM_ACT_SILU,
+               "kernels.h act ids are slim_act's");
+
 /* Batch-size buckets of the recorded paged decode steps (capped by n_batch). */
 enum { SLIM_CUDA_BUCKETS = 6 };
 static const int32_t bucket_sizes[SLIM_CUDA_BUCKETS] = {1, 2, 4, 8, 16, 32};
@@ -553,8 +558,17 @@ static slim_status graph_end(const slim_exec *ex, bool ok) {
     return e == cudaSuccess ? SLIM_OK : cuda_fail(e, "replaying the decode step");
 }
 
+/* The types the kernels have: the mat-vec and the GEMM for matmul weights
+ * (the same list), embed.cu's get_rows for the embedding table. */
+static bool supports(slim_dtype type, slim_weight_use use) {
+    return use == SLIM_USE_MATMUL
+               ? slim_cuda_matvec_supported(type) && slim_cuda_gemm_supported(type)
+               : slim_cuda_get_rows_supported(type);
+}
+
 static const slim_backend_ops cuda_ops = {
     .name = "cuda",
+    .supports = supports,
     .matmul = matmul,
     .get_rows = get_rows,
     .rmsnorm = rmsnorm,
