@@ -296,6 +296,15 @@ SLIM_API slim_status slim_context_detach_lora(slim_context *ctx, slim_lora *lora
 
 /* ---- sampling ----------------------------------------------------------- */
 
+/* A bias added to one token's logit before the penalties and filters (OpenAI's
+ * logit_bias): -100 all but bans the token, 100 all but forces it, -INFINITY
+ * bans it outright.  The same token twice: the biases add.  A token outside the
+ * vocabulary is an error at sampling (at submit for engine requests). */
+typedef struct slim_logit_bias {
+    slim_token token;
+    float bias; /* finite, or -INFINITY */
+} slim_logit_bias;
+
 typedef struct slim_sampler_params {
     size_t struct_size;
     float temperature;       /* <= 0: greedy (argmax); default 0.8 */
@@ -307,14 +316,19 @@ typedef struct slim_sampler_params {
     float presence_penalty;  /* 0: off */
     float frequency_penalty; /* 0: off */
     uint64_t seed;           /* same seed, same choices */
+
+    /* [n_logit_bias] biases added to the logits first (copied at create) */
+    const slim_logit_bias *logit_bias;
+    int32_t n_logit_bias; /* default 0 */
 } slim_sampler_params;
 
 SLIM_API slim_sampler_params slim_sampler_default_params(void);
 SLIM_API slim_status slim_sampler_create(const slim_sampler_params *params, slim_sampler **out);
 SLIM_API void slim_sampler_free(slim_sampler *sampler);
 
-/* Choose a token from n_vocab logits (not modified).  Order: penalties,
- * temperature, top-k, top-p, min-p, then a draw; greedy skips the draw. */
+/* Choose a token from n_vocab logits (not modified).  Order: logit bias,
+ * penalties, temperature, top-k, top-p, min-p, then a draw; greedy skips the
+ * draw. */
 SLIM_API slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits,
                                          int32_t n_vocab, slim_token *out);
 /* Record a token as part of the history the penalties look at (prompt tokens too). */

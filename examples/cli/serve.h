@@ -111,7 +111,9 @@ typedef struct srv_req {
     int n_prompts;
     int32_t max_tokens;
     int n;
-    slim_sampler_params sp;
+    slim_sampler_params sp; /* sp.logit_bias points to bias */
+    slim_logit_bias *bias;  /* logit_bias, or NULL */
+    int n_bias;
     int seed_given;
     char *stop[SRV_MAX_STOP];
     int n_stop;

@@ -272,7 +272,61 @@ static int parse_stop(const slim_json *root, srv_req *r, srv_err *err) {
     return 1;
 }
 
-static int parse_sampling(const slim_json *root, srv_req *r, srv_err *err) {
+/* OpenAI's logit_bias: {"token id": bias in [-100, 100], ...}, added to the logits by the
+ * sampler before penalties and filters. */
+static int parse_logit_bias(const slim_json *lb, int32_t n_vocab, srv_req *r, srv_err *err) {
+    if (!lb) return 1;
+    if (slim_json_type_of(lb) != SLIM_JSON_OBJECT)
+        return srv_fail(err, 400, "logit_bias",
+                        "'logit_bias' must be an object of token ids to numbers, got %s",
+                        slim_json_type_name(slim_json_type_of(lb)));
+    const size_t n = slim_json_len(lb);
+    if (n == 0) return 1;
+    if (n > (size_t)n_vocab)
+        return srv_fail(err, 400, "logit_bias",
+                        "'logit_bias' has %zu entries, more than the %d tokens of the vocabulary",
+                        n, (int)n_vocab);
+    if (!(r->bias = calloc(n, sizeof *r->bias))) return srv_fail(err, 500, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        size_t klen;
+        const slim_json *v = slim_json_member(lb, i, &key, &klen);
+        long long id = 0;
+        size_t d = 0;
+        while (d < klen && d < 10 && key[d] >= '0' && key[d] <= '9')
+            id = id * 10 + (key[d++] - '0');
+        /* the key, quoted only when it is short printable ASCII (it goes into the message) */
+        int show = klen <= 32;
+        for (size_t k = 0; show && k < klen; k++)
+            show = key[k] >= 0x20 && key[k] < 0x7f && key[k] != '"' && key[k] != '\\';
+        if (d == 0 || d != klen)
+            return show
+                       ? srv_fail(err, 400, "logit_bias",
+                                  "'logit_bias' key \"%.*s\" is not a token id (a decimal integer)",
+                                  (int)klen, key)
+                       : srv_fail(err, 400, "logit_bias",
+                                  "'logit_bias' key %zu is not a token id (a decimal integer)", i);
+        if (id >= n_vocab)
+            return srv_fail(err, 400, "logit_bias",
+                            "'logit_bias' token %lld is outside the vocabulary (0..%d)", id,
+                            (int)n_vocab - 1);
+        double x;
+        if (!slim_json_num(v, &x))
+            return srv_fail(err, 400, "logit_bias",
+                            "'logit_bias' value for token %lld must be a number, got %s", id,
+                            slim_json_type_name(slim_json_type_of(v)));
+        if (!(x >= -100 && x <= 100))
+            return srv_fail(
+                err, 400, "logit_bias",
+                "'logit_bias' value for token %lld must be between -100 and 100, got %g", id, x);
+        r->bias[r->n_bias++] = (slim_logit_bias){(slim_token)id, (float)x};
+    }
+    r->sp.logit_bias = r->bias;
+    r->sp.n_logit_bias = r->n_bias;
+    return 1;
+}
+
+static int parse_sampling(const slim_json *root, int32_t s_n_vocab, srv_req *r, srv_err *err) {
     slim_sampler_params *sp = &r->sp;
     *sp = slim_sampler_default_params();
     /* OpenAI's defaults: temperature 1, top_p 1, no top-k or min-p. */
@@ -304,15 +358,7 @@ static int parse_sampling(const slim_json *root, srv_req *r, srv_err *err) {
         sp->seed = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^
                    (++counter * 0x9E3779B97F4A7C15ull);
     }
-    /* logit_bias: validated; slim's sampler has no per-token bias yet, so a non-empty one
-     * is refused rather than silently ignored. */
-    const slim_json *lb = field(root, "logit_bias");
-    if (lb) {
-        if (slim_json_type_of(lb) != SLIM_JSON_OBJECT)
-            return srv_fail(err, 400, "logit_bias", "'logit_bias' must be an object");
-        if (slim_json_len(lb))
-            return srv_fail(err, 400, "logit_bias", "'logit_bias' is not supported by slim yet");
-    }
+    return parse_logit_bias(field(root, "logit_bias"), s_n_vocab, r, err);
     return 1;
 }
 
@@ -418,6 +464,7 @@ void srv_req_free(srv_req *r) {
     for (int i = 0; i < r->n_stop; i++)
         free(r->stop[i]);
     slim_constraint_free(r->constraint);
+    free(r->bias);
     memset(r, 0, sizeof *r);
 }
 
@@ -440,8 +487,9 @@ int srv_req_parse(srv *s, int kind, const char *body, size_t len, srv_req *r, sr
              int_field(root, "max_completion_tokens", 0, INT32_MAX, &max_tokens, &max_given, err) &&
              int_field(root, "n", 1, SRV_MAX_N, &n, NULL, err) &&
              bool_field(root, "stream", &r->stream, err) &&
-             bool_field(root, "ignore_eos", &r->ignore_eos, err) && parse_sampling(root, r, err) &&
-             parse_stop(root, r, err) && parse_response_format(s, root, r, err);
+             bool_field(root, "ignore_eos", &r->ignore_eos, err) &&
+             parse_sampling(root, s->n_vocab, r, err) && parse_stop(root, r, err) &&
+             parse_response_format(s, root, r, err);
     const slim_json *so = field(root, "stream_options");
     if (ok && so) {
         if (slim_json_type_of(so) != SLIM_JSON_OBJECT)

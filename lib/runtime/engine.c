@@ -21,6 +21,7 @@
 #include "runtime/context.h"
 #include "runtime/engine_constrain.h"
 #include "runtime/kv_pool.h"
+#include "runtime/sampler.h"
 #include <stddef.h>
 
 enum { MAX_TOP = 20, LP_EXTRA_ROWS = 16 };
@@ -1140,6 +1141,7 @@ static slim_status make_request(slim_engine *e, const slim_request_params *p, re
         slim_sampler_params sp = slim_sampler_default_params();
         sp.temperature = 0; /* greedy unless the caller's params say otherwise */
         st = slim_sampler_create(p->sampling ? p->sampling : &sp, &r->sampler);
+        if (!st) st = slim_sampler_check_vocab(r->sampler, e->n_vocab, fn);
     }
     if (!st && p->n_stop && !(r->stop = calloc((size_t)p->n_stop, sizeof *r->stop)))
         st = slim_error(SLIM_ERR_NOMEM, "%s: out of memory", fn);

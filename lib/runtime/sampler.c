@@ -9,6 +9,7 @@
  * so a seed gives the same stream on every platform. */
 #include "core/error.h"
 #include "runtime/constraint.h"
+#include "runtime/sampler.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct slim_sampler {
     slim_constraint_state cstate;
     uint32_t *mbuf; /* its mask, copied out */
     size_t mbuf_cap;
+    slim_logit_bias *bias; /* the caller's logit_bias, copied (p.logit_bias points here) */
 };
 
 /* ---- RNG ---------------------------------------------------------------- */
@@ -104,6 +106,8 @@ static slim_status read_params(const slim_sampler_params *in, slim_sampler_param
     COPY(presence_penalty)
     COPY(frequency_penalty)
     COPY(seed)
+    COPY(logit_bias)
+    COPY(n_logit_bias)
 #undef COPY
     p->struct_size = sizeof *p;
 
@@ -127,6 +131,22 @@ static slim_status read_params(const slim_sampler_params *in, slim_sampler_param
         return slim_error(SLIM_ERR_INVALID_ARG,
                           "slim_sampler_params.repeat_last_n = %d: must be >= 0 (0 is off)",
                           (int)p->repeat_last_n);
+    if (p->n_logit_bias < 0 || (p->n_logit_bias > 0 && !p->logit_bias))
+        return slim_error(SLIM_ERR_INVALID_ARG,
+                          "slim_sampler_params.n_logit_bias = %d with logit_bias %s",
+                          (int)p->n_logit_bias, p->logit_bias ? "set" : "NULL");
+    for (int32_t i = 0; i < p->n_logit_bias; i++) {
+        const slim_logit_bias *b = &p->logit_bias[i];
+        if (b->token < 0)
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "slim_sampler_params.logit_bias[%d].token = %d: must be >= 0", (int)i,
+                              (int)b->token);
+        if (isnan(b->bias) || b->bias == INFINITY)
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "slim_sampler_params.logit_bias[%d].bias = %g (token %d): must be "
+                              "finite or -inf",
+                              (int)i, (double)b->bias, (int)b->token);
+    }
     return SLIM_OK;
 }
 
@@ -142,6 +162,18 @@ slim_status slim_sampler_create(const slim_sampler_params *params, slim_sampler 
     slim_sampler *s = calloc(1, sizeof *s);
     if (!s) return slim_error(SLIM_ERR_NOMEM, "slim_sampler_create: out of memory");
     s->p = p;
+    s->p.logit_bias = NULL;
+    if (p.n_logit_bias > 0) { /* copied: the caller's array need not outlive the call */
+        s->bias = malloc((size_t)p.n_logit_bias * sizeof *s->bias);
+        if (!s->bias) {
+            slim_sampler_free(s);
+            return slim_error(SLIM_ERR_NOMEM,
+                              "slim_sampler_create: out of memory for %d logit biases",
+                              (int)p.n_logit_bias);
+        }
+        memcpy(s->bias, p.logit_bias, (size_t)p.n_logit_bias * sizeof *s->bias);
+        s->p.logit_bias = s->bias;
+    }
     s->min_p_log = p.min_p > 0 ? logf(p.min_p) : -INFINITY;
     s->hist_cap = p.repeat_last_n;
     if (s->hist_cap > 0) {
@@ -170,6 +202,7 @@ void slim_sampler_free(slim_sampler *sampler) {
     free(sampler->cands);
     slim_constraint_free(sampler->con);
     free(sampler->mbuf);
+    free(sampler->bias);
     free(sampler);
 }
 
@@ -211,7 +244,24 @@ slim_constraint_state slim_sampler_constraint_state(const slim_sampler *sampler)
     return sampler && sampler->con ? sampler->cstate : SLIM_CONSTRAINT_DEAD;
 }
 
-/* ---- penalties ---------------------------------------------------------- */
+/* ---- logit bias and penalties ------------------------------------------- */
+
+slim_status slim_sampler_check_vocab(const slim_sampler *s, int32_t n_vocab, const char *fn) {
+    for (int32_t i = 0; s && i < s->p.n_logit_bias; i++)
+        if (s->bias[i].token >= n_vocab)
+            return slim_error(SLIM_ERR_INVALID_ARG,
+                              "%s: logit_bias[%d].token = %d: outside the vocabulary (0..%d)", fn,
+                              (int)i, (int)s->bias[i].token, (int)n_vocab - 1);
+    return SLIM_OK;
+}
+
+/* Add the biases (the caller's order; tokens the constraint or NaN made -inf stay so). */
+static void apply_bias(const slim_sampler *s, float *vals) {
+    for (int32_t i = 0; i < s->p.n_logit_bias; i++) {
+        float v = vals[s->bias[i].token] + s->bias[i].bias;
+        vals[s->bias[i].token] = isnan(v) ? -INFINITY : v;
+    }
+}
 
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -457,6 +507,11 @@ slim_status slim_sampler_sample(slim_sampler *sampler, const float *logits, int3
             float x = logits[i];
             v[i] = x == x ? x : -INFINITY;
         }
+    }
+    if (p->n_logit_bias) {
+        if ((st = slim_sampler_check_vocab(s, n_vocab, "slim_sampler_sample")) != SLIM_OK)
+            return st;
+        apply_bias(s, v);
     }
     apply_penalties(s, v, n_vocab);
     float m = max_of(v, n);

@@ -385,3 +385,75 @@ def test_request_time_limit(tmp_path):
         rc = s.stop()
     assert rc == 0, s.log
     assert_sanitizer_clean(s.log)
+
+
+def test_logit_bias(server, client):
+    """logit_bias as OpenAI defines it: -100 bans the greedy token (the runner-up of the
+    unbiased top_logprobs takes its place), 100 forces a chosen token at every step,
+    in completions and chat, streamed or not; bad keys and values are a 400 naming it."""
+
+    def token_id(text: str) -> int:
+        ids = httpx.post(server.url + "/tokenize",
+                         json={"prompt": text, "add_special_tokens": False}).json()["tokens"]
+        assert len(ids) == 1, (text, ids)
+        assert httpx.post(server.url + "/detokenize",
+                          json={"tokens": ids}).json()["prompt"] == text
+        return ids[0]
+
+    plain = client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1,
+                                      temperature=0, logprobs=5)
+    greedy = plain.choices[0].text
+    top = plain.choices[0].logprobs.top_logprobs[0]
+    ranked = sorted(top, key=top.get, reverse=True)
+    assert ranked[0] == greedy and len(ranked) >= 2
+    g = token_id(greedy)
+
+    banned = client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1,
+                                       temperature=0, logit_bias={str(g): -100})
+    assert banned.choices[0].text == ranked[1]
+    # a small bias leaves the choice alone; the report's logprobs are the model's own
+    same = client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1,
+                                     temperature=0, logprobs=1, logit_bias={str(g): -0.001})
+    assert same.choices[0].text == greedy
+    assert same.choices[0].logprobs.token_logprobs[0] == pytest.approx(top[greedy], abs=1e-4)
+
+    forced_text = " banana"
+    f = token_id(forced_text)
+    for stream in (False, True):
+        r = client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=4,
+                                      temperature=1.0, seed=3, stream=stream,
+                                      logit_bias={str(f): 100, str(g): -100})
+        text = "".join(c.choices[0].text for c in r) if stream else r.choices[0].text
+        assert text == forced_text * 4, (stream, text)
+
+    chat = client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=3,
+                                          temperature=0, logit_bias={str(f): 100})
+    assert chat.choices[0].message.content == forced_text * 3
+    unbiased = client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=1,
+                                              temperature=0)
+    first = unbiased.choices[0].message.content
+    b = token_id(first)
+    chat_banned = client.chat.completions.create(model=MODEL_NAME, messages=MSGS, max_tokens=1,
+                                                 temperature=0, logit_bias={str(b): -100})
+    assert chat_banned.choices[0].message.content != first
+
+    big = 10**9  # beyond any vocabulary
+    for bias, why in [({"abc": 1}, 'key "abc" is not a token id'),
+                      ({"-5": 1}, 'key "-5" is not a token id'),
+                      ({"12": 101}, "between -100 and 100, got 101"),
+                      ({"12": -100.5}, "between -100 and 100, got -100.5"),
+                      ({"12": "1"}, "must be a number, got string"),
+                      ({str(big): 1}, f"token {big} is outside the vocabulary")]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1,
+                                      logit_bias=bias)
+        assert e.value.body["param"] == "logit_bias", bias
+        assert why in e.value.message, (bias, e.value.message)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1,
+                                  extra_body={"logit_bias": [1, 2]})
+    assert e.value.body["param"] == "logit_bias"
+    # an empty object is no bias at all
+    r = client.completions.create(model=MODEL_NAME, prompt=PROMPT, max_tokens=1, temperature=0,
+                                  logit_bias={})
+    assert r.choices[0].text == greedy

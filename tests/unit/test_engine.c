@@ -646,6 +646,25 @@ START_TEST(test_fake_bad_args) {
     sp.top_p = -1;
     rp.sampling = &sp;
     ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_INVALID_ARG);
+    /* logit_bias: a token outside the vocabulary is refused at submit; one inside
+     * steers every greedy choice (the fake's logits lie in [0, 100)) */
+    sp = slim_sampler_default_params();
+    sp.temperature = 0;
+    slim_logit_bias lb = {FV, 1.0f};
+    sp.logit_bias = &lb;
+    sp.n_logit_bias = 1;
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(slim_last_error(), "logit_bias[0].token = 64"), "%s", slim_last_error());
+    lb = (slim_logit_bias){5, 100.0f};
+    ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_OK);
+    lb.token = 6; /* copied at submit: no effect */
+    {
+        result res;
+        poll_done(e, id, &res);
+        ck_assert_int_eq(res.n_tokens, 2);
+        ck_assert_int_eq(res.tokens[0], 5);
+        ck_assert_int_eq(res.tokens[1], 5);
+    }
     rp.sampling = NULL;
     rp.struct_size = 3;
     ck_assert_int_eq(slim_engine_submit(e, &rp, &id), SLIM_ERR_INVALID_ARG);

@@ -1,6 +1,7 @@
 /* Sampler: greedy, determinism, the filters' distributions, penalties, bad
  * arguments, and a full-size vocabulary. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -508,6 +509,96 @@ START_TEST(test_big_vocab_top_p) {
 }
 END_TEST
 
+/* logit_bias: added to the logits before the penalties and the temperature;
+ * the same token twice adds; -inf bans; the list is copied at create; an older
+ * struct_size leaves it off; bad entries are errors naming them. */
+START_TEST(test_logit_bias) {
+    const float L[4] = {1.0f, 3.0f, 2.0f, 0.0f};
+    slim_logit_bias *b = malloc(2 * sizeof *b);
+    ck_assert_ptr_nonnull(b);
+    slim_sampler_params p = plain(0, 1);
+    p.logit_bias = b;
+    p.n_logit_bias = 1;
+
+    b[0] = (slim_logit_bias){1, -100.0f}; /* ban the argmax: the next one wins */
+    slim_sampler *s = make(p);
+    b[0] = (slim_logit_bias){3, 100.0f}; /* changed after create: no effect */
+    ck_assert_int_eq(sample1(s, L, 4), 2);
+    slim_sampler_free(s);
+    s = make(p); /* now token 3 forced */
+    ck_assert_int_eq(sample1(s, L, 4), 3);
+    slim_sampler_free(s);
+    b[0] = (slim_logit_bias){1, -INFINITY};
+    s = make(p);
+    ck_assert_int_eq(sample1(s, L, 4), 2);
+    slim_sampler_free(s);
+
+    /* 3 - 0.6 = 2.4 beats 2; 3 - 2 * 0.6 = 1.8 does not */
+    b[0] = b[1] = (slim_logit_bias){1, -0.6f};
+    s = make(p);
+    ck_assert_int_eq(sample1(s, L, 4), 1);
+    slim_sampler_free(s);
+    p.n_logit_bias = 2;
+    s = make(p);
+    ck_assert_int_eq(sample1(s, L, 4), 2);
+    slim_sampler_free(s);
+
+    /* before the temperature: probs .5 .3 .2 with token 2's logit + log 2.5
+     * become weights .5 .3 .5, i.e. 5/13 3/13 5/13; the penalty window holds token 0
+     * (presence 0.5: after the bias, .5 * e^-.5) */
+    slim_sampler_params q = plain(1, 42);
+    b[0] = (slim_logit_bias){2, logf(2.5f)};
+    q.logit_bias = b;
+    q.n_logit_bias = 1;
+    const double want[3] = {5 / 13.0, 3 / 13.0, 5 / 13.0};
+    check_freq(q, L3, 3, want);
+    q.presence_penalty = 0.5f;
+    slim_sampler *sp = make(q);
+    slim_sampler_accept(sp, 0);
+    int counts[3] = {0};
+    for (int i = 0; i < DRAWS; i++)
+        counts[sample1(sp, L3, 3)]++;
+    slim_sampler_free(sp);
+    const double w0 = 0.5 * exp(-0.5), z = w0 + 0.3 + 0.5;
+    const double want2[3] = {w0 / z, 0.3 / z, 0.5 / z};
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(fabs((double)counts[i] / DRAWS - want2[i]) <= 0.02,
+                      "penalty after bias: token %d frequency %.4f, want %.4f", i,
+                      (double)counts[i] / DRAWS, want2[i]);
+
+    /* a caller built before logit_bias existed: its struct_size leaves it off */
+    p.n_logit_bias = 1;
+    b[0] = (slim_logit_bias){1, -100.0f};
+    p.struct_size = offsetof(slim_sampler_params, logit_bias);
+    s = make(p);
+    ck_assert_int_eq(sample1(s, L, 4), 1);
+    slim_sampler_free(s);
+    p.struct_size = sizeof p;
+
+    /* errors */
+    slim_token t;
+    b[0] = (slim_logit_bias){4, 1.0f}; /* outside a 4-token vocabulary: at sampling */
+    s = make(p);
+    ck_assert_int_eq(slim_sampler_sample(s, L, 4, &t), SLIM_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(slim_last_error(), "logit_bias[0].token = 4"));
+    slim_sampler_free(s);
+    const slim_logit_bias bad[3] = {{-1, 1.0f}, {0, NAN}, {0, INFINITY}};
+    const char *msg[3] = {"logit_bias[0].token = -1", "logit_bias[0].bias = nan",
+                          "logit_bias[0].bias = inf"};
+    for (int i = 0; i < 3; i++) {
+        b[0] = bad[i];
+        s = NULL;
+        ck_assert_int_eq(slim_sampler_create(&p, &s), SLIM_ERR_INVALID_ARG);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(slim_last_error(), msg[i]), "%s", slim_last_error());
+    }
+    p.logit_bias = NULL;
+    ck_assert_int_eq(slim_sampler_create(&p, &s), SLIM_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(slim_last_error(), "n_logit_bias = 1"));
+    free(b);
+}
+END_TEST
+
 Suite *suite_sampler(void) {
     Suite *s = suite_create("sampler");
     TCase *tc = tcase_create("sampler");
@@ -524,6 +615,7 @@ Suite *suite_sampler(void) {
     tcase_add_test(tc, test_bad_args);
     tcase_add_test(tc, test_big_vocab_top_k);
     tcase_add_test(tc, test_big_vocab_top_p);
+    tcase_add_test(tc, test_logit_bias);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -168,12 +168,18 @@ def main() -> None:
                          "max(4, concurrency) for summarize)")
     ap.add_argument("--ctx-per-slot", type=int, default=512)
     ap.add_argument("--port", type=int, default=18400)
+    ap.add_argument("--llama-fa", default="on", choices=["on", "off", "auto"],
+                    help="llama-server's -fa (on: the faster of on/off for this model on this "
+                         "machine, measured: docs/PERFORMANCE.md)")
+    ap.add_argument("--llama-extra", default="",
+                    help="more llama-server flags (one string, split on spaces)")
     ap.add_argument("--json", help="write the results here too")
     a = ap.parse_args()
     llama_bin = a.llama_server
     if a.build_llama:
         llama_bin = str(build_llama(Path(a.build_llama), Path(a.llama_src)))
     work = workloads(find_banking77(a.banking77))
+    t_start = time.monotonic()
     log = Path("/tmp/serve_bench.log")
     results = []
     print(f"model {a.model}, {a.threads} threads; log {log}", flush=True)
@@ -188,7 +194,9 @@ def main() -> None:
                 cmd = [llama_bin, "-m", a.model, "--port", str(a.port), "-t", str(a.threads),
                        "-tb", str(a.threads), "-np", str(conc), "-c",
                        str(max(conc, 4) * a.ctx_per_slot), "--alias", "m", "-cb",
-                       "-kvu", "--no-webui", "--log-disable"]
+                       "-kvu", "-fa", a.llama_fa, "--swa-full", "--no-webui",
+                       "--log-disable", *a.llama_extra.split()]
+            print("  $ " + " ".join(cmd), flush=True)
             srv = Server(cmd, a.port, log)
             try:
                 for wl in a.workloads.split(","):
@@ -205,13 +213,19 @@ def main() -> None:
                           f"{r['wall_s']:.1f} s)", flush=True)
             finally:
                 srv.stop()
-    print("\n| workload | c | server | req/s | out tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r['workload']} | {r['conc']} | {r['server']} | {r['req_s']:.2f} | "
-              f"{r['out_tok_s']:.1f} | {r['ttft_p50']:.0f} / {r['ttft_p99']:.0f} | "
-              f"{r['itl_p50']:.1f} / {r['itl_p99']:.1f} |")
     by = {(r["workload"], r["conc"], r["server"]): r for r in results}
+    print(f"\ntotal {time.monotonic() - t_start:.0f} s")
+    print("\n| workload | c | server | req/s | out tok/s | slim / llama | TTFT p50 / p99 ms "
+          "| ITL p50 / p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in sorted(results, key=lambda r: (r["workload"], r["conc"], r["server"] != "slim")):
+        o = by.get((r["workload"], r["conc"], "llama"))
+        ratio = (f"**{r['out_tok_s'] / o['out_tok_s']:.2f}x**"
+                 if r["server"] == "slim" and o else "")
+        name = "llama-server" if r["server"] == "llama" else r["server"]
+        print(f"| {r['workload']} | {r['conc']} | {name} | {r['req_s']:.2f} | "
+              f"{r['out_tok_s']:.1f} | {ratio} | {r['ttft_p50']:.0f} / {r['ttft_p99']:.0f} | "
+              f"{r['itl_p50']:.1f} / {r['itl_p99']:.1f} |")
     for (wl, c, s), r in sorted(by.items()):
         o = by.get((wl, c, "llama"))
         if s == "slim" and o:
