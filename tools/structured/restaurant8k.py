@@ -5,16 +5,19 @@ For N restaurant8k test utterances, runs `slim run` greedy with the prompt
 below twice, alternating: unconstrained, and with --json-schema (a schema of
 the dataset's five slots).  Every constrained output must parse and validate
 against the schema with the `jsonschema` package; tokens/s is the CLI's
-generation rate (forced tokens counted: they are generated tokens), summed
-over the prompts per mode, each run under flock /tmp/slim-bench.lock.
+generation rate (forced tokens counted: they are generated tokens), per
+run; per model the medians of the per-utterance rates and of the per-utterance
+ratio constrained / unconstrained (the two runs of a pair back to back), and
+the summed totals; each run under flock /tmp/slim-bench.lock.
 
-usage: python3 tools/structured/restaurant8k.py [--model M] [--n 30] [--slim build/slim]
+usage: python3 tools/structured/restaurant8k.py [--model M ...] [--n 20] [--slim build/slim]
 """
-import argparse, json, os, re, subprocess, sys, tempfile
+import argparse, json, os, re, statistics, subprocess, sys, tempfile
 import jsonschema
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--model", default="models/gemma-3-270m-q4_k_m.gguf")
+ap.add_argument("--model", nargs="+", default=["models/gemma-3-270m-q4_k_m.gguf",
+                                               "models/smollm2-135m-instruct-q4_1.gguf"])
 ap.add_argument("--n", type=int, default=20)
 ap.add_argument("--tokens", type=int, default=192)
 ap.add_argument("--slim", default="build/slim")
@@ -35,8 +38,8 @@ items = [x for x in json.load(open(os.path.join(args.data, "test.json")))
 GEN = re.compile(r"generation: (\d+) tokens in ([0-9.]+) ms")
 
 
-def run(prompt, schema_path):
-    cmd = ["flock", "/tmp/slim-bench.lock", args.slim, "run", "-m", args.model, "-p", prompt,
+def run(model, prompt, schema_path):
+    cmd = ["flock", "/tmp/slim-bench.lock", args.slim, "run", "-m", model, "-p", prompt,
            "--no-echo", "--temp", "0", "-n", str(args.tokens), "-t", str(args.threads)]
     if schema_path:
         cmd += ["--json-schema", schema_path]
@@ -48,33 +51,44 @@ def run(prompt, schema_path):
     return text[:-1] if text.endswith("\n") else text, int(m.group(1)), float(m.group(2))
 
 
-with tempfile.TemporaryDirectory() as d:
-    sp = os.path.join(d, "schema.json")
-    json.dump(SCHEMA, open(sp, "w"))
+def bench(model, sp):
     tot = {"free": [0, 0.0], "schema": [0, 0.0]}
+    rates = {"free": [], "schema": []}
     valid = 0
     for i, x in enumerate(items):
         prompt = PROMPT.replace("{text}", x["userInput"]["text"])
         order = (None, sp) if i % 2 == 0 else (sp, None)  # alternate A/B
         for s in order:
-            text, n, ms = run(prompt, s)
+            text, n, ms = run(model, prompt, s)
             k = "schema" if s else "free"
             tot[k][0] += max(n - 1, 0)  # the CLI's rate: tokens after the first over gen time
             tot[k][1] += ms
+            rates[k].append(max(n - 1, 0) * 1e3 / ms)
             if s:
                 try:
                     jsonschema.validate(json.loads(text), SCHEMA)
                     valid += 1
                 except Exception as e:  # noqa: BLE001 - report and count
                     print("INVALID %r: %s" % (text, e))
-        if i < 3:
-            print("example: %r -> %s" % (x["userInput"]["text"], text if s else "(see schema run)"))
+                if i < 2:
+                    print("example: %r -> %s" % (x["userInput"]["text"], text))
     rf = tot["free"][0] * 1e3 / tot["free"][1]
     rs = tot["schema"][0] * 1e3 / tot["schema"][1]
+    ratio = statistics.median(b / a for a, b in zip(rates["free"], rates["schema"]))
     print("model %s, %d utterances, -n %d, greedy, %d threads (machine shared)" % (
-        args.model, len(items), args.tokens, args.threads))
+        model, len(items), args.tokens, args.threads))
     print("valid (jsonschema): %d/%d" % (valid, len(items)))
-    print("unconstrained: %d tokens in %.0f ms, %.2f tokens/s" % (tot["free"][0], tot["free"][1], rf))
-    print("constrained:   %d tokens in %.0f ms, %.2f tokens/s (forced tokens counted)" % (
-        tot["schema"][0], tot["schema"][1], rs))
-    print("constrained / unconstrained: %.1f%%" % (100 * rs / rf))
+    print("unconstrained: %d tokens in %.0f ms, %.2f tokens/s; median per run %.2f" % (
+        tot["free"][0], tot["free"][1], rf, statistics.median(rates["free"])))
+    print("constrained:   %d tokens in %.0f ms, %.2f tokens/s; median per run %.2f "
+          "(forced tokens counted)" % (tot["schema"][0], tot["schema"][1], rs,
+                                       statistics.median(rates["schema"])))
+    print("constrained / unconstrained: totals %.1f%%, median of the %d pairs %.1f%%" % (
+        100 * rs / rf, len(items), 100 * ratio), flush=True)
+
+
+with tempfile.TemporaryDirectory() as d:
+    sp = os.path.join(d, "schema.json")
+    json.dump(SCHEMA, open(sp, "w"))
+    for model in args.model:
+        bench(model, sp)
