@@ -12,6 +12,8 @@ enum { UNKNOWN = -3 };
 #define MAX_FRAMES ((size_t)1 << 23)
 #define MAX_STATES ((size_t)1 << 21)
 #define ROW_BUDGET ((size_t)96 << 20)  /* bytes of transition rows before they are dropped */
+#define ROW_BLOCK 256                  /* rows per allocation */
+#define MASK_BLOCK 16                  /* cached masks per allocation */
 #define MASK_BUDGET ((size_t)96 << 20) /* bytes of cached masks before they are dropped */
 /* Work one step may do (frames visited by a closure, frames in a state):
  * highly ambiguous grammars blow a stack set up; they fail closed instead. */
@@ -52,10 +54,10 @@ struct slim_cmatch {
     size_t nsp, capsp;
     int32_t *shash;
     size_t shcap;
-    int32_t *rows;
-    size_t nrows, caprows;
-    uint32_t *masks;
-    size_t nmasks, capmasks, mask_words;
+    int32_t **rowblk; /* rows in blocks of ROW_BLOCK (no copying as they grow) */
+    size_t nrows, nblk, capblk;
+    uint32_t **maskblk; /* cached masks in blocks of MASK_BLOCK */
+    size_t nmasks, nmblk, capmblk, mask_words;
     bool cache_masks;
     uint32_t *visit;
     size_t capvisit;
@@ -315,24 +317,33 @@ static int32_t transition(slim_cmatch *m, int32_t s, uint8_t c) {
     return intern_state(m);
 }
 
+static inline int32_t *row_at(const slim_cmatch *m, int32_t r) {
+    return m->rowblk[r / ROW_BLOCK] + (size_t)(r % ROW_BLOCK) * 256;
+}
+
 static int32_t *row_of(slim_cmatch *m, int32_t s) {
     cstate *S = &m->st[s];
     if (S->row < 0) {
         if ((m->nrows + 1) * 256 * sizeof(int32_t) > ROW_BUDGET) { /* drop the cache */
             for (size_t i = 0; i < m->ns; i++)
                 m->st[i].row = -1;
-            m->nrows = 0;
+            m->nrows = 0; /* the blocks are reused */
         }
-        if (!slim_grow((void **)&m->rows, &m->caprows, (m->nrows + 1) * 256, sizeof(int32_t))) {
-            fail(m, "out of memory");
-            return NULL;
+        if (m->nrows / ROW_BLOCK >= m->nblk) {
+            int32_t *blk = malloc(sizeof(int32_t) * 256 * ROW_BLOCK);
+            if (!blk || !slim_grow((void **)&m->rowblk, &m->capblk, m->nblk + 1, sizeof blk)) {
+                free(blk);
+                fail(m, "out of memory");
+                return NULL;
+            }
+            m->rowblk[m->nblk++] = blk;
         }
-        int32_t *r = m->rows + m->nrows * 256;
+        S->row = (int32_t)m->nrows++;
+        int32_t *r = row_at(m, S->row);
         for (int i = 0; i < 256; i++)
             r[i] = UNKNOWN;
-        S->row = (int32_t)m->nrows++;
     }
-    return m->rows + (size_t)S->row * 256;
+    return row_at(m, S->row);
 }
 
 /* Fill s's whole row: bytes that every frame of s treats alike (the same
@@ -395,12 +406,12 @@ static void fill_row(slim_cmatch *m, int32_t s) {
 static inline int32_t delta(slim_cmatch *m, int32_t s, uint8_t c) {
     int32_t r = m->st[s].row;
     if (r >= 0) {
-        int32_t v = m->rows[(size_t)r * 256 + c];
+        int32_t v = row_at(m, r)[c];
         if (v != UNKNOWN) return v;
     }
     fill_row(m, s);
     if (m->failed || m->st[s].row < 0) return SLIM_CSTATE_DEAD;
-    return m->rows[(size_t)m->st[s].row * 256 + c];
+    return row_at(m, m->st[s].row)[c];
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
@@ -447,8 +458,12 @@ void slim_cmatch_free(slim_cmatch *m) {
     free(m->st);
     free(m->spool);
     free(m->shash);
-    free(m->rows);
-    free(m->masks);
+    for (size_t i = 0; i < m->nblk; i++)
+        free(m->rowblk[i]);
+    free(m->rowblk);
+    for (size_t i = 0; i < m->nmblk; i++)
+        free(m->maskblk[i]);
+    free(m->maskblk);
     free(m->visit);
     free(m->work);
     free(m->res);
@@ -963,7 +978,8 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     if (s < 0 || m->failed) {
         memset(m->out, 0, W * sizeof(uint32_t));
     } else if (m->st[s].mask >= 0) {
-        const uint32_t *c = m->masks + (size_t)m->st[s].mask * W;
+        size_t k = (size_t)m->st[s].mask;
+        const uint32_t *c = m->maskblk[k / MASK_BLOCK] + (k % MASK_BLOCK) * W;
         if (mask) memcpy(mask, c, W * sizeof(uint32_t));
         return c;
     } else {
@@ -974,9 +990,16 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
                     m->st[i].mask = -1;
                 m->nmasks = 0;
             }
-            if (slim_grow((void **)&m->masks, &m->capmasks, (m->nmasks + 1) * W,
-                          sizeof(uint32_t))) {
-                memcpy(m->masks + m->nmasks * W, m->out, W * sizeof(uint32_t));
+            if (m->nmasks / MASK_BLOCK >= m->nmblk) { /* blocks: no copying as they grow */
+                uint32_t *blk = malloc(sizeof(uint32_t) * W * MASK_BLOCK);
+                if (blk && slim_grow((void **)&m->maskblk, &m->capmblk, m->nmblk + 1, sizeof blk))
+                    m->maskblk[m->nmblk++] = blk;
+                else
+                    free(blk); /* only a cache */
+            }
+            if (m->nmasks / MASK_BLOCK < m->nmblk) {
+                memcpy(m->maskblk[m->nmasks / MASK_BLOCK] + (m->nmasks % MASK_BLOCK) * W, m->out,
+                       W * sizeof(uint32_t));
                 m->st[s].mask = (int32_t)m->nmasks++;
             }
         }
@@ -1019,5 +1042,6 @@ void slim_cmatch_stats(const slim_cmatch *m, size_t *states, size_t *frames, siz
     if (frames) *frames = m->nf;
     if (bytes)
         *bytes = m->capf * 12 + m->fhcap * 4 + m->caps * sizeof(cstate) + m->capsp * 4 +
-                 m->shcap * 4 + m->caprows * 4 + m->capmasks * 4;
+                 m->shcap * 4 + m->nblk * ROW_BLOCK * 1024 +
+                 m->nmblk * MASK_BLOCK * m->mask_words * 4;
 }
