@@ -90,6 +90,10 @@ typedef struct slim_ctrie {
     int32_t n;
     int32_t *order;     /* its tokens sorted by bytes */
     int32_t *tok_start; /* [n + 1]: order index of the first token at or after node i */
+    /* [2 * n]: the ASCII bytes of node i and every node below it, bit b of
+     * sub[2i + b / 64]; bit 0 (NUL) stands for NUL and every byte >= 0x80, so
+     * a subtree whose set is inside the bytes a state loops on is all allowed */
+    uint64_t *sub;
     int32_t max_depth;
 } slim_ctrie;
 
@@ -108,6 +112,9 @@ typedef struct slim_ctokens {
     /* safe_len_mask + c * words: the safe tokens of at most c characters (a
      * trailing partial one counted), c = 0 .. SLIM_CTOK_LEN_MAX */
     uint32_t *safe_len_mask;
+    /* the most characters of a safe token with a non-ASCII byte (how far the
+     * mask looks ahead over non-ASCII characters; ASCII ones are bytes) */
+    int32_t na_chars;
     slim_ctrie safe, unsafe; /* the TEXT tokens, split */
 } slim_ctokens;
 

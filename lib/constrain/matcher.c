@@ -12,6 +12,8 @@ enum { UNKNOWN = -3 };
 #define MAX_FRAMES ((size_t)1 << 23)
 #define MAX_STATES ((size_t)1 << 21)
 #define ROW_BUDGET ((size_t)96 << 20)  /* bytes of transition rows before they are dropped */
+#define ROW_BLOCK 256                  /* rows per allocation */
+#define MASK_BLOCK 16                  /* cached masks per allocation */
 #define MASK_BUDGET ((size_t)96 << 20) /* bytes of cached masks before they are dropped */
 /* Work one step may do (frames visited by a closure, frames in a state):
  * highly ambiguous grammars blow a stack set up; they fail closed instead. */
@@ -33,7 +35,10 @@ typedef struct cstate {
     int32_t suni;   /* the one state every string-safe character leads to; -1 none, UNKNOWN */
     int8_t sloop;   /* every string-safe character leads back here: 1, 0, -1 unknown */
     uint8_t accept;
+    uint8_t lpk; /* lp is known */
+    int8_t na;   /* every valid non-ASCII character leads back here: 1, 0, -1 unknown */
     uint64_t h;
+    uint64_t lp[2]; /* the ASCII bytes (not NUL) that lead back here */
 } cstate;
 
 struct slim_cmatch {
@@ -49,10 +54,10 @@ struct slim_cmatch {
     size_t nsp, capsp;
     int32_t *shash;
     size_t shcap;
-    int32_t *rows;
-    size_t nrows, caprows;
-    uint32_t *masks;
-    size_t nmasks, capmasks, mask_words;
+    int32_t **rowblk; /* rows in blocks of ROW_BLOCK (no copying as they grow) */
+    size_t nrows, nblk, capblk;
+    uint32_t **maskblk; /* cached masks in blocks of MASK_BLOCK */
+    size_t nmasks, nmblk, capmblk, mask_words;
     bool cache_masks;
     uint32_t *visit;
     size_t capvisit;
@@ -70,6 +75,9 @@ struct slim_cmatch {
     int32_t *pend;  /* [max_depth + 1][3] subtrees being checked for the memo */
     uint64_t *memo; /* open addressing: (state, trie node) whose subtree is all allowed */
     size_t nmemo, capmemo;
+    uint64_t *lkey; /* open addressing: (state, lead byte) -> lval, lead_to's answers */
+    int32_t *lval;
+    size_t nlead, caplead;
     uint32_t *out; /* the last mask */
 };
 
@@ -281,8 +289,16 @@ static int32_t intern_state(slim_cmatch *m) {
         return SLIM_CSTATE_DEAD;
     }
     if (m->nres) memcpy(m->spool + m->nsp, m->res, m->nres * sizeof(int32_t));
-    m->st[m->ns] =
-        (cstate){(int32_t)m->nsp, (int32_t)m->nres, -1, -1, UNKNOWN, UNKNOWN, -1, m->res_acc, h};
+    m->st[m->ns] = (cstate){.off = (int32_t)m->nsp,
+                            .n = (int32_t)m->nres,
+                            .row = -1,
+                            .mask = -1,
+                            .uni = UNKNOWN,
+                            .suni = UNKNOWN,
+                            .sloop = -1,
+                            .na = -1,
+                            .accept = m->res_acc,
+                            .h = h};
     m->nsp += m->nres;
     m->shash[j] = (int32_t)m->ns;
     return (int32_t)m->ns++;
@@ -301,24 +317,33 @@ static int32_t transition(slim_cmatch *m, int32_t s, uint8_t c) {
     return intern_state(m);
 }
 
+static inline int32_t *row_at(const slim_cmatch *m, int32_t r) {
+    return m->rowblk[r / ROW_BLOCK] + (size_t)(r % ROW_BLOCK) * 256;
+}
+
 static int32_t *row_of(slim_cmatch *m, int32_t s) {
     cstate *S = &m->st[s];
     if (S->row < 0) {
         if ((m->nrows + 1) * 256 * sizeof(int32_t) > ROW_BUDGET) { /* drop the cache */
             for (size_t i = 0; i < m->ns; i++)
                 m->st[i].row = -1;
-            m->nrows = 0;
+            m->nrows = 0; /* the blocks are reused */
         }
-        if (!slim_grow((void **)&m->rows, &m->caprows, (m->nrows + 1) * 256, sizeof(int32_t))) {
-            fail(m, "out of memory");
-            return NULL;
+        if (m->nrows / ROW_BLOCK >= m->nblk) {
+            int32_t *blk = malloc(sizeof(int32_t) * 256 * ROW_BLOCK);
+            if (!blk || !slim_grow((void **)&m->rowblk, &m->capblk, m->nblk + 1, sizeof blk)) {
+                free(blk);
+                fail(m, "out of memory");
+                return NULL;
+            }
+            m->rowblk[m->nblk++] = blk;
         }
-        int32_t *r = m->rows + m->nrows * 256;
+        S->row = (int32_t)m->nrows++;
+        int32_t *r = row_at(m, S->row);
         for (int i = 0; i < 256; i++)
             r[i] = UNKNOWN;
-        S->row = (int32_t)m->nrows++;
     }
-    return m->rows + (size_t)S->row * 256;
+    return row_at(m, S->row);
 }
 
 /* Fill s's whole row: bytes that every frame of s treats alike (the same
@@ -347,6 +372,21 @@ static void fill_row(slim_cmatch *m, int32_t s) {
     int32_t done[256];
     for (int c = 0; c < 256; c++)
         done[c] = UNKNOWN;
+    if (words == 1) { /* the common case: classes by a scan of the distinct signatures */
+        uint64_t cls[256];
+        int32_t val[256];
+        int ncls = 0;
+        for (int c = 0; c < 256 && !m->failed; c++) {
+            int k = 0;
+            while (k < ncls && cls[k] != small[c])
+                k++;
+            if (k == ncls) {
+                cls[ncls] = small[c];
+                val[ncls++] = small[c] ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+            }
+            done[c] = val[k];
+        }
+    }
     for (int c = 0; c < 256 && !m->failed; c++) {
         if (done[c] != UNKNOWN) continue;
         const uint64_t *sc = sig + (size_t)c * words;
@@ -366,12 +406,12 @@ static void fill_row(slim_cmatch *m, int32_t s) {
 static inline int32_t delta(slim_cmatch *m, int32_t s, uint8_t c) {
     int32_t r = m->st[s].row;
     if (r >= 0) {
-        int32_t v = m->rows[(size_t)r * 256 + c];
+        int32_t v = row_at(m, r)[c];
         if (v != UNKNOWN) return v;
     }
     fill_row(m, s);
     if (m->failed || m->st[s].row < 0) return SLIM_CSTATE_DEAD;
-    return m->rows[(size_t)m->st[s].row * 256 + c];
+    return row_at(m, m->st[s].row)[c];
 }
 
 /* ---- public -------------------------------------------------------------------------------- */
@@ -418,8 +458,12 @@ void slim_cmatch_free(slim_cmatch *m) {
     free(m->st);
     free(m->spool);
     free(m->shash);
-    free(m->rows);
-    free(m->masks);
+    for (size_t i = 0; i < m->nblk; i++)
+        free(m->rowblk[i]);
+    free(m->rowblk);
+    for (size_t i = 0; i < m->nmblk; i++)
+        free(m->maskblk[i]);
+    free(m->maskblk);
     free(m->visit);
     free(m->work);
     free(m->res);
@@ -427,6 +471,8 @@ void slim_cmatch_free(slim_cmatch *m) {
     free(m->cdep);
     free(m->pend);
     free(m->memo);
+    free(m->lkey);
+    free(m->lval);
     free(m->out);
     free(m);
 }
@@ -606,6 +652,132 @@ static void memo_add(slim_cmatch *m, uint64_t k) {
     }
 }
 
+/* The ASCII bytes that lead from s back to s (lp of cstate). */
+static const uint64_t *loop_set(slim_cmatch *m, int32_t s) {
+    if (!m->st[s].lpk) {
+        uint64_t lp[2] = {0, 0};
+        for (int c = 1; c < 0x80; c++)
+            if (delta(m, s, (uint8_t)c) == s) lp[c >> 6] |= 1ull << (c & 63);
+        cstate *S = &m->st[s]; /* delta may have grown m->st */
+        S->lp[0] = lp[0], S->lp[1] = lp[1];
+        S->lpk = 1;
+    }
+    return m->st[s].lp;
+}
+
+static int32_t lead_to(slim_cmatch *m, int32_t s, uint8_t lead);
+
+/* Does every valid non-ASCII character lead from s back to s? */
+static bool nonascii_loop(slim_cmatch *m, int32_t s) {
+    if (m->st[s].na < 0) {
+        bool ok = true;
+        for (int lead = 0xC2; lead <= 0xF4 && ok; lead++)
+            ok = lead_to(m, s, (uint8_t)lead) == s;
+        if (m->failed) return false;
+        m->st[s].na = ok;
+    }
+    return m->st[s].na;
+}
+
+/* The one state every complete character with lead byte `lead` leads to
+ * from s (its valid continuations only), else -1: where that state loops on
+ * every string-safe character, the whole subtree of the safe trie under the
+ * lead byte is allowed, without walking its continuation bytes (thousands of
+ * CJK tokens under one lead in a 262k vocabulary). */
+static int32_t lead_to(slim_cmatch *m, int32_t s, uint8_t lead) {
+    uint64_t key = ((uint64_t)(uint32_t)s << 8 | lead) + 1; /* 0: empty */
+    if (m->caplead)
+        for (size_t j = mix(key) & (m->caplead - 1);; j = (j + 1) & (m->caplead - 1)) {
+            if (m->lkey[j] == key) return m->lval[j];
+            if (!m->lkey[j]) break;
+        }
+    int32_t x = delta(m, s, lead), y = -1;
+    int len = lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : 4;
+    int lo = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+    int hi = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+    if (x >= 0) { /* the candidate: the first continuation bytes */
+        y = x;
+        for (int k = 1; k < len && y >= 0; k++)
+            y = delta(m, y, (uint8_t)(k == 1 ? lo : 0x80));
+    }
+    if (y >= 0) {
+        vmemo v;
+        v.n[0] = v.n[1] = v.n[2] = 0;
+        for (int c2 = lo; c2 <= hi && y >= 0; c2++) {
+            int32_t z = delta(m, x, (uint8_t)c2);
+            if (len == 2 ? z != y : (z < 0 || !conts_to(m, z, len - 2, y, &v))) y = -1;
+        }
+    }
+    if (m->failed) return -1;
+    if ((m->nlead + 1) * 2 > m->caplead) {
+        size_t cap = m->caplead ? m->caplead * 2 : 256;
+        uint64_t *nk = calloc(cap, sizeof *nk);
+        int32_t *nv = malloc(cap * sizeof *nv);
+        if (!nk || !nv) { /* only a cache */
+            free(nk);
+            free(nv);
+            return y;
+        }
+        for (size_t i = 0; i < m->caplead; i++)
+            if (m->lkey[i])
+                for (size_t j = mix(m->lkey[i]) & (cap - 1);; j = (j + 1) & (cap - 1))
+                    if (!nk[j]) {
+                        nk[j] = m->lkey[i], nv[j] = m->lval[i];
+                        break;
+                    }
+        free(m->lkey);
+        free(m->lval);
+        m->lkey = nk, m->lval = nv, m->caplead = cap;
+    }
+    for (size_t j = mix(key) & (m->caplead - 1);; j = (j + 1) & (m->caplead - 1))
+        if (!m->lkey[j]) {
+            m->lkey[j] = key, m->lval[j] = y;
+            m->nlead++;
+            break;
+        }
+    return y;
+}
+
+/* The largest class C of ASCII bytes that lead from s to one live state,
+ * and how many steps every byte of C keeps leading (all of C to one live
+ * state each step) from there: inside a string with counted characters of a
+ * class (a pattern's [0-9a-z_-]{1,255}, say) each character makes a new
+ * state, but a subtree whose bytes are all in C and no deeper than the reach
+ * is allowed whole.  Returns the reach (0: none). */
+static int32_t class_reach(slim_cmatch *m, int32_t s, int32_t cap, uint64_t C[2]) {
+    int32_t tgt[128], best = -1, bestn = 0;
+    C[0] = C[1] = 0;
+    for (int c = 1; c < 0x80; c++)
+        tgt[c] = delta(m, s, (uint8_t)c);
+    for (int c = 1; c < 0x80; c++) {
+        if (tgt[c] < 0 || tgt[c] == best) continue;
+        int n = 0;
+        for (int k = c; k < 0x80; k++)
+            n += tgt[k] == tgt[c];
+        if (n > bestn) bestn = n, best = tgt[c];
+    }
+    if (bestn < 2 || m->failed) return 0;
+    for (int c = 1; c < 0x80; c++)
+        if (tgt[c] == best) C[c >> 6] |= 1ull << (c & 63);
+    int32_t r = 1;
+    for (int32_t u = best; r < cap; r++) {
+        int32_t v = SLIM_CSTATE_DEAD;
+        for (int c = 1; c < 0x80; c++) {
+            if (!((C[c >> 6] >> (c & 63)) & 1)) continue;
+            int32_t x = delta(m, u, (uint8_t)c);
+            if (x < 0 || (v >= 0 && x != v)) {
+                v = SLIM_CSTATE_DEAD;
+                break;
+            }
+            v = x;
+        }
+        if (v < 0) break;
+        if (v == u) return m->failed ? 0 : cap; /* a loop: live for ever */
+        u = v;
+    }
+    return m->failed ? 0 : r;
+}
+
 /* The trie walk: a node's bytes are fed to the automaton from its parent's
  * state; a dead state skips the whole subtree.  Bulk path: where every plain
  * byte leads to one live state for `reach` steps from the root (inside a
@@ -636,8 +808,16 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
     int32_t *cdep = m->cdep; /* characters on the path down to each depth */
     cdep[0] = 0;
     int32_t sreach = 0; /* the same over string-safe characters (the safe trie) */
-    for (int32_t u = s; safe && sreach < SAFE_REACH_MAX && (u = safe_uniform(m, u)) >= 0;)
+    /* non-ASCII characters are costly to look ahead over (each lead byte's
+     * states); no further than the longest such token needs: plain ASCII has
+     * `reach` */
+    const int32_t smax = m->t->na_chars < SAFE_REACH_MAX ? m->t->na_chars : SAFE_REACH_MAX;
+    for (int32_t u = s; safe && sreach < smax && (u = safe_uniform(m, u)) >= 0;)
         sreach++;
+    uint64_t C[2]; /* a class of bytes and the steps it stays live (class_reach) */
+    int32_t creach =
+        class_reach(m, s, r->max_depth < SAFE_REACH_MAX ? r->max_depth : SAFE_REACH_MAX, C);
+    int32_t crun = 0;                /* depth to which the current path is all in C */
     int32_t plain_run = 0;           /* depth to which the current path is all plain */
     int32_t *pend = m->pend, np = 0; /* (node, state, dead count) of open memo candidates */
     int64_t dead = 0;                /* dead subtrees met so far */
@@ -651,10 +831,18 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
         const slim_ctrie_node *nd = &T[i];
         int32_t d = nd->depth;
         if (plain_run > d - 1) plain_run = d - 1;
+        if (crun > d - 1) crun = d - 1;
         /* every token below has at most sreach characters (a trailing
          * partial one counted) */
         cdep[d] = cdep[d - 1] + ((nd->byte & 0xC0) != 0x80);
         if (sreach && cdep[d - 1] + nd->hc <= sreach) { /* safe tokens start with a lead byte */
+            if (!neg) set_range(mask, r, i, true);
+            i = nd->next;
+            continue;
+        }
+        const uint64_t *sb = r->sub + 2 * (size_t)i;
+        /* bytes of C all the way from the root, no deeper than C's reach */
+        if (crun == d - 1 && d - 1 + nd->h <= creach && !(sb[0] & ~C[0]) && !(sb[1] & ~C[1])) {
             if (!neg) set_range(mask, r, i, true);
             i = nd->next;
             continue;
@@ -674,6 +862,20 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
             i = nd->next;
             continue;
         }
+        /* every character below is one the parent's state loops on (bit 0:
+         * non-ASCII bytes, all valid UTF-8 in the safe trie only); first the
+         * node's own character, as the loop set costs a row scan */
+        int32_t p = walk[d - 1];
+        if (x == p ||
+            (safe && nd->byte >= 0xC2 && nd->byte <= 0xF4 && lead_to(m, p, nd->byte) == p)) {
+            const uint64_t *lp = loop_set(m, p);
+            if (!((sb[0] & ~lp[0]) >> 1) && !(sb[1] & ~lp[1]) &&
+                (!(sb[0] & 1) || (safe && nonascii_loop(m, p)))) {
+                if (!neg) set_range(mask, r, i, true);
+                i = nd->next;
+                continue;
+            }
+        }
         if (r->tok_start[nd->next] - r->tok_start[i] >= MEMO_MIN_TOKENS) {
             if (memo_has(m, memo_key(x, i, safe))) {
                 if (!neg) set_range(mask, r, i, true);
@@ -683,6 +885,14 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
             pend[3 * np] = i, pend[3 * np + 1] = x, pend[3 * np + 2] = (int32_t)dead;
             np++;
         }
+        if (safe && nd->byte >= 0xC2 && nd->byte <= 0xF4 && !nd->boundary) {
+            int32_t y = lead_to(m, walk[d - 1], nd->byte);
+            if (y >= 0 && string_loop(m, y)) { /* the first character lands in a loop */
+                if (!neg) set_range(mask, r, i, true);
+                i = nd->next;
+                continue;
+            }
+        }
         if (safe && nd->boundary && string_loop(m, x)) {
             /* every safe token below continues with safe characters */
             if (!neg) set_range(mask, r, i, true);
@@ -691,6 +901,8 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
         }
         walk[d] = x;
         if (plain_run == d - 1 && is_plain(nd->byte)) plain_run = d;
+        if (crun == d - 1 && nd->byte < 0x80 && ((C[nd->byte >> 6] >> (nd->byte & 63)) & 1))
+            crun = d;
         if (!neg)
             for (int32_t k = 0; k < nd->tok_n; k++) {
                 int32_t tok = r->order[nd->tok_lo + k];
@@ -728,6 +940,12 @@ static bool safe_dead(slim_cmatch *m, int32_t s) {
  * most r characters are the allowed ones.  Else -1. */
 static int32_t safe_count(slim_cmatch *m, int32_t s) {
     int32_t r = 0, u = s;
+    /* first the cheap necessary condition over plain ASCII (one row per
+     * state): a string with many characters left is not worth the lead bytes */
+    for (int32_t next; r < SAFE_REACH_MAX && (next = uniform(m, u)) >= 0; r++)
+        u = next;
+    if (r >= SAFE_REACH_MAX || m->failed) return -1;
+    r = 0, u = s;
     for (int32_t next; r < SAFE_REACH_MAX && (next = safe_uniform(m, u)) >= 0; r++)
         u = next;
     return r < SAFE_REACH_MAX && safe_dead(m, u) && !m->failed ? r : -1;
@@ -760,7 +978,8 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     if (s < 0 || m->failed) {
         memset(m->out, 0, W * sizeof(uint32_t));
     } else if (m->st[s].mask >= 0) {
-        const uint32_t *c = m->masks + (size_t)m->st[s].mask * W;
+        size_t k = (size_t)m->st[s].mask;
+        const uint32_t *c = m->maskblk[k / MASK_BLOCK] + (k % MASK_BLOCK) * W;
         if (mask) memcpy(mask, c, W * sizeof(uint32_t));
         return c;
     } else {
@@ -771,9 +990,16 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
                     m->st[i].mask = -1;
                 m->nmasks = 0;
             }
-            if (slim_grow((void **)&m->masks, &m->capmasks, (m->nmasks + 1) * W,
-                          sizeof(uint32_t))) {
-                memcpy(m->masks + m->nmasks * W, m->out, W * sizeof(uint32_t));
+            if (m->nmasks / MASK_BLOCK >= m->nmblk) { /* blocks: no copying as they grow */
+                uint32_t *blk = malloc(sizeof(uint32_t) * W * MASK_BLOCK);
+                if (blk && slim_grow((void **)&m->maskblk, &m->capmblk, m->nmblk + 1, sizeof blk))
+                    m->maskblk[m->nmblk++] = blk;
+                else
+                    free(blk); /* only a cache */
+            }
+            if (m->nmasks / MASK_BLOCK < m->nmblk) {
+                memcpy(m->maskblk[m->nmasks / MASK_BLOCK] + (m->nmasks % MASK_BLOCK) * W, m->out,
+                       W * sizeof(uint32_t));
                 m->st[s].mask = (int32_t)m->nmasks++;
             }
         }
@@ -816,5 +1042,6 @@ void slim_cmatch_stats(const slim_cmatch *m, size_t *states, size_t *frames, siz
     if (frames) *frames = m->nf;
     if (bytes)
         *bytes = m->capf * 12 + m->fhcap * 4 + m->caps * sizeof(cstate) + m->capsp * 4 +
-                 m->shcap * 4 + m->caprows * 4 + m->capmasks * 4;
+                 m->shcap * 4 + m->nblk * ROW_BLOCK * 1024 +
+                 m->nmblk * MASK_BLOCK * m->mask_words * 4;
 }

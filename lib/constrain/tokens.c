@@ -10,6 +10,7 @@ static void trie_free(slim_ctrie *r) {
     free(r->nodes);
     free(r->order);
     free(r->tok_start);
+    free(r->sub);
 }
 
 void slim_ctokens_free(slim_ctokens *t) {
@@ -109,13 +110,20 @@ static slim_status build_trie(slim_ctokens *t, const uint8_t *pick, slim_ctrie *
         seen += r->nodes[i].tok_n;
     }
     r->tok_start[r->n] = seen;
+    r->sub = calloc(2 * (size_t)r->n, sizeof(uint64_t));
+    if (!r->sub) return slim_error(SLIM_ERR_NOMEM, "constraint tokens: out of memory");
     for (int32_t i = r->n - 1; i >= 1; i--) {
         slim_ctrie_node *nd = &r->nodes[i];
         uint8_t c = nd->byte;
         bool plain = c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
         uint16_t h = 0;
         int hc = 0;
+        uint64_t *sb = r->sub + 2 * (size_t)i;
+        int bit = c < 0x80 ? c : 0;
+        sb[bit >> 6] |= 1ull << (bit & 63);
         for (int32_t j = i + 1; j < nd->next; j = r->nodes[j].next) {
+            sb[0] |= r->sub[2 * (size_t)j];
+            sb[1] |= r->sub[2 * (size_t)j + 1];
             plain = plain && r->nodes[j].plain;
             if (r->nodes[j].h > h) h = r->nodes[j].h;
             if (r->nodes[j].hc > hc) hc = r->nodes[j].hc;
@@ -204,8 +212,12 @@ slim_status slim_ctokens_new(int32_t n, const uint8_t *kind, const uint32_t *off
         pick[i] = 1;
         if (!safe) continue;
         int chars = 0;
-        for (uint32_t b = off[i]; b < off[i + 1]; b++)
+        bool na = false;
+        for (uint32_t b = off[i]; b < off[i + 1]; b++) {
             chars += (t->bytes[b] & 0xC0) != 0x80;
+            na |= t->bytes[b] >= 0x80;
+        }
+        if (na && chars > t->na_chars) t->na_chars = chars;
         for (int c = chars; c <= SLIM_CTOK_LEN_MAX; c++)
             t->safe_len_mask[(size_t)c * words + (i >> 5)] |= 1u << (i & 31);
     }

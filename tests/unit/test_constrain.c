@@ -264,13 +264,15 @@ START_TEST(test_mask_real_vocab) {
         "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":12}},\"n\":{\"type\":\"integer\","
         "\"minimum\":-5,\"maximum\":300},\"when\":{\"type\":\"string\",\"format\":\"date\"},"
         "\"id\":{\"type\":\"string\",\"pattern\":\"[0-9]{4}-[a-z]\"},\"code\":{\"type\":"
-        "\"string\",\"maxLength\":40}},\"required\":[\"name\"]}";
-    /* (an unanchored pattern and a long length bound: the matcher's memo and
-     * counted-string bulk paths, checked token by token below) */
+        "\"string\",\"maxLength\":40},\"slug\":{\"type\":\"string\",\"pattern\":\"^[0-9a-zA-Z_-]{1,"
+        "30}$\"},\"note\":{\"type\":\"string\",\"maxLength\":100}},\"required\":[\"name\"]}";
+    /* (an unanchored pattern, length bounds, a counted character class and
+     * keys next to defined names: the matcher's memo, counted-string, loop-set,
+     * class-reach and lead-byte bulk paths, checked token by token below) */
     const char *texts[] = {
         "{\"name\":\"Zoë \\\"Ñandú\\\" 東京\",\"tags\":[\"a b\",\"ü\"],\"n\":299,"
         "\"when\":\"2024-02-28\",\"id\":\"a 1234-q 東\",\"code\":\"東京 chars, 40 "
-        "max\",\"extra\":{\"k\":[1.5e3,null]}}",
+        "max\",\"slug\":\"ab-9_Zq\",\"note\":\"東京, a note\",\"extra\":{\"k\":[1.5e3,null]}}",
         "{\"name\":\"x\\n\\u00e9\",\"n\":-5}"};
     for (int vi = 0; vi < 2; vi++) {
         slim_gguf *gg = NULL;
