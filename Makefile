@@ -363,6 +363,11 @@ $(BUILD)/stream: tools/bench/stream.c
 bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make bench-pool`: the thread pool's cost per run, empty parts (tools/bench/pool.c).
+.PHONY: bench-pool
+bench-pool: $(BUILD)/pool
+$(BUILD)/pool: tools/bench/pool.c $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 # `make maskbench`: the constraint engine's MaskBench runner (tools/maskbench/).
 .PHONY: maskbench
 maskbench: $(BUILD)/maskbench
