@@ -159,7 +159,10 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                             .n_tokens = n_tokens,
                             .y = y[i],
                             .dot = tr->vec_dot,
-                            .gemm = n_tokens >= 2 ? tr->gemm : NULL};
+                            /* Q4_1 at one token too: its tiles of 4 rows keep 4
+                               accumulator chains in flight where vec_dot keeps one */
+                            .gemm =
+                                n_tokens >= 2 || w[i]->type == SLIM_DTYPE_Q4_1 ? tr->gemm : NULL};
         if (tr->vec_dot_type == SLIM_DTYPE_F32) {
             task.xq = (const char *)x;
             task.xq_row = (size_t)n * sizeof(float);
