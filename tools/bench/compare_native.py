@@ -111,7 +111,7 @@ def main():
     ap.add_argument("--cli", default="build/slim")
     ap.add_argument("--stream", default="build/stream", help="tools/bench/stream.c binary")
     ap.add_argument("--stream-mib", type=int, default=512, help="MiB per STREAM array")
-    ap.add_argument("--stream-reps", type=int, default=3, help="STREAM repetitions per round (best)")
+    ap.add_argument("--stream-reps", type=int, default=3, help="STREAM runs per round (best)")
     ap.add_argument("--llama-bench", default=None, help="llama-bench binary")
     ap.add_argument("--build-llama", metavar="DIR", default=None,
                     help="build llama-bench from the vendored source into DIR/b first")
