@@ -363,6 +363,17 @@ $(BUILD)/stream: tools/bench/stream.c
 bench-repack: $(BUILD)/repack
 $(BUILD)/repack: tools/bench/repack.c $(STATIC)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make bench-pool`: the thread pool's cost per run, empty parts (tools/bench/pool.c).
+.PHONY: bench-pool
+bench-pool: $(BUILD)/pool
+$(BUILD)/pool: tools/bench/pool.c $(STATIC)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+# `make bench-fma`: one core's float32 FMA peak, the ceiling of F16 prefill (tools/bench/fma_peak.c).
+.PHONY: bench-fma
+bench-fma: $(BUILD)/fma_peak
+$(BUILD)/fma_peak: tools/bench/fma_peak.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
 # `make maskbench`: the constraint engine's MaskBench runner (tools/maskbench/).
 .PHONY: maskbench
 maskbench: $(BUILD)/maskbench

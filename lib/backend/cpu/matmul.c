@@ -81,33 +81,78 @@ static void quantize_worker(void *arg, int ith, int nth) {
         q->from_float(q->x + tok * q->n, q->xq + (size_t)tok * q->xq_row, q->n);
 }
 
+/* Weights that share the converted activations (q, k, v; gate, up) run in one pool run: each part
+ * does its share of every weight, one after another.  A row's result does not depend on the split,
+ * so this is bitwise the same as a run per weight, with one barrier instead of two or three. */
+enum { MAX_FUSED = 4 };
+
+typedef struct fused_task {
+    int n;
+    slim_task_fn fn[MAX_FUSED];
+    void *arg[MAX_FUSED];
+    matmul_task mt[MAX_FUSED];
+    packed_task pt[MAX_FUSED];
+} fused_task;
+
+static void fused_worker(void *arg, int ith, int nth) {
+    const fused_task *f = arg;
+    for (int j = 0; j < f->n; j++)
+        f->fn[j](f->arg[j], ith, nth);
+}
+
+/* Run what is queued; done before the scratch under it changes. */
+static void flush(const slim_exec *ex, fused_task *f) {
+    if (f->n == 1)
+        slim_threadpool_run(ex->pool, f->fn[0], f->arg[0]);
+    else if (f->n > 1)
+        slim_threadpool_run(ex->pool, fused_worker, f);
+    f->n = 0;
+}
+
+static void queue_packed(const slim_exec *ex, fused_task *f, packed_task pt) {
+    if (f->n == MAX_FUSED) flush(ex, f);
+    f->pt[f->n] = pt;
+    f->fn[f->n] = packed_worker;
+    f->arg[f->n] = &f->pt[f->n];
+    f->n++;
+}
+
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
+    fused_task f = {0};
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
     size_t held = 0;            /* bytes of converted activations at the start of the scratch */
     const int16_t *xsum = NULL; /* their block sums for packed weights, past them */
     for (int i = 0; i < n_w; i++) {
         const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
-        if (!tr || !tr->vec_dot)
+        if (!tr || !tr->vec_dot) {
+            flush(ex, &f);
             return slim_error(SLIM_ERR_UNSUPPORTED,
                               "matmul: weight '%s' has type %s with no dot product", w[i]->name,
                               slim_dtype_name(w[i]->type));
+        }
         const int64_t n = w[i]->ne[0];
         matmul_task task = {.w = w[i],
                             .n_tokens = n_tokens,
                             .y = y[i],
                             .dot = tr->vec_dot,
-                            .gemm = n_tokens >= 2 ? tr->gemm : NULL};
+                            /* Q4_1 at one token too: its tiles of 4 rows keep 4
+                               accumulator chains in flight where vec_dot keeps one */
+                            .gemm =
+                                n_tokens >= 2 || w[i]->type == SLIM_DTYPE_Q4_1 ? tr->gemm : NULL};
         if (tr->vec_dot_type == SLIM_DTYPE_F32) {
             task.xq = (const char *)x;
             task.xq_row = (size_t)n * sizeof(float);
         } else {
             task.xq_row = slim_dtype_row_size(tr->vec_dot_type, n);
-            if (task.xq_row == 0 || task.xq_row * (size_t)n_tokens > ex->scratch_size)
+            if (task.xq_row == 0 || task.xq_row * (size_t)n_tokens > ex->scratch_size) {
+                flush(ex, &f);
                 return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
                                   w[i]->name);
+            }
             char *xq = ex->scratch;
             if (converted != tr->vec_dot_type) {
+                flush(ex, &f); /* the queued weights read the activations this overwrites */
                 const slim_dtype_traits *vt = slim_dtype_traits_of(tr->vec_dot_type);
                 quantize_task q = {vt->from_float, x, n, n_tokens, xq, task.xq_row};
                 if (n_tokens >= 2)
@@ -121,22 +166,26 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             task.xq = xq;
         }
         if (w[i]->packed) {
-            const slim_cpu_packed_format *f = slim_cpu_packed_format_of(w[i]->type);
-            if (f->xsum && !xsum) {
+            const slim_cpu_packed_format *pf = slim_cpu_packed_format_of(w[i]->type);
+            if (pf->xsum && !xsum) {
                 /* int16 activation sums per 32 elements, kept while the
                  * activations are (Q4_0 and Q8_0 share theirs) */
                 const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
                 const size_t at = (held + 63) & ~(size_t)63;
-                if (at + sums > ex->scratch_size)
+                if (at + sums > ex->scratch_size) {
+                    flush(ex, &f);
                     return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
                                       w[i]->name);
+                }
+                flush(ex, &f); /* a queued gemm's work area may lie where the sums go */
                 int16_t *s = (int16_t *)((char *)ex->scratch + at);
-                f->xsum(n, task.xq, task.xq_row, n_tokens, s);
+                pf->xsum(n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */
             }
-            packed_task pt = {w[i], task.xq, task.xq_row, f->xsum ? xsum : NULL, n_tokens, y[i]};
-            slim_threadpool_run(ex->pool, packed_worker, &pt);
+            queue_packed(
+                ex, &f,
+                (packed_task){w[i], task.xq, task.xq_row, pf->xsum ? xsum : NULL, n_tokens, y[i]});
             continue;
         }
         /* the scratch past the activations: each thread's gemm work area */
@@ -150,8 +199,13 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                 task.work = task.work_size ? (char *)lo : NULL;
             }
         }
-        slim_threadpool_run(ex->pool, matmul_worker, &task);
+        if (f.n == MAX_FUSED) flush(ex, &f);
+        f.mt[f.n] = task;
+        f.fn[f.n] = matmul_worker;
+        f.arg[f.n] = &f.mt[f.n];
+        f.n++;
     }
+    flush(ex, &f);
     return SLIM_OK;
 }
 
