@@ -34,6 +34,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -118,16 +119,12 @@ def q8_0_ref(x):  # quantize_row_q8_0_ref: d = amax/127 (fp16 stored), q = round
 
 def q8_k_ref(x):  # quantize_row_q8_K_ref: iscale = -127/max (first largest |x|), nearest even
     x = x.astype(np.float32).reshape(-1, 256)
-    out = np.zeros(x.shape, np.float64)
-    for i, blk in enumerate(x):
-        k = int(np.argmax(np.abs(blk)))
-        mx = blk[k]
-        if mx == 0:
-            continue
-        iscale = np.float32(-127.0) / mx
-        q = np.minimum(np.rint(iscale * blk), 127)  # rint: ties to even, as nearest_int
-        out[i] = np.float64(np.float32(1) / iscale) * q
-    return out.reshape(-1)
+    mx = x[np.arange(x.shape[0]), np.argmax(np.abs(x), axis=1)]
+    nz = mx != 0
+    iscale = np.where(nz, np.float32(-127.0) / np.where(nz, mx, 1), 0).astype(np.float32)
+    q = np.minimum(np.rint(iscale[:, None] * x), 127)  # rint: ties to even, as nearest_int
+    d = np.where(nz, np.float32(1) / np.where(nz, iscale, 1), 0).astype(np.float32)
+    return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
 
 
 def q8_0_ggml_x86(x):  # llama.cpp's x86 quantize_row_q8_0 (AVX): id = 127/amax, ties to even
@@ -207,6 +204,8 @@ class Model:
         self.n_head_kv = kv[a + ".attention.head_count_kv"]
         self.eps = kv[a + ".attention.layer_norm_rms_epsilon"]
         self.bos = kv["tokenizer.ggml.bos_token_id"]
+        self.rope_base = kv.get(a + ".rope.freq_base", 10000.0)
+        self.n_swa = kv.get(a + ".attention.sliding_window", 1 << 30)
         self.cache = {}
 
     def type(self, name):
@@ -272,6 +271,72 @@ def forward(M, quant, kv16=False, noise=None, token=None, quants=QUANT):
     return logsoftmax(logits)
 
 
+def rope_neox(x, pos, base):
+    """x (T, H, hd) rotated as GGML's NEOX mode: pairs (i, i + hd/2), angle pos * base^(-2i/hd)."""
+    hd = x.shape[-1]
+    ang = pos[:, None].astype(np.float64) * base ** (-2.0 * np.arange(hd // 2) / hd)
+    c, s = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    a, b = x[..., :hd // 2], x[..., hd // 2:]
+    return np.concatenate([a * c - b * s, a * s + b * c], axis=-1)
+
+
+def forward_seq(M, toks, kv16=False, quants=QUANT):
+    """Teacher-forced log-softmax rows (T x n_vocab) of a whole token sequence in
+    double: Gemma 3 with causal attention (sliding layers: 5 of every 6, RoPE base
+    10000, window 512; the others the model's base), every matmul's input quantized
+    as its weight format's vec_dot_type reference does (f64q).  kv16: K (after
+    RoPE) and V rounded to fp16, as both engines' default KV caches store them."""
+    T = len(toks)
+    assert T < M.n_swa, "the sliding window is not modelled: sequences must be shorter"
+
+    def mm(name, x):  # x (T, n) -> (T, rows)
+        vt = VEC_DOT_TYPE[M.type(name)]
+        xin = quants[vt](x).reshape(x.shape) if vt else x  # blocks never span rows
+        return xin @ M.weight(name).T
+
+    def norm_rows(x, w):
+        return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + M.eps) * w
+
+    E = M.raw("token_embd.weight")
+    x = deq_q8_0(E[np.asarray(toks)]) * np.float64(np.float32(np.sqrt(np.float32(M.n_embd))))
+    hd = M.vec("blk.0.attn_k_norm.weight").size
+    pos = np.arange(T)
+    causal = np.tril(np.ones((T, T), bool))
+    for il in range(M.n_layer):
+        p = "blk.%d." % il
+        base = 10000.0 if il % 6 < 5 else M.rope_base
+        a = norm_rows(x, M.vec(p + "attn_norm.weight"))
+        q = norm_rows(mm(p + "attn_q.weight", a).reshape(T, M.n_head, hd), M.vec(p + "attn_q_norm.weight"))
+        k = norm_rows(mm(p + "attn_k.weight", a).reshape(T, M.n_head_kv, hd), M.vec(p + "attn_k_norm.weight"))
+        v = mm(p + "attn_v.weight", a).reshape(T, M.n_head_kv, hd)
+        q, k = rope_neox(q, pos, base) / np.sqrt(hd), rope_neox(k, pos, base)
+        if kv16:
+            k, v = (t.astype(np.float16).astype(np.float64) for t in (k, v))
+        g = M.n_head // M.n_head_kv
+        k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)  # (T, H, hd)
+        sc = np.einsum("qhd,khd->hqk", q, k)
+        sc = np.where(causal[None], sc, -np.inf)
+        pr = np.exp(sc - sc.max(axis=-1, keepdims=True))
+        pr /= pr.sum(axis=-1, keepdims=True)
+        att = np.einsum("hqk,khd->qhd", pr, v).reshape(T, -1)
+        o = mm(p + "attn_output.weight", att)
+        x = x + norm_rows(o, M.vec(p + "post_attention_norm.weight"))
+        f = norm_rows(x, M.vec(p + "ffn_norm.weight"))
+        u = gelu(mm(p + "ffn_gate.weight", f)) * mm(p + "ffn_up.weight", f)
+        x = x + norm_rows(mm(p + "ffn_down.weight", u), M.vec(p + "post_ffw_norm.weight"))
+    x = norm_rows(x, M.vec("output_norm.weight"))
+    xin = quants["Q8_0"](x).reshape(x.shape)
+    if "embd32" not in M.cache:  # d * q of Q8_0 is exact in float32: half the memory of double
+        M.cache["embd32"] = np.concatenate([deq_q8_0(E[r0:r0 + 16384]).astype(np.float32)
+                                            for r0 in range(0, E.shape[0], 16384)])
+    W = M.cache["embd32"]
+    logits = np.empty((T, E.shape[0]))
+    for r0 in range(0, E.shape[0], 16384):
+        logits[:, r0:r0 + 16384] = xin @ W[r0:r0 + 16384].astype(np.float64).T
+    m = logits.max(axis=1, keepdims=True)
+    return logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+
+
 def logsoftmax(l):
     l = np.asarray(l, np.float64)
     m = l.max()
@@ -294,11 +359,16 @@ def llama_logits(path, fa, tokens=None):
     return rows if tokens else rows[0]
 
 
-def slim_logits(path, repack, kv="f16", tokens=None):
+def slim_exe():
     exe = "build/pos0_slim"
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime("build/libslim.a"):
         subprocess.check_call(["cc", "-O2", "-Iinclude", "tools/golden/pos0_slim.c", "build/libslim.a",
                                "-lm", "-pthread", "-o", exe])
+    return exe
+
+
+def slim_logits(path, repack, kv="f16", tokens=None):
+    exe = slim_exe()
     env = dict(os.environ)
     if not repack:
         env["SLIM_CPU_REPACK"] = "0"
@@ -342,6 +412,117 @@ def first_tokens(M, a):
         print("slim closer to %s than llama.cpp on %d of %d tokens" % (r, d.sum(), len(toks)))
 
 
+def slim_seq_logits(path, repack, toks):
+    """slim's logits for every position of one prefill of toks (float32, T x n_vocab)."""
+    env = dict(os.environ)
+    if not repack:
+        env["SLIM_CPU_REPACK"] = "0"
+    out = "build/pos0_slim_seq.bin"
+    subprocess.check_call([slim_exe(), path, out, "2", "f16", "-s"] + [str(t) for t in toks],
+                          env=env)
+    return np.fromfile(out, np.float32).reshape(len(toks), -1)
+
+
+REFS = ("f64q", "f64q-kv16")
+
+
+def golden_part(M, a, seqs, part):
+    """Compute one part into a.work (skipped when its file exists): a reference's
+    log-probabilities (float64, every position) or an engine's logits (float32)."""
+    from llama_self_agreement import CONFIGS, config_logits
+    os.makedirs(a.work, exist_ok=True)
+    n, V = sum(map(len, seqs)), M.t["token_embd.weight"][1]
+    jobs = ([(r, None) for r in REFS] if part in ("refs", "all") else
+            [(part, None)] if part in REFS else [])
+    if part in ("engines", "all"):
+        jobs += [("slim default", None), ("slim SLIM_CPU_REPACK=0", None)]
+        # 2 threads first: thread count has not changed llama.cpp's results
+        jobs += sorted((("llama.cpp " + name, kw) for name, kw in CONFIGS),
+                       key=lambda j: -j[1]["n_threads"])
+    for name, kw in jobs:
+        f = os.path.join(a.work, name.replace(" ", "_") + ".npy")
+        if os.path.exists(f) or os.path.exists(f + ".part.npy") or a.only and not any(
+                o in name for o in a.only.split(",")):
+            continue  # done, being done by another run (or a stale .part.npy to delete), or not asked
+        t0 = time.time()
+        out = np.lib.format.open_memmap(f + ".part.npy", "w+", np.float64 if name in REFS else np.float32,
+                                        (n, V))
+        if name in REFS:
+            rows = (forward_seq(M, toks, kv16=name.endswith("kv16")) for toks in seqs)
+        elif name.startswith("slim"):
+            rows = (slim_seq_logits(a.model, name == "slim default", toks) for toks in seqs)
+        else:
+            rows = config_logits(kw, seqs, a.model)
+        i = 0
+        for r in rows:
+            out[i:i + len(r)] = r
+            i += len(r)
+        out.flush()
+        del out
+        os.rename(f + ".part.npy", f)
+        print("%s: %d positions in %.0f s" % (name, n, time.time() - t0), flush=True)
+
+
+def golden_report(M, a, g):
+    """Per engine: top-1 / mean binned KL against the golden file (the forward
+    test's figures) and KL(ref || engine) over the whole vocabulary, mean / median
+    / p99, with top-1 agreement, against each float64 reference."""
+    from llama_self_agreement import CONFIGS
+    path = lambda name: os.path.join(a.work, name.replace(" ", "_") + ".npy")
+    refs = {r: np.load(path(r), mmap_mode="r") for r in REFS}
+    names = [REFS[1], "slim default", "slim SLIM_CPU_REPACK=0"] + ["llama.cpp " + n for n, _ in CONFIGS]
+    names = [n for n in names if os.path.exists(path(n)) and
+             (not a.only or any(o in n for o in a.only.split(",")))]
+    eng = {n: np.load(path(n), mmap_mode="r") for n in names}
+    top1, kbin = dict.fromkeys(names, 0), dict.fromkeys(names, 0.0)
+    kls = {(n, r): [] for n in names for r in REFS}
+    agree = dict.fromkeys(kls, 0)
+    i = 0
+    for toks, lse, ids, lg in g:  # a sequence at a time: T x n_vocab in memory
+        T = len(toks)
+        rp = {}
+        for r in REFS:  # p, sum p log p per row, argmax: KL(ref || x) = sum p log p - p . lp_x
+            ref = np.asarray(refs[r][i:i + T])
+            pr = np.exp(ref)
+            rp[r] = (pr, np.einsum("ij,ij->i", pr, ref), ref.argmax(1))
+        lp_g = lg - lse[:, None]  # the golden file's top-k log-probabilities
+        p_g = np.exp(lp_g)
+        for n in names:
+            row = np.asarray(eng[n][i:i + T], np.float64)
+            lp = row - row.max(1, keepdims=True)
+            lp -= np.log(np.exp(lp).sum(1, keepdims=True))
+            top1[n] += int((row.argmax(1) == ids[:, 0]).sum())
+            lp_k = np.take_along_axis(lp, ids, 1)  # binned_kl of llama_self_agreement.py, per row
+            kb = (p_g * (lp_g - lp_k)).sum(1)
+            rest_g, rest = 1 - p_g.sum(1), 1 - np.exp(lp_k).sum(1)
+            ok = (rest_g > 1e-12) & (rest > 1e-12)
+            kb[ok] += rest_g[ok] * np.log(rest_g[ok] / rest[ok])
+            kbin[n] += kb.sum()
+            for r, (pr, plogp, am) in rp.items():
+                kls[(n, r)] += list(plogp - np.einsum("ij,ij->i", pr, lp))
+                agree[(n, r)] += int((am == row.argmax(1)).sum())
+        i += T
+    print("%d positions (%d sequences) of %s, %s" % (i, len(g), a.golden, os.path.basename(a.model)))
+    print("%-34s %15s" % ("", "vs golden file") +
+          "".join(" %39s" % ("KL(%s||.) mean / median / p99, top-1" % r) for r in REFS))
+    for n in names:
+        line = "%-34s %6.4f %8.6f" % (n, top1[n] / i, kbin[n] / i)
+        for r in REFS:
+            v = np.array(kls[(n, r)])
+            line += "   %9.3e / %9.3e / %9.3e %6.4f" % (v.mean(), np.median(v), np.percentile(v, 99),
+                                                       agree[(n, r)] / i)
+        print(line, flush=True)
+
+
+def golden(M, a):
+    from llama_self_agreement import read_golden
+    g = read_golden(a.golden)
+    if a.part != "report":
+        golden_part(M, a, [x[0] for x in g], a.part)
+    if a.part in ("report", "all"):
+        golden_report(M, a, g)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model", nargs="?", default="models/gemma-3-270m-q4_k_m.gguf")
@@ -351,8 +532,18 @@ def main():
                     help="instead: N tokens each alone at position 0, KL statistics")
     ap.add_argument("--noise", type=int, default=0,
                     help="also N f64q runs with a 2^-24 relative perturbation of every matmul output")
+    ap.add_argument("--golden", metavar="FILE",
+                    help="instead: every position of gen_forward.py's FILE teacher-forced, "
+                         "float64 references vs slim and each llama.cpp configuration")
+    ap.add_argument("--work", default="build/f64q_golden", help="--golden: the cache of parts")
+    ap.add_argument("--part", default="all", choices=("all", "refs", "engines", "report") + REFS,
+                    help="--golden: compute only this part (to run parts side by side)")
+    ap.add_argument("--only", help="--golden: only the parts whose names contain one of these, "
+                    "comma-separated (e.g. 'fa on')")
     a = ap.parse_args()
     M = Model(a.model)
+    if a.golden:
+        return golden(M, a)
     if a.first:
         return first_tokens(M, a)
     rows = {"f64q": forward(M, True), "f64q-kv16": forward(M, True, kv16=True),
