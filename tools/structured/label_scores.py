@@ -27,6 +27,12 @@ import argparse, csv, json, os, sys, time
 
 import numpy as np
 
+# llama-cpp-python's ggml uses OpenMP, whose threads spin at each barrier: beside other
+# work on few cores a spinning thread holds the core its partner needs and every one of
+# the many small decodes here costs a time slice.  PASSIVE changes how threads wait, not
+# what they compute (tools/golden/llama_self_agreement.py does the same).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
