@@ -52,7 +52,7 @@ typedef struct packed_task {
     const slim_tensor *w;
     const char *xq;
     size_t xq_row;
-    const int16_t *xsum;
+    const void *xsum; /* Q4_0, Q8_0: slim_q4_0x16_prep's; Q4_K: int16 sums; else NULL */
     int64_t n_tokens;
     float *y;
 } packed_task;
@@ -68,13 +68,14 @@ static void packed_worker(void *arg, int ith, int nth) {
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
     switch (w->type) {
     case SLIM_DTYPE_Q4_0:
-        slim_q4_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        slim_q4_0x16_gemm(n, w->packed, g0, g1, t->xsum, t->n_tokens, t->y, rows);
         break;
     case SLIM_DTYPE_Q8_0:
-        slim_q8_0x16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        slim_q8_0x16_gemm(n, w->packed, g0, g1, t->xsum, t->n_tokens, t->y, rows);
         break;
     case SLIM_DTYPE_Q4_K:
-        slim_q4_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+        slim_q4_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, (const int16_t *)t->xsum,
+                          t->n_tokens, t->y, rows);
         break;
     case SLIM_DTYPE_Q6_K:
         slim_q6_kx16_gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->n_tokens, t->y, rows);
@@ -107,8 +108,8 @@ static void quantize_worker(void *arg, int ith, int nth) {
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
-    size_t held = 0;            /* bytes of converted activations at the start of the scratch */
-    const int16_t *xsum = NULL; /* their block sums for packed weights, past them */
+    size_t held = 0;         /* bytes of converted activations at the start of the scratch */
+    const void *xsum = NULL; /* for packed weights, past them: their sums or prepared copy */
     for (int i = 0; i < n_w; i++) {
         const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
         if (!tr || !tr->vec_dot)
@@ -145,17 +146,22 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
         }
         if (w[i]->packed && (w[i]->type == SLIM_DTYPE_Q4_0 || w[i]->type == SLIM_DTYPE_Q8_0 ||
                              w[i]->type == SLIM_DTYPE_Q4_K)) {
-            /* both keep one int16 of activation sums per 32 elements */
-            const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
+            /* Q4_K: one int16 of activation sums per 32 elements; Q4_0 and Q8_0: the
+             * activations copied as their kernel reads them */
+            const size_t sums = w[i]->type == SLIM_DTYPE_Q4_K
+                                    ? (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t)
+                                    : slim_q4_0x16_prep_size(n, n_tokens);
             const size_t at = (held + 63) & ~(size_t)63;
             if (at + sums > ex->scratch_size)
                 return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
                                   w[i]->name);
             if (!xsum) {
-                int16_t *s = (int16_t *)((char *)ex->scratch + at);
+                void *s = (char *)ex->scratch + at;
                 /* Q4_0 and Q8_0 share theirs (the same Q8_0 activations) */
-                (w[i]->type == SLIM_DTYPE_Q4_K ? slim_q4_kx16_xsum : slim_q4_0x16_xsum)(
-                    n, task.xq, task.xq_row, n_tokens, s);
+                if (w[i]->type == SLIM_DTYPE_Q4_K)
+                    slim_q4_kx16_xsum(n, task.xq, task.xq_row, n_tokens, s);
+                else
+                    slim_q4_0x16_prep(n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */
             }
