@@ -105,6 +105,26 @@ static void quantize_worker(void *arg, int ith, int nth) {
         q->from_float(q->x + tok * q->n, q->xq + (size_t)tok * q->xq_row, q->n);
 }
 
+typedef struct prep_task {
+    int64_t n, n_tokens;
+    const char *xq;
+    size_t xq_row;
+    char *xp;
+} prep_task;
+
+/* Q4_0/Q8_0 activations prepared for the repacked kernels: whole token tiles
+ * split across the threads (a tile's layout starts at its first token). */
+static void prep_worker(void *arg, int ith, int nth) {
+    const prep_task *p = arg;
+    const int64_t tiles = (p->n_tokens + SLIM_X16_TOKENS - 1) / SLIM_X16_TOKENS;
+    const int64_t t0 = tiles * ith / nth * SLIM_X16_TOKENS,
+                  t1 = tiles * (ith + 1) / nth * SLIM_X16_TOKENS;
+    const int64_t end = t1 < p->n_tokens ? t1 : p->n_tokens;
+    if (end > t0)
+        slim_q4_0x16_prep(p->n, p->xq + (size_t)t0 * p->xq_row, p->xq_row, end - t0,
+                          p->xp + slim_q4_0x16_prep_size(p->n, t0));
+}
+
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
@@ -160,7 +180,10 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                 /* Q4_0 and Q8_0 share theirs (the same Q8_0 activations) */
                 if (w[i]->type == SLIM_DTYPE_Q4_K)
                     slim_q4_kx16_xsum(n, task.xq, task.xq_row, n_tokens, s);
-                else
+                else if (n_tokens > SLIM_X16_TOKENS) {
+                    prep_task pp = {n, n_tokens, task.xq, task.xq_row, s};
+                    slim_threadpool_run(ex->pool, prep_worker, &pp);
+                } else
                     slim_q4_0x16_prep(n, task.xq, task.xq_row, n_tokens, s);
                 xsum = s;
                 held = at + sums; /* kept from the gemm work areas below */
