@@ -96,11 +96,8 @@ static inline __m512i bcast32(const void *p) {
 }
 
 /* One group of 16 rows x nc tokens (nc a compile-time constant in each copy).
- * The unsigned quants (q, 0..63) go through vpdpbusd; the -32 comes back by
- * starting sub-block j's sum at -32 * bsum_j (Q8_K's bsums), so that
- * sc_j * sub_j is sc_j * ((q - 32) . x) at once: the same exact int32 isum
- * as summing the offsets apart, one vpmulld per sub-block and no
- * vpdpwssd pass. */
+ * The unsigned quants (q, 0..63) go through vpdpbusd; the -32 comes back as
+ * 32 * sum_j sc_j * bsum_j (vpdpwssd of the scale pairs with Q8_K's bsums). */
 static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
                                                        const block_q6_Kx16 *w, const char *x,
                                                        size_t xs, float *y, int64_t ldy) {
@@ -110,10 +107,12 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
         acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++, w++) {
-        __m512i isum[Q6X16_C];
+        __m512i isum[Q6X16_C], msum[Q6X16_C];
 #pragma GCC unroll 4
-        for (int t = 0; t < nc; t++)
+        for (int t = 0; t < nc; t++) {
             isum[t] = _mm512_setzero_si512();
+            msum[t] = _mm512_setzero_si512();
+        }
 #pragma GCC unroll 1
         for (int hh = 0; hh < 4; hh++) { /* half h = hh / 2, chunks 4 (hh & 1) .. +3 */
             const int h = hh >> 1, c0 = 4 * (hh & 1);
@@ -141,12 +140,12 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
                 const block_q8_K *xb = (const block_q8_K *)(x + (size_t)t * xs) + b;
 #pragma GCC unroll 4
                 for (int s = 0; s < 4; s++) {
-                    const int j = 8 * h + 2 * s + (hh & 1);
-                    __m512i sub = _mm512_set1_epi32(-32 * xb->bsums[j]);
+                    __m512i sub = _mm512_setzero_si512();
 #pragma GCC unroll 4
                     for (int c = 0; c < 4; c++)
                         sub = _mm512_dpbusd_epi32(
                             sub, q[s][c], bcast32(xb->qs + 128 * h + 32 * s + 4 * (c0 + c)));
+                    const int j = 8 * h + 2 * s + (hh & 1);
                     const __m512i pair =
                         _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->sc[j / 2]));
                     const __m512i sc = j & 1 ? _mm512_srai_epi32(pair, 16)
@@ -155,11 +154,21 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
                 }
             }
         }
+#pragma GCC unroll 4
+        for (int t = 0; t < nc; t++) {
+            const block_q8_K *xb = (const block_q8_K *)(x + (size_t)t * xs) + b;
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                msum[t] = _mm512_dpwssd_epi32(
+                    msum[t], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->sc[i])),
+                    bcast32(xb->bsums + 2 * i));
+        }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w->d));
 #pragma GCC unroll 4
         for (int t = 0; t < nc; t++) {
             const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(x + (size_t)t * xs) + b)->d);
-            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            const __m512i tot = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(msum[t], 5));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(tot), acc[t]);
         }
     }
 #pragma GCC unroll 4
