@@ -65,16 +65,28 @@ void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
             }
 }
 
-void slim_q4_0x16_xsum(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
+size_t slim_q4_0x16_prep_size(int64_t n, int64_t n_tokens) {
+    return (size_t)n_tokens * (size_t)(n / SLIM_QK8_0) * 40;
+}
+
+void slim_q4_0x16_prep(int64_t n, const void *xq, size_t xs, int64_t n_tokens, void *xp) {
     const int64_t nb = n / SLIM_QK8_0;
-    for (int64_t t = 0; t < n_tokens; t++) {
-        const block_q8_0 *x = (const block_q8_0 *)((const char *)xq + (size_t)t * xs);
-        for (int64_t b = 0; b < nb; b++) {
-            int s = 0;
-            for (int j = 0; j < SLIM_QK8_0; j++)
-                s += x[b].qs[j];
-            xsum[t * nb + b] = (int16_t)(8 * s); /* |8 s| <= 8 * 32 * 128 = 32768: -32768 fits */
-        }
+    char *o = xp;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += SLIM_X16_TOKENS) {
+        const int nc = n_tokens - t0 < SLIM_X16_TOKENS ? (int)(n_tokens - t0) : SLIM_X16_TOKENS;
+        for (int64_t b = 0; b < nb; b++, o += 40 * nc)
+            for (int t = 0; t < nc; t++) {
+                const block_q8_0 *x =
+                    (const block_q8_0 *)((const char *)xq + (size_t)(t0 + t) * xs) + b;
+                int32_t sum = 0;
+                for (int j = 0; j < SLIM_QK8_0; j++)
+                    sum += x->qs[j];
+                const int32_t off = -8 * sum;
+                const float d = slim_fp16_to_f32(x->d);
+                memcpy(o + 32 * t, x->qs, 32);
+                memcpy(o + 32 * nc + 4 * t, &off, 4);
+                memcpy(o + 36 * nc + 4 * t, &d, 4);
+            }
     }
 }
 
@@ -120,28 +132,28 @@ void slim_q8_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 }
 
 #if X16_SIMD
-enum { X16_C = 8 }; /* tokens per register tile */
-
-static inline __m512i bcast32(const int8_t *p) {
+static inline __m512i bcast32(const void *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm512_set1_epi32(v);
 }
 
 /* One group of 16 rows x nc tokens (Q8 and nc compile-time constants in
- * each copy).  Q4_0: the unsigned nibbles; Q8_0: the quants + 128.  Either
- * way the offset (8 or 128 times the activation block's sum) is the token's
- * xsum, scaled. */
-static inline __attribute__((always_inline)) void tile(const int Q8, const int nc, int64_t nb,
-                                                       const char *w, const char *x, size_t xs,
-                                                       const int16_t *xsum, float *y, int64_t ldy) {
+ * each copy), xp at the tile's first block.  Q4_0: the unsigned nibbles;
+ * Q8_0: the quants + 128.  Either way the offset (8 or 128 times the
+ * activation block's sum) starts the token's integer sum.  The tokens' sums
+ * are interleaved chunk by chunk so that nc independent vpdpbusd chains are
+ * in flight (exact int32: the same isum in any order); the float steps stay
+ * one mul and one fma per row, token and block, in block order. */
+static inline __attribute__((always_inline)) void
+tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, float *y, int64_t ldy) {
     const size_t bsize = Q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
-    __m512 acc[X16_C];
+    __m512 acc[SLIM_X16_TOKENS];
 #pragma GCC unroll 8
-    for (int c = 0; c < nc; c++)
-        acc[c] = _mm512_setzero_ps();
+    for (int t = 0; t < nc; t++)
+        acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++, w += bsize) {
+    for (int64_t b = 0; b < nb; b++, w += bsize, xp += 40 * nc) {
         __m512i q[8]; /* the unsigned quants of 4 bytes x 16 rows, element order */
         if (Q8) {
 #pragma GCC unroll 8
@@ -155,17 +167,24 @@ static inline __attribute__((always_inline)) void tile(const int Q8, const int n
                 q[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)); /* d[16] */
+        const int8_t *xq = (const int8_t *)xp;
+        __m512i s[SLIM_X16_TOKENS];
 #pragma GCC unroll 8
         for (int t = 0; t < nc; t++) {
-            const block_q8_0 *xb = (const block_q8_0 *)(x + (size_t)t * xs) + b;
-            const int32_t off = xsum[t * nb + b]; /* 8 sum(x) */
-            __m512i s = _mm512_set1_epi32(Q8 ? -16 * off : -off);
+            const __m512i off = bcast32(xp + 32 * nc + 4 * t); /* -8 sum(x) */
+            s[t] = Q8 ? _mm512_slli_epi32(off, 4) : off;
+        }
 #pragma GCC unroll 8
-            for (int c = 0; c < 8; c++)
-                s = _mm512_dpbusd_epi32(s, q[c], bcast32(xb->qs + 4 * c));
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(slim_fp16_to_f32(xb->d)));
-            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[t]);
+        for (int c = 0; c < 8; c++)
+#pragma GCC unroll 8
+            for (int t = 0; t < nc; t++)
+                s[t] = _mm512_dpbusd_epi32(s[t], q[c], bcast32(xq + 32 * t + 4 * c));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)); /* d[16] */
+        const float *dx = (const float *)(xp + 36 * nc);
+#pragma GCC unroll 8
+        for (int t = 0; t < nc; t++) {
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t]));
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s[t]), acc[t]);
         }
     }
 #pragma GCC unroll 8
@@ -174,51 +193,78 @@ static inline __attribute__((always_inline)) void tile(const int Q8, const int n
 }
 
 static inline __attribute__((always_inline)) void gemm(const int Q8, int64_t n, const void *packed,
-                                                       int64_t g0, int64_t g1, const void *xq,
-                                                       size_t xs, const int16_t *xsum,
+                                                       int64_t g0, int64_t g1, const void *xp,
                                                        int64_t n_tokens, float *y, int64_t ldy) {
     const int64_t nb = n / SLIM_QK8_0;
     const size_t group = (size_t)nb * (Q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16));
-    const char *x = xq;
     for (int64_t g = g0; g < g1; g++) {
         const char *w = (const char *)packed + (size_t)g * group;
-        float *yg = y + g * SLIM_X16_ROWS;
-        int64_t t = 0;
-        for (; t + X16_C <= n_tokens; t += X16_C)
-            tile(Q8, X16_C, nb, w, x + (size_t)t * xs, xs, xsum + t * nb, yg + t * ldy, ldy);
-        const char *xt = x + (size_t)t * xs;
-        const int16_t *st = xsum + t * nb;
-        float *yt = yg + t * ldy;
-        switch (n_tokens - t) {
-        case 7: tile(Q8, 7, nb, w, xt, xs, st, yt, ldy); break;
-        case 6: tile(Q8, 6, nb, w, xt, xs, st, yt, ldy); break;
-        case 5: tile(Q8, 5, nb, w, xt, xs, st, yt, ldy); break;
-        case 4: tile(Q8, 4, nb, w, xt, xs, st, yt, ldy); break;
-        case 3: tile(Q8, 3, nb, w, xt, xs, st, yt, ldy); break;
-        case 2: tile(Q8, 2, nb, w, xt, xs, st, yt, ldy); break;
-        case 1: tile(Q8, 1, nb, w, xt, xs, st, yt, ldy); break;
-        default: break;
+        for (int64_t t = 0; t < n_tokens; t += SLIM_X16_TOKENS) {
+            const char *xt = (const char *)xp + (size_t)t * (size_t)nb * 40;
+            float *yt = y + g * SLIM_X16_ROWS + t * ldy;
+            switch (n_tokens - t < SLIM_X16_TOKENS ? n_tokens - t : SLIM_X16_TOKENS) {
+            case 8: tile(Q8, 8, nb, w, xt, yt, ldy); break;
+            case 7: tile(Q8, 7, nb, w, xt, yt, ldy); break;
+            case 6: tile(Q8, 6, nb, w, xt, yt, ldy); break;
+            case 5: tile(Q8, 5, nb, w, xt, yt, ldy); break;
+            case 4: tile(Q8, 4, nb, w, xt, yt, ldy); break;
+            case 3: tile(Q8, 3, nb, w, xt, yt, ldy); break;
+            case 2: tile(Q8, 2, nb, w, xt, yt, ldy); break;
+            default: tile(Q8, 1, nb, w, xt, yt, ldy); break;
+            }
         }
     }
 }
+_Static_assert(SLIM_X16_TOKENS == 8, "the switch above covers 1..8 tokens");
 
-void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
-    gemm(0, n, packed, g0, g1, xq, xs, xsum, n_tokens, y, ldy);
+void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
+                       int64_t n_tokens, float *y, int64_t ldy) {
+    gemm(0, n, packed, g0, g1, xp, n_tokens, y, ldy);
 }
 
-void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
-    gemm(1, n, packed, g0, g1, xq, xs, xsum, n_tokens, y, ldy);
+void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
+                       int64_t n_tokens, float *y, int64_t ldy) {
+    gemm(1, n, packed, g0, g1, xp, n_tokens, y, ldy);
 }
 #else
-void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
-    gemm_ref(0, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+/* No repacking at this level (slim_q4_0x16_available): a scalar loop over
+ * the prepared activations, with the reference's numerics. */
+static void gemm_prep(const int q8, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                      const void *xp, int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK8_0;
+    const size_t bsize = q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t t = 0; t < n_tokens; t++) {
+            const int64_t t0 = t - t % SLIM_X16_TOKENS;
+            const int nc = n_tokens - t0 < SLIM_X16_TOKENS ? (int)(n_tokens - t0) : SLIM_X16_TOKENS;
+            const char *xt = (const char *)xp + (size_t)t0 * (size_t)nb * 40;
+            const int i = (int)(t - t0);
+            for (int k = 0; k < SLIM_X16_ROWS; k++) {
+                float acc = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const void *w = (const char *)packed + (size_t)(g * nb + b) * bsize;
+                    const char *xb = xt + (size_t)b * 40 * (size_t)nc;
+                    int32_t isum = 0;
+                    float dx;
+                    for (int j = 0; j < SLIM_QK8_0; j++)
+                        isum += quant(q8, w, k, j) * (int8_t)xb[32 * i + j];
+                    memcpy(&dx, xb + 36 * nc + 4 * i, 4);
+                    const uint16_t dw =
+                        q8 ? ((const block_q8_0x16 *)w)->d[k] : ((const block_q4_0x16 *)w)->d[k];
+                    acc = fmaf(slim_fp16_to_f32(dw) * dx, (float)isum, acc);
+                }
+                y[t * ldy + g * SLIM_X16_ROWS + k] = acc;
+            }
+        }
 }
 
-void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
-    gemm_ref(1, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
+                       int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_prep(0, n, packed, g0, g1, xp, n_tokens, y, ldy);
+}
+
+void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
+                       int64_t n_tokens, float *y, int64_t ldy) {
+    gemm_prep(1, n, packed, g0, g1, xp, n_tokens, y, ldy);
 }
 #endif

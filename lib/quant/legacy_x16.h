@@ -46,29 +46,36 @@ SLIM_HIDDEN bool slim_q4_0x16_available(void);
 SLIM_HIDDEN void slim_q4_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
                                    void *dst);
 
-/* 8 * (sum of the quants) of each Q8_0 block of n_tokens activation rows
- * (xs bytes apart): xsum[t * (n / 32) + b], the -8 offset's share. */
-SLIM_HIDDEN void slim_q4_0x16_xsum(int64_t n, const void *xq, size_t xs, int64_t n_tokens,
-                                   int16_t *xsum);
+/* The activations as the kernels read them, built once per matmul from n_tokens
+ * Q8_0 rows (xs bytes apart) and shared by the threads: tokens in tiles of
+ * SLIM_X16_TOKENS (the last one ragged: nc tokens), per tile and block
+ *   qs[nc][32]   the tokens' quants
+ *   off[nc]      int32, -8 * the sum of the quants (the Q4_0 offset's share)
+ *   d[nc]        float, the block's scale
+ * 40 bytes per token and block.  Why: the kernel reads one sequential stream
+ * instead of one per token (and per token's sums), which the prefetcher
+ * keeps up with while the weights stream past.  A gemm over n_tokens tokens
+ * takes the prep of exactly those n_tokens rows. */
+enum { SLIM_X16_TOKENS = 8 };
+SLIM_HIDDEN size_t slim_q4_0x16_prep_size(int64_t n, int64_t n_tokens);
+SLIM_HIDDEN void slim_q4_0x16_prep(int64_t n, const void *xq, size_t xs, int64_t n_tokens,
+                                   void *xp);
 
 /* y[t * ldy + r] for the rows of groups [g0, g1) and tokens [0, n_tokens):
- * packed as slim_q4_0x16_pack wrote it, x Q8_0 rows xs bytes apart, xsum from
- * slim_q4_0x16_xsum. */
+ * packed as slim_q4_0x16_pack wrote it, xp from slim_q4_0x16_prep. */
 SLIM_HIDDEN void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1,
-                                   const void *xq, size_t xs, const int16_t *xsum, int64_t n_tokens,
-                                   float *y, int64_t ldy);
+                                   const void *xp, int64_t n_tokens, float *y, int64_t ldy);
 
 /* The same results computed one element at a time (tests). */
 SLIM_HIDDEN void slim_q4_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1,
                                        const void *xq, size_t xs, int64_t n_tokens, float *y,
                                        int64_t ldy);
 
-/* Q8_0: the same three (the sums are slim_q4_0x16_xsum's, shared). */
+/* Q8_0: the same (the activations are slim_q4_0x16_prep's, shared). */
 SLIM_HIDDEN void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t rows,
                                    void *dst);
 SLIM_HIDDEN void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1,
-                                   const void *xq, size_t xs, const int16_t *xsum, int64_t n_tokens,
-                                   float *y, int64_t ldy);
+                                   const void *xp, int64_t n_tokens, float *y, int64_t ldy);
 SLIM_HIDDEN void slim_q8_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1,
                                        const void *xq, size_t xs, int64_t n_tokens, float *y,
                                        int64_t ldy);

@@ -797,25 +797,25 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
 }
 
 /* Q4_0 and Q8_0 prefill on plain rows: each 16 rows are repacked into the
- * work area (legacy_x16.h's layout, after the tokens' block sums) and run
+ * work area (legacy_x16.h's layout, after the tokens' prepared copy) and run
  * through the repacked kernel, whose numerics the exact tiles share (so still
  * bitwise vec_dot), at its speed.  Returns the first row it did not do. */
 static int64_t zx16(const int F, int64_t n, const char *w, size_t ws, int64_t r0, int64_t r1,
                     const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,
                     size_t work_size) {
-    const size_t sums = ((size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t) + 63) & ~(size_t)63;
+    const size_t sums = (slim_q4_0x16_prep_size(n, n_tokens) + 63) & ~(size_t)63;
     const size_t rows = slim_dtype_row_size(F == Z_Q8_0 ? SLIM_DTYPE_Q8_0 : SLIM_DTYPE_Q4_0, n);
     if (!work || r1 - r0 < SLIM_X16_ROWS || sums + SLIM_X16_ROWS * rows > work_size) return r0;
-    int16_t *xsum = work;
+    void *xp = work;
     char *packed = (char *)work + sums;
-    slim_q4_0x16_xsum(n, x, xs, n_tokens, xsum);
+    slim_q4_0x16_prep(n, x, xs, n_tokens, xp);
     for (; r0 + SLIM_X16_ROWS <= r1; r0 += SLIM_X16_ROWS) {
         if (F == Z_Q8_0) {
             slim_q8_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
-            slim_q8_0x16_gemm(n, packed, 0, 1, x, xs, xsum, n_tokens, y + r0, ldy);
+            slim_q8_0x16_gemm(n, packed, 0, 1, xp, n_tokens, y + r0, ldy);
         } else {
             slim_q4_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
-            slim_q4_0x16_gemm(n, packed, 0, 1, x, xs, xsum, n_tokens, y + r0, ldy);
+            slim_q4_0x16_gemm(n, packed, 0, 1, xp, n_tokens, y + r0, ldy);
         }
     }
     return r0;

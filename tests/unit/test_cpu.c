@@ -287,13 +287,33 @@ typedef struct x16_format {
     int64_t lens[3];
 } x16_format;
 
-/* Q6_K's kernel takes no sums (Q8_K's bsums carry the offset): adapters. */
+/* Q6_K's kernel takes no sums (Q8_K's bsums carry the offset), nor Q4_0's and
+ * Q8_0's (their prepared activations carry them): adapters. */
 static void q6_k_no_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
     memset(xsum, 0x5A, sizeof(int16_t) * (size_t)(n / 32 * n_tokens)); /* must not be read */
 }
 static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
     K->q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+
+/* Q4_0 and Q8_0 take their activations prepared for exactly the tokens of
+ * the call (slim_q4_0x16_prep): adapters that prepare them from xq. */
+static void legacy_x16_gemm(bool q8, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                            const void *xq, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    void *xp = malloc(K->q4_0x16_prep_size(n, n_tokens));
+    ck_assert(xp);
+    K->q4_0x16_prep(n, xq, xs, n_tokens, xp);
+    (q8 ? K->q8_0x16_gemm : K->q4_0x16_gemm)(n, packed, g0, g1, xp, n_tokens, y, ldy);
+    free(xp);
+}
+static void q4_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    legacy_x16_gemm(false, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    legacy_x16_gemm(true, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 
 /* The repacked Q4_0, Q8_0, Q4_K and Q6_K kernels (quant/legacy_x16.h, q4_k_x16.h,
@@ -317,8 +337,8 @@ START_TEST(test_x16) {
          sizeof(block_q8_0),
          NULL,
          K->q4_0x16_pack,
-         K->q4_0x16_xsum,
-         K->q4_0x16_gemm,
+         q6_k_no_sums,
+         q4_0_gemm,
          K->q4_0x16_gemm_ref,
          {32, 96, 2080}},
         {SLIM_DTYPE_Q8_0,
@@ -328,8 +348,8 @@ START_TEST(test_x16) {
          sizeof(block_q8_0),
          NULL,
          K->q8_0x16_pack,
-         K->q4_0x16_xsum,
-         K->q8_0x16_gemm,
+         q6_k_no_sums,
+         q8_0_gemm,
          K->q8_0x16_gemm_ref,
          {32, 96, 2080}},
         {SLIM_DTYPE_Q4_K,

@@ -76,8 +76,9 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const size_t xs = xt == SLIM_DTYPE_F32 ? sizeof(float) * (size_t)n : slim_dtype_row_size(xt, n);
     char *xq = malloc(xs * (size_t)T);
     int16_t *xsum = malloc(sizeof(int16_t) * (size_t)(n / 32 * T));
+    void *xp = malloc(K->q4_0x16_prep_size(n, T)); /* Q4_0, Q8_0: prepared per call */
     char *work = aligned_alloc(64, 1u << 22);
-    if (!w || !p || !xf || !y || !yr || !xq || !xsum || !work) {
+    if (!w || !p || !xf || !y || !yr || !xq || !xsum || !xp || !work) {
         fprintf(stderr, "repack: out of memory\n");
         exit(1);
     }
@@ -92,7 +93,6 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     }
     if (type == SLIM_DTYPE_Q4_0 || type == SLIM_DTYPE_Q8_0) {
         (type == SLIM_DTYPE_Q4_0 ? K->q4_0x16_pack : K->q8_0x16_pack)(w, ws, n, rows, p);
-        K->q4_0x16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q4_K) {
         K->q4_kx16_pack(w, ws, n, rows, p);
         K->q4_kx16_xsum(n, xq, xs, T, xsum);
@@ -105,9 +105,9 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
 #define PACKED(nt, out, ldy, g1)                                                                   \
     do {                                                                                           \
         if (type == SLIM_DTYPE_Q4_0)                                                               \
-            K->q4_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
+            K->q4_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
         else if (type == SLIM_DTYPE_Q8_0)                                                          \
-            K->q8_0x16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
+            K->q8_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
         else if (type == SLIM_DTYPE_Q4_K)                                                          \
             K->q4_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q6_K)                                                          \
@@ -155,6 +155,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     free(yr);
     free(xq);
     free(xsum);
+    free(xp);
     free(work);
 }
 

@@ -13,12 +13,16 @@ typedef struct slim_cpu_packed_format {
     bool (*available)(void);
     size_t (*size)(int64_t n, int64_t rows); /* NULL: the file's bytes, reordered */
     void (*pack)(const void *src, size_t src_stride, int64_t n, int64_t rows, void *dst);
-    /* the activations' int16 sums per 32 elements the gemm reads (NULL: none) */
-    void (*xsum)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum);
+    /* The activations as the gemm reads them (Q4_0/Q8_0: a copy laid out for the kernel;
+     * Q4_K: int16 sums per 32 elements), made once per matmul and shared by the weights
+     * that follow on the same activations; prep NULL: the gemm reads xq alone. */
+    size_t (*prep_size)(int64_t n, int64_t n_tokens);
+    void (*prep)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, void *dst);
+    int32_t prep_tile; /* tokens per independently prepared tile, for threads (0: one piece) */
     /* y[t * ldy + r] for the rows of groups [g0, g1), tokens [0, n_tokens);
-     * xq rows xs bytes apart in the type's vec_dot_type */
+     * xq rows xs bytes apart in the type's vec_dot_type, prep from prep (or NULL) */
     void (*gemm)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
-                 const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy);
+                 const void *prep, int64_t n_tokens, float *y, int64_t ldy);
 } slim_cpu_packed_format;
 /* The repacked layout of a weight type, or NULL (none). */
 SLIM_HIDDEN const slim_cpu_packed_format *slim_cpu_packed_format_of(int type);

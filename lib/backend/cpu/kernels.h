@@ -35,7 +35,8 @@ typedef struct slim_cpu_kernels {
     slim_vec_dot_fn vec_dot_ref[SLIM_DTYPE_COUNT];
     SLIM_KERNEL_FN(slim_q4_0x16_available) q4_0x16_available;
     SLIM_KERNEL_FN(slim_q4_0x16_pack) q4_0x16_pack;
-    SLIM_KERNEL_FN(slim_q4_0x16_xsum) q4_0x16_xsum;
+    SLIM_KERNEL_FN(slim_q4_0x16_prep_size) q4_0x16_prep_size;
+    SLIM_KERNEL_FN(slim_q4_0x16_prep) q4_0x16_prep;
     SLIM_KERNEL_FN(slim_q4_0x16_gemm) q4_0x16_gemm;
     SLIM_KERNEL_FN(slim_q4_0x16_gemm_ref) q4_0x16_gemm_ref;
     SLIM_KERNEL_FN(slim_q8_0x16_pack) q8_0x16_pack;

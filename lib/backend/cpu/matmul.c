@@ -48,7 +48,7 @@ typedef struct packed_task {
     const slim_tensor *w;
     const char *xq;
     size_t xq_row;
-    const int16_t *xsum;
+    const void *prep; /* the format's prepared activations, or NULL */
     int64_t n_tokens;
     float *y;
 } packed_task;
@@ -60,7 +60,7 @@ static void packed_worker(void *arg, int ith, int nth) {
     const slim_cpu_packed_format *f = slim_cpu_packed_format_of(w->type);
     const int64_t n = w->ne[0], rows = w->ne[1], groups = rows / f->rows;
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    f->gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->xsum, t->n_tokens, t->y, rows);
+    f->gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->prep, t->n_tokens, t->y, rows);
 }
 
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
@@ -117,12 +117,35 @@ static void queue_packed(const slim_exec *ex, fused_task *f, packed_task pt) {
     f->n++;
 }
 
+typedef struct prep_task {
+    const slim_cpu_packed_format *f;
+    int64_t n, n_tokens;
+    const char *xq;
+    size_t xq_row;
+    char *xp;
+} prep_task;
+
+/* The activations prepared for a repacked kernel: whole token tiles split
+ * across the threads (a tile's layout starts at its first token). */
+static void prep_worker(void *arg, int ith, int nth) {
+    const prep_task *p = arg;
+    const int64_t tile = p->f->prep_tile, tiles = (p->n_tokens + tile - 1) / tile;
+    const int64_t t0 = tiles * ith / nth * tile, t1 = tiles * (ith + 1) / nth * tile;
+    const int64_t end = t1 < p->n_tokens ? t1 : p->n_tokens;
+    if (end > t0)
+        p->f->prep(p->n, p->xq + (size_t)t0 * p->xq_row, p->xq_row, end - t0,
+                   p->xp + p->f->prep_size(p->n, t0));
+}
+
 slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *const *w,
                             const float *x, int64_t n_tokens, float *const *y) {
     fused_task f = {0};
     slim_dtype converted = SLIM_DTYPE_COUNT; /* the vec_dot_type in the scratch, if any */
-    size_t held = 0;            /* bytes of converted activations at the start of the scratch */
-    const int16_t *xsum = NULL; /* their block sums for packed weights, past them */
+    size_t held = 0; /* bytes of converted activations at the start of the scratch */
+    /* for packed weights, past them: the activations as their kernel reads them, and the
+     * function that made them */
+    const void *prep = NULL;
+    void (*prep_of)(int64_t, const void *, size_t, int64_t, void *) = NULL;
     for (int i = 0; i < n_w; i++) {
         const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
         if (!tr || !tr->vec_dot) {
@@ -161,31 +184,35 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                     quantize_worker(&q, 0, 1);
                 converted = tr->vec_dot_type;
                 held = task.xq_row * (size_t)n_tokens;
-                xsum = NULL;
+                prep_of = NULL;
             }
             task.xq = xq;
         }
         if (w[i]->packed) {
             const slim_cpu_packed_format *pf = slim_cpu_packed_format_of(w[i]->type);
-            if (pf->xsum && !xsum) {
-                /* int16 activation sums per 32 elements, kept while the
-                 * activations are (Q4_0 and Q8_0 share theirs) */
-                const size_t sums = (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
+            if (pf->prep && prep_of != pf->prep) {
+                /* kept while the activations are (Q4_0 and Q8_0 share theirs) */
+                const size_t bytes = pf->prep_size(n, n_tokens);
                 const size_t at = (held + 63) & ~(size_t)63;
-                if (at + sums > ex->scratch_size) {
+                if (at + bytes > ex->scratch_size) {
                     flush(ex, &f);
                     return slim_error(SLIM_ERR_INTERNAL, "matmul: scratch too small for '%s'",
                                       w[i]->name);
                 }
-                flush(ex, &f); /* a queued gemm's work area may lie where the sums go */
-                int16_t *s = (int16_t *)((char *)ex->scratch + at);
-                pf->xsum(n, task.xq, task.xq_row, n_tokens, s);
-                xsum = s;
-                held = at + sums; /* kept from the gemm work areas below */
+                flush(ex, &f); /* a queued gemm's work area may lie where this goes */
+                char *s = (char *)ex->scratch + at;
+                if (pf->prep_tile && n_tokens > pf->prep_tile) {
+                    prep_task pp = {pf, n, n_tokens, task.xq, task.xq_row, s};
+                    slim_threadpool_run(ex->pool, prep_worker, &pp);
+                } else
+                    pf->prep(n, task.xq, task.xq_row, n_tokens, s);
+                prep_of = pf->prep;
+                prep = s;
+                held = at + bytes; /* kept from the gemm work areas below */
             }
             queue_packed(
                 ex, &f,
-                (packed_task){w[i], task.xq, task.xq_row, pf->xsum ? xsum : NULL, n_tokens, y[i]});
+                (packed_task){w[i], task.xq, task.xq_row, pf->prep ? prep : NULL, n_tokens, y[i]});
             continue;
         }
         /* the scratch past the activations: each thread's gemm work area */

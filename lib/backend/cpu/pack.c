@@ -3,7 +3,7 @@
  * that decided it): Q4_0, Q8_0, Q4_K and Q6_K in groups of 16 rows (AVX-512 VNNI builds), F16 and
  * BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
  * rows do not fill whole groups, stay as the file has them.  One table
- * (formats[], by weight type) holds each layout's pack, sums and gemm, so
+ * (formats[], by weight type) holds each layout's pack, activation preparation and gemm, so
  * matmul.c runs a packed weight without knowing its format. */
 #include <stdlib.h>
 #include <string.h>
@@ -17,37 +17,54 @@
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
-/* The repacked layouts' gemm behind one signature (xsum: NULL for the formats
- * without activation sums). */
+/* The repacked layouts' preparation and gemm behind one signature each. */
+static void q4_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q4_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q8_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static size_t q4_k_sums_size(int64_t n, int64_t n_tokens) {
+    return (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
+}
+static void q4_k_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, void *dst) {
+    slim_q4_kx16_xsum(n, xq, xs, n_tokens, dst);
+}
+static void q4_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q4_kx16_gemm(n, packed, g0, g1, xq, xs, prep, n_tokens, y, ldy);
+}
 static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
     slim_q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 static void f16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                     size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+                     size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
     slim_half_x64_gemm(false, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy);
 }
 static void bf16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
     slim_half_x64_gemm(true, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy);
 }
 
 /* Indexed by weight type; rows 0: no repacked layout. */
 static const slim_cpu_packed_format formats[SLIM_DTYPE_COUNT] = {
     [SLIM_DTYPE_Q4_0] = {SLIM_X16_ROWS, slim_q4_0x16_available, NULL, slim_q4_0x16_pack,
-                         slim_q4_0x16_xsum, slim_q4_0x16_gemm},
-    /* Q8_0 activations as Q4_0's: the same sums */
+                         slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q4_0_gemm},
+    /* Q8_0 activations as Q4_0's: the same preparation, shared */
     [SLIM_DTYPE_Q8_0] = {SLIM_X16_ROWS, slim_q4_0x16_available, NULL, slim_q8_0x16_pack,
-                         slim_q4_0x16_xsum, slim_q8_0x16_gemm},
+                         slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q8_0_gemm},
     [SLIM_DTYPE_Q4_K] = {SLIM_X16_ROWS, slim_q4_kx16_available, slim_q4_kx16_size,
-                         slim_q4_kx16_pack, slim_q4_kx16_xsum, slim_q4_kx16_gemm},
-    /* Q8_K's bsums serve: no sums of its own */
-    [SLIM_DTYPE_Q6_K] = {SLIM_X16_ROWS, slim_q6_kx16_available, NULL, slim_q6_kx16_pack, NULL,
-                         q6_k_gemm},
+                         slim_q4_kx16_pack, q4_k_sums_size, q4_k_sums, 0, q4_k_gemm},
+    /* Q8_K's bsums serve: nothing to prepare */
+    [SLIM_DTYPE_Q6_K] = {SLIM_X16_ROWS, slim_q6_kx16_available, NULL, slim_q6_kx16_pack, NULL, NULL,
+                         0, q6_k_gemm},
     [SLIM_DTYPE_F16] = {SLIM_X64_ROWS, slim_half_x64_available, NULL, slim_half_x64_pack, NULL,
-                        f16_gemm},
+                        NULL, 0, f16_gemm},
     [SLIM_DTYPE_BF16] = {SLIM_X64_ROWS, slim_half_x64_available, NULL, slim_half_x64_pack, NULL,
-                         bf16_gemm},
+                         NULL, 0, bf16_gemm},
 };
 
 const slim_cpu_packed_format *slim_cpu_packed_format_of(int type) {
