@@ -125,7 +125,10 @@ async def one(client: httpx.AsyncClient, model: str, req: dict) -> dict:
 
 
 async def level(url: str, model: str, reqs: list[dict], conc: int) -> dict:
-    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    # A connection per request: llama-server (cpp-httplib) may close a kept-alive
+    # connection just as the client reuses it ("Server disconnected without sending a
+    # response" on its summarize workload at c=1); loopback connects cost both servers alike.
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
         await one(client, model, {**reqs[0], "max_tokens": 2})  # warm-up
         sem = asyncio.Semaphore(conc)
