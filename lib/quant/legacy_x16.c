@@ -65,8 +65,14 @@ void slim_q8_0x16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
             }
 }
 
+/* Offsets in the prepared activations (the layout in legacy_x16.h), per
+ * block of a tile of nc tokens: the quants, then the sums, then the scales. */
+enum { PREP_BYTES = 40 }; /* per token and block */
+#define PREP_SUMS(nc) (32 * (nc))
+#define PREP_SCALES(nc) (36 * (nc))
+
 size_t slim_q4_0x16_prep_size(int64_t n, int64_t n_tokens) {
-    return (size_t)n_tokens * (size_t)(n / SLIM_QK8_0) * 40;
+    return (size_t)n_tokens * (size_t)(n / SLIM_QK8_0) * PREP_BYTES;
 }
 
 void slim_q4_0x16_prep(int64_t n, const void *xq, size_t xs, int64_t n_tokens, void *xp) {
@@ -74,7 +80,7 @@ void slim_q4_0x16_prep(int64_t n, const void *xq, size_t xs, int64_t n_tokens, v
     char *o = xp;
     for (int64_t t0 = 0; t0 < n_tokens; t0 += SLIM_X16_TOKENS) {
         const int nc = n_tokens - t0 < SLIM_X16_TOKENS ? (int)(n_tokens - t0) : SLIM_X16_TOKENS;
-        for (int64_t b = 0; b < nb; b++, o += 40 * nc)
+        for (int64_t b = 0; b < nb; b++, o += PREP_BYTES * nc)
             for (int t = 0; t < nc; t++) {
                 const block_q8_0 *x =
                     (const block_q8_0 *)((const char *)xq + (size_t)(t0 + t) * xs) + b;
@@ -84,8 +90,8 @@ void slim_q4_0x16_prep(int64_t n, const void *xq, size_t xs, int64_t n_tokens, v
                 const int32_t off = -8 * sum;
                 const float d = slim_fp16_to_f32(x->d);
                 memcpy(o + 32 * t, x->qs, 32);
-                memcpy(o + 32 * nc + 4 * t, &off, 4);
-                memcpy(o + 36 * nc + 4 * t, &d, 4);
+                memcpy(o + PREP_SUMS(nc) + 4 * t, &off, 4);
+                memcpy(o + PREP_SCALES(nc) + 4 * t, &d, 4);
             }
     }
 }
@@ -153,7 +159,7 @@ tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, floa
     for (int t = 0; t < nc; t++)
         acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++, w += bsize, xp += 40 * nc) {
+    for (int64_t b = 0; b < nb; b++, w += bsize, xp += PREP_BYTES * nc) {
         __m512i q[8]; /* the unsigned quants of 4 bytes x 16 rows, element order */
         if (Q8) {
 #pragma GCC unroll 8
@@ -171,7 +177,7 @@ tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, floa
         __m512i s[SLIM_X16_TOKENS];
 #pragma GCC unroll 8
         for (int t = 0; t < nc; t++) {
-            const __m512i off = bcast32(xp + 32 * nc + 4 * t); /* -8 sum(x) */
+            const __m512i off = bcast32(xp + PREP_SUMS(nc) + 4 * t); /* -8 sum(x) */
             s[t] = Q8 ? _mm512_slli_epi32(off, 4) : off;
         }
 #pragma GCC unroll 8
@@ -180,7 +186,7 @@ tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, floa
             for (int t = 0; t < nc; t++)
                 s[t] = _mm512_dpbusd_epi32(s[t], q[c], bcast32(xq + 32 * t + 4 * c));
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)); /* d[16] */
-        const float *dx = (const float *)(xp + 36 * nc);
+        const float *dx = (const float *)(xp + PREP_SCALES(nc));
 #pragma GCC unroll 8
         for (int t = 0; t < nc; t++) {
             const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t]));
@@ -200,7 +206,7 @@ static inline __attribute__((always_inline)) void gemm(const int Q8, int64_t n, 
     for (int64_t g = g0; g < g1; g++) {
         const char *w = (const char *)packed + (size_t)g * group;
         for (int64_t t = 0; t < n_tokens; t += SLIM_X16_TOKENS) {
-            const char *xt = (const char *)xp + (size_t)t * (size_t)nb * 40;
+            const char *xt = (const char *)xp + (size_t)t * (size_t)nb * PREP_BYTES;
             float *yt = y + g * SLIM_X16_ROWS + t * ldy;
             switch (n_tokens - t < SLIM_X16_TOKENS ? n_tokens - t : SLIM_X16_TOKENS) {
             case 8: tile(Q8, 8, nb, w, xt, yt, ldy); break;
@@ -217,6 +223,39 @@ static inline __attribute__((always_inline)) void gemm(const int Q8, int64_t n, 
 }
 _Static_assert(SLIM_X16_TOKENS == 8, "the switch above covers 1..8 tokens");
 
+#else
+/* No repacking at this level (slim_q4_0x16_available): a scalar loop over
+ * the prepared activations, with the reference's numerics. */
+static void gemm(const int q8, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                 const void *xp, int64_t n_tokens, float *y, int64_t ldy) {
+    const int64_t nb = n / SLIM_QK8_0;
+    const size_t bsize = q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t t = 0; t < n_tokens; t++) {
+            const int64_t t0 = t - t % SLIM_X16_TOKENS;
+            const int nc = n_tokens - t0 < SLIM_X16_TOKENS ? (int)(n_tokens - t0) : SLIM_X16_TOKENS;
+            const char *xt = (const char *)xp + (size_t)t0 * (size_t)nb * PREP_BYTES;
+            const int i = (int)(t - t0);
+            for (int k = 0; k < SLIM_X16_ROWS; k++) {
+                float acc = 0.0f;
+                for (int64_t b = 0; b < nb; b++) {
+                    const void *w = (const char *)packed + (size_t)(g * nb + b) * bsize;
+                    const char *xb = xt + (size_t)b * PREP_BYTES * (size_t)nc;
+                    int32_t isum = 0;
+                    float dx;
+                    for (int j = 0; j < SLIM_QK8_0; j++)
+                        isum += quant(q8, w, k, j) * (int8_t)xb[32 * i + j];
+                    memcpy(&dx, xb + PREP_SCALES(nc) + 4 * i, 4);
+                    const uint16_t dw =
+                        q8 ? ((const block_q8_0x16 *)w)->d[k] : ((const block_q4_0x16 *)w)->d[k];
+                    acc = fmaf(slim_fp16_to_f32(dw) * dx, (float)isum, acc);
+                }
+                y[t * ldy + g * SLIM_X16_ROWS + k] = acc;
+            }
+        }
+}
+#endif
+
 void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
                        int64_t n_tokens, float *y, int64_t ldy) {
     gemm(0, n, packed, g0, g1, xp, n_tokens, y, ldy);
@@ -226,45 +265,3 @@ void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, co
                        int64_t n_tokens, float *y, int64_t ldy) {
     gemm(1, n, packed, g0, g1, xp, n_tokens, y, ldy);
 }
-#else
-/* No repacking at this level (slim_q4_0x16_available): a scalar loop over
- * the prepared activations, with the reference's numerics. */
-static void gemm_prep(const int q8, int64_t n, const void *packed, int64_t g0, int64_t g1,
-                      const void *xp, int64_t n_tokens, float *y, int64_t ldy) {
-    const int64_t nb = n / SLIM_QK8_0;
-    const size_t bsize = q8 ? sizeof(block_q8_0x16) : sizeof(block_q4_0x16);
-    for (int64_t g = g0; g < g1; g++)
-        for (int64_t t = 0; t < n_tokens; t++) {
-            const int64_t t0 = t - t % SLIM_X16_TOKENS;
-            const int nc = n_tokens - t0 < SLIM_X16_TOKENS ? (int)(n_tokens - t0) : SLIM_X16_TOKENS;
-            const char *xt = (const char *)xp + (size_t)t0 * (size_t)nb * 40;
-            const int i = (int)(t - t0);
-            for (int k = 0; k < SLIM_X16_ROWS; k++) {
-                float acc = 0.0f;
-                for (int64_t b = 0; b < nb; b++) {
-                    const void *w = (const char *)packed + (size_t)(g * nb + b) * bsize;
-                    const char *xb = xt + (size_t)b * 40 * (size_t)nc;
-                    int32_t isum = 0;
-                    float dx;
-                    for (int j = 0; j < SLIM_QK8_0; j++)
-                        isum += quant(q8, w, k, j) * (int8_t)xb[32 * i + j];
-                    memcpy(&dx, xb + 36 * nc + 4 * i, 4);
-                    const uint16_t dw =
-                        q8 ? ((const block_q8_0x16 *)w)->d[k] : ((const block_q4_0x16 *)w)->d[k];
-                    acc = fmaf(slim_fp16_to_f32(dw) * dx, (float)isum, acc);
-                }
-                y[t * ldy + g * SLIM_X16_ROWS + k] = acc;
-            }
-        }
-}
-
-void slim_q4_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
-                       int64_t n_tokens, float *y, int64_t ldy) {
-    gemm_prep(0, n, packed, g0, g1, xp, n_tokens, y, ldy);
-}
-
-void slim_q8_0x16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xp,
-                       int64_t n_tokens, float *y, int64_t ldy) {
-    gemm_prep(1, n, packed, g0, g1, xp, n_tokens, y, ldy);
-}
-#endif
