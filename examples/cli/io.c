@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <locale.h>
 #include <langinfo.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #ifdef SLIM_CLI_LIBEDIT
 #include <histedit.h>
@@ -128,11 +132,74 @@ const char *cli_line_editor(void) {
 #endif
 }
 
+/* Wait until standard input has something to read; -1 (errno EINTR) on a
+ * Ctrl-C.  A read that checks the flag and then blocks loses a SIGINT that
+ * lands in between (libedit's own read does: the chat then waits for a key).
+ * Here SIGINT stays blocked from the check until ppoll() unblocks it
+ * atomically, so it was either seen or ends the wait.  The library's threads
+ * block signals, so the handler runs on this thread. */
+static int wait_stdin(void) {
+    for (;;) {
+        sigset_t intr, old;
+        sigemptyset(&intr);
+        sigaddset(&intr, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &intr, &old);
+        struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+        const int ready = cli_sigint ? (errno = EINTR, -1) : ppoll(&p, 1, NULL, &old);
+        const int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL); /* a pending SIGINT is handled here */
+        if (ready >= 0) return 0;
+        if (e == EINTR && !cli_sigint) continue; /* another signal: SIGWINCH */
+        errno = e;
+        return -1;
+    }
+}
+
+/* A terminal's line without stdio, so every wait goes through wait_stdin. */
+static ssize_t tty_getline(cli_reader *r) {
+    size_t n = 0;
+    for (;;) {
+        if (n + 256 > r->cap) {
+            char *b = realloc(r->line, r->cap * 2 + 256);
+            if (!b) return errno = ENOMEM, -1;
+            r->line = b, r->cap = r->cap * 2 + 256;
+        }
+        if (wait_stdin() < 0) return -1;
+        const ssize_t k = read(STDIN_FILENO, r->line + n, r->cap - n - 1);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN) && !cli_sigint) continue;
+        if (k < 0) return -1;
+        n += (size_t)k;
+        r->line[n] = '\0';
+        if (k == 0 || memchr(r->line + n - (size_t)k, '\n', (size_t)k))
+            return k == 0 && !n ? -1 : (ssize_t)n;
+    }
+}
+
 #ifdef SLIM_CLI_LIBEDIT
 static const char *el_prompt(EditLine *el) {
     cli_reader *r = NULL;
     el_get(el, EL_CLIENTDATA, &r);
     return r ? r->prompt : "";
+}
+
+static int el_read_char(EditLine *el, wchar_t *out) {
+    (void)el;
+    mbstate_t mbs;
+    memset(&mbs, 0, sizeof mbs);
+    for (;;) {
+        if (wait_stdin() < 0) return -1;
+        char byte;
+        const ssize_t k = read(STDIN_FILENO, &byte, 1);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN) && !cli_sigint) continue;
+        if (k <= 0) return (int)k;
+        const size_t got = mbrtowc(out, &byte, 1, &mbs);
+        if (got == (size_t)-2) continue; /* more bytes of this character */
+        if (got == (size_t)-1) {         /* not in the locale: pass the byte on */
+            memset(&mbs, 0, sizeof mbs);
+            *out = (wchar_t)(unsigned char)byte;
+        }
+        return 1;
+    }
 }
 #endif
 
@@ -156,6 +223,7 @@ cli_reader *cli_reader_open(const char *prompt) {
             el_set(r->el, EL_PROMPT, el_prompt);
             el_set(r->el, EL_EDITOR, "emacs");
             el_set(r->el, EL_SIGNAL, 1); /* restore the terminal around signals */
+            el_set(r->el, EL_GETCFN, el_read_char);
             el_set(r->el, EL_HIST, history, r->hist);
             el_source(r->el, NULL); /* ~/.editrc, as other libedit programs do */
         } else {
@@ -175,7 +243,13 @@ int cli_reader_get(cli_reader *r, const char **line, size_t *len) {
     if (r->el) {
         int count = 0;
         errno = 0;
+        /* el_gets prints the prompt before it makes the terminal raw: a ctrl-D
+         * typed in between is queued by the cooked terminal as an end-of-file
+         * mark, which reads as a NUL once raw, and the chat waits for ever.  Raw
+         * first, then the prompt. */
+        el_set(r->el, EL_PREP_TERM, 1);
         const char *s = el_gets(r->el, &count);
+        el_set(r->el, EL_PREP_TERM, 0);
         if (!s || count <= 0) {
             if (cli_sigint || errno == EINTR) {
                 el_reset(r->el);
@@ -206,14 +280,14 @@ int cli_reader_get(cli_reader *r, const char **line, size_t *len) {
         fflush(stderr);
     }
     errno = 0;
-    n = getline(&r->line, &r->cap, stdin);
+    n = r->tty ? tty_getline(r) : getline(&r->line, &r->cap, stdin);
     if (n < 0) {
         if (cli_sigint || errno == EINTR) {
             clearerr(stdin);
             if (r->tty) fputc('\n', stderr);
             return CLI_LINE_INTR;
         }
-        return ferror(stdin) ? CLI_LINE_ERR : CLI_LINE_EOF;
+        return (r->tty ? errno != 0 : ferror(stdin) != 0) ? CLI_LINE_ERR : CLI_LINE_EOF;
     }
     while (n > 0 && (r->line[n - 1] == '\n' || r->line[n - 1] == '\r'))
         r->line[--n] = '\0';

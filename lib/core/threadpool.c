@@ -15,6 +15,7 @@
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -162,6 +163,15 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+int slim_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits this mask */
+    const int rc = pthread_create(thread, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
 slim_status slim_threadpool_create(int n_threads, slim_threadpool **out) {
     *out = NULL;
     if (n_threads < 1 || n_threads > 1024)
@@ -191,7 +201,7 @@ slim_status slim_threadpool_create(int n_threads, slim_threadpool **out) {
         w->index = i;
         pthread_cond_init(&w->cv, NULL);
         pool->n_threads = i; /* workers started so far, for slim_threadpool_free */
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        if (slim_thread_start(&w->thread, worker_main, w) != 0) {
             pthread_cond_destroy(&w->cv);
             slim_threadpool_free(pool);
             return slim_error(SLIM_ERR_BACKEND, "threadpool: cannot start thread %d", i);

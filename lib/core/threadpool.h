@@ -5,7 +5,14 @@
 
 #include "core/error.h"
 
+#include <pthread.h>
+
 typedef struct slim_threadpool slim_threadpool;
+
+/* pthread_create with every signal blocked in the new thread: a library's threads must not take
+ * the program's asynchronous signals (a Ctrl-C handled on a worker cannot interrupt the main
+ * thread's blocking read).  Returns pthread_create's result. */
+SLIM_HIDDEN int slim_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* One run calls fn once for each part ith = 0 .. nth-1, where 1 <= nth <= the pool's size. A part
  * may run on any thread (the caller included) and one thread may run several parts one after

@@ -114,6 +114,7 @@ struct slim_engine {
 };
 
 #include "core/grow.h"
+#include "core/threadpool.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -868,7 +869,7 @@ static slim_status engine_start(slim_engine *e) {
     pthread_cond_init(&e->work, NULL);
     pthread_cond_init(&e->events, NULL);
     snapshot(e);
-    if (pthread_create(&e->thread, NULL, engine_main, e))
+    if (slim_thread_start(&e->thread, engine_main, e))
         return slim_error(SLIM_ERR_NOMEM, "slim_engine_create: cannot start the step thread");
     e->started = true;
     return SLIM_OK;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/grow.h"
+#include "core/threadpool.h"
 #include "runtime/constraint.h"
 
 slim_status slim_econ_attach(slim_sampler *s, const slim_request_params *p, int32_t n_vocab) {
@@ -94,7 +95,7 @@ void slim_econ_add(slim_econ *x, const slim_sampler *s) {
 void slim_econ_kick(slim_econ *x) {
     if (!x || !x->n_queued) return;
     if (!x->started) {
-        x->started = pthread_create(&x->thread, NULL, helper, x) == 0;
+        x->started = slim_thread_start(&x->thread, helper, x) == 0;
         if (!x->started) { /* no thread: the sampler computes the masks */
             for (size_t i = 0; i < x->n_queued; i++)
                 slim_constraint_free(x->queued[i].c);

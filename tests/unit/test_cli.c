@@ -843,6 +843,13 @@ static int pty_end(pty_session *s) {
     for (int i = 0; i < 6000 && pty_alive(s); i++)
         pty_wait(s, s->n, "\x01", 20);
     if (pty_alive(s)) {
+        /* Where it hangs, for the log: each thread's state and kernel wait channel. */
+        char cmd[160];
+        snprintf(cmd, sizeof cmd,
+                 "for t in /proc/%d/task/*; do echo \"$t $(cut -d' ' -f3 $t/stat) "
+                 "$(cat $t/wchan)\"; done >&2",
+                 (int)s->pid);
+        if (system(cmd) != 0) fprintf(stderr, "pty_end: no /proc for %d\n", (int)s->pid);
         kill(s->pid, SIGKILL);
         waitpid(s->pid, NULL, 0);
         s->status = 128 + SIGKILL;
