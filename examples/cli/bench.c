@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "eval.h"
 
 double cli_now_s(void) {
     struct timespec ts;
@@ -70,16 +71,10 @@ static unsigned long long weights_per_token(const slim_model *model) {
 }
 
 static void json_str(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    sbuf b = {0};
+    sb_json_str(&b, s, strlen(s));
+    fputs(b.oom ? "null" : b.p, stdout);
+    sb_free(&b);
 }
 
 static const char bench_usage[] =

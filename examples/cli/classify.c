@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "eval.h"
 
 static const char classify_usage[] =
     "usage: slim classify -m FILE --labels FILE [options] < INPUT\n"
@@ -28,134 +29,19 @@ static const char classify_usage[] =
     "  --logprobs           also \"logprobs\": each label's total log-probability\n"
     "  -t, -c, --no-mmap, --backend, --weight-type, --kv-type: as slim run\n";
 
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-} buf;
-
-static int put(buf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->n + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) return 0;
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return 1;
-}
-
-/* s as a JSON string literal. */
-static int put_json(buf *b, const char *s) {
-    int ok = put(b, "\"", 1);
-    for (; *s && ok; s++) {
-        const unsigned char c = (unsigned char)*s;
-        char e[8];
-        if (c == '"' || c == '\\')
-            e[0] = '\\', e[1] = (char)c, ok = put(b, e, 2);
-        else if (c == '\n')
-            ok = put(b, "\\n", 2);
-        else if (c < 0x20)
-            snprintf(e, sizeof e, "\\u%04x", c), ok = put(b, e, 6);
-        else
-            ok = put(b, s, 1);
-    }
-    return ok && put(b, "\"", 1);
-}
-
-static void put_utf8(buf *b, unsigned cp) {
-    char u[4];
-    size_t n;
-    if (cp < 0x80)
-        u[0] = (char)cp, n = 1;
-    else if (cp < 0x800)
-        u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), n = 2;
-    else if (cp < 0x10000)
-        u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 63)),
-        u[2] = (char)(0x80 | (cp & 63)), n = 3;
-    else
-        u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 63)),
-        u[2] = (char)(0x80 | (cp >> 6 & 63)), u[3] = (char)(0x80 | (cp & 63)), n = 4;
-    put(b, u, n);
-}
-
-static int hex4(const char *p, unsigned *v) {
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        const char c = p[i];
-        const int d = c >= '0' && c <= '9'   ? c - '0'
-                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                             : -1;
-        if (d < 0) return 0;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 1;
-}
-
-/* The "text" member of a one-line JSON object (a string), decoded into out;
- * 0 when the line has none. */
-static int json_text(const char *line, buf *out) {
-    const char *k = line;
-    while ((k = strstr(k, "\"text\""))) {
-        const char *p = k + 6;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != ':') {
-            k += 6;
-            continue;
-        }
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != '"') return 0;
-        out->n = 0;
-        put(out, "", 0);
-        for (p++; *p && *p != '"'; p++) {
-            if (*p != '\\') {
-                put(out, p, 1);
-                continue;
-            }
-            unsigned cp, lo;
-            switch (*++p) {
-            case 'n': put(out, "\n", 1); break;
-            case 't': put(out, "\t", 1); break;
-            case 'r': put(out, "\r", 1); break;
-            case 'b': put(out, "\b", 1); break;
-            case 'f': put(out, "\f", 1); break;
-            case 'u':
-                if (!hex4(p + 1, &cp)) return 0;
-                p += 4;
-                if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u' &&
-                    hex4(p + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                }
-                put_utf8(out, cp);
-                break;
-            case '\0': return 0;
-            default: put(out, p, 1); /* \" \\ \/ */
-            }
-        }
-        return *p == '"';
-    }
-    return 0;
-}
-
 /* The template with {text} and {labels} replaced. */
-static int fill(buf *b, const char *tmpl, const char *text, const char *labels) {
+static int fill(sbuf *b, const char *tmpl, const char *text, const char *labels) {
     b->n = 0;
-    int ok = put(b, "", 0);
-    for (const char *p = tmpl; *p && ok;) {
+    sb_add(b, "", 0);
+    for (const char *p = tmpl; *p;) {
         if (!strncmp(p, "{text}", 6))
-            ok = put(b, text, strlen(text)), p += 6;
+            sb_puts(b, text), p += 6;
         else if (!strncmp(p, "{labels}", 8))
-            ok = put(b, labels, strlen(labels)), p += 8;
+            sb_puts(b, labels), p += 8;
         else
-            ok = put(b, p++, 1);
+            sb_add(b, p++, 1);
     }
-    return ok;
+    return !b->oom;
 }
 
 int cli_classify(int argc, char **argv) {
@@ -207,7 +93,7 @@ int cli_classify(int argc, char **argv) {
     if (!ltext) return 1;
     char **labels = NULL, **cands = NULL;
     size_t n_labels = 0;
-    buf joined = {0};
+    sbuf joined = {0};
     for (char *s = ltext, *e; s < ltext + len; s = e + 1) {
         e = strchr(s, '\n');
         if (!e) e = ltext + len;
@@ -229,7 +115,7 @@ int cli_classify(int argc, char **argv) {
     slim_token *prev = NULL, *toks = NULL;
     size_t n_prev = 0, cap_toks = 0;
     slim_score_result *res = NULL;
-    buf prompt = {0}, text = {0}, out = {0}, rendered = {0};
+    sbuf prompt = {0}, out = {0}, rendered = {0};
     char *line = NULL;
     size_t line_cap = 0;
     if (!n_labels) {
@@ -250,7 +136,9 @@ int cli_classify(int argc, char **argv) {
             goto done;
         }
         snprintf(cands[i], n, "%s%s", prefix, labels[i]);
-        if ((i && !put(&joined, ", ", 2)) || !put(&joined, labels[i], strlen(labels[i]))) {
+        if (i) sb_puts(&joined, ", ");
+        sb_puts(&joined, labels[i]);
+        if (joined.oom) {
             rc = cli_fail("labels", SLIM_ERR_NOMEM);
             goto done;
         }
@@ -272,18 +160,22 @@ int cli_classify(int argc, char **argv) {
         while (*s == ' ' || *s == '\t')
             s++;
         const char *input = line;
+        ej *doc = NULL;
         if (*s == '{') {
-            if (!json_text(s, &text)) {
-                fprintf(stderr,
-                        "slim classify: input line %zu: a JSON object without a "
-                        "\"text\" string\n",
-                        n_in);
+            char err[160];
+            doc = ej_parse(s, strlen(s), err, sizeof err);
+            input = doc ? ej_str(ej_get(doc, "text")) : NULL;
+            if (!input) {
+                fprintf(stderr, "slim classify: input line %zu: %s\n", n_in,
+                        doc ? "a JSON object without a \"text\" string" : err);
+                ej_free(doc);
                 rc = 1;
                 break;
             }
-            input = text.p;
         }
-        if (!fill(&prompt, tmpl, input, joined.p ? joined.p : "")) {
+        const int filled = fill(&prompt, tmpl, input, joined.p ? joined.p : "");
+        ej_free(doc);
+        if (!filled) {
             rc = cli_fail("prompt", SLIM_ERR_NOMEM);
             break;
         }
@@ -350,27 +242,26 @@ int cli_classify(int argc, char **argv) {
             break;
         }
         out.n = 0;
-        int ok = put(&out, "{\"label\":", 9) && put_json(&out, labels[so.argmax]);
-        char num[64];
-        snprintf(num, sizeof num, ",\"probability\":%.6g,\"distribution\":{", res[so.argmax].prob);
-        ok = ok && put(&out, num, strlen(num));
-        for (size_t i = 0; i < n_labels && ok; i++) {
-            snprintf(num, sizeof num, ":%.6g", res[i].prob);
-            ok = (!i || put(&out, ",", 1)) && put_json(&out, labels[i]) &&
-                 put(&out, num, strlen(num));
+        sb_puts(&out, "{\"label\":");
+        sb_json_str(&out, labels[so.argmax], strlen(labels[so.argmax]));
+        sb_printf(&out, ",\"probability\":%.6g,\"distribution\":{", res[so.argmax].prob);
+        for (size_t i = 0; i < n_labels; i++) {
+            if (i) sb_puts(&out, ",");
+            sb_json_str(&out, labels[i], strlen(labels[i]));
+            sb_printf(&out, ":%.6g", res[i].prob);
         }
-        ok = ok && put(&out, "}", 1);
+        sb_puts(&out, "}");
         if (want_lp) {
-            ok = ok && put(&out, ",\"logprobs\":{", 13);
-            for (size_t i = 0; i < n_labels && ok; i++) {
-                snprintf(num, sizeof num, ":%.9g", res[i].logprob);
-                ok = (!i || put(&out, ",", 1)) && put_json(&out, labels[i]) &&
-                     put(&out, num, strlen(num));
+            sb_puts(&out, ",\"logprobs\":{");
+            for (size_t i = 0; i < n_labels; i++) {
+                if (i) sb_puts(&out, ",");
+                sb_json_str(&out, labels[i], strlen(labels[i]));
+                sb_printf(&out, ":%.9g", res[i].logprob);
             }
-            ok = ok && put(&out, "}", 1);
+            sb_puts(&out, "}");
         }
-        ok = ok && put(&out, "}\n", 2);
-        if (!ok) {
+        sb_puts(&out, "}\n");
+        if (out.oom) {
             rc = cli_fail("output", SLIM_ERR_NOMEM);
             break;
         }
@@ -387,11 +278,10 @@ done:
     free(res);
     free(labels);
     free(ltext);
-    free(joined.p);
-    free(prompt.p);
-    free(text.p);
-    free(out.p);
-    free(rendered.p);
+    sb_free(&joined);
+    sb_free(&prompt);
+    sb_free(&out);
+    sb_free(&rendered);
     free(line);
     free(prev);
     free(toks);

@@ -760,6 +760,64 @@ START_TEST(test_cli_chat_verbose) {
 }
 END_TEST
 
+/* slim classify: a plain line and the same text as a JSON object's top-level "text" member give
+ * the same output line (the member found by a parser, not by the first "text" in the line); the
+ * distribution covers every label and sums to 1; a malformed JSON line is an error naming the
+ * line and the position. */
+START_TEST(test_cli_classify) {
+    char labels[] = "/tmp/slim_test_cli_labels_XXXXXX", in[] = "/tmp/slim_test_cli_in_XXXXXX";
+    int lf = mkstemp(labels), inf = mkstemp(in);
+    ck_assert_int_ge(lf, 0);
+    ck_assert_int_ge(inf, 0);
+    const char *lt = "yes\nno\r\n\nok \"x\"\n";
+    ck_assert_int_eq(write(lf, lt, strlen(lt)), (ssize_t)strlen(lt));
+    close(lf);
+    const char *lines = "I love this, it is wonderful.\n"
+                        "{\"text\": \"I love this, it is wonderful.\"}\n"
+                        "{\"meta\": {\"text\": 5}, \"text\": \"I love this, it is wonderful.\"}\n"
+                        "{\"text\": \"caf\\u00e9 \\ud83d\\ude00\"}\n";
+    ck_assert_int_eq(write(inf, lines, strlen(lines)), (ssize_t)strlen(lines));
+    close(inf);
+    cli_result r = RUN_CLI_IO(in, NULL, "classify", "-m", SYNTH, "--labels", labels);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    char *out[4] = {0};
+    size_t n = 0;
+    for (char *p = r.out, *e; n < 4 && (e = strchr(p, '\n')); p = e + 1)
+        *e = '\0', out[n++] = p;
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(out[1], out[0]);
+    ck_assert_str_eq(out[2], out[0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *d = strstr(out[i], "\"distribution\":{");
+        ck_assert_msg(d != NULL, "%s", out[i]);
+        double sum = 0, v = 0;
+        const char *names[] = {"\"yes\":", "\"no\":", "\"ok \\\"x\\\"\":"};
+        for (int k = 0; k < 3; k++) {
+            const char *at = strstr(d, names[k]);
+            ck_assert_msg(at && sscanf(at + strlen(names[k]), "%lf", &v) == 1, "%s in %s", names[k],
+                          out[i]);
+            ck_assert(v >= 0 && v <= 1);
+            sum += v;
+        }
+        ck_assert_double_eq_tol(sum, 1.0, 1e-4);
+        ck_assert_msg(!strncmp(out[i], "{\"label\":\"", 10), "%s", out[i]);
+    }
+    cli_free(&r);
+    inf = open(in, O_WRONLY | O_TRUNC);
+    ck_assert_int_ge(inf, 0);
+    const char *bad = "fine\n{\"text\": \"no end\n";
+    ck_assert_int_eq(write(inf, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(inf);
+    r = RUN_CLI_IO(in, NULL, "classify", "-m", SYNTH, "--labels", labels);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "input line 2: 1:");
+    ck_assert_ptr_nonnull(strchr(r.out, '\n')); /* the first line was answered */
+    cli_free(&r);
+    unlink(labels);
+    unlink(in);
+}
+END_TEST
+
 /* ---- slim chat on a terminal: Ctrl-C, ctrl-D, line editing ---------------- */
 
 typedef struct pty_session {
@@ -999,6 +1057,7 @@ Suite *suite_cli(void) {
     tcase_add_test(tc, test_cli_unknown_options);
     tcase_add_test(tc, test_cli_version_option);
     tcase_add_test(tc, test_cli_chat_verbose);
+    tcase_add_test(tc, test_cli_classify);
     tcase_add_test(tc, test_cli_chat_interrupt);
     tcase_add_test(tc, test_cli_run_interrupt);
     tcase_add_test(tc, test_cli_chat_line_editing);
