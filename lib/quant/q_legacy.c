@@ -32,6 +32,8 @@
 #include "quant/blocks.h"
 #include "quant/dtype.h"
 #include "quant/legacy_x16.h"
+#include "quant/q4_1_x16.h"
+#include "quant/q5_x16.h"
 
 static inline float h2f(uint16_t h) { return slim_fp16_to_f32(h); }
 static inline uint16_t f2h(float f) { return slim_f32_to_fp16(f); }
@@ -258,7 +260,13 @@ static float vec_dot_q5_1_q8_1(int64_t n, const void *vw, const void *vx) {
             const int q1 = (int)((w[i].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4);
             isum += q0 * x[i].qs[j] + q1 * x[i].qs[j + 16];
         }
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+        /* the repacked kernel's numerics (q5_x16.h): the same bits packed or not */
+        sum = fmaf(h2f(w[i].d) * h2f(x[i].d), (float)isum, sum);
+        sum = fmaf(h2f(w[i].m), h2f(x[i].s), sum);
+#else
         sum += h2f(w[i].d) * h2f(x[i].d) * (float)isum + h2f(w[i].m) * h2f(x[i].s);
+#endif
     }
     return sum;
 }
@@ -551,12 +559,12 @@ GEMM_INLINE float zhsum(__m512 v) {
     return slim_hsum_f32x8(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
 }
 
-/* Q4_0 and Q8_0 keep the repacked kernels' numerics (legacy_x16.h): one float
- * per (row, token) in lane 0 of acc, acc = fma(d_w * d_x, isum, acc) block by
- * block with isum the block's exact integer dot, so a matrix gives the same
- * bits packed or not (tests/unit/test_repack_model.c).  The other formats sum
- * lane-wise and add the lanes at the end. */
-#define Z_EXACT(F) ((F) == Z_Q4_0 || (F) == Z_Q8_0)
+/* Every format keeps the repacked kernels' numerics (legacy_x16.h,
+ * q4_1_x16.h, q5_x16.h): one float per (row, token) in lane 0 of acc,
+ * acc = fma(d_w * d_x, isum, acc) block by block with isum the block's exact
+ * integer dot (Q4_1: then acc = fma(m_w, s_x, acc)), so a matrix gives the
+ * same bits packed or not (tests/unit/test_repack_model.c). */
+#define Z_EXACT(F) ((F) == Z_Q4_0 || (F) == Z_Q4_1 || (F) == Z_Q5_0 || (F) == Z_Q8_0)
 
 GEMM_INLINE __m512 zexact(__m512 acc, float d, float isum) { /* isum: exact in float */
     return _mm512_zextps128_ps512(_mm_set_ss(fmaf(d, isum, _mm512_cvtss_f32(acc))));
@@ -656,9 +664,16 @@ GEMM_INLINE void ztoks(const int F, const int two, int64_t i, const char *x, siz
                 t = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
                 const __m512 d = _mm512_mul_ps(dw[r], dx), f = _mm512_cvtepi32_ps(t);
                 acc[r][c] = zexact(acc[r][c], _mm512_cvtss_f32(d), _mm512_cvtss_f32(f));
-                if (two)
+                if (F == Z_Q4_1)
+                    acc[r][c] = zexact(acc[r][c], _mm512_cvtss_f32(mw[r]), _mm512_cvtss_f32(sx));
+                if (two) {
                     acc[r][c] = zexact(acc[r][c], _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)),
                                        _mm_cvtss_f32(_mm512_extractf32x4_ps(f, 2)));
+                    if (F == Z_Q4_1)
+                        acc[r][c] =
+                            zexact(acc[r][c], _mm_cvtss_f32(_mm512_extractf32x4_ps(mw[r], 2)),
+                                   _mm_cvtss_f32(_mm512_extractf32x4_ps(sx, 2)));
+                }
                 continue;
             }
             acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), _mm512_cvtepi32_ps(s), acc[r][c]);
@@ -718,7 +733,8 @@ DEFINE_GEMM(gemm_q4_1_direct, q4_1_tile, SLIM_QK4_1)
 DEFINE_GEMM(gemm_q5_0_direct, q5_0_tile, SLIM_QK5_0)
 DEFINE_GEMM(gemm_q8_0_direct, q8_0_tile, SLIM_QK8_0)
 
-/* Q4_1 and Q5_0 (Q4_0 and Q8_0 take zx16 below): each group of GEMM_R rows
+/* Unused while every format takes zx16 below (kept for a lane-wise format):
+ * each group of GEMM_R rows
  * is unpacked once (zrows, into the caller's work
  * buffer: one zpack per block pair, 1 KiB) and then every token group runs
  * over it, instead of unpacking the rows again for every GEMM_C tokens.  The
@@ -796,21 +812,37 @@ GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_
     }
 }
 
-/* Q4_0 and Q8_0 prefill on plain rows: each 16 rows are repacked into the
+/* Prefill on plain rows: each 16 rows are repacked into the
  * work area (legacy_x16.h's layout, after the tokens' prepared copy) and run
  * through the repacked kernel, whose numerics the exact tiles share (so still
  * bitwise vec_dot), at its speed.  Returns the first row it did not do. */
 static int64_t zx16(const int F, int64_t n, const char *w, size_t ws, int64_t r0, int64_t r1,
                     const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy, void *work,
                     size_t work_size) {
-    const size_t sums = (slim_q4_0x16_prep_size(n, n_tokens) + 63) & ~(size_t)63;
-    const size_t rows = slim_dtype_row_size(F == Z_Q8_0 ? SLIM_DTYPE_Q8_0 : SLIM_DTYPE_Q4_0, n);
+    const size_t sums =
+        ((F == Z_Q4_1 ? slim_q4_1x16_prep_size(n, n_tokens) : slim_q4_0x16_prep_size(n, n_tokens)) +
+         63) &
+        ~(size_t)63;
+    const size_t rows = slim_dtype_row_size(F == Z_Q8_0   ? SLIM_DTYPE_Q8_0
+                                            : F == Z_Q4_1 ? SLIM_DTYPE_Q4_1
+                                            : F == Z_Q5_0 ? SLIM_DTYPE_Q5_0
+                                                          : SLIM_DTYPE_Q4_0,
+                                            n);
     if (!work || r1 - r0 < SLIM_X16_ROWS || sums + SLIM_X16_ROWS * rows > work_size) return r0;
     void *xp = work;
     char *packed = (char *)work + sums;
-    slim_q4_0x16_prep(n, x, xs, n_tokens, xp);
+    if (F == Z_Q4_1)
+        slim_q4_1x16_prep(n, x, xs, n_tokens, xp);
+    else
+        slim_q4_0x16_prep(n, x, xs, n_tokens, xp);
     for (; r0 + SLIM_X16_ROWS <= r1; r0 += SLIM_X16_ROWS) {
-        if (F == Z_Q8_0) {
+        if (F == Z_Q4_1) {
+            slim_q4_1x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
+            slim_q4_1x16_gemm(n, packed, 0, 1, xp, n_tokens, y + r0, ldy);
+        } else if (F == Z_Q5_0) {
+            slim_q5_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
+            slim_q5_0x16_gemm(n, packed, 0, 1, xp, n_tokens, y + r0, ldy);
+        } else if (F == Z_Q8_0) {
             slim_q8_0x16_pack(w + (size_t)r0 * ws, ws, n, SLIM_X16_ROWS, packed);
             slim_q8_0x16_gemm(n, packed, 0, 1, xp, n_tokens, y + r0, ldy);
         } else {

@@ -232,9 +232,8 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
     }
 }
 
-/* Random Q4_0 / Q8_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16 scales of
- * mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers
- * write them. */
+/* Random Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16
+ * scales of mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers write them. */
 static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++) {
         const uint64_t r = rng_next();
@@ -245,6 +244,29 @@ static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
             block_q4_0 *b = (block_q4_0 *)blocks + i;
             b->d = d;
             for (int j = 0; j < SLIM_QK4_0 / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q4_1) { /* min: signed, some zero */
+            block_q4_1 *b = (block_q4_1 *)blocks + i;
+            b->d = d;
+            b->m =
+                (r & 60) == 0 ? 0 : slim_f32_to_fp16(-16 * slim_fp16_to_f32(d) * (float)rng_unif());
+            for (int j = 0; j < SLIM_QK4_1 / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q5_0) {
+            block_q5_0 *b = (block_q5_0 *)blocks + i;
+            b->d = d;
+            for (int j = 0; j < 4; j++)
+                b->qh[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK5_0 / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q5_1) {
+            block_q5_1 *b = (block_q5_1 *)blocks + i;
+            b->d = d;
+            b->m =
+                (r & 60) == 0 ? 0 : slim_f32_to_fp16(-32 * slim_fp16_to_f32(d) * (float)rng_unif());
+            for (int j = 0; j < 4; j++)
+                b->qh[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK5_1 / 2; j++)
                 b->qs[j] = (uint8_t)rng_next();
         } else if (type == SLIM_DTYPE_Q8_0) {
             block_q8_0 *b = (block_q8_0 *)blocks + i;
@@ -311,13 +333,37 @@ static void q4_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
     legacy_x16_gemm(false, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
+/* Q4_1, Q5_1 (Q8_1 activations: Q4_1's preparation) and Q5_0 (Q4_0's) */
+static void q8_1_x16_gemm(int type, int64_t n, const void *packed, int64_t g0, int64_t g1,
+                          const void *xq, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+    const bool q8_1 = type != SLIM_DTYPE_Q5_0;
+    void *xp = malloc(q8_1 ? K->q4_1x16_prep_size(n, n_tokens) : K->q4_0x16_prep_size(n, n_tokens));
+    ck_assert(xp);
+    (q8_1 ? K->q4_1x16_prep : K->q4_0x16_prep)(n, xq, xs, n_tokens, xp);
+    (type == SLIM_DTYPE_Q4_1   ? K->q4_1x16_gemm
+     : type == SLIM_DTYPE_Q5_0 ? K->q5_0x16_gemm
+                               : K->q5_1x16_gemm)(n, packed, g0, g1, xp, n_tokens, y, ldy);
+    free(xp);
+}
+static void q4_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    q8_1_x16_gemm(SLIM_DTYPE_Q4_1, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q5_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    q8_1_x16_gemm(SLIM_DTYPE_Q5_0, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q5_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    q8_1_x16_gemm(SLIM_DTYPE_Q5_1, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
 static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
     legacy_x16_gemm(true, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 
-/* The repacked Q4_0, Q8_0, Q4_K and Q6_K kernels (quant/legacy_x16.h, q4_k_x16.h,
- * q6_k_x16.h) for
+/* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K kernels
+ * (quant/legacy_x16.h, q4_1_x16.h, q5_x16.h, q4_k_x16.h, q6_k_x16.h) for
  * several row lengths, 16 and 48 rows and 1 to 17 tokens (full and ragged
  * token tiles):
  * - the SIMD kernel is bitwise its scalar reference;
@@ -340,6 +386,39 @@ START_TEST(test_x16) {
          q6_k_no_sums,
          q4_0_gemm,
          K->q4_0x16_gemm_ref,
+         {32, 96, 2080}},
+        {SLIM_DTYPE_Q4_1,
+         SLIM_DTYPE_Q8_1,
+         SLIM_QK4_1,
+         sizeof(block_q4_1),
+         sizeof(block_q8_1),
+         NULL,
+         K->q4_1x16_pack,
+         q6_k_no_sums,
+         q4_1_gemm,
+         K->q4_1x16_gemm_ref,
+         {32, 96, 2080}},
+        {SLIM_DTYPE_Q5_0,
+         SLIM_DTYPE_Q8_0,
+         SLIM_QK5_0,
+         sizeof(block_q5_0),
+         sizeof(block_q8_0),
+         NULL,
+         K->q5_0x16_pack,
+         q6_k_no_sums,
+         q5_0_gemm,
+         K->q5_0x16_gemm_ref,
+         {32, 96, 2080}},
+        {SLIM_DTYPE_Q5_1,
+         SLIM_DTYPE_Q8_1,
+         SLIM_QK5_1,
+         sizeof(block_q5_1),
+         sizeof(block_q8_1),
+         NULL,
+         K->q5_1x16_pack,
+         q6_k_no_sums,
+         q5_1_gemm,
+         K->q5_1x16_gemm_ref,
          {32, 96, 2080}},
         {SLIM_DTYPE_Q8_0,
          SLIM_DTYPE_Q8_0,
@@ -420,16 +499,33 @@ START_TEST(test_x16) {
                 for (int64_t r = 0; r < rows; r++) {
                     const char *row = w + (size_t)r * ws;
                     wt_tr->to_float(row, wf, n);
-                    memcpy(w0, row, ws); /* Q4_K without its mins: the d sc q part alone */
+                    memcpy(w0, row, ws); /* Q4_K, Q4_1 without mins: the d sc q part alone */
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_K && b < nb; b++)
                         ((block_q4_K *)w0)[b].dmin = 0;
+                    for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_1 && b < nb; b++)
+                        ((block_q4_1 *)w0)[b].m = 0;
+                    for (int64_t b = 0; F->type == SLIM_DTYPE_Q5_1 && b < nb; b++)
+                        ((block_q5_1 *)w0)[b].m = 0;
                     wt_tr->to_float(w0, pf, n);
                     for (int64_t t = 0; t < T; t++) {
                         double want = 0, mag = 0;
+                        /* Q4_1's min meets the activations through Q8_1's s
+                         * (fp16 of d * sum(q), as llama.cpp's): the reference takes it too */
+                        const bool q41 = F->type == SLIM_DTYPE_Q4_1 || F->type == SLIM_DTYPE_Q5_1;
                         for (int64_t i = 0; i < n; i++) {
                             const double xv = xd[t * n + i];
-                            want += (double)wf[i] * xv;
-                            mag += (fabs((double)pf[i]) + fabs((double)pf[i] - wf[i])) * fabs(xv);
+                            want += (q41 ? (double)pf[i] : (double)wf[i]) * xv;
+                            mag += (fabs((double)pf[i]) + (q41 ? 0 : fabs((double)pf[i] - wf[i]))) *
+                                   fabs(xv);
+                        }
+                        for (int64_t b = 0; q41 && b < nb; b++) {
+                            const double m = slim_fp16_to_f32(F->type == SLIM_DTYPE_Q4_1
+                                                                  ? ((const block_q4_1 *)row)[b].m
+                                                                  : ((const block_q5_1 *)row)[b].m);
+                            const double sx =
+                                slim_fp16_to_f32(((const block_q8_1 *)(xq + (size_t)t * xs))[b].s);
+                            want += m * sx;
+                            mag += fabs(m * sx);
                         }
                         const double got = y[t * rows + r], tol = ldexp(mag, -20) + 1e-30;
                         tl[t * rows + r] = 2 * tol;
@@ -582,7 +678,8 @@ START_TEST(test_cpu_level) {
     ck_assert_int_eq(level, want);
     ck_assert(k->quant_has_simd() == (level >= SLIM_CPU_AVX2));
     const bool x16 = level == SLIM_CPU_AVX512;
-    ck_assert(k->q4_0x16_available() == x16 && k->q4_kx16_available() == x16 &&
+    ck_assert(k->q4_0x16_available() == x16 && k->q4_1x16_available() == x16 &&
+              k->q5_x16_available() == x16 && k->q4_kx16_available() == x16 &&
               k->q6_kx16_available() == x16 && k->half_x64_available() == x16);
     slim_tensor w = {.name = "w", .type = SLIM_DTYPE_Q4_0, .ne = {64, 16, 1, 1}};
     ck_assert((slim_cpu_packed_size(&w) > 0) == x16);

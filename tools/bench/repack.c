@@ -1,12 +1,13 @@
 /* repack: the CPU's repacked matmul kernels against the plain row kernels
  * they replace, one thread, weights far larger than the caches.
  *
- * For each format (Q4_0, Q8_0, Q4_K, Q6_K, F16) a random matrix of about 256 MiB
+ * For each format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, F16) a random matrix of about 256 MiB
  * with rows of n elements (-n, default 2048) is timed two ways:
  *   decode: one token; plain = the traits' vec_dot per row, packed = the
  *           repacked kernel over all row groups (what slim_cpu_matmul runs);
  *   prefill: -T tokens (default 64); plain = the traits' gemm over 16-row
- *           tiles with a work area, packed = the repacked kernel;
+ *           tiles with a work area (no gemm: vec_dot per row and token),
+ *           packed = the repacked kernel;
  * best of -r runs (default 5), as ns per weight row and GB/s of weights.
  * Before timing, the packed results of the first group are checked bitwise
  * against the kernel's scalar reference (the unit tests do the full checks).
@@ -50,6 +51,9 @@ static void fill(slim_dtype type, char *w, size_t bytes, size_t block) {
     for (size_t off = 0; off + block <= bytes; off += block) {
         char *b = w + off;
         if (type == SLIM_DTYPE_Q4_0) ((block_q4_0 *)b)->d = small;
+        if (type == SLIM_DTYPE_Q4_1) ((block_q4_1 *)b)->d = ((block_q4_1 *)b)->m = small;
+        if (type == SLIM_DTYPE_Q5_0) ((block_q5_0 *)b)->d = small;
+        if (type == SLIM_DTYPE_Q5_1) ((block_q5_1 *)b)->d = ((block_q5_1 *)b)->m = small;
         if (type == SLIM_DTYPE_Q8_0) ((block_q8_0 *)b)->d = small;
         if (type == SLIM_DTYPE_Q4_K) ((block_q4_K *)b)->d = ((block_q4_K *)b)->dmin = small;
         if (type == SLIM_DTYPE_Q6_K) ((block_q6_K *)b)->d = small;
@@ -76,7 +80,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const size_t xs = xt == SLIM_DTYPE_F32 ? sizeof(float) * (size_t)n : slim_dtype_row_size(xt, n);
     char *xq = malloc(xs * (size_t)T);
     int16_t *xsum = malloc(sizeof(int16_t) * (size_t)(n / 32 * T));
-    void *xp = malloc(K->q4_0x16_prep_size(n, T)); /* Q4_0, Q8_0: prepared per call */
+    /* Q4_0, Q8_0, Q4_1, Q5_0, Q5_1: prepared per call (the same size) */
+    void *xp = malloc(K->q4_0x16_prep_size(n, T));
     char *work = aligned_alloc(64, 1u << 22);
     if (!w || !p || !xf || !y || !yr || !xq || !xsum || !xp || !work) {
         fprintf(stderr, "repack: out of memory\n");
@@ -93,6 +98,10 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     }
     if (type == SLIM_DTYPE_Q4_0 || type == SLIM_DTYPE_Q8_0) {
         (type == SLIM_DTYPE_Q4_0 ? K->q4_0x16_pack : K->q8_0x16_pack)(w, ws, n, rows, p);
+    } else if (type == SLIM_DTYPE_Q4_1) {
+        K->q4_1x16_pack(w, ws, n, rows, p);
+    } else if (type == SLIM_DTYPE_Q5_0 || type == SLIM_DTYPE_Q5_1) {
+        (type == SLIM_DTYPE_Q5_0 ? K->q5_0x16_pack : K->q5_1x16_pack)(w, ws, n, rows, p);
     } else if (type == SLIM_DTYPE_Q4_K) {
         K->q4_kx16_pack(w, ws, n, rows, p);
         K->q4_kx16_xsum(n, xq, xs, T, xsum);
@@ -106,6 +115,12 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     do {                                                                                           \
         if (type == SLIM_DTYPE_Q4_0)                                                               \
             K->q4_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
+        else if (type == SLIM_DTYPE_Q4_1)                                                          \
+            K->q4_1x16_gemm(n, p, 0, g1, (K->q4_1x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
+        else if (type == SLIM_DTYPE_Q5_0)                                                          \
+            K->q5_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
+        else if (type == SLIM_DTYPE_Q5_1)                                                          \
+            K->q5_1x16_gemm(n, p, 0, g1, (K->q4_1x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
         else if (type == SLIM_DTYPE_Q8_0)                                                          \
             K->q8_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
         else if (type == SLIM_DTYPE_Q4_K)                                                          \
@@ -119,6 +134,9 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     float *yc = malloc(sizeof(float) * (size_t)(group * T));
     PACKED(T, yc, group, 1);
     if (type == SLIM_DTYPE_Q4_0) K->q4_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q4_1) K->q4_1x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q5_0) K->q5_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q5_1) K->q5_1x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q8_0) K->q8_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q4_K) K->q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q6_K) K->q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
@@ -134,8 +152,15 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
         double t1 = now();
         PACKED(1, y, rows, groups);
         double t2 = now();
-        for (int64_t row = 0; row < rows; row += 16)
-            tr->gemm(n, w, ws, row, row + 16, xq, xs, T, y, rows, work, 1u << 22);
+        for (int64_t row = 0; row < rows; row += 16) {
+            if (tr->gemm) {
+                tr->gemm(n, w, ws, row, row + 16, xq, xs, T, y, rows, work, 1u << 22);
+                continue;
+            }
+            for (int64_t t = 0; t < T; t++) /* no gemm (Q5_1): vec_dot per row and token */
+                for (int64_t k = row; k < row + 16; k++)
+                    y[t * rows + k] = tr->vec_dot(n, w + (size_t)k * ws, xq + (size_t)t * xs);
+        }
         double t3 = now();
         PACKED(T, y, rows, groups);
         double t4 = now();
@@ -182,8 +207,8 @@ int main(int argc, char **argv) {
            (long long)n, (long long)T, reps);
     printf("| format | n | decode ns/row plain / packed | decode GB/s plain / packed | prefill "
            "ns/row plain / packed | packed vs its reference |\n|---|---|---|---|---|---|\n");
-    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K,
-                                SLIM_DTYPE_F16};
+    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1,
+                                SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K, SLIM_DTYPE_F16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         run(types[i], n, T, reps);
     return 0;

@@ -14,6 +14,8 @@
 #include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
+#include "quant/q4_1_x16.h"
+#include "quant/q5_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
@@ -39,6 +41,19 @@ typedef struct slim_cpu_kernels {
     SLIM_KERNEL_FN(slim_q4_0x16_prep) q4_0x16_prep;
     SLIM_KERNEL_FN(slim_q4_0x16_gemm) q4_0x16_gemm;
     SLIM_KERNEL_FN(slim_q4_0x16_gemm_ref) q4_0x16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q4_1x16_available) q4_1x16_available;
+    SLIM_KERNEL_FN(slim_q4_1x16_pack) q4_1x16_pack;
+    SLIM_KERNEL_FN(slim_q4_1x16_prep_size) q4_1x16_prep_size;
+    SLIM_KERNEL_FN(slim_q4_1x16_prep) q4_1x16_prep;
+    SLIM_KERNEL_FN(slim_q4_1x16_gemm) q4_1x16_gemm;
+    SLIM_KERNEL_FN(slim_q4_1x16_gemm_ref) q4_1x16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q5_x16_available) q5_x16_available;
+    SLIM_KERNEL_FN(slim_q5_0x16_pack) q5_0x16_pack;
+    SLIM_KERNEL_FN(slim_q5_0x16_gemm) q5_0x16_gemm;
+    SLIM_KERNEL_FN(slim_q5_0x16_gemm_ref) q5_0x16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q5_1x16_pack) q5_1x16_pack;
+    SLIM_KERNEL_FN(slim_q5_1x16_gemm) q5_1x16_gemm;
+    SLIM_KERNEL_FN(slim_q5_1x16_gemm_ref) q5_1x16_gemm_ref;
     SLIM_KERNEL_FN(slim_q8_0x16_pack) q8_0x16_pack;
     SLIM_KERNEL_FN(slim_q8_0x16_gemm) q8_0x16_gemm;
     SLIM_KERNEL_FN(slim_q8_0x16_gemm_ref) q8_0x16_gemm_ref;

@@ -1,10 +1,10 @@
 /* Weight placement for the CPU: which matmul weights are repacked at load
  * into the layout of a faster kernel (docs/PERFORMANCE.md has the figures
- * that decided it): Q4_0, Q8_0, Q4_K and Q6_K in groups of 16 rows (AVX-512 VNNI builds), F16 and
- * BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
- * rows do not fill whole groups, stay as the file has them.  One table
- * (formats[], by weight type) holds each layout's pack, activation preparation and gemm, so
- * matmul.c runs a packed weight without knowing its format. */
+ * that decided it): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K in groups of 16 rows (AVX-512 VNNI
+ * builds), F16 and BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose rows
+ * do not fill whole groups, stay as the file has them.  One table (formats[], by weight type) holds
+ * each layout's pack, activation preparation and gemm, so matmul.c runs a packed weight without
+ * knowing its format. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +14,8 @@
 #include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
+#include "quant/q4_1_x16.h"
+#include "quant/q5_x16.h"
 #include "quant/q4_k_x16.h"
 #include "quant/q6_k_x16.h"
 
@@ -21,6 +23,18 @@
 static void q4_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
     slim_q4_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static void q4_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q4_1x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static void q5_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q5_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static void q5_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q5_1x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
@@ -53,6 +67,14 @@ static void bf16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
 static const slim_cpu_packed_format formats[SLIM_DTYPE_COUNT] = {
     [SLIM_DTYPE_Q4_0] = {SLIM_X16_ROWS, slim_q4_0x16_available, NULL, slim_q4_0x16_pack,
                          slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q4_0_gemm},
+    /* Q8_1 activations in Q4_0's layout, the sum slot holding s */
+    [SLIM_DTYPE_Q4_1] = {SLIM_X16_ROWS, slim_q4_1x16_available, NULL, slim_q4_1x16_pack,
+                         slim_q4_1x16_prep_size, slim_q4_1x16_prep, SLIM_X16_TOKENS, q4_1_gemm},
+    /* Q5_0, Q5_1: Q4_0's and Q4_1's preparations, shared */
+    [SLIM_DTYPE_Q5_0] = {SLIM_X16_ROWS, slim_q5_x16_available, NULL, slim_q5_0x16_pack,
+                         slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q5_0_gemm},
+    [SLIM_DTYPE_Q5_1] = {SLIM_X16_ROWS, slim_q5_x16_available, NULL, slim_q5_1x16_pack,
+                         slim_q4_1x16_prep_size, slim_q4_1x16_prep, SLIM_X16_TOKENS, q5_1_gemm},
     /* Q8_0 activations as Q4_0's: the same preparation, shared */
     [SLIM_DTYPE_Q8_0] = {SLIM_X16_ROWS, slim_q4_0x16_available, NULL, slim_q8_0x16_pack,
                          slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q8_0_gemm},
