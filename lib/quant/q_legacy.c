@@ -733,85 +733,6 @@ DEFINE_GEMM(gemm_q4_1_direct, q4_1_tile, SLIM_QK4_1)
 DEFINE_GEMM(gemm_q5_0_direct, q5_0_tile, SLIM_QK5_0)
 DEFINE_GEMM(gemm_q8_0_direct, q8_0_tile, SLIM_QK8_0)
 
-/* Unused while every format takes zx16 below (kept for a lane-wise format):
- * each group of GEMM_R rows
- * is unpacked once (zrows, into the caller's work
- * buffer: one zpack per block pair, 1 KiB) and then every token group runs
- * over it, instead of unpacking the rows again for every GEMM_C tokens.  The
- * same operations per (row, token) pair as ztile: bitwise vec_dot.  Without
- * a large enough work buffer, or with few tokens, the direct tiles run. */
-typedef struct zpack {
-    __m512i q[GEMM_R], aux[GEMM_R];
-    __m512 d[GEMM_R], m[GEMM_R];
-} zpack;
-
-GEMM_INLINE void zgemm(const int F, int64_t nb, const char *w, size_t ws, int64_t r0, int64_t r1,
-                       const char *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
-                       zpack *pk) {
-    int64_t r = r0;
-    for (; r + GEMM_R <= r1; r += GEMM_R) {
-        const char *wr = w + (size_t)r * ws;
-        int64_t p = 0;
-        for (; 2 * p + 1 < nb; p++)
-            zrows(F, 1, 2 * p, wr, ws, GEMM_R, pk[p].q, pk[p].aux, pk[p].d, pk[p].m);
-        if (nb & 1) zrows(F, 0, 2 * p, wr, ws, GEMM_R, pk[p].q, pk[p].aux, pk[p].d, pk[p].m);
-        for (int64_t t = 0; t < n_tokens; t += GEMM_C) {
-            const char *xt = x + (size_t)t * xs;
-            float *yt = y + t * ldy + r;
-            __m512 acc[GEMM_R][GEMM_C];
-            if (n_tokens - t >= GEMM_C) {
-#pragma GCC unroll 4
-                for (int i = 0; i < GEMM_R; i++)
-#pragma GCC unroll 4
-                    for (int c = 0; c < GEMM_C; c++)
-                        acc[i][c] = _mm512_setzero_ps();
-                for (p = 0; 2 * p + 1 < nb; p++)
-                    ztoks(F, 1, 2 * p, xt, xs, GEMM_R, GEMM_C, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
-                          acc);
-                if (nb & 1)
-                    ztoks(F, 0, 2 * p, xt, xs, GEMM_R, GEMM_C, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
-                          acc);
-#pragma GCC unroll 4
-                for (int i = 0; i < GEMM_R; i++)
-#pragma GCC unroll 4
-                    for (int c = 0; c < GEMM_C; c++)
-                        yt[c * ldy + i] = zout(F, acc[i][c]);
-                continue;
-            }
-            for (int64_t c = t; c < n_tokens; c++, xt += xs, yt += ldy) { /* the last few */
-#pragma GCC unroll 4
-                for (int i = 0; i < GEMM_R; i++)
-                    acc[i][0] = _mm512_setzero_ps();
-                for (p = 0; 2 * p + 1 < nb; p++)
-                    ztoks(F, 1, 2 * p, xt, xs, GEMM_R, 1, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
-                          acc);
-                if (nb & 1)
-                    ztoks(F, 0, 2 * p, xt, xs, GEMM_R, 1, pk[p].q, pk[p].aux, pk[p].d, pk[p].m,
-                          acc);
-#pragma GCC unroll 4
-                for (int i = 0; i < GEMM_R; i++)
-                    yt[i] = zout(F, acc[i][0]);
-            }
-        }
-    }
-    if (r < r1) { /* fewer than GEMM_R rows left */
-        switch (F) {
-        case Z_Q4_0:
-            gemm_q4_0_direct(nb * SLIM_QK4_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
-            break;
-        case Z_Q4_1:
-            gemm_q4_1_direct(nb * SLIM_QK4_1, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
-            break;
-        case Z_Q5_0:
-            gemm_q5_0_direct(nb * SLIM_QK5_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
-            break;
-        default:
-            gemm_q8_0_direct(nb * SLIM_QK8_0, w, ws, r, r1, x, xs, n_tokens, y, ldy, NULL, 0);
-            break;
-        }
-    }
-}
-
 /* Prefill on plain rows: each 16 rows are repacked into the
  * work area (legacy_x16.h's layout, after the tokens' prepared copy) and run
  * through the repacked kernel, whose numerics the exact tiles share (so still
@@ -853,28 +774,19 @@ static int64_t zx16(const int F, int64_t n, const char *w, size_t ws, int64_t r0
     return r0;
 }
 
-#define Z_GEMM(fmt, name, F, QK)                                                                   \
+#define Z_GEMM(fmt, name, F)                                                                       \
     static void gemm_##name(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,           \
                             const void *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,     \
                             void *work, size_t work_size) {                                        \
-        const int64_t nb = n / (QK);                                                               \
-        if (Z_EXACT(F)) {                                                                          \
-            r0 = zx16(F, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work, work_size);              \
-            if (r0 < r1) gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);  \
-            return;                                                                                \
-        }                                                                                          \
-        if (!work || ((uintptr_t)work & 63) || n_tokens < 2 * GEMM_C ||                            \
-            (size_t)((nb + 1) / 2) * sizeof(zpack) > work_size) {                                  \
-            gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);               \
-            return;                                                                                \
-        }                                                                                          \
-        zgemm(F, nb, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work);                                \
+        _Static_assert(Z_EXACT(F), "every format's gemm takes the exact 16-row path");             \
+        r0 = zx16(F, n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, work, work_size);                  \
+        if (r0 < r1) gemm_##fmt##_direct(n, w, ws, r0, r1, x, xs, n_tokens, y, ldy, NULL, 0);      \
     }
 
-Z_GEMM(q4_0, q4_0_q8_0, Z_Q4_0, SLIM_QK4_0)
-Z_GEMM(q4_1, q4_1_q8_1, Z_Q4_1, SLIM_QK4_1)
-Z_GEMM(q5_0, q5_0_q8_0, Z_Q5_0, SLIM_QK5_0)
-Z_GEMM(q8_0, q8_0_q8_0, Z_Q8_0, SLIM_QK8_0)
+Z_GEMM(q4_0, q4_0_q8_0, Z_Q4_0)
+Z_GEMM(q4_1, q4_1_q8_1, Z_Q4_1)
+Z_GEMM(q5_0, q5_0_q8_0, Z_Q5_0)
+Z_GEMM(q8_0, q8_0_q8_0, Z_Q8_0)
 
 #define VEC_DOT_Q4_0 vec_dot_q4_0_z
 #define VEC_DOT_Q4_1 vec_dot_q4_1_z
