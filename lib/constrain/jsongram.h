@@ -1,5 +1,5 @@
-/* JSON building blocks over the grammar builder, shared by json_object and
- * the JSON Schema compiler (compile.c). */
+/* JSON building blocks over the grammar builder (jsongram.c), shared by
+ * json_object (compile.c), the regex compiler and the JSON Schema compiler. */
 #ifndef SLIM_CONSTRAIN_JSONGRAM_H
 #define SLIM_CONSTRAIN_JSONGRAM_H
 

@@ -9,8 +9,6 @@
 #include <sys/stat.h>
 
 #include "backend/backend.h"
-#include "core/bigalloc.h"
-#include "core/grow.h"
 #include "quant/dtype.h"
 
 static bool get_i32(const slim_gguf *g, const char *arch, const char *key, int32_t *out) {
@@ -180,24 +178,6 @@ static void copy_str(char *dst, size_t cap, slim_gguf_str s) {
     dst[n] = '\0';
 }
 
-size_t slim_model_tensors(slim_model *m, slim_tensor **out) {
-    slim_tensor *top[] = {&m->tok_embd,   &m->output_norm, &m->output,
-                          &m->rope_freqs, &m->rope_long,   &m->rope_short};
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++, n++)
-        if (out) out[n] = top[i];
-    for (int32_t il = 0; il < m->hp.n_layer; il++) {
-        slim_layer *l = &m->layers[il];
-        slim_tensor *per[] = {&l->attn_norm, &l->wq,     &l->wk,     &l->wv,
-                              &l->wo,        &l->q_norm, &l->k_norm, &l->post_attn_norm,
-                              &l->bq,        &l->bk,     &l->bv,     &l->ffn_norm,
-                              &l->w_gate,    &l->w_up,   &l->w_down, &l->post_ffn_norm};
-        for (size_t i = 0; i < sizeof per / sizeof per[0]; i++, n++)
-            if (out) out[n] = per[i];
-    }
-    return n;
-}
-
 static size_t tensor_bytes(const slim_tensor *t) { return t->nb[1] * (size_t)t->ne[1]; }
 
 /* Sorts idx[0..n) by all[idx[i]]->data, stable (a bottom-up merge sort through
@@ -361,20 +341,6 @@ static slim_status place_weights(slim_model *m, int32_t backend) {
     free(off);
     free(all);
     return st;
-}
-
-void *slim_model_alloc(slim_model *m, size_t bytes) {
-    if (!slim_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned)) {
-        slim_error(SLIM_ERR_NOMEM, "model: out of memory");
-        return NULL;
-    }
-    void *p = slim_bigalloc(bytes);
-    if (!p) {
-        slim_error(SLIM_ERR_NOMEM, "model: out of memory (%zu bytes)", bytes);
-        return NULL;
-    }
-    m->owned[m->n_owned++] = p;
-    return p;
 }
 
 /* Quantize at load: every weight matrix converted to `type` (llama-quantize's

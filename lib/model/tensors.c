@@ -1,12 +1,15 @@
 /* The registry of architecture descriptors, and binding a model's weights
  * from its descriptor's tensor table (arch/tables.c) for the GGUF loader, the
- * Hugging Face loader, the GGUF writer and the LoRA loader alike. */
+ * Hugging Face loader, the GGUF writer and the LoRA loader alike; the list of
+ * a model's weight views and the memory it owns. */
 #include <stdio.h>
 #include <string.h>
 
 #include <stdlib.h>
 
+#include "core/bigalloc.h"
 #include "core/error.h"
+#include "core/grow.h"
 #include "model/model.h"
 
 static const slim_arch *const all_archs[] = {&slim_arch_gemma, &slim_arch_gemma2, &slim_arch_gemma3,
@@ -103,6 +106,39 @@ slim_tensor *slim_model_slot(slim_model *m, slim_wslot slot, int il) {
     case SLIM_W_POST_FFN_NORM: return &l->post_ffn_norm;
     default: return NULL; /* fused (bound as views) or none */
     }
+}
+
+size_t slim_model_tensors(slim_model *m, slim_tensor **out) {
+    slim_tensor *top[] = {&m->tok_embd,   &m->output_norm, &m->output,
+                          &m->rope_freqs, &m->rope_long,   &m->rope_short};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++, n++)
+        if (out) out[n] = top[i];
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        slim_layer *l = &m->layers[il];
+        slim_tensor *per[] = {&l->attn_norm, &l->wq,     &l->wk,     &l->wv,
+                              &l->wo,        &l->q_norm, &l->k_norm, &l->post_attn_norm,
+                              &l->bq,        &l->bk,     &l->bv,     &l->ffn_norm,
+                              &l->w_gate,    &l->w_up,   &l->w_down, &l->post_ffn_norm};
+        for (size_t i = 0; i < sizeof per / sizeof per[0]; i++, n++)
+            if (out) out[n] = per[i];
+    }
+    return n;
+}
+
+/* Below model.c and load_hf.c, which both fill the model through it. */
+void *slim_model_alloc(slim_model *m, size_t bytes) {
+    if (!slim_grow((void **)&m->owned, &m->cap_owned, m->n_owned + 1, sizeof *m->owned)) {
+        slim_error(SLIM_ERR_NOMEM, "model: out of memory");
+        return NULL;
+    }
+    void *p = slim_bigalloc(bytes);
+    if (!p) {
+        slim_error(SLIM_ERR_NOMEM, "model: out of memory (%zu bytes)", bytes);
+        return NULL;
+    }
+    m->owned[m->n_owned++] = p;
+    return p;
 }
 
 static bool is_global(slim_wslot s) { return s >= SLIM_W_TOK_EMBD && s < SLIM_W_ATTN_NORM; }

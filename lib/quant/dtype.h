@@ -39,11 +39,12 @@ typedef struct slim_dtype_traits {
     slim_gemm_fn gemm;       /* optional multi-token vec_dot (NULL: use vec_dot) */
 } slim_dtype_traits;
 
-/* Traits of a type, or NULL if the id is not a type slim knows. */
+/* Traits of a type at the active CPU level (backend/cpu/dispatch.c), or NULL
+ * if the id is not a type slim knows. */
 SLIM_HIDDEN const slim_dtype_traits *slim_dtype_traits_of(int type);
 
-/* Bytes of a row of n elements; 0 if n is not a multiple of the block size.
- * The caller has checked that the type is known. */
+/* Bytes of a row of n elements; 0 if n is not a multiple of the block size
+ * or the type is unknown.  Names and sizes are dtype.c's, the same at every level. */
 SLIM_HIDDEN size_t slim_dtype_row_size(slim_dtype type, int64_t n);
 
 SLIM_HIDDEN const char *slim_dtype_name(int type); /* "?" for unknown ids */
@@ -51,7 +52,7 @@ SLIM_HIDDEN const char *slim_dtype_name(int type); /* "?" for unknown ids */
 /* ---- added by the quant module ------------------------------------------- */
 
 /* The per-type traits, defined next to their code (float.c, q_legacy.c, q_k.c)
- * and gathered per CPU level in backend/cpu/kernels.c; outside the kernels'
+ * and gathered per CPU level in backend/cpu/traits.c; outside the kernels'
  * files, use slim_dtype_traits_of() (in a dispatch build these names are local
  * to each level's objects). */
 SLIM_HIDDEN extern const slim_dtype_traits slim_traits_f32, slim_traits_f16, slim_traits_bf16;

@@ -119,9 +119,8 @@ static double hf_check(const char *dir, const char *golden_path, double tol, int
     return rel;
 }
 
-/* qwen3's golden is llama.cpp's logits of the same weights (tools/golden/
- * gen_synthetic.py --hf qwen3; tests/data/hf/README.md), the others
- * transformers'. */
+/* Every golden is transformers' logits (qwen3's checkpoint is tools/golden/
+ * gen_synthetic.py --hf qwen3's, its golden gen_hf.py's; tests/data/hf/README.md). */
 static const char *const hf_cases[] = {"llama",  "llama_tied", "mistral",   "qwen2", "gemma",
                                        "gemma2", "gemma3",     "gemma3_mm", "phi3",  "qwen3"};
 enum { HF_N_CASES = sizeof hf_cases / sizeof hf_cases[0] };

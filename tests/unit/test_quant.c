@@ -147,6 +147,7 @@ START_TEST(test_traits_table) {
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         ck_assert_ptr_null(slim_dtype_traits_of(unknown[i]));
         ck_assert_str_eq(slim_dtype_name(unknown[i]), "?");
+        ck_assert_uint_eq(slim_dtype_row_size((slim_dtype)unknown[i], 256), 0);
     }
     /* formats slim quantizes to */
     const int has_from[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16, SLIM_DTYPE_Q4_0,

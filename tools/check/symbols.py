@@ -6,28 +6,13 @@ the built objects (`nm`), which file defines and which uses each global
 symbol of the library (the SLIM_HIDDEN ones and the public slim_*), so an
 edge A -> B means "A calls or reads something B defines".  Every strongly
 connected set of more than one file is a cycle: printed with the symbols on
-its edges; exit 1 if any is not one of the KNOWN ones below.  In the run-time dispatch build the CPU kernels'
-files are read from the baseline level's objects.
+its edges; exit 1 if there is any.  In the run-time dispatch build the CPU
+kernels' files are read from the baseline level's objects.
 Usage: python3 tools/check/symbols.py [BUILD_DIR]   (default: build)
 """
 import os
 import subprocess
 import sys
-
-
-# Cycles known when this check came (issue 18) and left to their owners: a
-# cycle passes while its files are a subset of one of these; any other fails.
-# Remove an entry when its cycle is gone.
-KNOWN = [
-    # the run-time CPU dispatch: each level's table (kernels.c) points at the
-    # ops, which find their traits through dispatch.c's active table
-    {"lib/backend/cpu/cpu.c", "lib/backend/cpu/dispatch.c", "lib/backend/cpu/kernels.c",
-     "lib/backend/cpu/matmul.c", "lib/backend/cpu/pack.c", "lib/quant/dtype.c"},
-    # the JSON-schema and regex compilers share compile.c's builder
-    {"lib/constrain/compile.c", "lib/constrain/regex.c", "lib/constrain/schema.c"},
-    # the Hugging Face loader allocates through the model it fills
-    {"lib/model/load_hf.c", "lib/model/model.c"},
-]
 
 
 def objects(build):
@@ -103,19 +88,15 @@ def main():
                 graph[src].add(dst)
                 why.setdefault((src, dst), []).append(s)
     comps = cycles(graph)
-    bad = 0
     for comp in comps:
-        known = any(set(comp) <= k for k in KNOWN)
-        bad += not known
-        print(("known " if known else "") + "symbol cycle among " + ", ".join(comp) + ":")
+        print("symbol cycle among " + ", ".join(comp) + ":")
         for a in comp:
             for b in comp:
                 if (a, b) in why:
                     print(f"  {a} -> {b}: {', '.join(sorted(why[(a, b)]))}")
     edges = sum(len(v) for v in graph.values())
-    print(f"symbols: {len(objs)} objects, {edges} file-to-file uses, {len(comps)} cycles "
-          f"({len(comps) - bad} known, {bad} new)")
-    return 1 if bad else 0
+    print(f"symbols: {len(objs)} objects, {edges} file-to-file uses, {len(comps)} cycles")
+    return 1 if comps else 0
 
 
 if __name__ == "__main__":

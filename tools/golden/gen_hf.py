@@ -15,6 +15,9 @@ convert_lora_to_gguf.py.
 usage:
   .venv/bin/python tools/golden/gen_hf.py                 # write tests/data/hf/*
   .venv/bin/python tools/golden/gen_hf.py --only llama,phi3
+  .venv/bin/python tools/golden/gen_hf.py --only qwen3    # the checkpoint is
+        gen_synthetic.py --hf qwen3's; this compares transformers with the
+        llama.cpp logits that script wrote and replaces them with transformers'
   .venv/bin/python tools/golden/gen_hf.py --verify        # write nothing; reload every
         checkpoint/adapter with transformers/PEFT and compare with golden.bin,
         and show how far each feature moves the logits (feature switched off)
@@ -282,6 +285,10 @@ CASES = {
     "phi3": dict(cfg=cfg_phi3, cls="Phi3ForCausalLM",
                  lora=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
                  lora2=["qkv_proj", "down_proj"], rslora=(False, True)),
+    # the checkpoint is gen_synthetic.py's (the synthetic GGUF's weights under
+    # their Hugging Face names); only its golden.bin is transformers' (here)
+    "qwen3": dict(cfg=None, cls="Qwen3ForCausalLM", lora=None,
+                  external="tools/golden/gen_synthetic.py --hf qwen3"),
 }
 
 # Config changes that switch one feature off, for --verify's report of how
@@ -301,6 +308,7 @@ FEATURES = {
         "global linear rope -> default": lambda c: c.rope_parameters["full_attention"].update(rope_type="default"),
         "local theta 1e4 -> 1e6": lambda c: c.rope_parameters["sliding_attention"].update(rope_theta=1e6),
     },
+    "qwen3": {"rope_theta 1e6 -> 1e4": lambda c: c.rope_parameters.update(rope_theta=1e4)},
     "phi3": {
         "sliding_window -> none": lambda c: setattr(c, "sliding_window", None),
         "long -> short factors (orig 32 -> 64)": lambda c: (
@@ -481,9 +489,32 @@ def stats(name, logits, base=None):
     return s
 
 
+def generate_external(case, spec):
+    """A checkpoint another script wrote (spec["external"]): its golden.bin
+    becomes transformers' logits of the same tokens.  The golden.bin found
+    there (llama.cpp's when fresh from that script) is compared first."""
+    case_dir = os.path.join(OUT, case)
+    gpath = os.path.join(case_dir, "golden.bin")
+    if not os.path.exists(gpath):
+        sys.exit(f"{case}: no {gpath}; run {spec['external']} first")
+    toks, before = read_golden(gpath)
+    toks = [int(t) for t in toks]
+    got = logits_of(load(case_dir, spec), toks)
+    d = float(np.abs(got - before).max())
+    top = int((got.argmax(1) == before.argmax(1)).sum())
+    print(f"{case} (checkpoint from {spec['external']})")
+    print(f"  transformers vs the golden.bin there: max|diff|/std {d / before.std():.3g}"
+          f"  top-1 agree {top}/{len(toks)}")
+    write_golden(gpath, toks, got)
+    stats("base", got)
+    return {}
+
+
 def generate(case, spec, src):
     from transformers import set_seed
 
+    if spec.get("external"):
+        return generate_external(case, spec)
     set_seed(0)
     case_dir = os.path.join(OUT, case)
     if os.path.isdir(case_dir):
@@ -522,8 +553,6 @@ def generate(case, spec, src):
 
 
 def verify(case, spec, llama_cpp, src):
-    from peft import PeftModel
-
     case_dir = os.path.join(OUT, case)
     toks, gold = read_golden(os.path.join(case_dir, "golden.bin"))
     got = logits_of(load(case_dir, spec), toks)
@@ -540,6 +569,8 @@ def verify(case, spec, llama_cpp, src):
         if llama_cpp:
             cross_check_llama_cpp(case, case_dir, spec, toks, src)
         return
+    from peft import PeftModel
+
     bdir = os.path.join(case_dir, "bf16")
     _, gb = read_golden(os.path.join(bdir, "golden.bin"))
     got = logits_of(load(bdir, spec), toks)

@@ -14,7 +14,8 @@ usage:
         switched off (or a key llama.cpp should ignore added), and the float64
         numpy model of each graph against llama.cpp; writes nothing new
   .venv/bin/python tools/golden/gen_synthetic.py --only gemma2 [--verify]
-  .venv/bin/python tools/golden/gen_synthetic.py --hf qwen3  # tests/data/hf/qwen3 (see write_hf)
+  .venv/bin/python tools/golden/gen_synthetic.py --hf qwen3  # tests/data/hf/qwen3 (see write_hf),
+        then gen_hf.py --only qwen3 replaces its golden.bin with transformers' logits
 needs: pip install gguf numpy llama-cpp-python   (checked with gguf 0.19.0 and
        llama-cpp-python 0.3.36)
 
@@ -720,7 +721,9 @@ def write_hf(name, out_dir):
     """tests/data/hf/<name>/: config.json, model.safetensors (F32, the GGUF's
     tensors under their Hugging Face names: Qwen3's Q/K rows need no
     permutation, both use NEOX pairs) and golden.bin (tests/unit/
-    test_hf_model.c's format) with llama.cpp's logits of the same weights."""
+    test_hf_model.c's format) with llama.cpp's logits of the same weights;
+    tools/golden/gen_hf.py --only qwen3 then compares transformers with those
+    and writes transformers' logits in their place (the committed golden)."""
     import json
     s = base_spec(**HF_SPECS[name])
     t = make_tensors(name + "_hf", s)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/traits.h"
 #include "quant/dtype.h"
 
 static void get_rows(const slim_exec *ex, const slim_tensor *table, const int32_t *tokens,
@@ -114,7 +115,7 @@ static void scatter_add_rows(const slim_exec *ex, float *dst, const float *src, 
 /* Every type with a dot product is a matmul weight; every type with a
  * to_float a table of rows. */
 static bool supports(slim_dtype type, slim_weight_use use) {
-    const slim_dtype_traits *tr = slim_dtype_traits_of(type);
+    const slim_dtype_traits *tr = slim_cpu_traits_of(type);
     if (!tr) return false;
     return use == SLIM_USE_MATMUL ? tr->vec_dot != NULL : tr->to_float != NULL;
 }

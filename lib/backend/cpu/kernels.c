@@ -1,6 +1,7 @@
 /* This level's table of kernels (kernels.h); SLIM_CPU_LEVEL, set by the
  * Makefile for each level's compilation, names it. */
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/traits.h"
 
 #ifndef SLIM_CPU_LEVEL
 #define SLIM_CPU_LEVEL single
@@ -14,24 +15,7 @@ SLIM_HIDDEN extern const slim_cpu_kernels KERNELS_NAME(SLIM_CPU_LEVEL);
 
 const slim_cpu_kernels KERNELS_NAME(SLIM_CPU_LEVEL) = {
     .level = STR(SLIM_CPU_LEVEL),
-    .traits =
-        {
-            [SLIM_DTYPE_F32] = &slim_traits_f32,
-            [SLIM_DTYPE_F16] = &slim_traits_f16,
-            [SLIM_DTYPE_Q4_0] = &slim_traits_q4_0,
-            [SLIM_DTYPE_Q4_1] = &slim_traits_q4_1,
-            [SLIM_DTYPE_Q5_0] = &slim_traits_q5_0,
-            [SLIM_DTYPE_Q5_1] = &slim_traits_q5_1,
-            [SLIM_DTYPE_Q8_0] = &slim_traits_q8_0,
-            [SLIM_DTYPE_Q8_1] = &slim_traits_q8_1,
-            [SLIM_DTYPE_Q2_K] = &slim_traits_q2_k,
-            [SLIM_DTYPE_Q3_K] = &slim_traits_q3_k,
-            [SLIM_DTYPE_Q4_K] = &slim_traits_q4_k,
-            [SLIM_DTYPE_Q5_K] = &slim_traits_q5_k,
-            [SLIM_DTYPE_Q6_K] = &slim_traits_q6_k,
-            [SLIM_DTYPE_Q8_K] = &slim_traits_q8_k,
-            [SLIM_DTYPE_BF16] = &slim_traits_bf16,
-        },
+    .traits = slim_cpu_traits,
     .backend = slim_backend_cpu,
     .packed_size = slim_cpu_packed_size,
     .pack = slim_cpu_pack,

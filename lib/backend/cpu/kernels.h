@@ -23,7 +23,7 @@
 
 typedef struct slim_cpu_kernels {
     const char *level; /* "baseline", "avx2", "avx512"; "single" in a one-target build */
-    const slim_dtype_traits *traits[SLIM_DTYPE_COUNT]; /* NULL for unknown ids */
+    const slim_dtype_traits *const *traits; /* [SLIM_DTYPE_COUNT], NULL for unknown ids */
     SLIM_KERNEL_FN(slim_backend_cpu) backend;
     SLIM_KERNEL_FN(slim_cpu_packed_size) packed_size;
     SLIM_KERNEL_FN(slim_cpu_pack) pack;

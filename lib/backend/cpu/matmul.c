@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/traits.h"
 #include "quant/blocks.h"
 #include "quant/dtype.h"
 
@@ -147,7 +148,7 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
     const void *prep = NULL;
     void (*prep_of)(int64_t, const void *, size_t, int64_t, void *) = NULL;
     for (int i = 0; i < n_w; i++) {
-        const slim_dtype_traits *tr = slim_dtype_traits_of(w[i]->type);
+        const slim_dtype_traits *tr = slim_cpu_traits_of(w[i]->type);
         if (!tr || !tr->vec_dot) {
             flush(ex, &f);
             return slim_error(SLIM_ERR_UNSUPPORTED,
@@ -176,7 +177,7 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
             char *xq = ex->scratch;
             if (converted != tr->vec_dot_type) {
                 flush(ex, &f); /* the queued weights read the activations this overwrites */
-                const slim_dtype_traits *vt = slim_dtype_traits_of(tr->vec_dot_type);
+                const slim_dtype_traits *vt = slim_cpu_traits_of(tr->vec_dot_type);
                 quantize_task q = {vt->from_float, x, n, n_tokens, xq, task.xq_row};
                 if (n_tokens >= 2)
                     slim_threadpool_run(ex->pool, quantize_worker, &q);
@@ -237,6 +238,6 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
 }
 
 void slim_cpu_get_row(const slim_tensor *table, int64_t row, float *out) {
-    const slim_dtype_traits *tr = slim_dtype_traits_of(table->type);
+    const slim_dtype_traits *tr = slim_cpu_traits_of(table->type);
     tr->to_float(slim_tensor_row(table, row), out, table->ne[0]);
 }
