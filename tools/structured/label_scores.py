@@ -22,6 +22,7 @@ usage (the pyslim venv has llama_cpp, cffi and numpy; `make build/python/.stamp
 PYTHON=/work/venvs/pyslim/bin/python` builds the binding for it):
   nice /work/venvs/pyslim/bin/python tools/structured/label_scores.py [--n 200]
       [--limit L] [--shard i/n] [--configs fa,b16,one] [--save F] [--load F1,F2] [--probe P]
+      [--skip F1,F2]   (resume: run only the texts those --save files lack)
 """
 import argparse, csv, json, os, sys, time
 
@@ -51,6 +52,8 @@ ap.add_argument("--probe", type=int, default=0, help="instead: teacher-forced pe
                 "over the first P texts' prompt + their gold label, each configuration")
 ap.add_argument("--save", help="write every score array to this .npz")
 ap.add_argument("--load", help="read the arrays from a --save file instead of running")
+ap.add_argument("--skip", help="--save files of an earlier, stopped run: texts they hold for both "
+                "slim and llama.cpp's default are not run again (then --load them all together)")
 args = ap.parse_args()
 
 M64 = (1 << 64) - 1
@@ -324,6 +327,13 @@ else:
         keep_alive.append(llm)
     shard, n_shards = map(int, args.shard.split("/"))
     mine = list(range(shard, min(N, args.limit or N), n_shards))
+    if args.skip:
+        done = None
+        for f in args.skip.split(","):
+            z = np.load(f)
+            both = set(z["idx_slim"].tolist()) & set(z["idx_default"].tolist())
+            done = both if done is None else done | both
+        mine = [i for i in mine if i not in done]
     res = {k: [] for k in run}
     idx = {k: [] for k in run}
     t_end = time.time() + args.budget
