@@ -106,8 +106,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tokens: %s\n", slim_last_error());
         return 1;
     }
-    fprintf(stderr, "vocab %s: %d tokens, trie %d nodes, built in %.0f ms\n", vocab_path,
-            toks->n_vocab, toks->safe.n + toks->unsafe.n, 1e3 * (now() - t0));
+    fprintf(stderr,
+            "vocab %s: %d tokens, trie %d nodes (longest token %d bytes), built in %.0f ms\n",
+            vocab_path, toks->n_vocab, toks->safe.n + toks->unsafe.n,
+            toks->safe.max_depth > toks->unsafe.max_depth ? toks->safe.max_depth
+                                                          : toks->unsafe.max_depth,
+            1e3 * (now() - t0));
     FILE *f = fopen(data, "r");
     if (!f) {
         perror(data);
