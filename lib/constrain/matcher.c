@@ -872,6 +872,16 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
             i = nd->next;
             continue;
         }
+        if (nd->next == i + 1) { /* a leaf: its tokens are allowed, and the bulk checks
+                                    below would only build x's row for nothing */
+            if (!neg)
+                for (int32_t k = 0; k < nd->tok_n; k++) {
+                    int32_t tok = r->order[nd->tok_lo + k];
+                    mask[tok >> 5] |= 1u << (tok & 31);
+                }
+            i++;
+            continue;
+        }
         /* every character below is one the parent's state loops on (bit 0:
          * non-ASCII bytes, all valid UTF-8 in the safe trie only); first the
          * node's own character, as the loop set costs a row scan */
