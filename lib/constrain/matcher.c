@@ -357,6 +357,54 @@ static int32_t *row_of(slim_cmatch *m, int32_t s) {
 static void fill_row(slim_cmatch *m, int32_t s) {
     int32_t n = m->st[s].n, off = m->st[s].off;
     if (!row_of(m, s)) return;
+    const slim_cgrammar *g = m->g;
+    /* Frames that wait on the same byte set treat every byte alike, so the
+     * classes are those of the distinct sets (a key position's frames share a
+     * handful): one signature bit per distinct set instead of per frame. */
+    int32_t dset[64];
+    int nd = 0;
+    for (int32_t i = 0; i < n && nd <= 64; i++) {
+        int32_t a = g->items[m->fpos[m->spool[off + i]]].arg, k = 0;
+        while (k < nd && dset[k] != a)
+            k++;
+        if (k == nd) {
+            if (nd == 64) {
+                nd = 65; /* too many: per frame below */
+                break;
+            }
+            dset[nd++] = a;
+        }
+    }
+    if (nd <= 64) {
+        uint64_t sg[256];
+        memset(sg, 0, sizeof sg);
+        for (int k = 0; k < nd; k++) {
+            const uint64_t *set = g->sets[dset[k]];
+            for (int w = 0; w < 4; w++)
+                for (uint64_t bits = set[w]; bits; bits &= bits - 1)
+                    sg[w * 64 + __builtin_ctzll(bits)] |= 1ull << k;
+        }
+        int32_t done[256], val[256];
+        uint64_t cls[256];
+        int ncls = 0;
+        for (int c = 0; c < 256 && !m->failed; c++) {
+            if (c && sg[c] == sg[c - 1]) { /* runs of bytes alike are the common case */
+                done[c] = done[c - 1];
+                continue;
+            }
+            int k = 0;
+            while (k < ncls && cls[k] != sg[c])
+                k++;
+            if (k == ncls) {
+                cls[ncls] = sg[c];
+                val[ncls++] = sg[c] ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+            }
+            done[c] = val[k];
+        }
+        int32_t *row = row_of(m, s);
+        if (row && !m->failed) memcpy(row, done, sizeof done);
+        return;
+    }
     size_t words = ((size_t)n + 63) / 64;
     if (!words) words = 1;
     uint64_t small[256];
@@ -366,7 +414,6 @@ static void fill_row(slim_cmatch *m, int32_t s) {
         return;
     }
     if (words == 1) memset(small, 0, sizeof small);
-    const slim_cgrammar *g = m->g;
     for (int32_t i = 0; i < n; i++) {
         const uint64_t *set = g->sets[g->items[m->fpos[m->spool[off + i]]].arg];
         for (int w = 0; w < 4; w++)
