@@ -78,7 +78,12 @@ struct slim_cmatch {
     uint64_t *lkey; /* open addressing: (state, lead byte) -> lval, lead_to's answers */
     int32_t *lval;
     size_t nlead, caplead;
-    uint32_t *out; /* the last mask */
+    uint32_t *out;  /* the last mask */
+    int32_t *canon; /* [capcanon] frame -> its count-canonical frame + 1 (0: not yet) */
+    size_t capcanon;
+    int32_t *chain; /* canon_frame's stack of frames */
+    size_t capchain;
+    int32_t count_slack; /* a bounded count this far below its max is as good as any other */
 };
 
 static uint64_t mix(uint64_t h) {
@@ -352,6 +357,54 @@ static int32_t *row_of(slim_cmatch *m, int32_t s) {
 static void fill_row(slim_cmatch *m, int32_t s) {
     int32_t n = m->st[s].n, off = m->st[s].off;
     if (!row_of(m, s)) return;
+    const slim_cgrammar *g = m->g;
+    /* Frames that wait on the same byte set treat every byte alike, so the
+     * classes are those of the distinct sets (a key position's frames share a
+     * handful): one signature bit per distinct set instead of per frame. */
+    int32_t dset[64];
+    int nd = 0;
+    for (int32_t i = 0; i < n && nd <= 64; i++) {
+        int32_t a = g->items[m->fpos[m->spool[off + i]]].arg, k = 0;
+        while (k < nd && dset[k] != a)
+            k++;
+        if (k == nd) {
+            if (nd == 64) {
+                nd = 65; /* too many: per frame below */
+                break;
+            }
+            dset[nd++] = a;
+        }
+    }
+    if (nd <= 64) {
+        uint64_t sg[256];
+        memset(sg, 0, sizeof sg);
+        for (int k = 0; k < nd; k++) {
+            const uint64_t *set = g->sets[dset[k]];
+            for (int w = 0; w < 4; w++)
+                for (uint64_t bits = set[w]; bits; bits &= bits - 1)
+                    sg[w * 64 + __builtin_ctzll(bits)] |= 1ull << k;
+        }
+        int32_t done[256], val[256];
+        uint64_t cls[256];
+        int ncls = 0;
+        for (int c = 0; c < 256 && !m->failed; c++) {
+            if (c && sg[c] == sg[c - 1]) { /* runs of bytes alike are the common case */
+                done[c] = done[c - 1];
+                continue;
+            }
+            int k = 0;
+            while (k < ncls && cls[k] != sg[c])
+                k++;
+            if (k == ncls) {
+                cls[ncls] = sg[c];
+                val[ncls++] = sg[c] ? transition(m, s, (uint8_t)c) : SLIM_CSTATE_DEAD;
+            }
+            done[c] = val[k];
+        }
+        int32_t *row = row_of(m, s);
+        if (row && !m->failed) memcpy(row, done, sizeof done);
+        return;
+    }
     size_t words = ((size_t)n + 63) / 64;
     if (!words) words = 1;
     uint64_t small[256];
@@ -361,7 +414,6 @@ static void fill_row(slim_cmatch *m, int32_t s) {
         return;
     }
     if (words == 1) memset(small, 0, sizeof small);
-    const slim_cgrammar *g = m->g;
     for (int32_t i = 0; i < n; i++) {
         const uint64_t *set = g->sets[g->items[m->fpos[m->spool[off + i]]].arg];
         for (int w = 0; w < 4; w++)
@@ -429,6 +481,9 @@ slim_status slim_cmatch_new(const slim_cgrammar *g, const slim_ctokens *t, slim_
     const size_t depth = (size_t)(t->safe.max_depth > t->unsafe.max_depth ? t->safe.max_depth
                                                                           : t->unsafe.max_depth) +
                          2;
+    /* a token of L bytes finishes at most L iterations of a repetition, and
+     * may start one more */
+    m->count_slack = (int32_t)depth + 1;
     m->walk = malloc(sizeof(int32_t) * depth);
     m->cdep = malloc(sizeof(int32_t) * depth);
     m->pend = malloc(sizeof(int32_t) * 3 * depth);
@@ -474,6 +529,8 @@ void slim_cmatch_free(slim_cmatch *m) {
     free(m->lkey);
     free(m->lval);
     free(m->out);
+    free(m->canon);
+    free(m->chain);
     free(m);
 }
 
@@ -862,6 +919,16 @@ static void walk_trie(slim_cmatch *m, int32_t s, const slim_ctrie *r, bool safe,
             i = nd->next;
             continue;
         }
+        if (nd->next == i + 1) { /* a leaf: its tokens are allowed, and the bulk checks
+                                    below would only build x's row for nothing */
+            if (!neg)
+                for (int32_t k = 0; k < nd->tok_n; k++) {
+                    int32_t tok = r->order[nd->tok_lo + k];
+                    mask[tok >> 5] |= 1u << (tok & 31);
+                }
+            i++;
+            continue;
+        }
         /* every character below is one the parent's state loops on (bit 0:
          * non-ASCII bytes, all valid UTF-8 in the safe trie only); first the
          * node's own character, as the loop set costs a row scan */
@@ -973,6 +1040,80 @@ static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     if (m->failed) memset(mask, 0, m->mask_words * sizeof(uint32_t));
 }
 
+/* ---- masks shared by states that differ only in far-from-full counts -------------------- */
+
+/* A bounded repetition's count c with min <= c <= max - slack, as a frame
+ * anywhere on a stack, only limits how many more iterations may follow, and
+ * no token (at most slack - 2 bytes, each finished iteration at least one)
+ * gets near that limit: such counts are interchangeable for a mask.  The
+ * canonical count is max - slack, so the characters of a string with a
+ * maxLength, or the items of an array with a maxItems, share one mask
+ * instead of a first mask (a trie walk) per count. */
+static int32_t canon_count(const slim_cmatch *m, int32_t pos, int32_t cnt) {
+    const slim_citem *it = &m->g->items[pos];
+    if (it->kind != SLIM_CI_REP || it->max == SLIM_CREP_INF || cnt < it->min ||
+        cnt > it->max - m->count_slack)
+        return cnt;
+    return it->max - m->count_slack;
+}
+
+/* f with every count on its stack canonical (memoized per frame). */
+static int32_t canon_frame(slim_cmatch *m, int32_t f) {
+    size_t n = 0;
+    for (int32_t g = f; g >= 0; g = m->fpar[g]) { /* up to the first frame already known */
+        if ((size_t)g < m->capcanon && m->canon[g]) break;
+        if (!slim_grow((void **)&m->chain, &m->capchain, n + 1, sizeof(int32_t))) {
+            fail(m, "out of memory");
+            return -1;
+        }
+        m->chain[n++] = g;
+    }
+    while (n > 0 && !m->failed) { /* then down, each parent canonical before its children */
+        int32_t g = m->chain[--n], par = m->fpar[g];
+        int32_t cpar = par < 0 ? par : m->canon[par] - 1;
+        int32_t cnt = canon_count(m, m->fpos[g], m->fcnt[g]);
+        int32_t c = cpar == par && cnt == m->fcnt[g] ? g : frame(m, m->fpos[g], cnt, cpar);
+        if (c < 0) return -1;
+        size_t need = (size_t)(g > c ? g : c) + 1;
+        if (need > m->capcanon) {
+            size_t old = m->capcanon;
+            if (!slim_grow((void **)&m->canon, &m->capcanon, need, sizeof(int32_t))) {
+                fail(m, "out of memory");
+                return -1;
+            }
+            memset(m->canon + old, 0, (m->capcanon - old) * sizeof(int32_t));
+        }
+        m->canon[g] = c + 1;
+        m->canon[c] = c + 1; /* canonical already */
+    }
+    return m->failed ? -1 : m->canon[f] - 1;
+}
+
+/* The state of s's stacks with canonical counts (s itself when it has none
+ * to change), DEAD on failure. */
+static int32_t canon_state(slim_cmatch *m, int32_t s) {
+    begin(m);
+    m->res_acc = m->st[s].accept;
+    bool same = true;
+    for (int32_t i = 0; i < m->st[s].n && !m->failed; i++) {
+        int32_t f = m->spool[m->st[s].off + i], c = canon_frame(m, f);
+        if (c < 0) return SLIM_CSTATE_DEAD;
+        same &= c == f;
+        if (!slim_grow((void **)&m->res, &m->capres, m->nres + 1, sizeof(int32_t))) {
+            fail(m, "out of memory");
+            return SLIM_CSTATE_DEAD;
+        }
+        m->res[m->nres++] = c;
+    }
+    if (same) return s;
+    qsort(m->res, m->nres, sizeof(int32_t), cmp_i32);
+    size_t k = 0; /* two stacks may have become one */
+    for (size_t i = 0; i < m->nres; i++)
+        if (!k || m->res[i] != m->res[k - 1]) m->res[k++] = m->res[i];
+    m->nres = k;
+    return intern_state(m);
+}
+
 const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     size_t W = m->mask_words;
     if (s < 0 || m->failed) {
@@ -983,7 +1124,19 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
         if (mask) memcpy(mask, c, W * sizeof(uint32_t));
         return c;
     } else {
-        compute_mask(m, s, m->out);
+        /* with the cache on, the mask is computed for (and cached with) the
+         * canonical state, and s shares it */
+        int32_t c = m->cache_masks ? canon_state(m, s) : s;
+        if (c < 0) {
+            memset(m->out, 0, W * sizeof(uint32_t));
+            if (mask) memcpy(mask, m->out, W * sizeof(uint32_t));
+            return m->out;
+        }
+        if (c != s && m->st[c].mask >= 0) {
+            m->st[s].mask = m->st[c].mask;
+            return slim_cmatch_mask(m, s, mask);
+        }
+        compute_mask(m, c, m->out);
         if (m->cache_masks && !m->failed) {
             if ((m->nmasks + 1) * W * sizeof(uint32_t) > MASK_BUDGET) {
                 for (size_t i = 0; i < m->ns; i++)
@@ -1000,7 +1153,7 @@ const uint32_t *slim_cmatch_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
             if (m->nmasks / MASK_BLOCK < m->nmblk) {
                 memcpy(m->maskblk[m->nmasks / MASK_BLOCK] + (m->nmasks % MASK_BLOCK) * W, m->out,
                        W * sizeof(uint32_t));
-                m->st[s].mask = (int32_t)m->nmasks++;
+                m->st[c].mask = m->st[s].mask = (int32_t)m->nmasks++;
             }
         }
     }

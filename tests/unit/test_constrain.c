@@ -214,8 +214,12 @@ START_TEST(test_mask_brute_force) {
         "",
         "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"maxLength\":3},"
         "\"b\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},\"required\":[\"a\"]}",
+        /* bounds far beyond the longest token (5 bytes): counts that share a mask */
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"minLength\":2,"
+        "\"maxLength\":20},\"b\":{\"type\":\"array\",\"items\":{\"type\":\"string\","
+        "\"pattern\":\"^[ab]{3,25}$\"},\"minItems\":1,\"maxItems\":14}},\"required\":[\"a\"]}",
     };
-    for (int gi = 0; gi < 2; gi++) {
+    for (int gi = 0; gi < 3; gi++) {
         slim_cgrammar *g = NULL;
         slim_constraint_kind kd =
             gi == 0 ? SLIM_CONSTRAINT_JSON_OBJECT : SLIM_CONSTRAINT_JSON_SCHEMA;
@@ -224,9 +228,9 @@ START_TEST(test_mask_brute_force) {
                       "%s", slim_last_error());
         slim_cmatch *m = NULL;
         ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
-        slim_cmatch_set_mask_cache(m, gi == 0);
+        slim_cmatch_set_mask_cache(m, gi != 1);
         uint32_t mask[(601 + 31) / 32];
-        for (int walk = 0; walk < 40; walk++) {
+        for (int walk = 0; walk < (gi == 2 ? 200 : 40); walk++) {
             int32_t s = slim_cmatch_start(m);
             for (int step = 0; step < 30 && s >= 0; step++) {
                 slim_cmatch_mask(m, s, mask);
@@ -247,6 +251,53 @@ START_TEST(test_mask_brute_force) {
         slim_cmatch_free(m);
         slim_cgrammar_free(g);
     }
+    slim_ctokens_free(t);
+}
+END_TEST
+
+/* States that differ only in a count far from its bound (a string's
+ * maxLength, an array's maxItems) share one cached mask; near the bound
+ * they do not. */
+START_TEST(test_mask_shared_counts) {
+    const char *schema = "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":30},"
+                         "\"maxItems\":30}";
+    slim_cgrammar *g = NULL;
+    ck_assert_int_eq(
+        slim_constrain_compile(SLIM_CONSTRAINT_JSON_SCHEMA, schema, strlen(schema), NULL, &g),
+        SLIM_OK);
+    slim_ctokens *t = byte_tokens(); /* the longest token is one byte */
+    slim_cmatch *m = NULL;
+    ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+    int32_t s = slim_cmatch_advance_bytes(m, slim_cmatch_start(m), (const uint8_t *)"[\"a", 3);
+    int32_t s2 = slim_cmatch_advance_bytes(m, s, (const uint8_t *)"bcd", 3);
+    int32_t s3 = slim_cmatch_advance_bytes(m, s2, (const uint8_t *)"efghijklmnopqrstuvwxyz", 22);
+    ck_assert(s >= 0 && s2 >= 0 && s3 >= 0 && s != s2);
+    /* a cached mask comes from the cache (a fresh one from a scratch buffer) */
+    int32_t all[] = {s, s2, s3};
+    for (int k = 0; k < 3; k++)
+        slim_cmatch_mask(m, all[k], NULL);
+    const uint32_t *a = slim_cmatch_mask(m, s, NULL), *b = slim_cmatch_mask(m, s2, NULL);
+    ck_assert_ptr_eq(a, b);                             /* counts 1 and 4 of 30 */
+    ck_assert_ptr_ne(slim_cmatch_mask(m, s3, NULL), a); /* 26 of 30: 4 bytes left */
+    /* the second item of the array: its count shares too */
+    int32_t i1 =
+        slim_cmatch_advance_bytes(m, slim_cmatch_start(m), (const uint8_t *)"[\"x\",\"", 6);
+    int32_t i2 = slim_cmatch_advance_bytes(m, i1, (const uint8_t *)"y\",\"", 4);
+    ck_assert(i1 >= 0 && i2 >= 0 && i1 != i2);
+    slim_cmatch_mask(m, i1, NULL);
+    slim_cmatch_mask(m, i2, NULL);
+    ck_assert_ptr_eq(slim_cmatch_mask(m, i1, NULL), slim_cmatch_mask(m, i2, NULL));
+    /* and each shared mask is still the exact one */
+    int32_t probe[] = {s, s2, s3, i1, i2};
+    uint32_t mask[(257 + 31) / 32];
+    for (int k = 0; k < 5; k++) {
+        slim_cmatch_mask(m, probe[k], mask);
+        for (int32_t tok = 0; tok < t->n_vocab; tok++)
+            ck_assert_int_eq((mask[tok >> 5] >> (tok & 31)) & 1,
+                             slim_cmatch_advance_token(m, probe[k], tok) != SLIM_CSTATE_DEAD);
+    }
+    slim_cmatch_free(m);
+    slim_cgrammar_free(g);
     slim_ctokens_free(t);
 }
 END_TEST
@@ -816,6 +867,7 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_regex);
     tcase_add_test(tc, test_choices_json_any);
     tcase_add_test(tc, test_mask_brute_force);
+    tcase_add_test(tc, test_mask_shared_counts);
     tcase_add_test(tc, test_schema_keywords);
     tcase_add_test(tc, test_schema_errors);
     tcase_add_test(tc, test_mask_real_vocab);

@@ -12,7 +12,8 @@
  * schema, wall clock), crash (here: a mask that disagrees with feeding the token, or an
  * internal error).  Options: -v VOCAB (a GGUF with tokenizer.ggml.*),
  * --no-cache (no per-state mask cache), --errors (print each failure),
- * --only SPLIT, --limit N, --slow US (print masks slower than US). */
+ * --only SPLIT, --limit N, --slow US (print masks slower than US, with the parser
+ * states each built: the first mask of a state builds the states its tokens reach). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,8 +107,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tokens: %s\n", slim_last_error());
         return 1;
     }
-    fprintf(stderr, "vocab %s: %d tokens, trie %d nodes, built in %.0f ms\n", vocab_path,
-            toks->n_vocab, toks->safe.n + toks->unsafe.n, 1e3 * (now() - t0));
+    fprintf(stderr,
+            "vocab %s: %d tokens, trie %d nodes (longest token %d bytes), built in %.0f ms\n",
+            vocab_path, toks->n_vocab, toks->safe.n + toks->unsafe.n,
+            toks->safe.max_depth > toks->unsafe.max_depth ? toks->safe.max_depth
+                                                          : toks->unsafe.max_depth,
+            1e3 * (now() - t0));
     FILE *f = fopen(data, "r");
     if (!f) {
         perror(data);
@@ -196,17 +201,20 @@ int main(int argc, char **argv) {
             bool accepted = true;
             size_t at = 0;
             for (size_t k = 0; k <= n; k++) {
+                size_t ns0 = 0, ns1 = 0;
+                if (slow > 0) slim_cmatch_stats(m, &ns0, NULL, NULL);
                 double m0 = cpu_now();
                 const uint32_t *mask = slim_cmatch_mask(m, s, NULL);
                 double m1 = cpu_now();
+                if (slow > 0) slim_cmatch_stats(m, &ns1, NULL, NULL);
                 dpush(&mask_t, m1 - m0);
                 if (slow > 0 && m1 - m0 > slow * 1e-6) {
                     char pre[512];
                     size_t pn = 0;
                     slim_vocab_detokenize(v, tk, k, 0, pre, sizeof pre - 1, &pn);
                     pre[pn < sizeof pre ? pn : sizeof pre - 1] = 0;
-                    printf("SLOW %.0f us %s %s token %zu: ...%s\n", 1e6 * (m1 - m0), split, id, k,
-                           pn > 80 ? pre + pn - 80 : pre);
+                    printf("SLOW %.0f us %s %s token %zu (%zu new parser states): ...%s\n",
+                           1e6 * (m1 - m0), split, id, k, ns1 - ns0, pn > 80 ? pre + pn - 80 : pre);
                 }
                 int32_t tok = k < n ? tk[k] : slim_vocab_eos(v);
                 bool bit = (mask[tok >> 5] >> (tok & 31)) & 1;
