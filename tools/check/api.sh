@@ -4,7 +4,8 @@
 #  2. LIB exports only slim_* symbols;
 #  3. LIB's ABI against abi/libslim.abi (the baseline of the current release):
 #     added functions, enumerators and members appended to a struct versioned by
-#     struct_size pass; any other change or a removal fails with abidiff's report.
+#     struct_size pass; any other change or a removal fails with abidiff's report,
+#     and tools/check/abi_layout.py checks the members abidiff's suppression hides.
 # `make abi-baseline` rewrites the baseline (only when a release may break ABI).
 set -u
 lib=${1:?usage: tools/check/api.sh build/libslim.so.X.Y.Z}
@@ -44,6 +45,13 @@ if [ $rc -ne 0 ]; then
     sed 's/^/    /' "$tmp/report"
     fail=1
 fi
+# abidiff's suppression for appended members hides any change to a struct that has one:
+# the members the baseline has must keep their name, offset and type.
+if ! python3 "$root/tools/check/abi_layout.py" "$root/abi/libslim.abi" "$tmp/now.abi" > "$tmp/layout"; then
+    echo "api: a public struct or enum of $lib changed its layout against abi/libslim.abi:"
+    cat "$tmp/layout"
+    fail=1
+fi
 added=$(abidiff --suppressions "$root/abi/suppressions" "$root/abi/libslim.abi" "$tmp/now.abi" | grep -c '^  \[A\]' || true)
-[ $fail -eq 0 ] && echo "api: ok (slim.h alone as c99, c11, c++11; $n exports, all slim_*; ABI compatible with abi/libslim.abi, $added functions added)"
+[ $fail -eq 0 ] && echo "api: ok (slim.h alone as c99, c11, c++11; $n exports, all slim_*; ABI compatible with abi/libslim.abi, $added functions added; $(tail -n 1 "$tmp/layout"))"
 exit $fail
