@@ -133,10 +133,19 @@ def test_score_against_logits(model: slim.Model) -> None:
 
 
 def test_openai_response_format_and_grammar(smollm2: slim.Model) -> None:
-    msgs = [{"role": "user", "content": "Give me a person as JSON."}]
-    r = smollm2.create_chat_completion(msgs, max_tokens=60, temperature=0,
+    # json_object allows any nesting: a prompt the model answers and closes within
+    # max_tokens (greedy SmolLM2 nests {"name":{"name":... past 60 tokens on "Give me a
+    # person as JSON."; a cut-off object cannot parse, whatever the engine).
+    ok = [{"role": "user", "content": 'Reply with a JSON object with the key "ok" set to true.'}]
+    r = smollm2.create_chat_completion(ok, max_tokens=60, temperature=0,
                                        response_format={"type": "json_object"})
+    assert r["choices"][0]["finish_reason"] == "stop", r["choices"][0]
     assert isinstance(json.loads(r["choices"][0]["message"]["content"]), dict)
+    r = smollm2.create_chat_completion(ok, max_tokens=2, temperature=0,
+                                       response_format={"type": "json_object"})
+    assert r["choices"][0]["finish_reason"] == "length"
+    assert r["choices"][0]["message"]["content"].startswith("{")
+    msgs = [{"role": "user", "content": "Give me a person as JSON."}]
     r = smollm2.create_chat_completion(
         msgs, max_tokens=60, temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": SCHEMA}})
