@@ -557,6 +557,13 @@ static slim_status load_vocab(ld *L, const slim_json *vocab, const slim_json *ad
         total += cn + 1;
     }
     if (max_id < 0) return slim_error(SLIM_ERR_FORMAT, "%s: model.vocab: no tokens", L->name);
+    /* The tables are sized by the largest id: ids far past the tokens listed would cost memory
+     * out of proportion to the file (an id of 2e8 among seven tokens: gigabytes). */
+    if ((size_t)max_id >= 2 * (nv + na) + 1024)
+        return slim_error(SLIM_ERR_FORMAT,
+                          "%s: token id %lld is far past the %zu tokens model.vocab and "
+                          "added_tokens list",
+                          L->name, (long long)max_id, nv + na);
     v->n = (int32_t)(max_id + 1);
     size_t n = (size_t)v->n;
     uint32_t cap = 1;
