@@ -114,6 +114,18 @@ int32_t slim_cgb_rep(slim_cgb *b, int32_t child, int32_t min, int32_t max) {
     if (child < 0) b->oom = true;
     if (max == 0) return slim_cgb_empty(b);
     if (min == 1 && max == 1) return child;
+    /* (e{a,c}){min,max} with a <= 1 is e{a*min, c*max}: every count in between
+     * splits into min..max iterations of a..c.  One count is one parser stack,
+     * where the nested form keeps a stack per split (.?{6,7674}: every count up
+     * to 7674 live after each byte). */
+    if (child >= 0 && !b->oom && b->x[child].t == SLIM_CX_REP && b->x[child].min <= 1) {
+        int64_t a = b->x[child].min, c = b->x[child].max;
+        int64_t lo = a * min;
+        bool inf = c == SLIM_CREP_INF || max == SLIM_CREP_INF;
+        int64_t hi = inf ? SLIM_CREP_INF : c * max;
+        if ((inf || hi < SLIM_CREP_INF) && lo <= hi)
+            return slim_cgb_rep(b, b->x[child].a, (int32_t)lo, (int32_t)hi);
+    }
     return node(b, SLIM_CX_REP, child, 0, min, max);
 }
 
@@ -307,8 +319,11 @@ static const char *rname(const slim_cgb *b, int32_t r) {
     return b->rule_name[r] ? b->rule_name[r] : "(anonymous)";
 }
 
-/* Nullable rules by fixpoint, then a depth-first search for a cycle of calls
- * made before any byte is consumed (left recursion). */
+enum { NULLABLE_REP_MAX = 256 };
+
+/* Nullable rules by fixpoint, the counts of nullable parts, then a
+ * depth-first search for a cycle of calls made before any byte is consumed
+ * (left recursion). */
 static slim_status check(const slim_cgb *b, slim_cgrammar *g) {
     int32_t nr = g->n_rules;
     uint8_t *null = calloc((size_t)nr, 1);
@@ -339,6 +354,21 @@ static slim_status check(const slim_cgb *b, slim_cgrammar *g) {
             }
         }
     }
+    /* A part that can match empty text: x{m,n} is x{0,n} (empty iterations
+     * make up any count), and counting it keeps every count up to n live at
+     * once (each split of the text among the iterations is its own parser
+     * stack), so a far finite bound fails closed. */
+    for (int32_t i = 0; i < g->n_items && st == SLIM_OK; i++) {
+        slim_citem *it = &g->items[i];
+        if (it->kind != SLIM_CI_REP || !null[it->arg]) continue;
+        it->min = 0;
+        if (it->max != SLIM_CREP_INF && it->max > NULLABLE_REP_MAX)
+            st = slim_error(SLIM_ERR_UNSUPPORTED,
+                            "grammar: a repetition counted up to %d of a part that can match "
+                            "empty text (rule '%s'); at most %d is supported",
+                            (int)it->max, rname(b, it->arg), NULLABLE_REP_MAX);
+    }
+    if (st != SLIM_OK) goto done;
     /* mark: 0 unvisited, 1 on the DFS path, 2 done.  stack: (rule, next alt item) */
     for (int32_t r0 = 0; r0 < nr && st == SLIM_OK; r0++) {
         if (mark[r0]) continue;

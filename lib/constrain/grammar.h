@@ -111,7 +111,9 @@ typedef struct slim_cgrammar {
 } slim_cgrammar;
 
 /* Lower the builder's rules (root: the start rule) into a grammar.  Errors:
- * SLIM_ERR_FORMAT for an undefined rule or left recursion (named), NOMEM. */
+ * SLIM_ERR_FORMAT for an undefined rule or left recursion (named),
+ * SLIM_ERR_UNSUPPORTED for a part that can match empty text counted past 256
+ * (the rule named), NOMEM. */
 SLIM_HIDDEN slim_status slim_cgb_compile(slim_cgb *b, int32_t root, slim_cgrammar **out);
 SLIM_HIDDEN void slim_cgrammar_free(slim_cgrammar *g);
 

@@ -25,6 +25,8 @@ J
     cat > "$d/spm.json" <<'J'
 {"version": "1.0", "added_tokens": [{"id": 0, "content": "<unk>", "special": true, "normalized": false, "lstrip": false, "rstrip": false, "single_word": false}], "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]}, "pre_tokenizer": null, "decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}, "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": true, "fuse_unk": true, "vocab": {"<unk>": 0, "<0x41>": 1, "\u2581": 2, "a": 3, "\u2581a": 4}, "merges": ["\u2581 a"]}}
 J
+    # CI's out-of-memory of 2026-12-06: one id of 222222063 among seven tokens
+    sed 's/"c": 2,/"c": 222222063,/' "$d/bpe.json" > "$d/big-id.json"
     ;;
 tokenize)
     for i in 0 1 2 3; do
@@ -41,7 +43,10 @@ lora)
     { printf '\001'; cat tests/data/lora_llama3_a/adapter_config.json; printf '\036\036';
       cat tests/data/lora_llama3_a/adapter_model.safetensors; } > "$d/peft" ;;
 gbnf) printf 'root ::= "a" [b-d]* ("x" | "yz")+\n' > "$d/g1" ;;
-regex) printf '[a-z]+@[a-z]+\\.(com|org)' > "$d/r1" ;;
+regex)
+    printf '[a-z]+@[a-z]+\\.(com|org)' > "$d/r1"
+    # a 2026-12-06 campaign's timeout: every count of .?{6,7674} live at once
+    printf '4\003....?{6,7674}7....\000\000?\000\000\000?\000+\\\000' > "$d/slow-count" ;;
 schema) printf '{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"string","maxLength":4}},"required":["a"]}' > "$d/s1" ;;
 *) echo "seeds.sh: no seeds for $t" >&2; exit 2 ;;
 esac

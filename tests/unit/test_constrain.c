@@ -151,6 +151,32 @@ START_TEST(test_regex) {
     check_err(SLIM_CONSTRAINT_REGEX, "a^b", SLIM_ERR_UNSUPPORTED, "anchor ^");
     check_err(SLIM_CONSTRAINT_REGEX, "(ab", SLIM_ERR_UNSUPPORTED, "unclosed group");
     check_err(SLIM_CONSTRAINT_REGEX, "*a", SLIM_ERR_UNSUPPORTED, "quantifier without");
+    /* a count of counts with a lower bound <= 1 is one count: (e{0,1}){2,3} is e{0,3} */
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a?){2,3}b", L("b", "ab", "aaab"), L("aaaab", "a"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a+){2,3}", L("aa", "aaaaaaa"), L("a", ""));
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a{1,2}){2}", L("aa", "aaa", "aaaa"), L("a", "aaaaa"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a{2,3}){2}", L("aaaa", "aaaaa", "aaaaaa"),
+               L("aaa", "aaaaaaa"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "((ab)?){0,2}c", L("c", "abc", "ababc"), L("abababc"));
+    /* the fuzzer's .?{6,7674} kept every count up to 7674 live after each byte
+     * (0.4 s a mask, and over 4 frames a count: one per UTF-8 lead byte);
+     * flattened, the counts live are those of the bytes read, ~27 frames each */
+    cx c;
+    ck_assert_int_eq(cx_new(&c, SLIM_CONSTRAINT_REGEX, ".?{6,7674}"), SLIM_OK);
+    char buf[201];
+    memset(buf, 'x', 200);
+    buf[200] = 0;
+    ck_assert(cx_accepts(&c, buf));
+    size_t frames = 0;
+    slim_cmatch_stats(c.m, NULL, &frames, NULL);
+    ck_assert_uint_lt(frames, 40 * 200);
+    cx_free(&c);
+    /* a part that can match empty text, counted far: every count stays live,
+     * so it is refused rather than slow */
+    check_err(SLIM_CONSTRAINT_REGEX, "(a?b?){6,7674}", SLIM_ERR_UNSUPPORTED,
+              "counted up to 7674 of a part that can match empty text");
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a?b?){300,}c", L("c", "abbac"), L("ca"));
+    check_lang(SLIM_CONSTRAINT_REGEX, "(a?b?){0,256}", L("", "abab", "bbba"), L("c"));
 }
 END_TEST
 
