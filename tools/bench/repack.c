@@ -12,7 +12,10 @@
  * Before timing, the packed results of the first group are checked bitwise
  * against the kernel's scalar reference (the unit tests do the full checks).
  *
- * usage: repack [-n N] [-T TOKENS] [-r REPS]
+ * -s MiB sets the weights' size instead (-s 0.5: from this core's L2, which
+ * tells a kernel's arithmetic limit from its memory limit).
+ *
+ * usage: repack [-n N] [-T TOKENS] [-r REPS] [-s MiB]
  * build: make bench-repack   (-> build/repack; links build/libslim.a) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,12 +66,19 @@ static void fill(slim_dtype type, char *w, size_t bytes, size_t block) {
     }
 }
 
+static double size_mib = 256;
+
 static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const slim_dtype_traits *tr = slim_dtype_traits_of(type);
     const slim_dtype xt = tr->vec_dot_type;
     const size_t ws = slim_dtype_row_size(type, n);
     const int64_t group = type == SLIM_DTYPE_F16 ? SLIM_X64_ROWS : SLIM_X16_ROWS;
-    const int64_t rows = (int64_t)(256u << 20) / (int64_t)ws / group * group;
+    const int64_t rows = (int64_t)(size_mib * 1048576.0) / (int64_t)ws / group * group;
+    if (rows < group) {
+        printf("| %s | %lld | -s %.2f MiB holds no row group |\n", tr->name, (long long)n,
+               size_mib);
+        return;
+    }
     const size_t bytes = ws * (size_t)rows;
     size_t packed_bytes = bytes;
     if (type == SLIM_DTYPE_Q4_K) packed_bytes = K->q4_kx16_size(n, rows);
@@ -194,17 +204,20 @@ int main(int argc, char **argv) {
             T = atoll(argv[i + 1]);
         else if (!strcmp(argv[i], "-r"))
             reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-s"))
+            size_mib = atof(argv[i + 1]);
     }
-    if (n <= 0 || n % 256 || T < 1 || reps < 1) {
-        fprintf(stderr, "usage: repack [-n N (a multiple of 256)] [-T TOKENS] [-r REPS]\n");
+    if (n <= 0 || n % 256 || T < 1 || reps < 1 || !(size_mib > 0 && size_mib <= 65536)) {
+        fprintf(stderr,
+                "usage: repack [-n N (a multiple of 256)] [-T TOKENS] [-r REPS] [-s MiB]\n");
         return 2;
     }
     if (!K->q4_0x16_available() || !K->half_x64_available()) {
         fprintf(stderr, "repack: this build has no repacked kernels (needs AVX-512 VNNI)\n");
         return 1;
     }
-    printf("one thread, ~256 MiB of weights, n = %lld, prefill %lld tokens, best of %d\n\n",
-           (long long)n, (long long)T, reps);
+    printf("one thread, ~%g MiB of weights, n = %lld, prefill %lld tokens, best of %d\n\n",
+           size_mib, (long long)n, (long long)T, reps);
     printf("| format | n | decode ns/row plain / packed | decode GB/s plain / packed | prefill "
            "ns/row plain / packed | packed vs its reference |\n|---|---|---|---|---|---|\n");
     const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1,
