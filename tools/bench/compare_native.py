@@ -19,12 +19,14 @@ llama.cpp mode (ratio of medians, and the min-max of the per-round ratios), and
 for tg the weight bytes read per second (`weights_per_token` from slim bench:
 every tensor, the token embedding only when it is also the output matrix)
 as a percentage of the same round's STREAM read bandwidth at the same thread
-count (median over rounds).  The `ok` column applies issue 20's bar: pp >=
+count (median over rounds; with --stream-each, of a STREAM run just before
+that file's cell, since this VM's two-core bandwidth was seen to move between
+~35 and ~62 GB/s from one round to the next).  The `ok` column applies issue 20's bar: pp >=
 1.2x; tg >= 1.2x, or llama.cpp >= 80% of STREAM and slim >= 90%.
 
 usage: python3 tools/bench/compare_native.py [--build-llama DIR | --llama-bench BIN]
            [-m MODEL ...] [-t 1,2] [-r 5] [-p 512] [-n 128] [--modes none,mmap]
-           [--cli build/slim] [--stream build/stream] [--json FILE]
+           [--cli build/slim] [--stream build/stream] [--stream-each] [--json FILE]
 Run it under flock so no other timing runs at once (docs/PERFORMANCE.md):
   flock /tmp/slim-bench.lock python3 tools/bench/compare_native.py --build-llama /work/peer/bench20
 needs: make (build/slim), make stream (build/stream), cmake and a C++ compiler for --build-llama
@@ -112,6 +114,10 @@ def main():
     ap.add_argument("--stream", default="build/stream", help="tools/bench/stream.c binary")
     ap.add_argument("--stream-mib", type=int, default=512, help="MiB per STREAM array")
     ap.add_argument("--stream-reps", type=int, default=3, help="STREAM runs per round (best)")
+    ap.add_argument("--stream-each", action="store_true",
+                    help="also run STREAM just before each file's cell in each round, and take "
+                         "the %% STREAM columns from it (this VM's bandwidth can change between "
+                         "two cells of one round)")
     ap.add_argument("--llama-bench", default=None, help="llama-bench binary")
     ap.add_argument("--build-llama", metavar="DIR", default=None,
                     help="build llama-bench from the vendored source into DIR/b first")
@@ -135,12 +141,16 @@ def main():
     stream = {t: [] for t in threads_list}  # each round's read GB/s
     # samples[(model, threads)][runner][test] = [t/s per round]; info from slim bench
     samples, info = {}, {}
+    cell_stream = {}  # (model, threads) -> [read GB/s just before the cell, per round]
     for rnd in range(a.r):
         for t, gbs in run_stream(a.stream, threads_list, a.stream_mib, a.stream_reps).items():
             stream[t].append(gbs)
         for model in models:
             for threads in threads_list:
                 cell = samples.setdefault((model, threads), {r: {} for r in runners})
+                if a.stream_each:
+                    gbs = run_stream(a.stream, [threads], a.stream_mib, a.stream_reps)[threads]
+                    cell_stream.setdefault((model, threads), []).append(gbs)
                 k = rnd % len(runners)
                 for runner in runners[k:] + runners[:k]:
                     if runner == "slim":
@@ -159,6 +169,9 @@ def main():
     print("STREAM (%s, %d MiB arrays, best of %d, once per round) read GB/s: %s" % (
         a.stream, a.stream_mib, a.stream_reps, ", ".join(
             f"{t} thread{'s' if t > 1 else ''} {med_range(g)}" for t, g in stream.items())))
+    for (model, threads), g in cell_stream.items():
+        print(f"STREAM just before {os.path.basename(model)} {threads}t, per round: " +
+              ", ".join(f"{x:.2f}" for x in g))
     print()
     print("| file | threads | test | slim t/s | " + " | ".join(
         f"llama.cpp -lm {m} t/s" for m in modes) + " | slim / better | per-round ratio | "
@@ -183,15 +196,16 @@ def main():
                    "stream_read_gbs": stream[threads]}
             if test == "tg":
                 wpt = info[model]["weights_per_token"]
+                near = cell_stream.get((model, threads), stream[threads])
                 pct = {r: statistics.median(wpt * x / 1e9 / g
-                                            for x, g in zip(v, stream[threads]))
+                                            for x, g in zip(v, near))
                        for r, v in [("slim", s), (best, lm[best])]}
                 line += (f" {wpt * statistics.median(s) / 1e9:.2f} ({100 * pct['slim']:.0f}%) |"
                          f" {wpt * statistics.median(lm[best]) / 1e9:.2f}"
                          f" ({100 * pct[best]:.0f}%) |")
                 ok = ok or (pct[best] >= 0.8 and pct["slim"] >= 0.9)
                 rec.update(weights_per_token=wpt, slim_pct_stream=pct["slim"],
-                           llama_pct_stream=pct[best])
+                           llama_pct_stream=pct[best], stream_near_gbs=near)
             else:
                 line += " | |"
             print(line + (" yes |" if ok else " **no** |"))
