@@ -18,6 +18,10 @@ enum { UNKNOWN = -3 };
 /* Work one step may do (frames visited by a closure, frames in a state):
  * highly ambiguous grammars blow a stack set up; they fail closed instead. */
 #define STEP_BUDGET ((size_t)1 << 18)
+/* Work one mask may do (frames visited by closures, frames read by the
+ * transitions of the states its walk creates): bounds the time of a mask on
+ * a hostile grammar to ~0.1 s.  MaskBench's slowest real mask takes 7 ms. */
+#define MASK_WORK_BUDGET ((size_t)1 << 21)
 /* Subtrees of at least this many tokens are remembered as all allowed from a
  * state (masks of states that differ only in what a few tokens would do, e.g.
  * an unanchored pattern inside a string, then skip them). */
@@ -68,6 +72,8 @@ struct slim_cmatch {
     size_t nres, capres;
     uint8_t res_acc;
     size_t steps; /* closure work in this step */
+    size_t mwork; /* work in the mask being computed (MASK_WORK_BUDGET) */
+    bool in_mask;
     bool failed;
     int32_t start;
     int32_t *walk;  /* [max_depth + 1] */
@@ -167,6 +173,10 @@ static void closure(slim_cmatch *m, int32_t f0) {
         int32_t f = m->work[--m->nwork];
         if (++m->steps > STEP_BUDGET) {
             fail(m, "one step explores too many parser stacks (a highly ambiguous grammar)");
+            return;
+        }
+        if (m->in_mask && ++m->mwork > MASK_WORK_BUDGET) {
+            fail(m, "one mask explores too many parser stacks (a highly ambiguous grammar)");
             return;
         }
         if ((size_t)f >= m->capvisit) {
@@ -313,6 +323,7 @@ static int32_t transition(slim_cmatch *m, int32_t s, uint8_t c) {
     begin(m);
     const slim_cgrammar *g = m->g;
     int32_t off = m->st[s].off, n = m->st[s].n;
+    if (m->in_mask) m->mwork += (size_t)n;
     for (int32_t i = 0; i < n && !m->failed; i++) {
         int32_t f = m->spool[off + i];
         int32_t pos = m->fpos[f];
@@ -1021,6 +1032,8 @@ static int32_t safe_count(slim_cmatch *m, int32_t s) {
 static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     const slim_ctokens *t = m->t;
     int32_t r;
+    m->mwork = 0;
+    m->in_mask = true;
     if (string_loop(m, s)) {
         memcpy(mask, t->safe_mask, m->mask_words * sizeof(uint32_t));
     } else if ((r = safe_count(m, s)) >= 0) {
@@ -1037,6 +1050,7 @@ static void compute_mask(slim_cmatch *m, int32_t s, uint32_t *mask) {
     if (m->st[s].accept)
         for (int32_t k = 0; k < t->n_eos; k++)
             mask[t->eos[k] >> 5] |= 1u << (t->eos[k] & 31);
+    m->in_mask = false;
     if (m->failed) memset(mask, 0, m->mask_words * sizeof(uint32_t));
 }
 

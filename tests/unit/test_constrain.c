@@ -180,6 +180,39 @@ START_TEST(test_regex) {
 }
 END_TEST
 
+/* A fuzzed grammar of dots, stars and alternatives (tests/data/
+ * constrain_ambiguous.gbnf) whose first mask took 0.5 s and hundreds of
+ * parser stacks per state: a mask's work is bounded, past it the matcher
+ * fails closed (no token allowed, the reason in slim_last_error). */
+START_TEST(test_mask_work_bound) {
+    size_t n = 0;
+    uint8_t *text = test_read_whole("tests/data/constrain_ambiguous.gbnf", &n);
+    ck_assert_ptr_nonnull(text);
+    slim_cgrammar *g = NULL;
+    ck_assert_int_eq(slim_constrain_compile(SLIM_CONSTRAINT_GBNF, (const char *)text, n, NULL, &g),
+                     SLIM_OK);
+    free(text);
+    slim_ctokens *t = byte_tokens();
+    slim_cmatch *m = NULL;
+    ck_assert_int_eq(slim_cmatch_new(g, t, &m), SLIM_OK);
+    int32_t s = slim_cmatch_start(m);
+    const uint32_t *mask = slim_cmatch_mask(m, s, NULL);
+    uint32_t any = 0;
+    for (int i = 0; i < (257 + 31) / 32; i++)
+        any |= mask[i];
+    ck_assert_uint_eq(any, 0);
+    ck_assert_msg(strstr(slim_last_error(), "one mask explores too many parser stacks"), "%s",
+                  slim_last_error());
+    ck_assert_int_eq(slim_cmatch_advance_byte(m, s, 'a'), SLIM_CSTATE_DEAD);
+    slim_cmatch_free(m);
+    slim_ctokens_free(t);
+    slim_cgrammar_free(g);
+    /* the same shape, smaller, is within the bound and masked exactly */
+    check_lang(SLIM_CONSTRAINT_GBNF, "root ::= ..| ...*.....| .| ...*..", L("ab", "abcdefgh"),
+               L("", "\xff"));
+}
+END_TEST
+
 START_TEST(test_choices_json_any) {
     const char ch[] = "red\0green\0gre";
     slim_cgrammar *g = NULL;
@@ -891,6 +924,7 @@ Suite *suite_constrain(void) {
     tcase_add_test(tc, test_gbnf_lang);
     tcase_add_test(tc, test_gbnf_errors);
     tcase_add_test(tc, test_regex);
+    tcase_add_test(tc, test_mask_work_bound);
     tcase_add_test(tc, test_choices_json_any);
     tcase_add_test(tc, test_mask_brute_force);
     tcase_add_test(tc, test_mask_shared_counts);
