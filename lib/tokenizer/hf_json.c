@@ -18,7 +18,13 @@ typedef struct ld {
     const char *name; /* the file, for messages */
     slim_vocab *v;
     slim_hf *h;
+    double growth; /* how many times the normalizers so far can lengthen a text */
 } ld;
+
+/* Real normalizers lengthen text a few times at most (' ' -> '\u2581' is 3x); a
+ * chain of Replaces that each multiply it would make every text, and each
+ * added token's normalized form at load, gigabytes long. */
+#define NORM_GROWTH_MAX 64.0
 
 static slim_status nomem(void) {
     return slim_error(SLIM_ERR_NOMEM, "tokenizer.json: out of memory");
@@ -132,6 +138,11 @@ static slim_status add_norm(ld *L, const slim_json *o, int depth) {
             return slim_error(SLIM_ERR_UNSUPPORTED,
                               "%s: normalizer Replace with a Regex pattern is not supported",
                               L->name);
+        if (cn > pn && (L->growth *= (double)cn / (double)pn) > NORM_GROWTH_MAX)
+            return slim_error(SLIM_ERR_UNSUPPORTED,
+                              "%s: normalizer Replace of %zu bytes by %zu: the normalizers would "
+                              "lengthen a text over %.0f times",
+                              L->name, pn, cn, NORM_GROWTH_MAX);
         n = (hf_norm){HF_NORM_REPLACE, dup_n(p, pn), dup_n(c, cn), pn, cn, false, false};
         if (!n.a || !n.b) {
             free(n.a);
@@ -1059,7 +1070,7 @@ static slim_status load_tokenizer(slim_vocab *v, const char *path) {
     slim_json_doc *doc;
     slim_status st = slim_json_parse_file(path, &doc);
     if (st) return st;
-    ld L = {path, v, v->hf};
+    ld L = {path, v, v->hf, 1.0};
     const slim_json *root = slim_json_root(doc), *x;
     if (slim_json_type_of(root) != SLIM_JSON_OBJECT) {
         st = slim_error(SLIM_ERR_FORMAT, "%s: expected an object", path);

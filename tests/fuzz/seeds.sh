@@ -27,6 +27,8 @@ J
 J
     # CI's out-of-memory of 2026-12-06: one id of 222222063 among seven tokens
     sed 's/"c": 2,/"c": 222222063,/' "$d/bpe.json" > "$d/big-id.json"
+    # a campaign's 2 GB added token: Replaces that each lengthen the text ~80 times
+    cp tests/data/hf_tokenizer_growth.json "$d/growth.json"
     ;;
 tokenize)
     for i in 0 1 2 3; do

@@ -404,6 +404,18 @@ START_TEST(test_small_and_mutations) {
          "\" +\"}, \"content\": \" \"}",
          SLIM_ERR_UNSUPPORTED},
         {"\"normalizer\": null", "\"normalizer\": 3", SLIM_ERR_FORMAT},
+        /* Replaces that each lengthen a text 9 times: the fuzzer's 2 GB added token */
+        {"\"normalizer\": null",
+         "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"  x  x  x\"},"
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"  x  x  x\"}]}",
+         SLIM_ERR_UNSUPPORTED},
+        {"\"normalizer\": null", /* ' ' -> U+2581 twice over: 9 times, allowed */
+         "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\u2581\"},"
+         "{\"type\": \"Replace\", \"pattern\": {\"String\": \"\u2581\"}, \"content\": "
+         "\"\u2581\u2581\u2581\"}]}",
+         SLIM_OK},
         {"\"pre_tokenizer\": {\"type\": \"ByteLevel\"",
          "\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
          "\"pattern\": {\"Regex\": \"\\\\w+\"}, \"behavior\": \"Isolated\", \"invert\": false}, "
