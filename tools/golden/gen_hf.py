@@ -12,6 +12,8 @@ The oracle is transformers itself (eager attention, float32, eval mode); the
 LoRA oracle is PEFT; the GGUF adapters come from llama.cpp's own
 convert_lora_to_gguf.py.
 
+setup: sh tools/setup.sh venv golden-hf
+
 usage:
   .venv/bin/python tools/golden/gen_hf.py                 # write tests/data/hf/*
   .venv/bin/python tools/golden/gen_hf.py --only llama,phi3
