@@ -26,13 +26,13 @@ needs: make (build/slim), make stream (build/stream), pip install llama-cpp-pyth
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 
 from llama_cpp import Llama, __version__ as llama_cpp_version
+
+from benchlib import cpu_name, run_stream, slim_records
 
 
 def bench_tokens(p, n_vocab):
@@ -42,10 +42,7 @@ def bench_tokens(p, n_vocab):
 
 def slim_round(cli, model, threads, p, n):
     """One repetition of slim bench: ({test: t/s}, the first record)."""
-    out = subprocess.run([cli, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t",
-                          str(threads), "-r", "1", "-o", "json"],
-                         check=True, capture_output=True, text=True).stdout
-    recs = json.loads(out)
+    recs = slim_records(cli, model, threads, p, n)
     return {r["test"]: r["median_ts"] for r in recs}, recs[0]
 
 
@@ -65,24 +62,6 @@ def llama_round(llm, p, n):
             llm.eval([(one + i) % llm.n_vocab()])
         res[f"tg{n}"] = n / (time.perf_counter() - t0)
     return res
-
-
-def run_stream(path, threads, mib, reps):
-    out = subprocess.run([path, "-t", ",".join(str(t) for t in threads) + ",", "-s", str(mib),
-                          "-r", str(reps), "-o", "json"],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main():

@@ -34,11 +34,12 @@ needs: make (build/slim), make stream (build/stream), cmake and a C++ compiler f
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from benchlib import cpu_name, run_stream as run_stream_json, slim_records
 
 VENDORED = Path("/work/peer/llama.cpp-engine/llama_cpp_python-0.3.36/vendor/llama.cpp")
 MODELS = ["models/gemma-3-270m-q4_k_m.gguf", "models/smollm2-135m-instruct-q4_1.gguf",
@@ -61,10 +62,7 @@ def build_llama(out: Path, src: Path) -> Path:
 
 def slim_round(cli, model, threads, p, n):
     """One repetition of slim bench: ({'pp': t/s, 'tg': t/s}, its first record)."""
-    out = subprocess.run([cli, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t",
-                          str(threads), "-r", "1", "-o", "json"],
-                         check=True, capture_output=True, text=True).stdout
-    recs = json.loads(out)
+    recs = slim_records(cli, model, threads, p, n)
     return {r["test"][:2]: r["median_ts"] for r in recs}, recs[0]
 
 
@@ -80,21 +78,8 @@ def llama_round(binary, model, threads, p, n, mode):
 
 
 def run_stream(path, threads, mib, reps):
-    out = subprocess.run([path, "-t", ",".join(str(t) for t in threads) + ",", "-s", str(mib),
-                          "-r", str(reps), "-o", "json"],
-                         check=True, capture_output=True, text=True).stdout
-    return {r["threads"]: r["read_gbs"] for r in json.loads(out)["results"]}
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """STREAM read GB/s by thread count."""
+    return {r["threads"]: r["read_gbs"] for r in run_stream_json(path, threads, mib, reps)["results"]}
 
 
 def med_range(v, fmt="{:.2f}"):
