@@ -158,9 +158,9 @@ SLIM_HIDDEN const slim_tensor_spec *slim_arch_spec(const slim_arch *a, slim_wslo
 /* The element count a slim_wdim stands for. */
 SLIM_HIDDEN int64_t slim_wdim_size(const slim_hparams *hp, slim_wdim d);
 
-/* Descriptors, one file each under lib/model/arch/. */
-extern SLIM_HIDDEN const slim_arch slim_arch_gemma, slim_arch_gemma2, slim_arch_gemma3;
-extern SLIM_HIDDEN const slim_arch slim_arch_llama, slim_arch_qwen2, slim_arch_qwen3,
-    slim_arch_phi3;
+/* Descriptors, one file each under lib/model/arch/, each defined on a line of
+ * its own as `const slim_arch slim_arch_NAME = {`: the Makefile collects those
+ * lines into the registry tensors.c reads (BUILD/gen/model/arch_list.inc), so
+ * adding an architecture is adding its file. */
 
 #endif
