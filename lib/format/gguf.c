@@ -567,23 +567,22 @@ static slim_status parse_tensor_info(parser *r, slim_gguf *g, slim_gguf_tensor *
     at = r->pos;
     uint32_t type;
     if ((s = rd_u32(r, "type", &type))) return s;
-    const slim_dtype_traits *tr = type <= 0x7fffffffu ? slim_dtype_traits_of((int)type) : NULL;
-    if (!tr)
+    int32_t block = 0, bytes = 0;
+    const char *tname = type <= 0x7fffffffu ? slim_dtype_layout((int)type, &block, &bytes) : NULL;
+    if (!tname)
         return perr(r, SLIM_ERR_UNSUPPORTED, "unknown tensor type %u at offset 0x%llx", type,
                     (ull)at);
     t->type = (slim_dtype)type;
-    if (tr->block_size <= 0 || tr->type_size <= 0)
-        return perr(r, SLIM_ERR_INTERNAL, "type %s has no block size", tr->name);
-    if (t->ne[0] % tr->block_size != 0)
+    if (t->ne[0] % block != 0)
         return perr(r, SLIM_ERR_FORMAT, "ne[0] = %lld is not a multiple of %s's block size %d",
-                    (ll)t->ne[0], tr->name, (int)tr->block_size);
+                    (ll)t->ne[0], tname, (int)block);
     int64_t size;
-    if (__builtin_mul_overflow(t->ne[0] / tr->block_size, (int64_t)tr->type_size, &size) ||
+    if (__builtin_mul_overflow(t->ne[0] / block, (int64_t)bytes, &size) ||
         __builtin_mul_overflow(size, t->ne[1], &size) ||
         __builtin_mul_overflow(size, t->ne[2], &size) ||
         __builtin_mul_overflow(size, t->ne[3], &size))
         return perr(r, SLIM_ERR_FORMAT, "byte size of %lld %s elements overflows int64", (ll)nel,
-                    tr->name);
+                    tname);
     t->size = (uint64_t)size;
     at = r->pos;
     uint64_t off;

@@ -243,8 +243,9 @@ slim_status slim_gguf_writer_tensor(slim_gguf_writer *w, const char *name, slim_
         return slim_error(SLIM_ERR_INVALID_ARG,
                           "gguf writer: tensor name '%.80s' of %zu bytes (1..%d allowed)", name,
                           len, NAME_MAX_LEN);
-    const slim_dtype_traits *tr = slim_dtype_traits_of((int)type);
-    if (!tr)
+    int32_t block = 0, bytes = 0;
+    const char *tname = slim_dtype_layout((int)type, &block, &bytes);
+    if (!tname)
         return slim_error(SLIM_ERR_INVALID_ARG, "gguf writer: tensor '%s': unknown type %d", name,
                           (int)type);
     if (n_dims < 1 || n_dims > 4)
@@ -256,15 +257,15 @@ slim_status slim_gguf_writer_tensor(slim_gguf_writer *w, const char *name, slim_
                               name, d, (long long)ne[d]);
         nel *= (uint64_t)ne[d];
     }
-    if (ne[0] % tr->block_size != 0)
+    if (ne[0] % block != 0)
         return slim_error(SLIM_ERR_INVALID_ARG,
                           "gguf writer: tensor '%s': ne[0] = %lld is not a multiple of %s's "
                           "block size %d",
-                          name, (long long)ne[0], tr->name, tr->block_size);
+                          name, (long long)ne[0], tname, block);
     for (uint64_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)
             return slim_error(SLIM_ERR_INVALID_ARG, "gguf writer: duplicate tensor '%s'", name);
-    const uint64_t size = nel / (uint64_t)tr->block_size * (uint64_t)tr->type_size;
+    const uint64_t size = nel / (uint64_t)block * (uint64_t)bytes;
     if (!slim_grow((void **)&w->tensors, &w->tensors_cap, (size_t)w->n_tensors + 1,
                    sizeof *w->tensors))
         return slim_error(SLIM_ERR_NOMEM, "gguf writer: out of memory");

@@ -35,3 +35,10 @@ size_t slim_dtype_row_size(slim_dtype type, int64_t n) {
 }
 
 const char *slim_dtype_name(int type) { return known(type) ? layout[type].name : "?"; }
+
+const char *slim_dtype_layout(int type, int32_t *block_size, int32_t *type_size) {
+    if (!known(type)) return NULL;
+    *block_size = layout[type].block_size;
+    *type_size = layout[type].type_size;
+    return layout[type].name;
+}

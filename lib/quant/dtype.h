@@ -49,6 +49,11 @@ SLIM_HIDDEN size_t slim_dtype_row_size(slim_dtype type, int64_t n);
 
 SLIM_HIDDEN const char *slim_dtype_name(int type); /* "?" for unknown ids */
 
+/* A type's block layout (elements and bytes per block) and its name; NULL,
+ * the outputs untouched, for an id slim does not know.  For the file readers
+ * and writers, which need the layout but none of a CPU level's kernels. */
+SLIM_HIDDEN const char *slim_dtype_layout(int type, int32_t *block_size, int32_t *type_size);
+
 /* ---- added by the quant module ------------------------------------------- */
 
 /* The per-type traits, defined next to their code (float.c, q_legacy.c, q_k.c)
@@ -81,5 +86,9 @@ typedef void (*slim_quantize_fn)(const float *src, void *dst, int64_t n);
  * importance matrix (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: GGML's
  * reference rounding; Q4_K, Q5_K, Q6_K: quantize_row_q*_K_ref), else NULL. */
 SLIM_HIDDEN slim_quantize_fn slim_quantizer(slim_dtype type);
+/* The float formats' writers (round to nearest even), also float.c's from_float. */
+SLIM_HIDDEN void slim_f32_from_float(const float *src, void *dst, int64_t n);
+SLIM_HIDDEN void slim_f16_from_float(const float *src, void *dst, int64_t n);
+SLIM_HIDDEN void slim_bf16_from_float(const float *src, void *dst, int64_t n);
 
 #endif

@@ -20,10 +20,6 @@ static void f32_to_float(const void *src, float *dst, int64_t n) {
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
-static void f32_from_float(const float *src, void *dst, int64_t n) {
-    memcpy(dst, src, (size_t)n * sizeof(float));
-}
-
 static float sum_acc(const float acc[NACC]) {
     float s = 0.0f;
     for (int k = 0; k < NACC; k++)
@@ -54,12 +50,6 @@ static void f16_to_float(const void *src, float *dst, int64_t n) {
 #endif
     for (; i < n; i++)
         dst[i] = slim_fp16_to_f32(s[i]);
-}
-
-static void f16_from_float(const float *src, void *dst, int64_t n) {
-    uint16_t *d = dst;
-    for (int64_t i = 0; i < n; i++)
-        d[i] = slim_f32_to_fp16(src[i]);
 }
 
 #if defined(__AVX512F__)
@@ -194,12 +184,6 @@ static void bf16_to_float(const void *src, float *dst, int64_t n) {
         dst[i] = slim_bf16_to_f32(s[i]);
 }
 
-static void bf16_from_float(const float *src, void *dst, int64_t n) {
-    uint16_t *d = dst;
-    for (int64_t i = 0; i < n; i++)
-        d[i] = slim_f32_to_bf16(src[i]);
-}
-
 #if !defined(__AVX512F__)
 static float bf16_vec_dot(int64_t n, const void *vw, const void *vx) {
     const uint16_t *restrict w = vw;
@@ -222,7 +206,7 @@ const slim_dtype_traits slim_traits_f32 = {
     .type_size = 4,
     .quantized = false,
     .to_float = f32_to_float,
-    .from_float = f32_from_float,
+    .from_float = slim_f32_from_float,
     .vec_dot_type = SLIM_DTYPE_F32,
     .vec_dot = f32_vec_dot,
 };
@@ -233,7 +217,7 @@ const slim_dtype_traits slim_traits_f16 = {
     .type_size = 2,
     .quantized = false,
     .to_float = f16_to_float,
-    .from_float = f16_from_float,
+    .from_float = slim_f16_from_float,
     .vec_dot_type = SLIM_DTYPE_F32,
     .vec_dot = f16_vec_dot,
     .gemm = F16_GEMM,
@@ -245,7 +229,7 @@ const slim_dtype_traits slim_traits_bf16 = {
     .type_size = 2,
     .quantized = false,
     .to_float = bf16_to_float,
-    .from_float = bf16_from_float,
+    .from_float = slim_bf16_from_float,
     .vec_dot_type = SLIM_DTYPE_F32,
     .vec_dot = bf16_vec_dot,
     .gemm = BF16_GEMM,

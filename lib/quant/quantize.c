@@ -386,11 +386,27 @@ static void q6_k_quantize(const float *restrict x, void *dst, int64_t n) {
     }
 }
 
+void slim_f32_from_float(const float *src, void *dst, int64_t n) {
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+void slim_f16_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = slim_f32_to_fp16(src[i]);
+}
+
+void slim_bf16_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = slim_f32_to_bf16(src[i]);
+}
+
 slim_quantize_fn slim_quantizer(slim_dtype type) {
     switch (type) {
-    case SLIM_DTYPE_F32:
-    case SLIM_DTYPE_F16:
-    case SLIM_DTYPE_BF16: return slim_dtype_traits_of((int)type)->from_float;
+    case SLIM_DTYPE_F32: return slim_f32_from_float;
+    case SLIM_DTYPE_F16: return slim_f16_from_float;
+    case SLIM_DTYPE_BF16: return slim_bf16_from_float;
     case SLIM_DTYPE_Q4_0: return q4_0_quantize;
     case SLIM_DTYPE_Q4_1: return q4_1_quantize;
     case SLIM_DTYPE_Q5_0: return q5_0_quantize;
