@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-# The layer of each folder under lib/ (lib/api.c is the top).
+# The layer of each folder under lib/ (".": a file directly in lib/, the top).
 LAYERS = {
     "core": 0,
     "quant": 1,

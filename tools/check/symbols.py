@@ -6,13 +6,17 @@ the built objects (`nm`), which file defines and which uses each global
 symbol of the library (the SLIM_HIDDEN ones and the public slim_*), so an
 edge A -> B means "A calls or reads something B defines".  Every strongly
 connected set of more than one file is a cycle: printed with the symbols on
-its edges; exit 1 if there is any.  In the run-time dispatch build the CPU
+its edges; so is every call up the layers (includes.py's LAYERS: a file
+using what a higher layer defines, which a header declared lower can hide
+from includes.py); exit 1 if there is either.  In the run-time dispatch build the CPU
 kernels' files are read from the baseline level's objects.
 Usage: python3 tools/check/symbols.py [BUILD_DIR]   (default: build)
 """
 import os
 import subprocess
 import sys
+
+from includes import layer_of
 
 
 def objects(build):
@@ -94,9 +98,18 @@ def main():
             for b in comp:
                 if (a, b) in why:
                     print(f"  {a} -> {b}: {', '.join(sorted(why[(a, b)]))}")
+    up = []
+    for (a, b), syms in sorted(why.items()):
+        la, lb = layer_of(a[len("lib/"):]), layer_of(b[len("lib/"):])
+        if la is not None and lb is not None and lb > la:
+            up.append(f"  {a} -> {b}: {', '.join(sorted(syms))}")
+    if up:
+        print("calls up the layers:")
+        print("\n".join(up))
     edges = sum(len(v) for v in graph.values())
-    print(f"symbols: {len(objs)} objects, {edges} file-to-file uses, {len(comps)} cycles")
-    return 1 if comps else 0
+    print(f"symbols: {len(objs)} objects, {edges} file-to-file uses, {len(comps)} cycles, "
+          f"{len(up)} calls up")
+    return 1 if comps or up else 0
 
 
 if __name__ == "__main__":
