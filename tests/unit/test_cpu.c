@@ -364,8 +364,8 @@ static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
 
 /* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K kernels
  * (quant/legacy_x16.h, q4_1_x16.h, q5_x16.h, q4_k_x16.h, q6_k_x16.h) for
- * several row lengths, 16 and 48 rows and 1 to 17 tokens (full and ragged
- * token tiles):
+ * several row lengths, 16, 48 and 80 rows and 1 to 17 tokens (full and ragged
+ * token tiles; one token over groups 1.. as well):
  * - the SIMD kernel is bitwise its scalar reference;
  * - within 2^-20 sum |term| |x| + 1e-30 of the double dot of the dequantized
  *   row with the dequantized activations (|term|: |w|, or for Q4_K
@@ -441,7 +441,7 @@ START_TEST(test_x16) {
          K->q4_kx16_xsum,
          K->q4_kx16_gemm,
          K->q4_kx16_gemm_ref,
-         {256, 768, 2304}},
+         {256, 2304, 4352}}, /* 4352: the decode tile of four groups (nb >= 16) */
         {SLIM_DTYPE_Q6_K,
          SLIM_DTYPE_Q8_K,
          SLIM_QK_K,
@@ -454,7 +454,7 @@ START_TEST(test_x16) {
          K->q6_kx16_gemm_ref,
          {256, 768, 2304}},
     };
-    static const int64_t row_counts[] = {16, 48};
+    static const int64_t row_counts[] = {16, 48, 80}; /* 80: a tile of 4 groups and one more */
     rng_state = 0x40016u;
     for (size_t f = 0; f < sizeof x16_formats / sizeof x16_formats[0]; f++)
         for (size_t il = 0; il < 3; il++)
@@ -495,6 +495,13 @@ START_TEST(test_x16) {
                     ck_assert_msg(memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
                                   "%s x16 n=%lld rows=%lld tokens=%lld: SIMD != scalar reference",
                                   wt_tr->name, (long long)n, (long long)rows, (long long)nt);
+                }
+                if (rows > 16) { /* a range that starts past group 0 (a second thread's) */
+                    F->gemm(n, packed, 1, rows / 16, xq, xs, xsum, 1, y, rows);
+                    F->ref(n, packed, 0, rows / 16, xq, xs, 1, yr, rows);
+                    ck_assert_msg(memcmp(y + 16, yr + 16, sizeof(float) * (size_t)(rows - 16)) == 0,
+                                  "%s x16 n=%lld rows=%lld groups 1..: SIMD != scalar reference",
+                                  wt_tr->name, (long long)n, (long long)rows);
                 }
                 for (int64_t r = 0; r < rows; r++) {
                     const char *row = w + (size_t)r * ws;
