@@ -162,19 +162,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# The architecture registry: one SLIM_ARCH(NAME) per `const slim_arch slim_arch_NAME = {`
-# line under lib/model/arch/ (lib/model/arch.h), for lib/model/tensors.c.  Remade on every
-# run but rewritten only when the list changes, so a new or removed file rebuilds tensors.o.
-ARCH_LIST := $(BUILD)/gen/model/arch_list.inc
-$(ARCH_LIST): FORCE
-	@mkdir -p $(@D)
-	@sed -n 's/^const slim_arch slim_arch_\([a-z0-9_]*\) = {$$/SLIM_ARCH(\1)/p' \
-	    $(sort $(wildcard lib/model/arch/*.c)) > $@.tmp
-	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+include lib/model/arch/registry.mk
 $(BUILD)/lib/model/tensors.o: $(ARCH_LIST)
 $(BUILD)/lib/model/tensors.o: CPPFLAGS += -I$(BUILD)/gen
-.PHONY: FORCE
-FORCE:
 
 # One CPU level: its objects, then one object exposing only slim_cpu_kernels_L (objcopy -G
 # makes every other symbol local, so the levels' same-named functions do not meet).

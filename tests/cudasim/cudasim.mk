@@ -122,6 +122,10 @@ $(CUDASIM_BUILD)/ref/%.o: %.c
 	@mkdir -p $(@D)
 	$(CUDASIM_CC) $(CUDASIM_REF_CFLAGS) -c $< -o $@
 
+include lib/model/arch/registry.mk
+$(CUDASIM_BUILD)/ref/lib/model/tensors.o: $(ARCH_LIST)
+$(CUDASIM_BUILD)/ref/lib/model/tensors.o: CUDASIM_REF_CFLAGS += -I$(BUILD)/gen
+
 $(CUDASIM_BUILD)/%.o: $(CUDASIM_DIR)/%.cc
 	@mkdir -p $(@D)
 	$(CUDASIM_CXX) $(CUDASIM_CPPFLAGS) $(CUDASIM_CXXFLAGS) -c $< -o $@
