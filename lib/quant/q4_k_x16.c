@@ -176,26 +176,24 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* One token over G groups at once (G a compile-time constant in each copy):
- * each activation broadcast feeds G groups' rows.  A group streams
- * n / 256 * 2368 bytes of weights between two reads of the same activation
- * block, more than L1 holds once n >= 4096, so tile(1, ...) reads the
- * activation from L2 for every group; here once per G groups.  The same
- * integer sums and float steps per row as tile(), so the same bits. */
-static inline __attribute__((always_inline)) void tile1_groups(const int G, int64_t nb,
-                                                               const block_q4_Kx16 *w,
-                                                               const block_q8_K *x,
-                                                               const int16_t *xsum, float *y) {
+/* One token over KX16_G groups at once: each activation broadcast feeds all
+ * their rows.  A group streams n / 256 * 2368 bytes of weights between two
+ * reads of the same activation block, more than L1 holds once n >= 4096, so
+ * tile(1, ...) reads the activations from L2 for every group; this reads them
+ * once per KX16_G groups.  The same integer sums and float steps per row as
+ * tile(), so the same bits. */
+static void tile_groups(int64_t nb, const block_q4_Kx16 *w, const block_q8_K *x,
+                        const int16_t *xsum, float *y) {
     __m512 acc[KX16_G];
 #pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
+    for (int g = 0; g < KX16_G; g++)
         acc[g] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         const block_q8_K *xb = x + b;
         __m512i isum[KX16_G], msum[KX16_G];
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < KX16_G; g++) {
             isum[g] = _mm512_setzero_si512();
             msum[g] = _mm512_setzero_si512();
         }
@@ -203,14 +201,14 @@ static inline __attribute__((always_inline)) void tile1_groups(const int G, int6
         for (int p = 0; p < 4; p++) {
             __m512i s0[KX16_G], s1[KX16_G];
 #pragma GCC unroll 4
-            for (int g = 0; g < G; g++)
+            for (int g = 0; g < KX16_G; g++)
                 s0[g] = s1[g] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
                 const __m512i xl = bcast32(xb->qs + 64 * p + 4 * c);
                 const __m512i xh = bcast32(xb->qs + 64 * p + 32 + 4 * c);
 #pragma GCC unroll 4
-                for (int g = 0; g < G; g++) {
+                for (int g = 0; g < KX16_G; g++) {
                     const __m512i q = _mm512_loadu_si512(w[g * nb + b].qs[p][c]);
                     s0[g] = _mm512_dpbusd_epi32(s0[g], _mm512_and_si512(q, low), xl);
                     s1[g] = _mm512_dpbusd_epi32(s1[g],
@@ -219,7 +217,7 @@ static inline __attribute__((always_inline)) void tile1_groups(const int G, int6
             }
             const __m512i xm = bcast32(xsum + (size_t)b * 8 + 2 * p);
 #pragma GCC unroll 4
-            for (int g = 0; g < G; g++) {
+            for (int g = 0; g < KX16_G; g++) {
                 const block_q4_Kx16 *wb = w + g * nb + b;
                 const __m512i sc_lo =
                     _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[2 * p]));
@@ -234,7 +232,7 @@ static inline __attribute__((always_inline)) void tile1_groups(const int G, int6
         }
         const __m512 dx = _mm512_set1_ps(xb->d);
 #pragma GCC unroll 4
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < KX16_G; g++) {
             const block_q4_Kx16 *wb = w + g * nb + b;
             const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->d));
             const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)wb->dmin));
@@ -243,7 +241,7 @@ static inline __attribute__((always_inline)) void tile1_groups(const int G, int6
         }
     }
 #pragma GCC unroll 4
-    for (int g = 0; g < G; g++)
+    for (int g = 0; g < KX16_G; g++)
         _mm512_storeu_ps(y + g * R, acc[g]);
 }
 
@@ -253,7 +251,7 @@ void slim_q4_kx16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, co
     const char *x = xq;
     if (n_tokens == 1 && nb >= KX16_G_MIN_NB)
         for (; g0 + KX16_G <= g1; g0 += KX16_G)
-            tile1_groups(KX16_G, nb, (const block_q4_Kx16 *)packed + g0 * nb, xq, xsum, y + g0 * R);
+            tile_groups(nb, (const block_q4_Kx16 *)packed + g0 * nb, xq, xsum, y + g0 * R);
     for (int64_t g = g0; g < g1; g++) {
         const block_q4_Kx16 *w = (const block_q4_Kx16 *)packed + g * nb;
         float *yg = y + g * R;
