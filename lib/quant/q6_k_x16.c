@@ -18,9 +18,9 @@ enum { R = 16 };
 typedef struct {
     uint16_t d[R];
     int8_t sc[8][R][2];
-    struct { /* quarter hh: half hh / 2, chunks 4 (hh & 1) .. +3, in the order read */
-        uint8_t la[4][R][4], lb[4][R][4], qh[4][R][4];
-    } part[4];
+    struct { /* quarter hh (half hh / 2, chunks 4 (hh & 1) .. +3), chunk: read in this order */
+        uint8_t la[R][4], lb[R][4], qh[R][4];
+    } part[4][4];
 } block_q6_Kx16;
 _Static_assert(sizeof(block_q6_Kx16) == R * sizeof(block_q6_K), "block_q6_Kx16 size");
 
@@ -39,10 +39,10 @@ void slim_q6_kx16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
                     out->sc[j / 2][k][j % 2] = in->scales[j];
                 for (int h = 0; h < 2; h++)
                     for (int c = 0; c < 8; c++) {
-                        memcpy(out->part[2 * h + c / 4].la[c % 4][k], in->ql + 64 * h + 4 * c, 4);
-                        memcpy(out->part[2 * h + c / 4].lb[c % 4][k], in->ql + 64 * h + 32 + 4 * c,
+                        memcpy(out->part[2 * h + c / 4][c % 4].la[k], in->ql + 64 * h + 4 * c, 4);
+                        memcpy(out->part[2 * h + c / 4][c % 4].lb[k], in->ql + 64 * h + 32 + 4 * c,
                                4);
-                        memcpy(out->part[2 * h + c / 4].qh[c % 4][k], in->qh + 32 * h + 4 * c, 4);
+                        memcpy(out->part[2 * h + c / 4][c % 4].qh[k], in->qh + 32 * h + 4 * c, 4);
                     }
             }
 }
@@ -50,8 +50,8 @@ void slim_q6_kx16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
 /* Quant e (0..3 of the 4 bytes) of chunk c, part s (0..3) of half h, row k. */
 static int q6(const block_q6_Kx16 *w, int h, int s, int c, int k, int e) {
     const int hh = 2 * h + c / 4;
-    const uint8_t l = (s & 1 ? w->part[hh].lb : w->part[hh].la)[c % 4][k][e];
-    return ((s < 2 ? l & 15 : l >> 4) | ((w->part[hh].qh[c % 4][k][e] >> (2 * s)) & 3) << 4) - 32;
+    const uint8_t l = (s & 1 ? w->part[hh][c % 4].lb : w->part[hh][c % 4].la)[k][e];
+    return ((s < 2 ? l & 15 : l >> 4) | ((w->part[hh][c % 4].qh[k][e] >> (2 * s)) & 3) << 4) - 32;
 }
 
 void slim_q6_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
@@ -85,9 +85,6 @@ void slim_q6_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 
 #if Q6X16_SIMD
 enum { Q6X16_C = 4 }; /* tokens per register tile */
-#ifndef PF
-#define PF 2
-#endif
 
 static inline __m512i bcast32(const void *p) {
     int32_t v;
@@ -117,14 +114,11 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
         for (int hh = 0; hh < 4; hh++) { /* half h = hh / 2, chunks 4 (hh & 1) .. +3 */
             const int h = hh >> 1, c0 = 4 * (hh & 1);
             __m512i q[4][4]; /* part s, chunk */
-            if (PF)          /* a quarter of the block PF ahead: the stream the prefetcher misses */
-                for (int l = 0; l < (int)sizeof *w / 4; l += 64)
-                    _mm_prefetch((const char *)(w + PF) + hh * (int)sizeof *w / 4 + l, _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {
-                const __m512i la = _mm512_loadu_si512(w->part[hh].la[c]);
-                const __m512i lb = _mm512_loadu_si512(w->part[hh].lb[c]);
-                const __m512i qh = _mm512_loadu_si512(w->part[hh].qh[c]);
+                const __m512i la = _mm512_loadu_si512(w->part[hh][c].la);
+                const __m512i lb = _mm512_loadu_si512(w->part[hh][c].lb);
+                const __m512i qh = _mm512_loadu_si512(w->part[hh][c].qh);
                 /* (a & m4) | (hb & m2) in one vpternlog each: 0xE4 = (C ? B : A) */
                 q[0][c] = _mm512_ternarylogic_epi32(la, _mm512_slli_epi16(qh, 4), m4, 0xE4);
                 q[1][c] = _mm512_ternarylogic_epi32(lb, _mm512_slli_epi16(qh, 2), m4, 0xE4);
