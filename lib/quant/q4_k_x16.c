@@ -16,10 +16,12 @@
 enum { R = 16 };
 
 typedef struct {
+    struct { /* pair p: sub-blocks 2p, 2p + 1 */
+        uint8_t sc[2][R];
+        uint8_t m[R][2];
+        uint8_t qs[8][R][4];
+    } part[4];
     uint16_t d[R], dmin[R];
-    uint8_t sc[8][R];
-    uint8_t m[4][R][2];
-    uint8_t qs[4][8][R][4];
 } block_q4_Kx16;
 _Static_assert(sizeof(block_q4_Kx16) == 2368, "block_q4_Kx16 size");
 
@@ -51,10 +53,11 @@ void slim_q4_kx16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
                 out->d[k] = in->d;
                 out->dmin[k] = in->dmin;
                 for (int j = 0; j < 8; j++)
-                    scale_min(j, in->scales, &out->sc[j][k], &out->m[j / 2][k][j % 2]);
+                    scale_min(j, in->scales, &out->part[j / 2].sc[j % 2][k],
+                              &out->part[j / 2].m[k][j % 2]);
                 for (int p = 0; p < 4; p++)
                     for (int c = 0; c < 8; c++)
-                        memcpy(out->qs[p][c][k], in->qs + 32 * p + 4 * c, 4);
+                        memcpy(out->part[p].qs[c][k], in->qs + 32 * p + 4 * c, 4);
             }
 }
 
@@ -84,13 +87,13 @@ void slim_q4_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
                         int32_t s = 0, xsum = 0;
                         for (int c = 0; c < 8; c++)
                             for (int e = 0; e < 4; e++) {
-                                const uint8_t q = w[b].qs[p][c][k][e];
+                                const uint8_t q = w[b].part[p].qs[c][k][e];
                                 const int8_t xv = x[b].qs[64 * p + 32 * hi + 4 * c + e];
                                 s += (hi ? q >> 4 : q & 15) * xv;
                                 xsum += xv;
                             }
-                        isum += w[b].sc[j][k] * s;
-                        msum += w[b].m[p][k][hi] * xsum;
+                        isum += w[b].part[p].sc[hi][k] * s;
+                        msum += w[b].part[p].m[k][hi] * xsum;
                     }
                     acc = fmaf(slim_fp16_to_f32(w[b].d[k]) * x[b].d, (float)isum, acc);
                     acc = fmaf(-(slim_fp16_to_f32(w[b].dmin[k]) * x[b].d), (float)msum, acc);
@@ -135,18 +138,19 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
         }
 #pragma GCC unroll 1
         for (int p = 0; p < 4; p++) {
+            const __m512i sc_lo =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->part[p].sc[0]));
+            const __m512i sc_hi =
+                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->part[p].sc[1]));
+            const __m512i mp =
+                _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)w->part[p].m));
             __m512i lo[8], hi[8];
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
-                const __m512i q = _mm512_loadu_si512(w->qs[p][c]);
+                const __m512i q = _mm512_loadu_si512(w->part[p].qs[c]);
                 lo[c] = _mm512_and_si512(q, low);
                 hi[c] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
             }
-            const __m512i sc_lo =
-                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->sc[2 * p]));
-            const __m512i sc_hi =
-                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)w->sc[2 * p + 1]));
-            const __m512i mp = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)w->m[p]));
 #pragma GCC unroll 4
             for (int t = 0; t < nc; t++) {
                 const block_q8_K *xb = (const block_q8_K *)(x + (size_t)t * xs) + b;
@@ -209,7 +213,7 @@ static void tile_groups(int64_t nb, const block_q4_Kx16 *w, const block_q8_K *x,
                 const __m512i xh = bcast32(xb->qs + 64 * p + 32 + 4 * c);
 #pragma GCC unroll 4
                 for (int g = 0; g < KX16_G; g++) {
-                    const __m512i q = _mm512_loadu_si512(w[g * nb + b].qs[p][c]);
+                    const __m512i q = _mm512_loadu_si512(w[g * nb + b].part[p].qs[c]);
                     s0[g] = _mm512_dpbusd_epi32(s0[g], _mm512_and_si512(q, low), xl);
                     s1[g] = _mm512_dpbusd_epi32(s1[g],
                                                 _mm512_and_si512(_mm512_srli_epi16(q, 4), low), xh);
@@ -220,11 +224,11 @@ static void tile_groups(int64_t nb, const block_q4_Kx16 *w, const block_q8_K *x,
             for (int g = 0; g < KX16_G; g++) {
                 const block_q4_Kx16 *wb = w + g * nb + b;
                 const __m512i sc_lo =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[2 * p]));
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->part[p].sc[0]));
                 const __m512i sc_hi =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->sc[2 * p + 1]));
+                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)wb->part[p].sc[1]));
                 const __m512i mp =
-                    _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb->m[p]));
+                    _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)wb->part[p].m));
                 isum[g] = _mm512_add_epi32(isum[g], _mm512_mullo_epi32(s0[g], sc_lo));
                 isum[g] = _mm512_add_epi32(isum[g], _mm512_mullo_epi32(s1[g], sc_hi));
                 msum[g] = _mm512_dpwssd_epi32(msum[g], mp, xm);

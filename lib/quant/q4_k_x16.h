@@ -2,13 +2,17 @@
  * lane holds one row (why: see legacy_x16.h; the same measurements).
  *
  * Group g (rows 16g .. 16g+15) is n / 256 super-blocks of
- *   d[16], dmin[16]   the rows' fp16 super-block scales
- *   sc[8][16]         sub-block j's 6-bit scale, per row
- *   m[4][16][2]       sub-blocks 2k, 2k+1's 6-bit mins, per row (a pair of
- *                     bytes that widen to the int16 pair vpdpwssd takes)
- *   qs[4][8][16][4]   pair p, chunk c, row: the row's bytes qs[32p + 4c ..+3]
- *                     (low nibbles: sub-block 2p, high: 2p + 1)
- * 2368 bytes, 64 more than 16 Q4_K blocks (the scales unpacked).
+ *   part[4]            pair p (sub-blocks 2p, 2p + 1), in the order read:
+ *     sc[2][16]        sub-blocks 2p, 2p + 1's 6-bit scales, per row
+ *     m[16][2]         their 6-bit mins, per row (a pair of bytes that
+ *                      widen to the int16 pair vpdpwssd takes)
+ *     qs[8][16][4]     chunk c, row: the row's bytes qs[32p + 4c ..+3]
+ *                      (low nibbles: sub-block 2p, high: 2p + 1)
+ *   d[16], dmin[16]    the rows' fp16 super-block scales
+ * 2368 bytes, 64 more than 16 Q4_K blocks (the scales unpacked).  Each
+ * pair's scales come before its quants so that the kernel reads the block
+ * front to back (a jump back to a header costs the hardware prefetcher:
+ * docs/PERFORMANCE.md).
  *
  * Numerics: per row and super-block, with the activation's Q8_K block,
  *   isum = sum_j sc_j * (q . x over sub-block j)    exact int32
