@@ -15,12 +15,16 @@
 
 enum { R = 16 };
 
+typedef struct { /* chunk c of 4 bytes per row, its three parts side by side */
+    uint8_t la[R][4], lb[R][4], qh[R][4];
+} q6_chunk;
+
 typedef struct {
+    struct {                 /* half h: its scales, then its quants */
+        int8_t sc[4][R][2];  /* sub-blocks 8h + 2i, 8h + 2i + 1 */
+        q6_chunk part[2][4]; /* quarter 2h + q: chunks 4q .. 4q + 3 */
+    } half[2];
     uint16_t d[R];
-    int8_t sc[8][R][2];
-    struct { /* quarter hh (half hh / 2, chunks 4 (hh & 1) .. +3), chunk: read in this order */
-        uint8_t la[R][4], lb[R][4], qh[R][4];
-    } part[4][4];
 } block_q6_Kx16;
 _Static_assert(sizeof(block_q6_Kx16) == R * sizeof(block_q6_K), "block_q6_Kx16 size");
 
@@ -36,22 +40,22 @@ void slim_q6_kx16_pack(const void *src, size_t src_stride, int64_t n, int64_t ro
                     (const block_q6_K *)((const char *)src + (size_t)(g * R + k) * src_stride) + b;
                 out->d[k] = in->d;
                 for (int j = 0; j < 16; j++)
-                    out->sc[j / 2][k][j % 2] = in->scales[j];
+                    out->half[j / 8].sc[j / 2 % 4][k][j % 2] = in->scales[j];
                 for (int h = 0; h < 2; h++)
                     for (int c = 0; c < 8; c++) {
-                        memcpy(out->part[2 * h + c / 4][c % 4].la[k], in->ql + 64 * h + 4 * c, 4);
-                        memcpy(out->part[2 * h + c / 4][c % 4].lb[k], in->ql + 64 * h + 32 + 4 * c,
+                        memcpy(out->half[h].part[c / 4][c % 4].la[k], in->ql + 64 * h + 4 * c, 4);
+                        memcpy(out->half[h].part[c / 4][c % 4].lb[k], in->ql + 64 * h + 32 + 4 * c,
                                4);
-                        memcpy(out->part[2 * h + c / 4][c % 4].qh[k], in->qh + 32 * h + 4 * c, 4);
+                        memcpy(out->half[h].part[c / 4][c % 4].qh[k], in->qh + 32 * h + 4 * c, 4);
                     }
             }
 }
 
 /* Quant e (0..3 of the 4 bytes) of chunk c, part s (0..3) of half h, row k. */
 static int q6(const block_q6_Kx16 *w, int h, int s, int c, int k, int e) {
-    const int hh = 2 * h + c / 4;
-    const uint8_t l = (s & 1 ? w->part[hh][c % 4].lb : w->part[hh][c % 4].la)[k][e];
-    return ((s < 2 ? l & 15 : l >> 4) | ((w->part[hh][c % 4].qh[k][e] >> (2 * s)) & 3) << 4) - 32;
+    const q6_chunk *ch = &w->half[h].part[c / 4][c % 4];
+    const uint8_t l = (s & 1 ? ch->lb : ch->la)[k][e];
+    return ((s < 2 ? l & 15 : l >> 4) | ((ch->qh[k][e] >> (2 * s)) & 3) << 4) - 32;
 }
 
 void slim_q6_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
@@ -74,7 +78,7 @@ void slim_q6_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
                                     for (int e = 0; e < 4; e++)
                                         sub += q6(&w[b], h, s, c, k, e) *
                                                x[b].qs[128 * h + 32 * s + 4 * c + e];
-                                isum += w[b].sc[j / 2][k][j % 2] * sub;
+                                isum += w[b].half[h].sc[j / 2 % 4][k][j % 2] * sub;
                             }
                     acc = fmaf(slim_fp16_to_f32(w[b].d[k]) * x[b].d, (float)isum, acc);
                 }
@@ -116,9 +120,9 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
             __m512i q[4][4]; /* part s, chunk */
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {
-                const __m512i la = _mm512_loadu_si512(w->part[hh][c].la);
-                const __m512i lb = _mm512_loadu_si512(w->part[hh][c].lb);
-                const __m512i qh = _mm512_loadu_si512(w->part[hh][c].qh);
+                const __m512i la = _mm512_loadu_si512(w->half[h].part[hh & 1][c].la);
+                const __m512i lb = _mm512_loadu_si512(w->half[h].part[hh & 1][c].lb);
+                const __m512i qh = _mm512_loadu_si512(w->half[h].part[hh & 1][c].qh);
                 /* (a & m4) | (hb & m2) in one vpternlog each: 0xE4 = (C ? B : A) */
                 q[0][c] = _mm512_ternarylogic_epi32(la, _mm512_slli_epi16(qh, 4), m4, 0xE4);
                 q[1][c] = _mm512_ternarylogic_epi32(lb, _mm512_slli_epi16(qh, 2), m4, 0xE4);
@@ -141,7 +145,7 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
                             sub, q[s][c], bcast32(xb->qs + 128 * h + 32 * s + 4 * (c0 + c)));
                     const int j = 8 * h + 2 * s + (hh & 1);
                     const __m512i pair =
-                        _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->sc[j / 2]));
+                        _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->half[h].sc[s]));
                     const __m512i sc = j & 1 ? _mm512_srai_epi32(pair, 16)
                                              : _mm512_srai_epi32(_mm512_slli_epi32(pair, 16), 16);
                     isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, sc));
@@ -153,9 +157,10 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
             const block_q8_K *xb = (const block_q8_K *)(x + (size_t)t * xs) + b;
 #pragma GCC unroll 8
             for (int i = 0; i < 8; i++)
-                msum[t] = _mm512_dpwssd_epi32(
-                    msum[t], _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->sc[i])),
-                    bcast32(xb->bsums + 2 * i));
+                msum[t] = _mm512_dpwssd_epi32(msum[t],
+                                              _mm512_cvtepi8_epi16(_mm256_loadu_si256(
+                                                  (const __m256i *)w->half[i / 4].sc[i % 4])),
+                                              bcast32(xb->bsums + 2 * i));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w->d));
 #pragma GCC unroll 4

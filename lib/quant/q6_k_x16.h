@@ -2,17 +2,19 @@
  * lane holds one row (why: see legacy_x16.h; the same measurements).
  *
  * Group g (rows 16g .. 16g+15) is n / 256 super-blocks of
+ *   half[2]            half h of the block (elements 128h ..+127):
+ *     sc[4][16][2]     sub-blocks 8h + 2i, 8h + 2i + 1's int8 scales, per
+ *                      row (a pair that widens to the int16 pair vpdpwssd
+ *                      takes)
+ *     part[2][4]       quarter 2h + q, chunk c = 4q + i, each chunk:
+ *       la[16][4]      row: ql[64h + 4c ..+3]
+ *       lb[16][4]      row: ql[64h + 32 + 4c ..+3]
+ *       qh[16][4]      row: qh[32h + 4c ..+3]
  *   d[16]              the rows' fp16 scales
- *   sc[8][16][2]       sub-blocks 2i, 2i+1's int8 scales, per row (a pair
- *                      that widens to the int16 pair vpdpwssd takes)
- *   part[4][4]         quarter p (half h = p / 2), chunk c = 4 (p & 1) + i:
- *     la[16][4]        row: ql[64h + 4c ..+3]
- *     lb[16][4]        row: ql[64h + 32 + 4c ..+3]
- *     qh[16][4]        row: qh[32h + 4c ..+3]
  * 3360 bytes, the same as 16 Q6_K blocks.  The kernel reads it front to back:
- * stored as three streams 256 bytes apart (la, lb, qh), decode read ~22 GB/s
- * from DRAM on one core, even with a software prefetch; read in order, the
- * hardware prefetcher alone gives ~29 (docs/PERFORMANCE.md).
+ * stored as three streams 256 bytes apart (la, lb, qh) after one header,
+ * decode read ~22 GB/s from DRAM on one core, even with a software prefetch;
+ * read in order, the hardware prefetcher alone gives ~29 (docs/PERFORMANCE.md).
  *
  * Numerics: per row and super-block, with the activation's Q8_K block,
  *   isum = sum_j sc_j * ((q - 32) . x over sub-block j)   exact int32
