@@ -228,7 +228,9 @@ static float vec_dot_q5_k_q8_k(int64_t n, const void *vw, const void *vx) {
             const int16_t *bs = x[i].bsums + 4 * c;
             msum += m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
         }
-        sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+        /* the repacked kernel's float steps (q4_k_x16.h), so the same bits */
+        sum = fmaf(h2f(w[i].d) * x[i].d, (float)isum, sum);
+        sum = fmaf(-(h2f(w[i].dmin) * x[i].d), (float)msum, sum);
     }
     return sum;
 }

@@ -232,8 +232,9 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
     }
 }
 
-/* Random Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / Q4_K / Q6_K rows: random quants and packed scales, fp16
- * scales of mixed magnitude (some zero); Q4_K's d and dmin positive, as quantizers write them. */
+/* Random Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / Q4_K / Q5_K / Q6_K rows: random quants and packed
+ * scales, fp16 scales of mixed magnitude (some zero); Q4_K's and Q5_K's d and dmin positive, as
+ * quantizers write them. */
 static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++) {
         const uint64_t r = rng_next();
@@ -282,6 +283,16 @@ static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
                 b->ql[j] = (uint8_t)rng_next();
             for (int j = 0; j < SLIM_QK_K / 4; j++)
                 b->qh[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q5_K) {
+            block_q5_K *b = (block_q5_K *)blocks + i;
+            b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 128);
+            b->dmin = slim_f32_to_fp16((float)ldexp(rng_unif(), -8));
+            for (int j = 0; j < SLIM_K_SCALE_SIZE; j++)
+                b->scales[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 8; j++)
+                b->qh[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 2; j++)
+                b->qs[j] = (uint8_t)rng_next();
         } else {
             block_q4_K *b = (block_q4_K *)blocks + i;
             b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
@@ -362,7 +373,7 @@ static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
     legacy_x16_gemm(true, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 
-/* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K kernels
+/* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K kernels
  * (quant/legacy_x16.h, q4_1_x16.h, q5_x16.h, q4_k_x16.h, q6_k_x16.h) for
  * several row lengths, 16, 48 and 80 rows and 1 to 17 tokens (full and ragged
  * token tiles; one token over groups 1.. as well):
@@ -442,6 +453,17 @@ START_TEST(test_x16) {
          K->q4_kx16_gemm,
          K->q4_kx16_gemm_ref,
          {256, 2304, 4352}}, /* 4352: the decode tile of four groups (nb >= 16) */
+        {SLIM_DTYPE_Q5_K,
+         SLIM_DTYPE_Q8_K,
+         SLIM_QK_K,
+         sizeof(block_q5_K),
+         sizeof(block_q8_K),
+         K->q5_kx16_size,
+         K->q5_kx16_pack,
+         K->q4_kx16_xsum,
+         K->q5_kx16_gemm,
+         K->q5_kx16_gemm_ref,
+         {256, 2304, 4352}},
         {SLIM_DTYPE_Q6_K,
          SLIM_DTYPE_Q8_K,
          SLIM_QK_K,
@@ -509,6 +531,8 @@ START_TEST(test_x16) {
                     memcpy(w0, row, ws); /* Q4_K, Q4_1 without mins: the d sc q part alone */
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_K && b < nb; b++)
                         ((block_q4_K *)w0)[b].dmin = 0;
+                    for (int64_t b = 0; F->type == SLIM_DTYPE_Q5_K && b < nb; b++)
+                        ((block_q5_K *)w0)[b].dmin = 0;
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_1 && b < nb; b++)
                         ((block_q4_1 *)w0)[b].m = 0;
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q5_1 && b < nb; b++)

@@ -1,11 +1,10 @@
 /* repack: the CPU's repacked matmul kernels against the plain row kernels
  * they replace, one thread, weights far larger than the caches.
  *
- * For each format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, F16) a random matrix of about 256 MiB
- * with rows of n elements (-n, default 2048) is timed two ways:
- *   decode: one token; plain = the traits' vec_dot per row, packed = the
- *           repacked kernel over all row groups (what slim_cpu_matmul runs);
- *   prefill: -T tokens (default 64); plain = the traits' gemm over 16-row
+ * For each format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16) a random matrix of about
+ * 256 MiB with rows of n elements (-n, default 2048) is timed two ways: decode: one token; plain =
+ * the traits' vec_dot per row, packed = the repacked kernel over all row groups (what
+ * slim_cpu_matmul runs); prefill: -T tokens (default 64); plain = the traits' gemm over 16-row
  *           tiles with a work area (no gemm: vec_dot per row and token),
  *           packed = the repacked kernel;
  * best of -r runs (default 5), as ns per weight row and GB/s of weights.
@@ -59,6 +58,7 @@ static void fill(slim_dtype type, char *w, size_t bytes, size_t block) {
         if (type == SLIM_DTYPE_Q5_1) ((block_q5_1 *)b)->d = ((block_q5_1 *)b)->m = small;
         if (type == SLIM_DTYPE_Q8_0) ((block_q8_0 *)b)->d = small;
         if (type == SLIM_DTYPE_Q4_K) ((block_q4_K *)b)->d = ((block_q4_K *)b)->dmin = small;
+        if (type == SLIM_DTYPE_Q5_K) ((block_q5_K *)b)->d = ((block_q5_K *)b)->dmin = small;
         if (type == SLIM_DTYPE_Q6_K) ((block_q6_K *)b)->d = small;
         if (type == SLIM_DTYPE_F16)
             for (size_t k = 0; k < block; k += 2)
@@ -82,6 +82,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     const size_t bytes = ws * (size_t)rows;
     size_t packed_bytes = bytes;
     if (type == SLIM_DTYPE_Q4_K) packed_bytes = K->q4_kx16_size(n, rows);
+    if (type == SLIM_DTYPE_Q5_K) packed_bytes = K->q5_kx16_size(n, rows);
     /* both in huge pages, as the library's repacked copy and a mapped file's page cache are */
     char *w = slim_bigalloc(bytes), *p = slim_bigalloc(packed_bytes);
     float *xf = malloc(sizeof(float) * (size_t)(n * T)),
@@ -112,8 +113,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
         K->q4_1x16_pack(w, ws, n, rows, p);
     } else if (type == SLIM_DTYPE_Q5_0 || type == SLIM_DTYPE_Q5_1) {
         (type == SLIM_DTYPE_Q5_0 ? K->q5_0x16_pack : K->q5_1x16_pack)(w, ws, n, rows, p);
-    } else if (type == SLIM_DTYPE_Q4_K) {
-        K->q4_kx16_pack(w, ws, n, rows, p);
+    } else if (type == SLIM_DTYPE_Q4_K || type == SLIM_DTYPE_Q5_K) {
+        (type == SLIM_DTYPE_Q4_K ? K->q4_kx16_pack : K->q5_kx16_pack)(w, ws, n, rows, p);
         K->q4_kx16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q6_K) {
         K->q6_kx16_pack(w, ws, n, rows, p);
@@ -135,6 +136,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
             K->q8_0x16_gemm(n, p, 0, g1, (K->q4_0x16_prep(n, xq, xs, nt, xp), xp), nt, out, ldy);  \
         else if (type == SLIM_DTYPE_Q4_K)                                                          \
             K->q4_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
+        else if (type == SLIM_DTYPE_Q5_K)                                                          \
+            K->q5_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q6_K)                                                          \
             K->q6_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
         else                                                                                       \
@@ -149,6 +152,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     if (type == SLIM_DTYPE_Q5_1) K->q5_1x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q8_0) K->q8_0x16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q4_K) K->q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q5_K) K->q5_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q6_K) K->q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_F16)
         K->half_x64_gemm_ref(false, n, p, 0, 1, (const float *)xq, (size_t)n, T, yr, group);
@@ -220,8 +224,9 @@ int main(int argc, char **argv) {
            size_mib, (long long)n, (long long)T, reps);
     printf("| format | n | decode ns/row plain / packed | decode GB/s plain / packed | prefill "
            "ns/row plain / packed | packed vs its reference |\n|---|---|---|---|---|---|\n");
-    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1,
-                                SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K, SLIM_DTYPE_F16};
+    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0,
+                                SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K,
+                                SLIM_DTYPE_Q5_K, SLIM_DTYPE_Q6_K, SLIM_DTYPE_F16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         run(types[i], n, T, reps);
     return 0;

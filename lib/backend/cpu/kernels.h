@@ -63,6 +63,10 @@ typedef struct slim_cpu_kernels {
     SLIM_KERNEL_FN(slim_q4_kx16_xsum) q4_kx16_xsum;
     SLIM_KERNEL_FN(slim_q4_kx16_gemm) q4_kx16_gemm;
     SLIM_KERNEL_FN(slim_q4_kx16_gemm_ref) q4_kx16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q5_kx16_size) q5_kx16_size;
+    SLIM_KERNEL_FN(slim_q5_kx16_pack) q5_kx16_pack;
+    SLIM_KERNEL_FN(slim_q5_kx16_gemm) q5_kx16_gemm;
+    SLIM_KERNEL_FN(slim_q5_kx16_gemm_ref) q5_kx16_gemm_ref;
     SLIM_KERNEL_FN(slim_q6_kx16_available) q6_kx16_available;
     SLIM_KERNEL_FN(slim_q6_kx16_pack) q6_kx16_pack;
     SLIM_KERNEL_FN(slim_q6_kx16_gemm) q6_kx16_gemm;
