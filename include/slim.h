@@ -108,10 +108,10 @@ typedef struct slim_model_params {
     size_t struct_size;
     int32_t use_mmap;        /* 1 (default): weights are used in place from the mapped file;
                                 0: they are read into ordinary memory.  On the CPU, Q4_0, Q4_1,
-                                Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, F16 and BF16 matrices are repacked at
-                                load into the SIMD kernels' layout either way (SLIM_CPU_REPACK=0
-                                in the environment turns that off); with 0 the read copy stays as
-                                well */
+                                Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 matrices are
+                                repacked at load into the SIMD kernels' layout either way
+                                (SLIM_CPU_REPACK=0 in the environment turns that off); with 0
+                                the read copy stays as well */
     int32_t backend;         /* a slim_backend; CUDA copies the weights to the GPU at load */
     const char *weight_type; /* NULL or "keep": matrices as stored; else converted at load to
                                 "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1",

@@ -1,14 +1,14 @@
 /* Repacked vs plain CPU kernels through whole models (issue 21: the repacked
  * kernels once changed the default model's logits).  For every format the CPU
- * repacks at load (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, F16, BF16), each
+ * repacks at load (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16, BF16), each
  * model is loaded converted to it (slim_model_params.weight_type, the
  * quantizer of test_weight_type.c) twice, repacked (the default) and with
  * SLIM_CPU_REPACK=0, and the logits of a teacher-forced sequence are compared
  * position by position, and again when the same tokens are decoded one by one:
- * - Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K: bitwise (memcmp).  Where the
+ * - Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K: bitwise (memcmp).  Where the
  *   level repacks (AVX-512 VNNI), its plain kernels compute exactly the
  *   repacked ones' sums (exact integer block sums, one fma per block per row
- *   and for Q4_1, Q5_1, Q4_K one more for the mins, in order: legacy_x16.h,
+ *   and for Q4_1, Q5_1, Q4_K, Q5_K one more for the mins, in order: legacy_x16.h,
  *   q4_1_x16.h, q5_x16.h, q4_k_x16.h, q6_k_x16.h); elsewhere nothing is
  *   repacked.
  * - F16, BF16: within RP_HALF_TOL x the logits' rms at every position (the
@@ -37,7 +37,7 @@ enum { RP_TOKENS = 10, RP_N_CTX = 32 };
 #define RP_HALF_TOL 1e-3
 
 static const char *const rp_types[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0",
-                                       "q4_k", "q6_k", "f16",  "bf16"};
+                                       "q4_k", "q5_k", "q6_k", "f16",  "bf16"};
 enum { RP_N_TYPES = sizeof rp_types / sizeof rp_types[0] };
 
 static const char *const rp_synth[] = {"gemma",   "gemma2", "gemma3", "llama3",
