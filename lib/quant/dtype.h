@@ -73,6 +73,7 @@ SLIM_HIDDEN float slim_vec_dot_q4_0_q8_0_ref(int64_t n, const void *w, const voi
 SLIM_HIDDEN float slim_vec_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q5_0_q8_0_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q4_k_q8_k_ref(int64_t n, const void *w, const void *x);
+SLIM_HIDDEN float slim_vec_dot_q5_k_q8_k_ref(int64_t n, const void *w, const void *x);
 SLIM_HIDDEN float slim_vec_dot_q6_k_q8_k_ref(int64_t n, const void *w, const void *x);
 
 /* True when the traits' vec_dot for these types is a SIMD path (not the _ref). */

@@ -206,7 +206,10 @@ static void q5_k_to_float(const void *src, float *restrict y, int64_t n) {
     }
 }
 
-static float vec_dot_q5_k_q8_k(int64_t n, const void *vw, const void *vx) {
+/* fused: the repacked kernel's float steps (q4_k_x16.h), two fmas per
+ * super-block, so a matrix gives the same bits packed or not; else the
+ * portable reference's (x.d d) isum - (x.d dmin) msum, the CUDA kernels'. */
+static inline float q5_k_dot(const bool fused, int64_t n, const void *vw, const void *vx) {
     const block_q5_K *restrict w = vw;
     const block_q8_K *restrict x = vx;
     float sum = 0.0f;
@@ -228,12 +231,28 @@ static float vec_dot_q5_k_q8_k(int64_t n, const void *vw, const void *vx) {
             const int16_t *bs = x[i].bsums + 4 * c;
             msum += m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
         }
-        /* the repacked kernel's float steps (q4_k_x16.h), so the same bits */
-        sum = fmaf(h2f(w[i].d) * x[i].d, (float)isum, sum);
-        sum = fmaf(-(h2f(w[i].dmin) * x[i].d), (float)msum, sum);
+        if (fused) {
+            sum = fmaf(h2f(w[i].d) * x[i].d, (float)isum, sum);
+            sum = fmaf(-(h2f(w[i].dmin) * x[i].d), (float)msum, sum);
+        } else {
+            sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+        }
     }
     return sum;
 }
+
+float slim_vec_dot_q5_k_q8_k_ref(int64_t n, const void *vw, const void *vx) {
+    return q5_k_dot(false, n, vw, vx);
+}
+
+#if defined(__AVX2__)
+static float vec_dot_q5_k_fused(int64_t n, const void *vw, const void *vx) {
+    return q5_k_dot(true, n, vw, vx);
+}
+#define VEC_DOT_Q5_K vec_dot_q5_k_fused
+#else
+#define VEC_DOT_Q5_K slim_vec_dot_q5_k_q8_k_ref
+#endif
 
 /* ---- Q6_K --------------------------------------------------------------- */
 
@@ -969,7 +988,7 @@ const slim_dtype_traits slim_traits_q5_k = {
     .to_float = q5_k_to_float,
     .from_float = NULL,
     .vec_dot_type = SLIM_DTYPE_Q8_K,
-    .vec_dot = vec_dot_q5_k_q8_k,
+    .vec_dot = VEC_DOT_Q5_K,
 };
 
 const slim_dtype_traits slim_traits_q6_k = {

@@ -54,8 +54,9 @@ static slim_vec_dot_fn ref_dot(slim_dtype t) {
     case SLIM_DTYPE_Q5_0: return slim_vec_dot_q5_0_q8_0_ref;
     case SLIM_DTYPE_Q8_0: return slim_vec_dot_q8_0_q8_0_ref;
     case SLIM_DTYPE_Q4_K: return slim_vec_dot_q4_k_q8_k_ref;
+    case SLIM_DTYPE_Q5_K: return slim_vec_dot_q5_k_q8_k_ref;
     case SLIM_DTYPE_Q6_K: return slim_vec_dot_q6_k_q8_k_ref;
-    default: return slim_dtype_traits_of(t)->vec_dot; // Q5_1, Q5_K: scalar only
+    default: return slim_dtype_traits_of(t)->vec_dot; // Q5_1: scalar only
     }
 }
 

@@ -435,12 +435,12 @@ END_TEST
  * gets a row here. */
 /* the scalar reference of each: K->vec_dot_ref[type] (NULL: float type,
  * double-precision reference) */
-static const int simd_paths[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16,
-                                 SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0,
-                                 SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K, SLIM_DTYPE_Q6_K};
+static const int simd_paths[] = {SLIM_DTYPE_F32,  SLIM_DTYPE_F16,  SLIM_DTYPE_BF16, SLIM_DTYPE_Q4_0,
+                                 SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K,
+                                 SLIM_DTYPE_Q5_K, SLIM_DTYPE_Q6_K};
 #define N_SIMD_PATHS ((int)(sizeof simd_paths / sizeof simd_paths[0]))
 static const int scalar_only[] = {SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_1, SLIM_DTYPE_Q2_K,
-                                  SLIM_DTYPE_Q3_K, SLIM_DTYPE_Q5_K};
+                                  SLIM_DTYPE_Q3_K};
 
 /* The two paths agree within 2 tol on every row (and each within tol of the
  * exact value). */

@@ -31,6 +31,7 @@ const slim_cpu_kernels KERNELS_NAME(SLIM_CPU_LEVEL) = {
             [SLIM_DTYPE_Q5_0] = slim_vec_dot_q5_0_q8_0_ref,
             [SLIM_DTYPE_Q8_0] = slim_vec_dot_q8_0_q8_0_ref,
             [SLIM_DTYPE_Q4_K] = slim_vec_dot_q4_k_q8_k_ref,
+            [SLIM_DTYPE_Q5_K] = slim_vec_dot_q5_k_q8_k_ref,
             [SLIM_DTYPE_Q6_K] = slim_vec_dot_q6_k_q8_k_ref,
         },
     .q4_0x16_available = slim_q4_0x16_available,
