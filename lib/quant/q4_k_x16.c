@@ -56,9 +56,13 @@ static inline const uint8_t *pair_qs(const char *blk, int five, int p, int c) {
     return (const uint8_t *)blk + p * KX16_PART(five) + sizeof(kx16_scales) + five * KX16_QH +
            c * R * 4;
 }
-static inline uint64_t pair_qh(const char *blk, int five, int p, int c, int hi) {
+/* Byte offset of chunk c's fifth-bit mask (hi: the high nibbles'), Q5_K only. */
+static inline size_t qh_offset(int p, int c, int hi) {
+    return (size_t)p * KX16_PART(1) + sizeof(kx16_scales) + (size_t)(2 * c + hi) * 8;
+}
+static inline uint64_t pair_qh(const char *blk, int p, int c, int hi) {
     uint64_t v;
-    memcpy(&v, blk + p * KX16_PART(five) + sizeof(kx16_scales) + (2 * c + hi) * 8, 8);
+    memcpy(&v, blk + qh_offset(p, c, hi), 8);
     return v;
 }
 static inline const uint16_t *block_d(const char *blk, int five) {
@@ -91,9 +95,9 @@ static void scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
 /* Row k of one packed block from a Q4_K or Q5_K block's fields (qh NULL for Q4_K). */
 static void pack_row(const int five, char *blk, int k, uint16_t d, uint16_t dmin,
                      const uint8_t *scales, const uint8_t *qh, const uint8_t *qs) {
-    uint16_t dd[2] = {d, dmin};
-    memcpy((uint16_t *)block_d(blk, five) + k, &dd[0], 2);
-    memcpy((uint16_t *)block_dmin(blk, five) + k, &dd[1], 2);
+    uint16_t *dd = (uint16_t *)(blk + 4 * KX16_PART(five)); /* d[R], then dmin[R] */
+    dd[k] = d;
+    dd[R + k] = dmin;
     for (int p = 0; p < 4; p++) {
         kx16_scales *s = (kx16_scales *)pair_scales(blk, five, p);
         scale_min(2 * p, scales, &s->sc[0][k], &s->m[k][0]);
@@ -101,10 +105,10 @@ static void pack_row(const int five, char *blk, int k, uint16_t d, uint16_t dmin
         for (int c = 0; c < 8; c++) {
             memcpy((uint8_t *)pair_qs(blk, five, p, c) + 4 * k, qs + 32 * p + 4 * c, 4);
             for (int hi = 0; five && hi < 2; hi++) {
-                uint64_t m = pair_qh(blk, five, p, c, hi);
+                uint64_t m = pair_qh(blk, p, c, hi);
                 for (int e = 0; e < 4; e++)
                     m |= (uint64_t)((qh[4 * c + e] >> (2 * p + hi)) & 1) << (4 * k + e);
-                memcpy(blk + p * KX16_PART(five) + sizeof(kx16_scales) + (2 * c + hi) * 8, &m, 8);
+                memcpy(blk + qh_offset(p, c, hi), &m, 8);
             }
         }
     }
@@ -163,7 +167,7 @@ static void gemm_ref(const int five, int64_t n, const void *packed, int64_t g0, 
                             for (int e = 0; e < 4; e++) {
                                 const uint8_t q = pair_qs(w, five, p, c)[4 * k + e];
                                 const int h5 =
-                                    five ? (int)(pair_qh(w, five, p, c, hi) >> (4 * k + e) & 1) : 0;
+                                    five ? (int)(pair_qh(w, p, c, hi) >> (4 * k + e) & 1) : 0;
                                 const int8_t xv = x[b].qs[64 * p + 32 * hi + 4 * c + e];
                                 s += ((hi ? q >> 4 : q & 15) | h5 << 4) * xv;
                                 xsum += xv;
@@ -215,8 +219,8 @@ static inline __attribute__((always_inline)) void quants(const int five, const c
     *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
     if (five) {
         const __m512i b4 = _mm512_set1_epi8(0x10);
-        *lo = _mm512_mask_add_epi8(*lo, (__mmask64)pair_qh(w, five, p, c, 0), *lo, b4);
-        *hi = _mm512_mask_add_epi8(*hi, (__mmask64)pair_qh(w, five, p, c, 1), *hi, b4);
+        *lo = _mm512_mask_add_epi8(*lo, (__mmask64)pair_qh(w, p, c, 0), *lo, b4);
+        *hi = _mm512_mask_add_epi8(*hi, (__mmask64)pair_qh(w, p, c, 1), *hi, b4);
     }
 }
 
