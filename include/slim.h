@@ -108,7 +108,7 @@ typedef struct slim_model_params {
     size_t struct_size;
     int32_t use_mmap;        /* 1 (default): weights are used in place from the mapped file;
                                 0: they are read into ordinary memory.  On the CPU, Q4_0, Q4_1,
-                                Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16 and BF16 matrices are
+                                Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16 and BF16 matrices are
                                 repacked at load into the SIMD kernels' layout either way
                                 (SLIM_CPU_REPACK=0 in the environment turns that off); with 0
                                 the read copy stays as well */

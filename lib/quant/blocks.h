@@ -99,6 +99,15 @@ typedef struct {
 } block_q3_K;
 SLIM_BLOCK_ASSERT(block_q3_K, 2 + SLIM_QK_K / 4 + SLIM_QK_K / 8 + 12);
 
+/* Q3_K's 16 scales, sc - 32 each (the plain dot and the repacked layout share it). */
+static inline void slim_q3_k_scales(const uint8_t s[12], int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = (s[j % 8] >> (4 * (j / 8))) & 0x0F;
+        const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
 /* 8 sub-blocks of 32 with 6-bit scales and mins packed in 12 bytes (j < 4:
  * sc = scales[j] & 63, m = scales[j+4] & 63; j >= 4: sc = (scales[j+4] & 15) |
  * (scales[j-4] >> 6) << 4, m = (scales[j+4] >> 4) | (scales[j] >> 6) << 4).

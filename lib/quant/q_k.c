@@ -41,15 +41,6 @@ static inline void scale_min_k4(int j, const uint8_t *s, int *sc, int *m) {
     }
 }
 
-/* Q3_K: the 16 signed 6-bit sub-block scales. */
-static inline void q3_k_scales(const uint8_t *s, int8_t out[16]) {
-    for (int j = 0; j < 16; j++) {
-        const int lo = (s[j % 8] >> (4 * (j / 8))) & 0x0F;
-        const int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-        out[j] = (int8_t)((lo | hi << 4) - 32);
-    }
-}
-
 /* ---- Q2_K --------------------------------------------------------------- */
 
 static void q2_k_to_float(const void *src, float *restrict y, int64_t n) {
@@ -89,7 +80,9 @@ static float vec_dot_q2_k_q8_k(int64_t n, const void *vw, const void *vx) {
             isum += (sc[0] & 0x0F) * s0 + (sc[2] & 0x0F) * s1 + (sc[4] & 0x0F) * s2 +
                     (sc[6] & 0x0F) * s3;
         }
-        sum += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)msum;
+        /* the repacked kernel's two fmas (q23_k_x16.h): the same bits either way */
+        sum = fmaf(h2f(w[i].d) * x[i].d, (float)isum, sum);
+        sum = fmaf(-(h2f(w[i].dmin) * x[i].d), (float)msum, sum);
     }
     return sum;
 }
@@ -101,7 +94,7 @@ static void q3_k_to_float(const void *src, float *restrict y, int64_t n) {
     for (int64_t i = 0; i < n / SLIM_QK_K; i++, y += SLIM_QK_K) {
         const float d = h2f(b[i].d);
         int8_t sc[16];
-        q3_k_scales(b[i].scales, sc);
+        slim_q3_k_scales(b[i].scales, sc);
         for (int e = 0; e < SLIM_QK_K; e++) {
             const int h = e / 128, s = (e / 32) % 4, l = e % 32;
             const int lo = (b[i].qs[32 * h + l] >> (2 * s)) & 3;
@@ -117,7 +110,7 @@ static float vec_dot_q3_k_q8_k(int64_t n, const void *vw, const void *vx) {
     float sum = 0.0f;
     for (int64_t i = 0; i < n / SLIM_QK_K; i++) {
         int8_t sc[16];
-        q3_k_scales(w[i].scales, sc);
+        slim_q3_k_scales(w[i].scales, sc);
         int32_t isum = 0, osum = 0; /* q + 4 in 0..7, the -4 through the block sums */
         for (int j = 0; j < 16; j++)
             osum += sc[j] * x[i].bsums[j];
@@ -137,7 +130,7 @@ static float vec_dot_q3_k_q8_k(int64_t n, const void *vw, const void *vx) {
             isum += scg[0] * s0 + scg[2] * s1 + scg[4] * s2 + scg[6] * s3;
         }
         isum -= 4 * osum;
-        sum += x[i].d * h2f(w[i].d) * (float)isum;
+        sum = fmaf(h2f(w[i].d) * x[i].d, (float)isum, sum); /* as q23_k_x16.h */
     }
     return sum;
 }

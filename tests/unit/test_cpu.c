@@ -232,9 +232,9 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
     }
 }
 
-/* Random Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / Q4_K / Q5_K / Q6_K rows: random quants and packed
- * scales, fp16 scales of mixed magnitude (some zero); Q4_K's and Q5_K's d and dmin positive, as
- * quantizers write them. */
+/* Random Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 / Q2_K / Q3_K / Q4_K / Q5_K / Q6_K rows: random
+ * quants and packed scales, fp16 scales of mixed magnitude (some zero); the K-quants' dmin
+ * positive, as quantizers write them. */
 static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
     for (int64_t i = 0; i < n_blocks; i++) {
         const uint64_t r = rng_next();
@@ -274,6 +274,23 @@ static void random_blocks(slim_dtype type, void *blocks, int64_t n_blocks) {
             b->d = d;
             for (int j = 0; j < SLIM_QK8_0; j++)
                 b->qs[j] = (int8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q2_K) {
+            block_q2_K *b = (block_q2_K *)blocks + i;
+            b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 16);
+            b->dmin = slim_f32_to_fp16((float)ldexp(rng_unif(), -8));
+            for (int j = 0; j < SLIM_QK_K / 16; j++)
+                b->scales[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 4; j++)
+                b->qs[j] = (uint8_t)rng_next();
+        } else if (type == SLIM_DTYPE_Q3_K) {
+            block_q3_K *b = (block_q3_K *)blocks + i;
+            b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
+            for (int j = 0; j < SLIM_QK_K / 8; j++)
+                b->hmask[j] = (uint8_t)rng_next();
+            for (int j = 0; j < SLIM_QK_K / 4; j++)
+                b->qs[j] = (uint8_t)rng_next();
+            for (int j = 0; j < 12; j++)
+                b->scales[j] = (uint8_t)rng_next();
         } else if (type == SLIM_DTYPE_Q6_K) {
             block_q6_K *b = (block_q6_K *)blocks + i;
             b->d = slim_f32_to_fp16(slim_fp16_to_f32(d) / 64);
@@ -320,14 +337,22 @@ typedef struct x16_format {
     int64_t lens[3];
 } x16_format;
 
-/* Q6_K's kernel takes no sums (Q8_K's bsums carry the offset), nor Q4_0's and
- * Q8_0's (their prepared activations carry them): adapters. */
+/* Q2_K's, Q3_K's and Q6_K's kernels take no sums (Q8_K's bsums carry the mins and
+ * offsets), nor Q4_0's and Q8_0's (their prepared activations carry them): adapters. */
 static void q6_k_no_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, int16_t *xsum) {
     memset(xsum, 0x5A, sizeof(int16_t) * (size_t)(n / 32 * n_tokens)); /* must not be read */
 }
 static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
     K->q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q2_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    K->q2_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q3_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
+    K->q3_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 
 /* Q4_0 and Q8_0 take their activations prepared for exactly the tokens of
@@ -373,13 +398,13 @@ static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
     legacy_x16_gemm(true, n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 
-/* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K kernels
- * (quant/legacy_x16.h, q4_1_x16.h, q5_x16.h, q4_k_x16.h, q6_k_x16.h) for
+/* The repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K kernels
+ * (quant/legacy_x16.h, q4_1_x16.h, q5_x16.h, q23_k_x16.h, q4_k_x16.h, q6_k_x16.h) for
  * several row lengths, 16, 48 and 80 rows and 1 to 17 tokens (full and ragged
  * token tiles; one token over groups 1.. as well):
  * - the SIMD kernel is bitwise its scalar reference;
  * - within 2^-20 sum |term| |x| + 1e-30 of the double dot of the dequantized
- *   row with the dequantized activations (|term|: |w|, or for Q4_K
+ *   row with the dequantized activations (|term|: |w|, or for Q2_K, Q4_K, Q5_K
  *   |d sc q| + |dmin m|, the two products the kernel subtracts);
  * - a token alone (decode) gives bitwise what it gives in a batch;
  * - through slim_cpu_matmul with 1 and 2 threads, packed weights give bitwise
@@ -442,6 +467,28 @@ START_TEST(test_x16) {
          q8_0_gemm,
          K->q8_0x16_gemm_ref,
          {32, 96, 2080}},
+        {SLIM_DTYPE_Q2_K,
+         SLIM_DTYPE_Q8_K,
+         SLIM_QK_K,
+         sizeof(block_q2_K),
+         sizeof(block_q8_K),
+         NULL,
+         K->q2_kx16_pack,
+         q6_k_no_sums,
+         q2_k_gemm,
+         K->q2_kx16_gemm_ref,
+         {256, 768, 2304}},
+        {SLIM_DTYPE_Q3_K,
+         SLIM_DTYPE_Q8_K,
+         SLIM_QK_K,
+         sizeof(block_q3_K),
+         sizeof(block_q8_K),
+         K->q3_kx16_size,
+         K->q3_kx16_pack,
+         q6_k_no_sums,
+         q3_k_gemm,
+         K->q3_kx16_gemm_ref,
+         {256, 768, 2304}},
         {SLIM_DTYPE_Q4_K,
          SLIM_DTYPE_Q8_K,
          SLIM_QK_K,
@@ -529,6 +576,8 @@ START_TEST(test_x16) {
                     const char *row = w + (size_t)r * ws;
                     wt_tr->to_float(row, wf, n);
                     memcpy(w0, row, ws); /* Q4_K, Q4_1 without mins: the d sc q part alone */
+                    for (int64_t b = 0; F->type == SLIM_DTYPE_Q2_K && b < nb; b++)
+                        ((block_q2_K *)w0)[b].dmin = 0;
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q4_K && b < nb; b++)
                         ((block_q4_K *)w0)[b].dmin = 0;
                     for (int64_t b = 0; F->type == SLIM_DTYPE_Q5_K && b < nb; b++)
@@ -711,7 +760,8 @@ START_TEST(test_cpu_level) {
     const bool x16 = level == SLIM_CPU_AVX512;
     ck_assert(k->q4_0x16_available() == x16 && k->q4_1x16_available() == x16 &&
               k->q5_x16_available() == x16 && k->q4_kx16_available() == x16 &&
-              k->q6_kx16_available() == x16 && k->half_x64_available() == x16);
+              k->q6_kx16_available() == x16 && k->q23_kx16_available() == x16 &&
+              k->half_x64_available() == x16);
     slim_tensor w = {.name = "w", .type = SLIM_DTYPE_Q4_0, .ne = {64, 16, 1, 1}};
     ck_assert((slim_cpu_packed_size(&w) > 0) == x16);
 #else

@@ -18,6 +18,8 @@
  * Models: the seven synthetic architectures of tests/data (64 wide: the
  * K-quants fall back to Q5_0 / Q8_0 there, as llama-quantize does) and a
  * Gemma 3 model 256 wide written here, where every matrix takes every format.
+ * Q2_K and Q3_K, which slim does not quantize to, through the same Gemma 3
+ * written with random blocks of each: bitwise, as the first group (q23_k_x16.h).
  * The test checks that the repacked load did repack (where the level can) and
  * the plain one did not. */
 #include <math.h>
@@ -27,8 +29,10 @@
 #include <unistd.h>
 
 #include "backend/cpu/kernels.h"
+#include "core/fp16.h"
 #include "format/gguf_write.h"
 #include "model/model.h"
+#include "quant/blocks.h"
 #include "rng.h"
 #include "slim.h"
 #include "suites.h"
@@ -50,12 +54,33 @@ enum { RW_LAYERS = 2 };
 
 static char rp_wide[256];
 
-static void add_f32(slim_gguf_writer *w, const char *name, int64_t ne0, int64_t ne1) {
+/* A norm vector (ne1 0) in F32, a matrix in `type` */
+static void add_tensor(slim_gguf_writer *w, const char *name, int64_t ne0, int64_t ne1,
+                       slim_dtype type) {
     const int64_t ne[2] = {ne0, ne1};
-    ck_assert_int_eq(slim_gguf_writer_tensor(w, name, SLIM_DTYPE_F32, ne1 ? 2 : 1, ne), SLIM_OK);
+    ck_assert_int_eq(slim_gguf_writer_tensor(w, name, ne1 ? type : SLIM_DTYPE_F32, ne1 ? 2 : 1, ne),
+                     SLIM_OK);
 }
 
-static void write_wide_gemma3(const char *path) {
+/* Random blocks of Q2_K or Q3_K, scaled so that activations stay O(1)
+ * (slim has no quantizer for these two: the wide model holds them raw). */
+static void random_k_blocks(slim_dtype type, void *dst, size_t bytes) {
+    uint8_t *p = dst;
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = (uint8_t)rng_next();
+    if (type == SLIM_DTYPE_Q2_K)
+        for (block_q2_K *b = dst; (char *)(b + 1) <= (char *)dst + bytes; b++) {
+            b->d = slim_f32_to_fp16((float)(0.002 * (rng_unif() + 0.5)));
+            b->dmin = slim_f32_to_fp16((float)(0.004 * rng_unif()));
+        }
+    else
+        for (block_q3_K *b = dst; (char *)(b + 1) <= (char *)dst + bytes; b++)
+            b->d = slim_f32_to_fp16((float)(0.0015 * (rng_unif() + 0.5)));
+}
+
+/* The wide Gemma 3, its matrices and embedding F32 (converted at load) or,
+ * matrix_type Q2_K / Q3_K, random blocks of that type. */
+static void write_wide_gemma3(const char *path, slim_dtype matrix_type) {
     slim_gguf_writer *w = NULL;
     ck_assert_int_eq(slim_gguf_writer_create(&w), SLIM_OK);
     ck_assert_int_eq(slim_gguf_writer_kv_str(w, "general.architecture", "gemma3", 6), SLIM_OK);
@@ -72,8 +97,8 @@ static void write_wide_gemma3(const char *path) {
                      SLIM_OK);
     ck_assert_int_eq(slim_gguf_writer_kv_f32(w, "gemma3.rope.freq_base", 1e6f), SLIM_OK);
     ck_assert_int_eq(slim_gguf_writer_kv_str(w, "tokenizer.ggml.model", "none", 4), SLIM_OK);
-    add_f32(w, "token_embd.weight", RW_EMBD, RW_VOCAB);
-    add_f32(w, "output_norm.weight", RW_EMBD, 0);
+    add_tensor(w, "token_embd.weight", RW_EMBD, RW_VOCAB, matrix_type);
+    add_tensor(w, "output_norm.weight", RW_EMBD, 0, matrix_type);
     for (int il = 0; il < RW_LAYERS; il++) {
         const struct {
             const char *fmt;
@@ -94,18 +119,26 @@ static void write_wide_gemma3(const char *path) {
         for (size_t i = 0; i < sizeof per / sizeof per[0]; i++) {
             char name[64];
             snprintf(name, sizeof name, per[i].fmt, il);
-            add_f32(w, name, per[i].ne0, per[i].ne1);
+            add_tensor(w, name, per[i].ne0, per[i].ne1, matrix_type);
         }
     }
     ck_assert_int_eq(slim_gguf_writer_begin(w, path), SLIM_OK);
     rng_state = 0x21u;
     const uint64_t n = slim_gguf_writer_tensor_count(w);
     for (uint64_t i = 0; i < n; i++) {
-        const size_t floats = slim_gguf_writer_tensor_size(w, i) / sizeof(float);
-        float *x = malloc(floats * sizeof *x);
-        ck_assert_ptr_nonnull(x);
+        const size_t bytes = slim_gguf_writer_tensor_size(w, i), floats = bytes / sizeof(float);
         /* norms near 1; matrices scaled so activations stay O(1) */
         const bool norm = floats == RW_EMBD || floats == RW_HD;
+        if (!norm && matrix_type != SLIM_DTYPE_F32) {
+            void *blocks = malloc(bytes);
+            ck_assert_ptr_nonnull(blocks);
+            random_k_blocks(matrix_type, blocks, bytes);
+            ck_assert_int_eq(slim_gguf_writer_data(w, blocks, bytes), SLIM_OK);
+            free(blocks);
+            continue;
+        }
+        float *x = malloc(floats * sizeof *x);
+        ck_assert_ptr_nonnull(x);
         for (size_t k = 0; k < floats; k++)
             x[k] =
                 norm ? 1.0f + 0.1f * (float)(rng_unif() - 0.5) : (float)((rng_unif() - 0.5) * 0.25);
@@ -117,7 +150,8 @@ static void write_wide_gemma3(const char *path) {
 }
 
 /* Logits of RP_TOKENS teacher-forced tokens, [RP_TOKENS][n_vocab], prefilled
- * (out) and decoded one at a time (dec); *n_packed: the matrices repacked. */
+ * (out) and decoded one at a time (dec), the weights converted to `type` (NULL:
+ * as the file has them); *n_packed: the matrices repacked. */
 static void run(const char *path, const char *type, bool repack, float **out, float **dec,
                 int32_t *n_vocab, int *n_packed) {
     slim_model_params mp = slim_model_default_params();
@@ -126,7 +160,7 @@ static void run(const char *path, const char *type, bool repack, float **out, fl
     slim_model *m = NULL;
     const slim_status st = slim_model_load(path, &mp, &m);
     unsetenv("SLIM_CPU_REPACK");
-    ck_assert_msg(st == SLIM_OK, "%s as %s: %s", path, type, slim_last_error());
+    ck_assert_msg(st == SLIM_OK, "%s as %s: %s", path, type ? type : "is", slim_last_error());
     const size_t nt = slim_model_tensors(m, NULL);
     slim_tensor **all = malloc(nt * sizeof *all);
     ck_assert_ptr_nonnull(all);
@@ -183,13 +217,14 @@ static void compare(const char *what, const char *type, const char *how, const f
     }
 }
 
-/* The matrices the repacked load repacked. */
+/* The matrices the repacked load repacked; type NULL: the file's own types. */
 static int check_model(const char *what, const char *path, const char *type) {
     float *pk = NULL, *pk_dec = NULL, *pl = NULL, *pl_dec = NULL;
     int32_t V = 0, V2 = 0;
     int n_pk = 0, n_pl = 0;
     run(path, type, true, &pk, &pk_dec, &V, &n_pk);
     run(path, type, false, &pl, &pl_dec, &V2, &n_pl);
+    if (!type) type = "is";
     ck_assert_int_eq(V, V2);
     /* the level repacks every format here or none (AVX-512 VNNI) */
     const bool can = slim_cpu_kernels_active()->q4_0x16_available();
@@ -224,9 +259,26 @@ START_TEST(test_repack_vs_plain) {
 }
 END_TEST
 
+/* Q2_K and Q3_K (the loop index), which slim cannot quantize to: the wide
+ * Gemma 3 written with random blocks of the format, every matrix and the
+ * tied output repacked where the level can. */
+START_TEST(test_repack_raw_k) {
+    const slim_dtype type = _i ? SLIM_DTYPE_Q3_K : SLIM_DTYPE_Q2_K;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/slim_repack_model_%d_%s.gguf", (int)getpid(),
+             _i ? "q3_k" : "q2_k");
+    write_wide_gemma3(path, type);
+    const int n_pk = check_model(_i ? "gemma3 256 wide Q3_K" : "gemma3 256 wide Q2_K", path, NULL);
+    remove(path);
+    const int want = slim_cpu_kernels_active()->q4_0x16_available() ? 7 * RW_LAYERS + 1 : 0;
+    ck_assert_msg(n_pk == want, "gemma3 256 wide %s: %d matrices repacked, want %d",
+                  _i ? "Q3_K" : "Q2_K", n_pk, want);
+}
+END_TEST
+
 static void rp_setup(void) {
     snprintf(rp_wide, sizeof rp_wide, "/tmp/slim_repack_model_%d.gguf", (int)getpid());
-    write_wide_gemma3(rp_wide);
+    write_wide_gemma3(rp_wide, SLIM_DTYPE_F32);
 }
 
 static void rp_teardown(void) { remove(rp_wide); }
@@ -237,6 +289,7 @@ Suite *suite_repack_model(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_unchecked_fixture(tc, rp_setup, rp_teardown);
     tcase_add_loop_test(tc, test_repack_vs_plain, 0, RP_N_TYPES);
+    tcase_add_loop_test(tc, test_repack_raw_k, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /* repack: the CPU's repacked matmul kernels against the plain row kernels
  * they replace, one thread, weights far larger than the caches.
  *
- * For each format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, F16) a random matrix of about
+ * For each format (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, F16; -f NAME: that
+ * one alone) a random matrix of about
  * 256 MiB with rows of n elements (-n, default 2048) is timed two ways: decode: one token; plain =
  * the traits' vec_dot per row, packed = the repacked kernel over all row groups (what
  * slim_cpu_matmul runs); prefill: -T tokens (default 64); plain = the traits' gemm over 16-row
@@ -14,7 +15,7 @@
  * -s MiB sets the weights' size instead (-s 0.5: from this core's L2, which
  * tells a kernel's arithmetic limit from its memory limit).
  *
- * usage: repack [-n N] [-T TOKENS] [-r REPS] [-s MiB]
+ * usage: repack [-n N] [-T TOKENS] [-r REPS] [-s MiB] [-f FORMAT]
  * build: make bench-repack   (-> build/repack; links build/libslim.a) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,8 @@ static void fill(slim_dtype type, char *w, size_t bytes, size_t block) {
         if (type == SLIM_DTYPE_Q5_0) ((block_q5_0 *)b)->d = small;
         if (type == SLIM_DTYPE_Q5_1) ((block_q5_1 *)b)->d = ((block_q5_1 *)b)->m = small;
         if (type == SLIM_DTYPE_Q8_0) ((block_q8_0 *)b)->d = small;
+        if (type == SLIM_DTYPE_Q2_K) ((block_q2_K *)b)->d = ((block_q2_K *)b)->dmin = small;
+        if (type == SLIM_DTYPE_Q3_K) ((block_q3_K *)b)->d = small;
         if (type == SLIM_DTYPE_Q4_K) ((block_q4_K *)b)->d = ((block_q4_K *)b)->dmin = small;
         if (type == SLIM_DTYPE_Q5_K) ((block_q5_K *)b)->d = ((block_q5_K *)b)->dmin = small;
         if (type == SLIM_DTYPE_Q6_K) ((block_q6_K *)b)->d = small;
@@ -83,6 +86,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     size_t packed_bytes = bytes;
     if (type == SLIM_DTYPE_Q4_K) packed_bytes = K->q4_kx16_size(n, rows);
     if (type == SLIM_DTYPE_Q5_K) packed_bytes = K->q5_kx16_size(n, rows);
+    if (type == SLIM_DTYPE_Q3_K) packed_bytes = K->q3_kx16_size(n, rows);
     /* both in huge pages, as the library's repacked copy and a mapped file's page cache are */
     char *w = slim_bigalloc(bytes), *p = slim_bigalloc(packed_bytes);
     float *xf = malloc(sizeof(float) * (size_t)(n * T)),
@@ -118,6 +122,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
         K->q4_kx16_xsum(n, xq, xs, T, xsum);
     } else if (type == SLIM_DTYPE_Q6_K) {
         K->q6_kx16_pack(w, ws, n, rows, p);
+    } else if (type == SLIM_DTYPE_Q2_K || type == SLIM_DTYPE_Q3_K) {
+        (type == SLIM_DTYPE_Q2_K ? K->q2_kx16_pack : K->q3_kx16_pack)(w, ws, n, rows, p);
     } else {
         K->half_x64_pack(w, ws, n, rows, p);
     }
@@ -140,6 +146,10 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
             K->q5_kx16_gemm(n, p, 0, g1, xq, xs, xsum, nt, out, ldy);                              \
         else if (type == SLIM_DTYPE_Q6_K)                                                          \
             K->q6_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
+        else if (type == SLIM_DTYPE_Q2_K)                                                          \
+            K->q2_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
+        else if (type == SLIM_DTYPE_Q3_K)                                                          \
+            K->q3_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
         else                                                                                       \
             K->half_x64_gemm(false, n, p, 0, g1, (const float *)xq, (size_t)n, nt, out, ldy);      \
     } while (0)
@@ -154,6 +164,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
     if (type == SLIM_DTYPE_Q4_K) K->q4_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q5_K) K->q5_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_Q6_K) K->q6_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q2_K) K->q2_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
+    if (type == SLIM_DTYPE_Q3_K) K->q3_kx16_gemm_ref(n, p, 0, 1, xq, xs, T, yr, group);
     if (type == SLIM_DTYPE_F16)
         K->half_x64_gemm_ref(false, n, p, 0, 1, (const float *)xq, (size_t)n, T, yr, group);
     const int same = memcmp(yc, yr, sizeof(float) * (size_t)(group * T)) == 0;
@@ -201,6 +213,7 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
 int main(int argc, char **argv) {
     int64_t n = 2048, T = 64;
     int reps = 5;
+    const char *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-n"))
             n = atoll(argv[i + 1]);
@@ -210,10 +223,12 @@ int main(int argc, char **argv) {
             reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-s"))
             size_mib = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "-f"))
+            only = argv[i + 1];
     }
     if (n <= 0 || n % 256 || T < 1 || reps < 1 || !(size_mib > 0 && size_mib <= 65536)) {
-        fprintf(stderr,
-                "usage: repack [-n N (a multiple of 256)] [-T TOKENS] [-r REPS] [-s MiB]\n");
+        fprintf(stderr, "usage: repack [-n N (a multiple of 256)] [-T TOKENS] [-r REPS] [-s MiB] "
+                        "[-f FORMAT]\n");
         return 2;
     }
     if (!K->q4_0x16_available() || !K->half_x64_available()) {
@@ -224,10 +239,18 @@ int main(int argc, char **argv) {
            size_mib, (long long)n, (long long)T, reps);
     printf("| format | n | decode ns/row plain / packed | decode GB/s plain / packed | prefill "
            "ns/row plain / packed | packed vs its reference |\n|---|---|---|---|---|---|\n");
-    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0,
-                                SLIM_DTYPE_Q5_1, SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q4_K,
+    const slim_dtype types[] = {SLIM_DTYPE_Q4_0, SLIM_DTYPE_Q4_1, SLIM_DTYPE_Q5_0, SLIM_DTYPE_Q5_1,
+                                SLIM_DTYPE_Q8_0, SLIM_DTYPE_Q2_K, SLIM_DTYPE_Q3_K, SLIM_DTYPE_Q4_K,
                                 SLIM_DTYPE_Q5_K, SLIM_DTYPE_Q6_K, SLIM_DTYPE_F16};
+    int ran = 0;
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        run(types[i], n, T, reps);
+        if (!only || !strcmp(only, slim_dtype_traits_of(types[i])->name)) {
+            run(types[i], n, T, reps);
+            ran++;
+        }
+    if (!ran) {
+        fprintf(stderr, "repack: no format named '%s'\n", only);
+        return 2;
+    }
     return 0;
 }

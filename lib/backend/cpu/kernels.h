@@ -14,6 +14,7 @@
 #include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
+#include "quant/q23_k_x16.h"
 #include "quant/q4_1_x16.h"
 #include "quant/q5_x16.h"
 #include "quant/q4_k_x16.h"
@@ -57,6 +58,14 @@ typedef struct slim_cpu_kernels {
     SLIM_KERNEL_FN(slim_q8_0x16_pack) q8_0x16_pack;
     SLIM_KERNEL_FN(slim_q8_0x16_gemm) q8_0x16_gemm;
     SLIM_KERNEL_FN(slim_q8_0x16_gemm_ref) q8_0x16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q23_kx16_available) q23_kx16_available;
+    SLIM_KERNEL_FN(slim_q3_kx16_size) q3_kx16_size;
+    SLIM_KERNEL_FN(slim_q2_kx16_pack) q2_kx16_pack;
+    SLIM_KERNEL_FN(slim_q2_kx16_gemm) q2_kx16_gemm;
+    SLIM_KERNEL_FN(slim_q2_kx16_gemm_ref) q2_kx16_gemm_ref;
+    SLIM_KERNEL_FN(slim_q3_kx16_pack) q3_kx16_pack;
+    SLIM_KERNEL_FN(slim_q3_kx16_gemm) q3_kx16_gemm;
+    SLIM_KERNEL_FN(slim_q3_kx16_gemm_ref) q3_kx16_gemm_ref;
     SLIM_KERNEL_FN(slim_q4_kx16_available) q4_kx16_available;
     SLIM_KERNEL_FN(slim_q4_kx16_size) q4_kx16_size;
     SLIM_KERNEL_FN(slim_q4_kx16_pack) q4_kx16_pack;

@@ -1,10 +1,10 @@
 /* Weight placement for the CPU: which matmul weights are repacked at load
  * into the layout of a faster kernel (docs/PERFORMANCE.md has the figures
- * that decided it): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K in groups of 16 rows (AVX-512
- * VNNI builds), F16 and BF16 in groups of 64 (AVX-512 builds).  Other formats, and matrices whose
- * rows do not fill whole groups, stay as the file has them.  One table (formats[], by weight type)
- * holds each layout's pack, activation preparation and gemm, so matmul.c runs a packed weight
- * without knowing its format. */
+ * that decided it): Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K in groups of 16
+ * rows (AVX-512 VNNI builds), F16 and BF16 in groups of 64 (AVX-512 builds).  Other formats, and
+ * matrices whose rows do not fill whole groups, stay as the file has them.  One table (formats[],
+ * by weight type) holds each layout's pack, activation preparation and gemm, so matmul.c runs a
+ * packed weight without knowing its format. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +14,7 @@
 #include "quant/dtype.h"
 #include "quant/half_x64.h"
 #include "quant/legacy_x16.h"
+#include "quant/q23_k_x16.h"
 #include "quant/q4_1_x16.h"
 #include "quant/q5_x16.h"
 #include "quant/q4_k_x16.h"
@@ -39,6 +40,14 @@ static void q5_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, con
 static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
                       size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
     slim_q8_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
+}
+static void q2_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q2_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
+}
+static void q3_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+    slim_q3_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 static size_t q4_k_sums_size(int64_t n, int64_t n_tokens) {
     return (size_t)(n / 32) * (size_t)n_tokens * sizeof(int16_t);
@@ -82,6 +91,11 @@ static const slim_cpu_packed_format formats[SLIM_DTYPE_COUNT] = {
     /* Q8_0 activations as Q4_0's: the same preparation, shared */
     [SLIM_DTYPE_Q8_0] = {SLIM_X16_ROWS, slim_q4_0x16_available, NULL, slim_q8_0x16_pack,
                          slim_q4_0x16_prep_size, slim_q4_0x16_prep, SLIM_X16_TOKENS, q8_0_gemm},
+    /* Q2_K, Q3_K: Q8_K's bsums carry the mins and the -4 */
+    [SLIM_DTYPE_Q2_K] = {SLIM_X16_ROWS, slim_q23_kx16_available, NULL, slim_q2_kx16_pack, NULL,
+                         NULL, 0, q2_k_gemm},
+    [SLIM_DTYPE_Q3_K] = {SLIM_X16_ROWS, slim_q23_kx16_available, slim_q3_kx16_size,
+                         slim_q3_kx16_pack, NULL, NULL, 0, q3_k_gemm},
     [SLIM_DTYPE_Q4_K] = {SLIM_X16_ROWS, slim_q4_kx16_available, slim_q4_kx16_size,
                          slim_q4_kx16_pack, q4_k_sums_size, q4_k_sums, 0, q4_k_gemm},
     /* Q5_K: Q4_K's layout with the fifth bits, and its activation sums */
@@ -104,7 +118,7 @@ size_t slim_cpu_packed_size(const slim_tensor *t) {
     if (!t->name || t->packed || t->ne[1] <= 0 || t->ne[2] != 1 || t->ne[3] != 1) return 0;
     const slim_cpu_packed_format *f = slim_cpu_packed_format_of(t->type);
     if (!f || !f->available() || t->ne[1] % f->rows) return 0;
-    /* every layout but Q4_K's and Q5_K's (scales unpacked) is the file's bytes reordered */
+    /* every layout but Q3_K's, Q4_K's and Q5_K's (scales unpacked) is the file's bytes reordered */
     return f->size ? f->size(t->ne[0], t->ne[1])
                    : slim_dtype_row_size(t->type, t->ne[0]) * (size_t)t->ne[1];
 }
