@@ -23,6 +23,7 @@ same.
 usage: .venv/bin/python tools/bench/gen_llama1b.py OUTDIR [--types f16,q4_0,q4_k_m,q8_0] [--force]
            [--cli build/slim] [--no-check]
 writes OUTDIR/llama1b-{f16,q4_0,q4_k_m,q8_0}.gguf (~2.5 GB + 0.7 + 0.8 + 1.3 GB),
+(--types q2_k,q3_k_m,q5_k_m: llama.cpp's mixes of those, 0.58 + 0.69 + 0.91 GB),
 then loads each in llama-cpp-python (tokenize, decode) and in slim (build/slim
 run, if built) and prints sizes and sha256.
 needs: pip install gguf numpy llama-cpp-python (checked: gguf 0.19.0,
@@ -220,7 +221,10 @@ def main():
     import llama_cpp
     ftypes = {"q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
               "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M,
-              "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0}
+              "q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0,
+              "q2_k": llama_cpp.LLAMA_FTYPE_MOSTLY_Q2_K,
+              "q3_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q3_K_M,
+              "q5_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q5_K_M}
     for t in types:
         if t == "f16" or (os.path.exists(path(t)) and not a.force):
             continue
