@@ -1,8 +1,10 @@
-/* AVX2 helpers shared by every x86 kernel (include only under __AVX2__). */
+/* AVX2 and AVX-512 helpers shared by the x86 kernels (include only under __AVX2__). */
 #ifndef SLIM_CORE_SIMD_X86_H
 #define SLIM_CORE_SIMD_X86_H
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 /* The sum of the 8 lanes, in a fixed order. */
 static inline float slim_hsum_f32x8(__m256 v) {
@@ -20,5 +22,15 @@ static inline __m256 slim_madd_f32x8(__m256 a, __m256 b, __m256 c) {
     return _mm256_add_ps(_mm256_mul_ps(a, b), c);
 #endif
 }
+
+#if defined(__AVX512F__)
+/* The 4 bytes at p (any alignment) in each of the 16 int32 lanes: the
+ * activation operand of the repacked kernels' vpdpbusd. */
+static inline __m512i slim_bcast_i32x16(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+#endif
 
 #endif

@@ -11,6 +11,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define X16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define X16_SIMD 0
 #endif
@@ -138,12 +140,6 @@ void slim_q8_0x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 }
 
 #if X16_SIMD
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* One group of 16 rows x nc tokens (Q8 and nc compile-time constants in
  * each copy), xp at the tile's first block.  Q4_0: the unsigned nibbles;
  * Q8_0: the quants + 128.  Either way the offset (8 or 128 times the
@@ -177,14 +173,14 @@ tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, floa
         __m512i s[SLIM_X16_TOKENS];
 #pragma GCC unroll 8
         for (int t = 0; t < nc; t++) {
-            const __m512i off = bcast32(xp + PREP_SUMS(nc) + 4 * t); /* -8 sum(x) */
+            const __m512i off = slim_bcast_i32x16(xp + PREP_SUMS(nc) + 4 * t); /* -8 sum(x) */
             s[t] = Q8 ? _mm512_slli_epi32(off, 4) : off;
         }
 #pragma GCC unroll 8
         for (int c = 0; c < 8; c++)
 #pragma GCC unroll 8
             for (int t = 0; t < nc; t++)
-                s[t] = _mm512_dpbusd_epi32(s[t], q[c], bcast32(xq + 32 * t + 4 * c));
+                s[t] = _mm512_dpbusd_epi32(s[t], q[c], slim_bcast_i32x16(xq + 32 * t + 4 * c));
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)); /* d[16] */
         const float *dx = (const float *)(xp + PREP_SCALES(nc));
 #pragma GCC unroll 8

@@ -9,6 +9,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define Q23X16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define Q23X16_SIMD 0
 #endif
@@ -148,12 +150,6 @@ void slim_q3_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 #if Q23X16_SIMD
 enum { Q23X16_C = 4 }; /* tokens per register tile */
 
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* Pair i's scale bytes of the 16 rows as int16 pairs (Q2_K's unsigned). */
 static inline __m512i scale_pairs(bool three, const void *pair) {
     const __m256i v = _mm256_loadu_si256(pair);
@@ -218,7 +214,8 @@ static inline __attribute__((always_inline)) void tile(const bool three, const i
 #pragma GCC unroll 4
                     for (int c = 0; c < 4; c++)
                         sub = _mm512_dpbusd_epi32(
-                            sub, q[s][c], bcast32(xb->qs + 128 * h + 32 * s + 4 * (4 * cg + c)));
+                            sub, q[s][c],
+                            slim_bcast_i32x16(xb->qs + 128 * h + 32 * s + 4 * (4 * cg + c)));
                     const __m512i pair =
                         scale_pairs(three, three ? (const void *)w3->sc[4 * h + s]
                                                  : (const void *)w2->sc[4 * h + s]);
@@ -240,7 +237,7 @@ static inline __attribute__((always_inline)) void tile(const bool three, const i
                 const __m512i pair =
                     scale_pairs(three, three ? (const void *)w3->sc[i] : (const void *)w2->sc[i]);
                 msum[t] = _mm512_dpwssd_epi32(msum[t], three ? pair : _mm512_srli_epi16(pair, 4),
-                                              bcast32(xb->bsums + 2 * i));
+                                              slim_bcast_i32x16(xb->bsums + 2 * i));
             }
         }
         const __m512 d =

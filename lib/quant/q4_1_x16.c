@@ -10,6 +10,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define X16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define X16_SIMD 0
 #endif
@@ -97,12 +99,6 @@ void slim_q4_1x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 }
 
 #if X16_SIMD
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* One group of 16 rows x nc tokens (nc a compile-time constant in each
  * copy), xp at the tile's first block.  The tokens' integer sums are
  * interleaved chunk by chunk (nc independent vpdpbusd chains; exact int32, so
@@ -140,7 +136,8 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
 #pragma GCC unroll 8
             for (int t = 0; t < nc; t++) {
                 const int h = split == 2 ? c / 4 : 0;
-                s[t][h] = _mm512_dpbusd_epi32(s[t][h], q[c], bcast32(xq + 32 * t + 4 * c));
+                s[t][h] =
+                    _mm512_dpbusd_epi32(s[t][h], q[c], slim_bcast_i32x16(xq + 32 * t + 4 * c));
             }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)bw->d));
         const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)bw->m));

@@ -9,6 +9,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define KX16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define KX16_SIMD 0
 #endif
@@ -203,12 +205,6 @@ enum { KX16_C = 4 }; /* tokens per register tile */
  * more than the activation reads they save). */
 enum { KX16_G = 4, KX16_G_MIN_NB = 16 };
 
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* Chunk c of pair p as its low and high sub-blocks' quants (0..15, or 0..31
  * with Q5_K's fifth bits added). */
 static inline __attribute__((always_inline)) void quants(const int five, const char *w, int p,
@@ -255,13 +251,15 @@ static inline __attribute__((always_inline)) void tile(const int five, const int
                 __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 8
                 for (int c = 0; c < 8; c++) {
-                    s0 = _mm512_dpbusd_epi32(s0, lo[c], bcast32(xb->qs + 64 * p + 4 * c));
-                    s1 = _mm512_dpbusd_epi32(s1, hi[c], bcast32(xb->qs + 64 * p + 32 + 4 * c));
+                    s0 = _mm512_dpbusd_epi32(s0, lo[c], slim_bcast_i32x16(xb->qs + 64 * p + 4 * c));
+                    s1 = _mm512_dpbusd_epi32(s1, hi[c],
+                                             slim_bcast_i32x16(xb->qs + 64 * p + 32 + 4 * c));
                 }
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s0, sc_lo));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s1, sc_hi));
                 msum[t] = _mm512_dpwssd_epi32(
-                    msum[t], mp, bcast32(xsum + ((size_t)t * (size_t)nb + (size_t)b) * 8 + 2 * p));
+                    msum[t], mp,
+                    slim_bcast_i32x16(xsum + ((size_t)t * (size_t)nb + (size_t)b) * 8 + 2 * p));
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block_d(w, five)));
@@ -309,8 +307,8 @@ static inline __attribute__((always_inline)) void tile_groups(const int five, in
                 s0[g] = s1[g] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
-                const __m512i xl = bcast32(xb->qs + 64 * p + 4 * c);
-                const __m512i xh = bcast32(xb->qs + 64 * p + 32 + 4 * c);
+                const __m512i xl = slim_bcast_i32x16(xb->qs + 64 * p + 4 * c);
+                const __m512i xh = slim_bcast_i32x16(xb->qs + 64 * p + 32 + 4 * c);
 #pragma GCC unroll 4
                 for (int g = 0; g < KX16_G; g++) {
                     __m512i lo, hi;
@@ -319,7 +317,7 @@ static inline __attribute__((always_inline)) void tile_groups(const int five, in
                     s1[g] = _mm512_dpbusd_epi32(s1[g], hi, xh);
                 }
             }
-            const __m512i xm = bcast32(xsum + (size_t)b * 8 + 2 * p);
+            const __m512i xm = slim_bcast_i32x16(xsum + (size_t)b * 8 + 2 * p);
 #pragma GCC unroll 4
             for (int g = 0; g < KX16_G; g++) {
                 const kx16_scales *ps = pair_scales(w + g * gs, five, p);

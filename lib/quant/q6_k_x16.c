@@ -9,6 +9,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define Q6X16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define Q6X16_SIMD 0
 #endif
@@ -90,12 +92,6 @@ void slim_q6_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 #if Q6X16_SIMD
 enum { Q6X16_C = 4 }; /* tokens per register tile */
 
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* One group of 16 rows x nc tokens (nc a compile-time constant in each copy).
  * The unsigned quants (q, 0..63) go through vpdpbusd; the -32 comes back as
  * 32 * sum_j sc_j * bsum_j (vpdpwssd of the scale pairs with Q8_K's bsums). */
@@ -142,7 +138,8 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
 #pragma GCC unroll 4
                     for (int c = 0; c < 4; c++)
                         sub = _mm512_dpbusd_epi32(
-                            sub, q[s][c], bcast32(xb->qs + 128 * h + 32 * s + 4 * (c0 + c)));
+                            sub, q[s][c],
+                            slim_bcast_i32x16(xb->qs + 128 * h + 32 * s + 4 * (c0 + c)));
                     const int j = 8 * h + 2 * s + (hh & 1);
                     const __m512i pair =
                         _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)w->half[h].sc[s]));
@@ -160,7 +157,7 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
                 msum[t] = _mm512_dpwssd_epi32(msum[t],
                                               _mm512_cvtepi8_epi16(_mm256_loadu_si256(
                                                   (const __m256i *)w->half[i / 4].sc[i % 4])),
-                                              bcast32(xb->bsums + 2 * i));
+                                              slim_bcast_i32x16(xb->bsums + 2 * i));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w->d));
 #pragma GCC unroll 4
