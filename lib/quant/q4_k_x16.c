@@ -97,9 +97,8 @@ static void scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
 /* Row k of one packed block from a Q4_K or Q5_K block's fields (qh NULL for Q4_K). */
 static void pack_row(const int five, char *blk, int k, uint16_t d, uint16_t dmin,
                      const uint8_t *scales, const uint8_t *qh, const uint8_t *qs) {
-    uint16_t *dd = (uint16_t *)(blk + 4 * KX16_PART(five)); /* d[R], then dmin[R] */
-    dd[k] = d;
-    dd[R + k] = dmin;
+    ((uint16_t *)block_d(blk, five))[k] = d;
+    ((uint16_t *)block_dmin(blk, five))[k] = dmin;
     for (int p = 0; p < 4; p++) {
         kx16_scales *s = (kx16_scales *)pair_scales(blk, five, p);
         scale_min(2 * p, scales, &s->sc[0][k], &s->m[k][0]);
