@@ -156,6 +156,8 @@ tile(const int Q8, const int nc, int64_t nb, const char *w, const char *xp, floa
         acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++, w += bsize, xp += PREP_BYTES * nc) {
+        /* not Q8_0's decode: 10% slower with it, prefill 10% faster */
+        if (!Q8 || nc > 1) slim_prefetch_ahead(w, bsize);
         __m512i q[8]; /* the unsigned quants of 4 bytes x 16 rows, element order */
         if (Q8) {
 #pragma GCC unroll 8

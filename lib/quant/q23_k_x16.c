@@ -180,6 +180,7 @@ static inline __attribute__((always_inline)) void tile(const bool three, const i
 #pragma GCC unroll 1
         for (int hh = 0; hh < 4; hh++) { /* chunk group cg = hh / 2, half h = hh % 2 */
             const int cg = hh >> 1, h = hh & 1;
+            slim_prefetch_ahead(w + hh * bytes / 4, bytes / 4);
             const uint8_t *qs = three ? w3->part[cg].qs[h][0][0] : w2->part[cg].qs[h][0][0];
             const __m128i half_shift = _mm_cvtsi32_si128(4 * h);
             __m512i q[4][4]; /* run s, chunk */

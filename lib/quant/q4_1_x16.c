@@ -116,6 +116,7 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
         acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++, w += sizeof(block_q4_1x16), xp += PREP_BYTES * nc) {
+        slim_prefetch_ahead(w, sizeof(block_q4_1x16));
         const block_q4_1x16 *bw = (const block_q4_1x16 *)w;
         __m512i q[8]; /* the nibbles of 4 bytes x 16 rows, element order */
 #pragma GCC unroll 4

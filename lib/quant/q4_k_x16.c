@@ -196,14 +196,6 @@ void slim_q5_kx16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 
 #if KX16_SIMD
 enum { KX16_C = 4 }; /* tokens per register tile */
-/* Decode tiles of KX16_G groups for rows of >= KX16_G_MIN_NB super-blocks
- * (n >= 4096, 37 KiB of Q4_K weights per group), one group at a time below.
- * tools/bench/repack.c, decode from DRAM, 1 thread, GB/s one group / four:
- * n = 2048 25.6 / 19.6, 3072 22.6 / 20.6, 4096 20.0 / 23.6,
- * 8192 20.4 / 26.1, 14336 20.1 / 26.6 (below 4096 the four streams cost
- * more than the activation reads they save). */
-enum { KX16_G = 4, KX16_G_MIN_NB = 16 };
-
 /* Chunk c of pair p as its low and high sub-blocks' quants (0..15, or 0..31
  * with Q5_K's fifth bits added). */
 static inline __attribute__((always_inline)) void quants(const int five, const char *w, int p,
@@ -236,6 +228,7 @@ static inline __attribute__((always_inline)) void tile(const int five, const int
         }
 #pragma GCC unroll 1
         for (int p = 0; p < 4; p++) {
+            slim_prefetch_ahead(w + p * KX16_BLOCK(five) / 4, KX16_BLOCK(five) / 4);
             const kx16_scales *ps = pair_scales(w, five, p);
             const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ps->sc[0]));
             const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ps->sc[1]));
@@ -276,85 +269,12 @@ static inline __attribute__((always_inline)) void tile(const int five, const int
         _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
-/* One token over KX16_G groups at once: each activation broadcast feeds all
- * their rows.  A group streams n / 256 * 2368 bytes of weights between two
- * reads of the same activation block, more than L1 holds once n >= 4096, so
- * tile(1, ...) reads the activations from L2 for every group; this reads them
- * once per KX16_G groups.  The same integer sums and float steps per row as
- * tile(), so the same bits. */
-static inline __attribute__((always_inline)) void tile_groups(const int five, int64_t nb,
-                                                              const char *w, const block_q8_K *x,
-                                                              const int16_t *xsum, float *y) {
-    const size_t gs = (size_t)nb * KX16_BLOCK(five); /* one group's bytes */
-    __m512 acc[KX16_G];
-#pragma GCC unroll 4
-    for (int g = 0; g < KX16_G; g++)
-        acc[g] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, w += KX16_BLOCK(five)) {
-        const block_q8_K *xb = x + b;
-        __m512i isum[KX16_G], msum[KX16_G];
-#pragma GCC unroll 4
-        for (int g = 0; g < KX16_G; g++) {
-            isum[g] = _mm512_setzero_si512();
-            msum[g] = _mm512_setzero_si512();
-        }
-#pragma GCC unroll 1
-        for (int p = 0; p < 4; p++) {
-            __m512i s0[KX16_G], s1[KX16_G];
-#pragma GCC unroll 4
-            for (int g = 0; g < KX16_G; g++)
-                s0[g] = s1[g] = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int c = 0; c < 8; c++) {
-                const __m512i xl = slim_bcast_i32x16(xb->qs + 64 * p + 4 * c);
-                const __m512i xh = slim_bcast_i32x16(xb->qs + 64 * p + 32 + 4 * c);
-#pragma GCC unroll 4
-                for (int g = 0; g < KX16_G; g++) {
-                    __m512i lo, hi;
-                    quants(five, w + g * gs, p, c, &lo, &hi);
-                    s0[g] = _mm512_dpbusd_epi32(s0[g], lo, xl);
-                    s1[g] = _mm512_dpbusd_epi32(s1[g], hi, xh);
-                }
-            }
-            const __m512i xm = slim_bcast_i32x16(xsum + (size_t)b * 8 + 2 * p);
-#pragma GCC unroll 4
-            for (int g = 0; g < KX16_G; g++) {
-                const kx16_scales *ps = pair_scales(w + g * gs, five, p);
-                const __m512i sc_lo =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ps->sc[0]));
-                const __m512i sc_hi =
-                    _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)ps->sc[1]));
-                const __m512i mp = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)ps->m));
-                isum[g] = _mm512_add_epi32(isum[g], _mm512_mullo_epi32(s0[g], sc_lo));
-                isum[g] = _mm512_add_epi32(isum[g], _mm512_mullo_epi32(s1[g], sc_hi));
-                msum[g] = _mm512_dpwssd_epi32(msum[g], mp, xm);
-            }
-        }
-        const __m512 dx = _mm512_set1_ps(xb->d);
-#pragma GCC unroll 4
-        for (int g = 0; g < KX16_G; g++) {
-            const __m512 d =
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block_d(w + g * gs, five)));
-            const __m512 dmin =
-                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)block_dmin(w + g * gs, five)));
-            acc[g] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[g]), acc[g]);
-            acc[g] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[g]), acc[g]);
-        }
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < KX16_G; g++)
-        _mm512_storeu_ps(y + g * R, acc[g]);
-}
-
 static inline __attribute__((always_inline)) void
 gemm(const int five, int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
      size_t xs, const int16_t *xsum, int64_t n_tokens, float *y, int64_t ldy) {
     const int64_t nb = n / SLIM_QK_K;
     const size_t gs = (size_t)nb * KX16_BLOCK(five);
     const char *x = xq;
-    if (n_tokens == 1 && nb >= KX16_G_MIN_NB)
-        for (; g0 + KX16_G <= g1; g0 += KX16_G)
-            tile_groups(five, nb, (const char *)packed + (size_t)g0 * gs, xq, xsum, y + g0 * R);
     for (int64_t g = g0; g < g1; g++) {
         const char *w = (const char *)packed + (size_t)g * gs;
         float *yg = y + g * R;

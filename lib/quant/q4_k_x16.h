@@ -15,7 +15,8 @@
  * 2368 bytes for Q4_K, 2880 for Q5_K: 64 more than 16 blocks of the file
  * (the scales unpacked).  Each pair's scales come before its quants so that
  * the kernel reads the block front to back (a jump back to a header costs the
- * hardware prefetcher: docs/PERFORMANCE.md).
+ * hardware prefetcher: docs/PERFORMANCE.md); the kernel also prefetches
+ * ~7 KiB ahead itself (slim_prefetch_ahead), one group at a time.
  *
  * Numerics: per row and super-block, with the activation's Q8_K block,
  *   isum = sum_j sc_j * (q . x over sub-block j)    exact int32 (q 0..15 or 0..31)

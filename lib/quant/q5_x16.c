@@ -12,6 +12,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define X16_SIMD 1
 #include <immintrin.h>
+
+#include "core/simd_x86.h"
 #else
 #define X16_SIMD 0
 #endif
@@ -146,12 +148,6 @@ void slim_q5_1x16_gemm_ref(int64_t n, const void *packed, int64_t g0, int64_t g1
 }
 
 #if X16_SIMD
-static inline __m512i bcast32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
-
 /* One group of 16 rows x nc tokens (M and nc compile-time constants in each
  * copy), xp at the tile's first block: q4_1_x16.c's tile with the fifth bits
  * or'ed in from their byte masks, and Q5_0's offset (-16 sum(x), twice the
@@ -166,6 +162,7 @@ tile(const int M, const int nc, int64_t nb, const char *w, const char *xp, float
         acc[t] = _mm512_setzero_ps();
     const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++, w += BSIZE(M), xp += PREP_BYTES * nc) {
+        slim_prefetch_ahead(w, BSIZE(M));
         const uint64_t *qh = FIELD(M, w, qh);
         __m512i q[8]; /* the 5-bit quants of 4 bytes x 16 rows, element order */
 #pragma GCC unroll 4
@@ -181,7 +178,7 @@ tile(const int M, const int nc, int64_t nb, const char *w, const char *xp, float
 #pragma GCC unroll 8
         for (int t = 0; t < nc; t++) {
             s[t][0] = M ? _mm512_setzero_si512()
-                        : _mm512_slli_epi32(bcast32(xp + PREP_SUMS(nc) + 4 * t), 1);
+                        : _mm512_slli_epi32(slim_bcast_i32x16(xp + PREP_SUMS(nc) + 4 * t), 1);
             if (split == 2) s[t][1] = _mm512_setzero_si512();
         }
 #pragma GCC unroll 8
@@ -189,7 +186,8 @@ tile(const int M, const int nc, int64_t nb, const char *w, const char *xp, float
 #pragma GCC unroll 8
             for (int t = 0; t < nc; t++) {
                 const int h = split == 2 ? c / 4 : 0;
-                s[t][h] = _mm512_dpbusd_epi32(s[t][h], q[c], bcast32(xq + 32 * t + 4 * c));
+                s[t][h] =
+                    _mm512_dpbusd_epi32(s[t][h], q[c], slim_bcast_i32x16(xq + 32 * t + 4 * c));
             }
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)FIELD(M, w, d)));
         const __m512 mw =

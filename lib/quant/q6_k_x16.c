@@ -113,6 +113,7 @@ static inline __attribute__((always_inline)) void tile(const int nc, int64_t nb,
 #pragma GCC unroll 1
         for (int hh = 0; hh < 4; hh++) { /* half h = hh / 2, chunks 4 (hh & 1) .. +3 */
             const int h = hh >> 1, c0 = 4 * (hh & 1);
+            slim_prefetch_ahead((const char *)w + hh * sizeof(*w) / 4, sizeof(*w) / 4);
             __m512i q[4][4]; /* part s, chunk */
 #pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {

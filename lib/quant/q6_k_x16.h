@@ -13,8 +13,10 @@
  *   d[16]              the rows' fp16 scales
  * 3360 bytes, the same as 16 Q6_K blocks.  The kernel reads it front to back:
  * stored as three streams 256 bytes apart (la, lb, qh) after one header,
- * decode read ~22 GB/s from DRAM on one core, even with a software prefetch;
- * read in order, the hardware prefetcher alone gives ~29 (docs/PERFORMANCE.md).
+ * decode read ~22 GB/s from DRAM on one core; read in order, ~29 on the
+ * 2026-12 Zen 4 host, but 20 on the family 1Ah host of 2026-12-07, where the
+ * kernel's own prefetch ~7 KiB ahead (slim_prefetch_ahead) gives ~40
+ * (docs/PERFORMANCE.md).
  *
  * Numerics: per row and super-block, with the activation's Q8_K block,
  *   isum = sum_j sc_j * ((q - 32) . x over sub-block j)   exact int32
