@@ -101,6 +101,53 @@ ATT_INLINE void att_scores(const int NH, const int NK, const float *const *q,
             s[h][jj + j] = _mm512_reduce_add_ps(acc[j][h]);
 }
 
+/* The sums of the 16 lanes of v[0..16) at once, r[m] the sum of v[x] with
+ * m = 4 (x % 4) + x / 4: the lanes are paired as _mm512_reduce_add_ps pairs
+ * them (i with i + 8, then + 4, + 2, + 1), so each r[m] has its bits, for 30
+ * shuffles and 15 adds instead of 16 x 7 operations. */
+ATT_INLINE __m512 att_sum16(const __m512 v[16]) {
+    __m512 t[8], u[4], w[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        t[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * i], u[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(u[2 * i], u[2 * i + 1], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
+}
+
+/* Scores of 8 keys k[0..8) for two heads: sa[j] = qa . k[j], sb[j] = qb . k[j],
+ * the same fmas and lane sums as att_scores, so the same bits. */
+ATT_INLINE void att_scores8(const float *qa, const float *qb, const uint16_t *const *k, int32_t hd,
+                            float *sa, float *sb) {
+    __m512 acc[16]; /* head m / 8, key m % 8 */
+#pragma GCC unroll 16
+    for (int m = 0; m < 16; m++)
+        acc[m] = _mm512_setzero_ps();
+    for (int32_t d = 0; d < hd; d += 16) {
+        const __m512 va = _mm512_loadu_ps(qa + d), vb = _mm512_loadu_ps(qb + d);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            const __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k[j] + d)));
+            acc[j] = _mm512_fmadd_ps(va, kv, acc[j]);
+            acc[8 + j] = _mm512_fmadd_ps(vb, kv, acc[8 + j]);
+        }
+    }
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int x = 0; x < 16; x++)
+        v[x] = acc[4 * (x % 4) + x / 4];
+    const __m512 r = att_sum16(v);
+    _mm256_storeu_ps(sa, _mm512_castps512_ps256(r));
+    _mm256_storeu_ps(sb, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)));
+}
+
 ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batch *b, int32_t t,
                           int32_t h0) {
     const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv;
@@ -125,6 +172,17 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
         for (int32_t j = 0; j < nj; j++)
             at[j] = slim_batch_kv_row(b, sq, jc + j) * kv_width;
         int32_t jj = 0;
+        for (; jj + 8 <= nj; jj += 8) {
+            const uint16_t *k[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                k[j] = kc + at[jj + j];
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h += 2) { /* an odd last head goes as its own pair */
+                const int h1 = h + 1 < NH ? h + 1 : h;
+                att_scores8(q[h], q[h1], k, hd, s[h] + jj, s[h1] + jj);
+            }
+        }
         for (; jj + 2 <= nj; jj += 2) {
             const uint16_t *k[2] = {kc + at[jj], kc + at[jj + 1]};
             att_scores(NH, 2, q, k, hd, s, jj);
@@ -136,9 +194,19 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
 #pragma GCC unroll 4
         for (int h = 0; h < NH; h++) {
             float mc = m[h];
-            for (jj = 0; jj < nj; jj++) {
-                if (a->softcap > 0) s[h][jj] = a->softcap * tanhf(s[h][jj] / a->softcap);
-                if (s[h][jj] > mc) mc = s[h][jj];
+            if (a->softcap > 0) {
+                for (jj = 0; jj < nj; jj++) {
+                    s[h][jj] = a->softcap * tanhf(s[h][jj] / a->softcap);
+                    if (s[h][jj] > mc) mc = s[h][jj];
+                }
+            } else { /* a max in any order is the same max (a NaN score skipped, as above) */
+                __m512 mv = _mm512_set1_ps(mc);
+                for (jj = 0; jj < nj; jj += 16) {
+                    const __mmask16 mk =
+                        nj - jj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nj - jj)) - 1);
+                    mv = _mm512_mask_max_ps(mv, mk, _mm512_maskz_loadu_ps(mk, s[h] + jj), mv);
+                }
+                mc = _mm512_reduce_max_ps(mv);
             }
             if (mc > m[h]) { /* the first chunk: m = -inf, alpha = 0 on a zero output */
                 const float alpha = expf(m[h] - mc);
@@ -148,15 +216,16 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
                     _mm512_storeu_ps(out[h] + d, _mm512_mul_ps(av, _mm512_loadu_ps(out[h] + d)));
                 m[h] = mc;
             }
+            __m512 lv = _mm512_setzero_ps(); /* the chunk's weights, summed in 16 lanes */
             for (jj = 0; jj < nj; jj += 16) {
                 const __mmask16 mk =
                     nj - jj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nj - jj)) - 1);
                 const __m512 e = slim_exp_f32x16(
                     _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s[h] + jj), _mm512_set1_ps(mc)));
                 _mm512_mask_storeu_ps(s[h] + jj, mk, e);
+                lv = _mm512_mask_add_ps(lv, mk, lv, e);
             }
-            for (jj = 0; jj < nj; jj++)
-                l[h] += s[h][jj];
+            l[h] += _mm512_reduce_add_ps(lv);
         }
         for (int32_t d = 0; d < hd; d += 32) {
             __m512 o[AH][2];
