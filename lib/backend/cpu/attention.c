@@ -216,16 +216,17 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
                     _mm512_storeu_ps(out[h] + d, _mm512_mul_ps(av, _mm512_loadu_ps(out[h] + d)));
                 m[h] = mc;
             }
-            __m512 lv = _mm512_setzero_ps(); /* the chunk's weights, summed in 16 lanes */
             for (jj = 0; jj < nj; jj += 16) {
                 const __mmask16 mk =
                     nj - jj >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nj - jj)) - 1);
                 const __m512 e = slim_exp_f32x16(
                     _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s[h] + jj), _mm512_set1_ps(mc)));
                 _mm512_mask_storeu_ps(s[h] + jj, mk, e);
-                lv = _mm512_mask_add_ps(lv, mk, lv, e);
             }
-            l[h] += _mm512_reduce_add_ps(lv);
+            /* one chain in key order: summed in 16 lanes instead, the engine and
+             * Model.generate parted on test_constrain's answer (docs/PERFORMANCE.md) */
+            for (jj = 0; jj < nj; jj++)
+                l[h] += s[h][jj];
         }
         for (int32_t d = 0; d < hd; d += 32) {
             __m512 o[AH][2];
