@@ -76,31 +76,6 @@ enum { AH = 4, AJ = 64 };
 
 #define ATT_INLINE static inline __attribute__((always_inline))
 
-/* Scores of keys k[0..NK) for heads q[0..NH): s[h][jj + key] = q_h . k. */
-ATT_INLINE void att_scores(const int NH, const int NK, const float *const *q,
-                           const uint16_t *const *k, int32_t hd, float s[AH][AJ], int32_t jj) {
-    __m512 acc[2][AH];
-#pragma GCC unroll 2
-    for (int j = 0; j < NK; j++)
-#pragma GCC unroll 4
-        for (int h = 0; h < NH; h++)
-            acc[j][h] = _mm512_setzero_ps();
-    for (int32_t d = 0; d < hd; d += 16) {
-#pragma GCC unroll 2
-        for (int j = 0; j < NK; j++) {
-            const __m512 kv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k[j] + d)));
-#pragma GCC unroll 4
-            for (int h = 0; h < NH; h++)
-                acc[j][h] = _mm512_fmadd_ps(_mm512_loadu_ps(q[h] + d), kv, acc[j][h]);
-        }
-    }
-#pragma GCC unroll 2
-    for (int j = 0; j < NK; j++)
-#pragma GCC unroll 4
-        for (int h = 0; h < NH; h++)
-            s[h][jj + j] = _mm512_reduce_add_ps(acc[j][h]);
-}
-
 /* The sums of the 16 lanes of v[0..16) at once, r[m] the sum of v[x] with
  * m = 4 (x % 4) + x / 4: the lanes are paired as _mm512_reduce_add_ps pairs
  * them (i with i + 8, then + 4, + 2, + 1), so each r[m] has its bits, for 30
@@ -122,8 +97,9 @@ ATT_INLINE __m512 att_sum16(const __m512 v[16]) {
     return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], 0x88), _mm512_shuffle_ps(w[0], w[1], 0xDD));
 }
 
-/* Scores of 8 keys k[0..8) for two heads: sa[j] = qa . k[j], sb[j] = qb . k[j],
- * the same fmas and lane sums as att_scores, so the same bits. */
+/* Scores of 8 keys k[0..8) for two heads: sa[j] = qa . k[j], sb[j] = qb . k[j]:
+ * per score, fmas over the head dim in order, then the lane sum of
+ * _mm512_reduce_add_ps. */
 ATT_INLINE void att_scores8(const float *qa, const float *qb, const uint16_t *const *k, int32_t hd,
                             float *sa, float *sb) {
     __m512 acc[16]; /* head m / 8, key m % 8 */
@@ -171,25 +147,17 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
         const int32_t nj = pos - jc + 1 < AJ ? pos - jc + 1 : AJ;
         for (int32_t j = 0; j < nj; j++)
             at[j] = slim_batch_kv_row(b, sq, jc + j) * kv_width;
-        int32_t jj = 0;
-        for (; jj + 8 <= nj; jj += 8) {
-            const uint16_t *k[8];
+        int32_t jj;
+        for (jj = 0; jj < nj; jj += 8) { /* AJ % 8 == 0: s[h] holds all 8 */
+            const uint16_t *k[8];        /* past nj the last key again, its scores never read */
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++)
-                k[j] = kc + at[jj + j];
+                k[j] = kc + at[jj + j < nj ? jj + j : nj - 1];
 #pragma GCC unroll 2
             for (int h = 0; h < NH; h += 2) { /* an odd last head goes as its own pair */
                 const int h1 = h + 1 < NH ? h + 1 : h;
                 att_scores8(q[h], q[h1], k, hd, s[h] + jj, s[h1] + jj);
             }
-        }
-        for (; jj + 2 <= nj; jj += 2) {
-            const uint16_t *k[2] = {kc + at[jj], kc + at[jj + 1]};
-            att_scores(NH, 2, q, k, hd, s, jj);
-        }
-        if (jj < nj) {
-            const uint16_t *k[2] = {kc + at[jj], NULL};
-            att_scores(NH, 1, q, k, hd, s, jj);
         }
 #pragma GCC unroll 4
         for (int h = 0; h < NH; h++) {
