@@ -54,7 +54,7 @@ void slim_half_x64_gemm_ref(bool bf16, int64_t n, const void *packed, int64_t g0
 }
 
 #if X64_SIMD
-enum { X64_C = 4 }; /* tokens per register tile: 4 x 4 accumulators */
+enum { X64_C = 6 }; /* tokens per register tile: 4 x 6 accumulators */
 
 static inline __attribute__((always_inline)) __m512 widen(const int BF, const uint16_t *p) {
     const __m256i h = _mm256_loadu_si256((const __m256i *)p);
@@ -64,22 +64,23 @@ static inline __attribute__((always_inline)) __m512 widen(const int BF, const ui
 
 /* One group of 64 rows x nc tokens over n elements (BF and nc compile-time
  * constants), continuing from the sums in y unless first. */
-static inline __attribute__((always_inline)) void tile(const int BF, const int nc, int64_t n,
-                                                       const uint16_t *w, const float *x, size_t xs,
-                                                       float *y, int64_t ldy, bool first) {
+static inline __attribute__((always_inline)) void tile(const int BF, const int nc, const int PF,
+                                                       int64_t n, const uint16_t *w, const float *x,
+                                                       size_t xs, float *y, int64_t ldy,
+                                                       bool first) {
     __m512 acc[4][X64_C];
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int c = 0; c < nc; c++)
             acc[q][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + c * ldy + 16 * q);
     for (int64_t i = 0; i < n; i++, w += SLIM_X64_ROWS) {
-        slim_prefetch_ahead(w, SLIM_X64_ROWS * 2);
+        if (PF) slim_prefetch_ahead(w, SLIM_X64_ROWS * 2);
         __m512 wv[4];
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++)
             wv[q] = widen(BF, w + 16 * q);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int c = 0; c < nc; c++) {
             const __m512 xv = _mm512_set1_ps(x[(size_t)c * xs + (size_t)i]);
 #pragma GCC unroll 4
@@ -114,14 +115,20 @@ static inline __attribute__((always_inline)) void gemm(const int BF, int64_t n, 
             const float *xk = x + k0;
             float *yg = y + g * SLIM_X64_ROWS;
             int64_t t = 0;
+            if (X64_C <= n_tokens) {
+                tile(BF, X64_C, 1, kn, w, xk, xs, yg, ldy, first);
+                t = X64_C;
+            }
             for (; t + X64_C <= n_tokens; t += X64_C)
-                tile(BF, X64_C, kn, w, xk + (size_t)t * xs, xs, yg + t * ldy, ldy, first);
+                tile(BF, X64_C, 0, kn, w, xk + (size_t)t * xs, xs, yg + t * ldy, ldy, first);
             const float *xt = xk + (size_t)t * xs;
             float *yt = yg + t * ldy;
             switch (n_tokens - t) {
-            case 3: tile(BF, 3, kn, w, xt, xs, yt, ldy, first); break;
-            case 2: tile(BF, 2, kn, w, xt, xs, yt, ldy, first); break;
-            case 1: tile(BF, 1, kn, w, xt, xs, yt, ldy, first); break;
+            case 5: tile(BF, 5, t == 0, kn, w, xt, xs, yt, ldy, first); break;
+            case 4: tile(BF, 4, t == 0, kn, w, xt, xs, yt, ldy, first); break;
+            case 3: tile(BF, 3, t == 0, kn, w, xt, xs, yt, ldy, first); break;
+            case 2: tile(BF, 2, t == 0, kn, w, xt, xs, yt, ldy, first); break;
+            case 1: tile(BF, 1, t == 0, kn, w, xt, xs, yt, ldy, first); break;
             default: break;
             }
         }
