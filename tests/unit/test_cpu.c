@@ -73,6 +73,7 @@ END_TEST
 typedef struct attn_case {
     int32_t n_head, n_head_kv, head_dim, n_tokens, pos0, window;
     float softcap;
+    int32_t block; /* KV block size, the blocks in reverse order; 0: one block */
 } attn_case;
 
 /* Runs slim_cpu_attention with a pool of n_threads over tokens [t0, t0 + nt). */
@@ -83,25 +84,40 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
     float *scratch = malloc(sizeof(float) * (size_t)n_threads * (size_t)n_ctx);
     ck_assert_ptr_nonnull(scratch);
     const int64_t qw = (int64_t)c->n_head * c->head_dim;
-    /* one sequence over the identity block table: position p in row p */
+    /* one sequence; with c->block, position p in block n_blocks - 1 - p / block, so the
+     * cache holds k and v (position-major) moved there, else in row p */
+    const int32_t bsz = c->block > 0 ? c->block : n_ctx, n_blocks = (n_ctx + bsz - 1) / bsz;
+    const int64_t kvw = (int64_t)c->n_head_kv * c->head_dim;
     int32_t *pos = malloc(sizeof(int32_t) * (size_t)nt), *seq = calloc((size_t)nt, sizeof(int32_t)),
-            block0 = 0;
-    ck_assert(pos && seq);
-    for (int32_t t = 0; t < nt; t++)
+            *row = malloc(sizeof(int32_t) * (size_t)nt),
+            *blocks = malloc(sizeof(int32_t) * (size_t)n_blocks);
+    uint16_t *kc = malloc(sizeof(uint16_t) * (size_t)(n_blocks * bsz * kvw)),
+             *vc = malloc(sizeof(uint16_t) * (size_t)(n_blocks * bsz * kvw));
+    ck_assert(pos && seq && row && blocks && kc && vc);
+    for (int32_t i = 0; i < n_blocks; i++)
+        blocks[i] = n_blocks - 1 - i;
+    for (int32_t p = 0; p < n_ctx; p++) {
+        const int64_t r = (int64_t)blocks[p / bsz] * bsz + p % bsz;
+        memcpy(kc + r * kvw, k + p * kvw, sizeof(uint16_t) * (size_t)kvw);
+        memcpy(vc + r * kvw, v + p * kvw, sizeof(uint16_t) * (size_t)kvw);
+    }
+    for (int32_t t = 0; t < nt; t++) {
         pos[t] = c->pos0 + t0 + t;
-    const slim_batch_seq bs = {&block0, 1};
+        row[t] = blocks[pos[t] / bsz] * bsz + pos[t] % bsz;
+    }
+    const slim_batch_seq bs = {blocks, n_blocks};
     const slim_batch b = {.n_tokens = nt,
                           .pos = pos,
                           .seq = seq,
-                          .row = pos,
+                          .row = row,
                           .n_seqs = 1,
-                          .block_size = n_ctx,
+                          .block_size = bsz,
                           .seqs = &bs};
     const slim_exec ex = {.pool = pool, .scratch = NULL, .scratch_size = 0, .batch = &b};
     const slim_attn_args a = {.q = q + t0 * qw,
                               .out = out + t0 * qw,
-                              .k_cache = k,
-                              .v_cache = v,
+                              .k_cache = kc,
+                              .v_cache = vc,
                               .n_tokens = nt,
                               .n_head = c->n_head,
                               .n_head_kv = c->n_head_kv,
@@ -113,6 +129,10 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
     K->attention(&ex, &a);
     free(pos);
     free(seq);
+    free(row);
+    free(blocks);
+    free(kc);
+    free(vc);
     free(scratch);
     slim_threadpool_free(pool);
 }
@@ -124,12 +144,16 @@ static void run_attention(const attn_case *c, int n_threads, const float *q, con
  * the 1-thread batch.  Head dims 64/96/256 take the grouped AVX-512 path
  * where the build has it, 80 the per-head one; groups of 1-4 heads there
  * (10 split 4 + 4 + 2; 9 over 3 KV heads: the odd head scored as its own
- * pair), keys in eights and the remainder. */
+ * pair), keys in eights and the remainder; the last three through a block
+ * table of 16, 7 and 32 rows, blocks in reverse order. */
 START_TEST(test_attention) {
     static const attn_case cases[] = {
-        {4, 1, 256, 70, 0, 0, 0.0f}, {4, 1, 256, 5, 37, 13, 0.0f}, {8, 2, 64, 40, 3, 0, 5.0f},
-        {6, 3, 96, 17, 0, 29, 0.0f}, {3, 1, 80, 9, 37, 0, 0.0f},   {2, 2, 64, 1, 90, 0, 0.0f},
-        {10, 1, 64, 6, 0, 0, 0.0f},  {9, 3, 64, 21, 50, 0, 0.0f},
+        {4, 1, 256, 70, 0, 0, 0.0f, 0},  {4, 1, 256, 5, 37, 13, 0.0f, 0},
+        {8, 2, 64, 40, 3, 0, 5.0f, 0},   {6, 3, 96, 17, 0, 29, 0.0f, 0},
+        {3, 1, 80, 9, 37, 0, 0.0f, 0},   {2, 2, 64, 1, 90, 0, 0.0f, 0},
+        {10, 1, 64, 6, 0, 0, 0.0f, 0},   {9, 3, 64, 21, 50, 0, 0.0f, 0},
+        {8, 2, 64, 80, 30, 0, 0.0f, 16}, {6, 3, 96, 17, 60, 29, 0.0f, 7},
+        {4, 1, 256, 9, 70, 0, 0.0f, 32},
     };
     rng_state = 0xA77u;
     for (size_t ic = 0; ic < sizeof cases / sizeof cases[0]; ic++) {

@@ -124,6 +124,37 @@ ATT_INLINE void att_scores8(const float *qa, const float *qb, const uint16_t *co
     _mm256_storeu_ps(sb, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)));
 }
 
+/* out[h][d0 .. d0 + 16 DV) += sum over the chunk's keys, in order, of
+ * s[h][j] v[j]: the heads share each converted value vector. */
+ATT_INLINE void att_pv(const int NH, const int DV, float s[][AJ], const int64_t *at, int32_t nj,
+                       const uint16_t *vc, float *const *out, int32_t d0) {
+    __m512 o[AH][4];
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++)
+#pragma GCC unroll 4
+        for (int u = 0; u < DV; u++)
+            o[h][u] = _mm512_loadu_ps(out[h] + d0 + 16 * u);
+    for (int32_t jj = 0; jj < nj; jj++) {
+        const uint16_t *v = vc + at[jj];
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < DV; u++)
+            vv[u] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 16 * u)));
+#pragma GCC unroll 4
+        for (int h = 0; h < NH; h++) {
+            const __m512 p = _mm512_set1_ps(s[h][jj]);
+#pragma GCC unroll 4
+            for (int u = 0; u < DV; u++)
+                o[h][u] = _mm512_fmadd_ps(p, vv[u], o[h][u]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; h++)
+#pragma GCC unroll 4
+        for (int u = 0; u < DV; u++)
+            _mm512_storeu_ps(out[h] + d0 + 16 * u, o[h][u]);
+}
+
 ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batch *b, int32_t t,
                           int32_t h0) {
     const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv;
@@ -145,8 +176,17 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
     }
     for (int32_t jc = j0; jc <= pos; jc += AJ) {
         const int32_t nj = pos - jc + 1 < AJ ? pos - jc + 1 : AJ;
-        for (int32_t j = 0; j < nj; j++)
-            at[j] = slim_batch_kv_row(b, sq, jc + j) * kv_width;
+        { /* slim_batch_kv_row for jc .. jc + nj - 1, one division per chunk, not per key */
+            const int32_t bs = b->block_size, *blocks = b->seqs[sq].blocks;
+            int32_t blk = jc / bs, off = jc % bs;
+            for (int32_t j = 0; j < nj; j++) {
+                at[j] = ((int64_t)blocks[blk] * bs + off) * kv_width;
+                if (++off == bs) {
+                    off = 0;
+                    blk++;
+                }
+            }
+        }
         int32_t jj;
         for (jj = 0; jj < nj; jj += 8) { /* AJ % 8 == 0: s[h] holds all 8 */
             const uint16_t *k[8];        /* past nj the last key again, its scores never read */
@@ -191,35 +231,20 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
                     _mm512_sub_ps(_mm512_maskz_loadu_ps(mk, s[h] + jj), _mm512_set1_ps(mc)));
                 _mm512_mask_storeu_ps(s[h] + jj, mk, e);
             }
-            /* one chain in key order: summed in 16 lanes instead, the engine and
-             * Model.generate parted on test_constrain's answer (docs/PERFORMANCE.md) */
-            for (jj = 0; jj < nj; jj++)
+        }
+        /* each head's sum one chain in key order (summed in 16 lanes instead, the
+         * engine and Model.generate parted on test_constrain's answer:
+         * docs/PERFORMANCE.md), the heads' chains interleaved so their adds overlap */
+        for (jj = 0; jj < nj; jj++)
+#pragma GCC unroll 4
+            for (int h = 0; h < NH; h++)
                 l[h] += s[h][jj];
-        }
-        for (int32_t d = 0; d < hd; d += 32) {
-            __m512 o[AH][2];
-#pragma GCC unroll 4
-            for (int h = 0; h < NH; h++) {
-                o[h][0] = _mm512_loadu_ps(out[h] + d);
-                o[h][1] = _mm512_loadu_ps(out[h] + d + 16);
-            }
-            for (jj = 0; jj < nj; jj++) {
-                const uint16_t *v = vc + at[jj] + d;
-                const __m512 v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)v));
-                const __m512 v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(v + 16)));
-#pragma GCC unroll 4
-                for (int h = 0; h < NH; h++) {
-                    const __m512 p = _mm512_set1_ps(s[h][jj]);
-                    o[h][0] = _mm512_fmadd_ps(p, v0, o[h][0]);
-                    o[h][1] = _mm512_fmadd_ps(p, v1, o[h][1]);
-                }
-            }
-#pragma GCC unroll 4
-            for (int h = 0; h < NH; h++) {
-                _mm512_storeu_ps(out[h] + d, o[h][0]);
-                _mm512_storeu_ps(out[h] + d + 16, o[h][1]);
-            }
-        }
+        if (hd % 64 == 0)
+            for (int32_t d = 0; d < hd; d += 64)
+                att_pv(NH, 4, s, at, nj, vc + d, out, d);
+        else
+            for (int32_t d = 0; d < hd; d += 32)
+                att_pv(NH, 2, s, at, nj, vc + d, out, d);
     }
 #pragma GCC unroll 4
     for (int h = 0; h < NH; h++) {
