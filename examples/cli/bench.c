@@ -70,6 +70,24 @@ static unsigned long long weights_per_token(const slim_model *model) {
     return has_output ? total - embd : total;
 }
 
+/* Weights every prompt token multiplies: the elements of each matrix but
+ * the token embedding and the output matrix (a prefill computes the logits of
+ * its last token only), so 2 x this x tokens is a prefill's matmul FLOPs. */
+static unsigned long long prompt_matmul_params(const slim_model *model) {
+    unsigned long long total = 0;
+    const int64_t n = slim_model_tensor_count(model);
+    for (int64_t i = 0; i < n; i++) {
+        slim_tensor_info ti = {.struct_size = sizeof ti};
+        if (slim_model_tensor_get(model, i, &ti) || ti.n_dims < 2) continue;
+        if (!strcmp(ti.name, "token_embd.weight") || !strcmp(ti.name, "output.weight")) continue;
+        unsigned long long e = 1;
+        for (int d = 0; d < ti.n_dims; d++)
+            e *= (unsigned long long)ti.ne[d];
+        total += e;
+    }
+    return total;
+}
+
 static void json_str(const char *s) {
     sbuf b = {0};
     sb_json_str(&b, s, strlen(s));
@@ -196,7 +214,7 @@ int cli_bench(int argc, char **argv) {
     char threads[16] = "all";
     if (cp.n_threads > 0) snprintf(threads, sizeof threads, "%d", (int)cp.n_threads);
     const char *backend = mp.backend == SLIM_BACKEND_CUDA ? "cuda" : "cpu";
-    const unsigned long long wpt = weights_per_token(model);
+    const unsigned long long wpt = weights_per_token(model), pmp = prompt_matmul_params(model);
     struct {
         const char *kind;
         int n;
@@ -227,10 +245,12 @@ int cli_bench(int argc, char **argv) {
         printf(", \"type\": ");
         json_str(info.file_type);
         printf(", \"size\": %llu, \"params\": %llu, \"weights_per_token\": %llu, "
+               "\"prompt_matmul_params\": %llu, "
                "\"backend\": \"%s\", \"threads\": %d, \"test\": \"%s%d\", \"n_prompt\": %d, "
                "\"n_gen\": %d, \"reps\": %d, \"median_ts\": %.4f, \"avg_ts\": %.4f, "
                "\"stddev_ts\": %.4f, \"samples_ts\": [",
-               (unsigned long long)info.file_size, (unsigned long long)info.n_params, wpt, backend,
+               (unsigned long long)info.file_size, (unsigned long long)info.n_params, wpt, pmp,
+               backend,
                (int)cp.n_threads, tests[k].kind, tests[k].n, k == 0 ? tests[k].n : 0,
                k == 1 ? tests[k].n : 0, reps, median(v, reps), mean(v, reps), stddev(v, reps));
         for (int r = 0; r < reps; r++)

@@ -63,7 +63,8 @@ static inline __attribute__((always_inline)) __m512 widen(const int BF, const ui
 }
 
 /* One group of 64 rows x nc tokens over n elements (BF and nc compile-time
- * constants), continuing from the sums in y unless first. */
+ * constants), continuing from the sums in y unless first; PF: prefetch the
+ * weights ahead (the first token tile of a pass, which reads them from DRAM). */
 static inline __attribute__((always_inline)) void tile(const int BF, const int nc, const int PF,
                                                        int64_t n, const uint16_t *w, const float *x,
                                                        size_t xs, float *y, int64_t ldy,

@@ -21,19 +21,24 @@ every tensor, the token embedding only when it is also the output matrix)
 as a percentage of the same round's STREAM read bandwidth at the same thread
 count (median over rounds; with --stream-each, of a STREAM run just before
 that file's cell, since this VM's two-core bandwidth was seen to move between
-~35 and ~62 GB/s from one round to the next; with --stream-runner, of a STREAM run just
-after each runner's own run, whose last test is tg, since it moved between 46 and 84 GB/s
-within one cell too).  The `ok` column applies issue 20's bar: pp >=
-1.2x; tg >= 1.2x, or llama.cpp >= 80% of STREAM and slim >= 90%, on the medians; for tg
-it also counts the rounds that meet the bar on their own.
+~35 and ~62 GB/s from one round to the next; with --stream-runner, the mean of STREAM runs
+just before and just after each runner's own run, since it moved between 46 and 84 GB/s
+within one cell too).  For pp, with build/fma_peak (make bench-fma; --fma), the matmul
+GFLOP/s (2 x `prompt_matmul_params` from slim bench x tokens/s: every matrix but the
+embedding and the output, attention left out) as a percentage of the thread count times one
+core's FMA peak, measured once per round: how near a compute-bound F16 prefill runs to the
+ceiling.  The `ok` column applies issue 20's bar: pp >=
+1.2x; tg >= 1.2x, or llama.cpp >= 80% of STREAM and slim >= 90%, on the medians, or in most
+rounds on their own (a round's bandwidth clause counted only where, with --stream-runner,
+both runs were settled: the STREAM before and after each within 15%; the tally is printed).
 
 usage: python3 tools/bench/compare_native.py [--build-llama DIR | --llama-bench BIN]
            [-m MODEL ...] [-t 1,2] [-r 5] [-p 512] [-n 128] [--modes none,mmap]
            [--cli build/slim] [--stream build/stream] [--stream-each] [--stream-runner]
-           [--json FILE]
+           [--fma build/fma_peak] [--json FILE]
 Run it under flock so no other timing runs at once (docs/PERFORMANCE.md):
   flock /tmp/slim-bench.lock python3 tools/bench/compare_native.py --build-llama /work/peer/bench20
-needs: make (build/slim), make stream (build/stream), cmake and a C++ compiler for --build-llama
+needs: make (build/slim), make stream (build/stream), make bench-fma, cmake and a C++ compiler for --build-llama
 """
 import argparse
 import json
@@ -86,6 +91,13 @@ def run_stream(path, threads, mib, reps):
     return {r["threads"]: r["read_gbs"] for r in run_stream_json(path, threads, mib, reps)["results"]}
 
 
+def fma_peak(path):
+    """One core's FMA peak, GFLOP/s per CPU second, the best width fma_peak reports."""
+    out = subprocess.run([path, "-r", "3"], check=True, capture_output=True, text=True).stdout
+    rows = [ln.split("|") for ln in out.splitlines() if ln.startswith("| ") and "-bit" in ln]
+    return max(float(r[2]) for r in rows)
+
+
 def med_range(v, fmt="{:.2f}"):
     return (fmt + " (" + fmt + "-" + fmt + ")").format(statistics.median(v), min(v), max(v))
 
@@ -108,9 +120,13 @@ def main():
                          "the %% STREAM columns from it (this VM's bandwidth can change between "
                          "two cells of one round)")
     ap.add_argument("--stream-runner", action="store_true",
-                    help="also run STREAM just after each runner's run (its tg) in each cell, and "
-                         "take each runner's %% STREAM from its own (the two-core bandwidth of "
-                         "this VM was seen to change within one cell)")
+                    help="also run STREAM just after each runner's run in each cell (the one "
+                         "before it being the previous one's, or the cell's), and take each "
+                         "runner's %% STREAM from the mean of its own two (the two-core "
+                         "bandwidth of this VM was seen to change within one cell)")
+    ap.add_argument("--fma", default="build/fma_peak",
+                    help="tools/bench/fma_peak.c binary (make bench-fma), run once per round: pp "
+                         "rows give matmul GFLOP/s as a %% of threads x one core's peak; '' skips")
     ap.add_argument("--llama-bench", default=None, help="llama-bench binary")
     ap.add_argument("--build-llama", metavar="DIR", default=None,
                     help="build llama-bench from the vendored source into DIR/b first")
@@ -131,14 +147,20 @@ def main():
         sys.exit(f"compare_native.py: no {binary} (--build-llama DIR)")
 
     runners = ["slim"] + [f"llama-{m}" for m in modes]
+    fma = []  # each round's one-core FMA peak, GFLOP/s per CPU second
+    if a.fma and not os.path.exists(a.fma):
+        sys.exit(f"compare_native.py: no {a.fma} (make bench-fma, or --fma '')")
     stream = {t: [] for t in threads_list}  # each round's read GB/s
     # samples[(model, threads)][runner][test] = [t/s per round]; info from slim bench
     samples, info = {}, {}
     cell_stream = {}  # (model, threads) -> [read GB/s just before the cell, per round]
-    runner_stream = {}  # (model, threads) -> {runner: [read GB/s just after its run, per round]}
+    # (model, threads) -> {runner: [(read GB/s just before its run, just after), per round]}
+    runner_stream = {}
     for rnd in range(a.r):
         for t, gbs in run_stream(a.stream, threads_list, a.stream_mib, a.stream_reps).items():
             stream[t].append(gbs)
+        if a.fma:
+            fma.append(fma_peak(a.fma))
         for model in models:
             for threads in threads_list:
                 cell = samples.setdefault((model, threads), {r: {} for r in runners})
@@ -146,6 +168,9 @@ def main():
                     gbs = run_stream(a.stream, [threads], a.stream_mib, a.stream_reps)[threads]
                     cell_stream.setdefault((model, threads), []).append(gbs)
                 k = rnd % len(runners)
+                prev = cell_stream[(model, threads)][-1] if a.stream_each else None
+                if a.stream_runner and prev is None:
+                    prev = run_stream(a.stream, [threads], a.stream_mib, a.stream_reps)[threads]
                 for runner in runners[k:] + runners[:k]:
                     if runner == "slim":
                         res, info[model] = slim_round(a.cli, model, threads, a.p, a.n)
@@ -153,10 +178,11 @@ def main():
                         res = llama_round(binary, model, threads, a.p, a.n, runner[6:])
                     for test, v in res.items():
                         cell[runner].setdefault(test, []).append(v)
-                    if a.stream_runner:
+                    if a.stream_runner:  # the STREAM after one runner is the next one's before
                         gbs = run_stream(a.stream, [threads], a.stream_mib, a.stream_reps)[threads]
                         runner_stream.setdefault((model, threads), {}).setdefault(
-                            runner, []).append(gbs)
+                            runner, []).append((prev, gbs))
+                        prev = gbs
                 print(f"round {rnd + 1}/{a.r} {os.path.basename(model)} {threads}t: " +
                       ", ".join(f"{r} " + "/".join(f"{cell[r][x][-1]:.1f}" for x in ("pp", "tg")
                                                    if x in cell[r]) for r in runners),
@@ -171,19 +197,29 @@ def main():
         print(f"STREAM just before {os.path.basename(model)} {threads}t, per round: " +
               ", ".join(f"{x:.2f}" for x in g))
     for (model, threads), by_runner in runner_stream.items():
-        print(f"STREAM just after each runner, {os.path.basename(model)} {threads}t, per round: " +
-              "; ".join(f"{r} " + ", ".join(f"{x:.2f}" for x in g) for r, g in by_runner.items()))
+        print(f"STREAM just before / after each runner, {os.path.basename(model)} {threads}t, "
+              "per round: " + "; ".join(f"{r} " + ", ".join(f"{b:.1f}/{e:.1f}" for b, e in g)
+                                        for r, g in by_runner.items()))
     print()
     print("| file | threads | test | slim t/s | " + " | ".join(
         f"llama.cpp -lm {m} t/s" for m in modes) + " | slim / better | per-round ratio | "
-        "slim GB/s (% STREAM) | llama.cpp GB/s (% STREAM) | ok |")
+        "slim: tg GB/s (% STREAM), pp GFLOP/s (% FMA peak) | llama.cpp: the same | ok |")
     print("|---|---|---|---|" + "---|" * len(modes) + "---|---|---|---|---|")
     summary, records = {}, []
+
+    def pct_fma(v, threads, pmp):
+        """Median over rounds of the prefill's matmul GFLOP/s over threads x that round's peak."""
+        return statistics.median(2 * pmp * x / 1e9 / (threads * f) for x, f in zip(v, fma))
+
+    def flops_pct(v, threads, pmp):
+        return f"{2 * pmp * statistics.median(v) / 1e9:.1f} ({100 * pct_fma(v, threads, pmp):.0f}%)"
+
     for (model, threads), cell in samples.items():
         for test, label in (("pp", f"pp{a.p}"), ("tg", f"tg{a.n}")):
             if test not in cell["slim"]:
                 continue
             s = cell["slim"][test]
+            pmp = info[model].get("prompt_matmul_params", 0)
             lm = {r: cell[r][test] for r in runners[1:]}
             best = max(lm, key=lambda r: statistics.median(lm[r]))
             ratio = statistics.median(s) / statistics.median(lm[best])
@@ -198,26 +234,43 @@ def main():
             if test == "tg":
                 wpt = info[model]["weights_per_token"]
                 near = cell_stream.get((model, threads), stream[threads])
+                # with --stream-runner: a run's STREAM is the mean of the ones just before and
+                # just after it, and it is settled when those two agree within 15%
                 own = runner_stream.get((model, threads), {})
-                pct = {r: statistics.median(wpt * x / 1e9 / g
-                                            for x, g in zip(v, own.get(r, near)))
+                den = {r: [(b + e) / 2 for b, e in own[r]] if r in own else near
+                       for r in ("slim", best)}
+                settled = {r: [abs(b - e) <= 0.15 * max(b, e) for b, e in own[r]] if r in own
+                           else [True] * len(s) for r in ("slim", best)}
+                pct = {r: statistics.median(wpt * x / 1e9 / g for x, g in zip(v, den[r]))
                        for r, v in [("slim", s), (best, lm[best])]}
                 line += (f" {wpt * statistics.median(s) / 1e9:.2f} ({100 * pct['slim']:.0f}%) |"
                          f" {wpt * statistics.median(lm[best]) / 1e9:.2f}"
                          f" ({100 * pct[best]:.0f}%) |")
                 ok = ok or (pct[best] >= 0.8 and pct["slim"] >= 0.9)
-                # the same bar round by round, each runner against its own STREAM
-                frac = {r: [wpt * x / 1e9 / g for x, g in zip(v, own.get(r, near))]
+                # the same bar round by round, each runner against its own STREAM, the
+                # bandwidth clause only where both runs were settled; the cell passes too
+                # when most rounds pass on their own
+                frac = {r: [wpt * x / 1e9 / g for x, g in zip(v, den[r])]
                         for r, v in [("slim", s), (best, lm[best])]}
+                both = [settled["slim"][i] and settled[best][i] for i in range(len(s))]
                 rounds_ok = sum(1 for i, q in enumerate(per_round)
-                                if q >= 1.2 or (frac[best][i] >= 0.8 and frac["slim"][i] >= 0.9))
-                rec.update(rounds_ok=rounds_ok)
+                                if q >= 1.2 or (both[i] and frac[best][i] >= 0.8
+                                                and frac["slim"][i] >= 0.9))
+                ok = ok or 2 * rounds_ok > len(s)
+                rec.update(rounds_ok=rounds_ok, rounds_unsettled=both.count(False),
+                           slim_pct_stream_rounds=frac["slim"], llama_pct_stream_rounds=frac[best])
                 rec.update(weights_per_token=wpt, slim_pct_stream=pct["slim"],
                            llama_pct_stream=pct[best], stream_near_gbs=near,
                            stream_after_runner_gbs=own)
             else:
-                line += " | |"
-            tally = f" ({rec['rounds_ok']}/{len(s)} rounds)" if test == "tg" else ""
+                line += " | |" if not (fma and pmp) else (
+                    " %s | %s |" % tuple(flops_pct(v, threads, pmp) for v in (s, lm[best])))
+                if fma and pmp:
+                    rec.update(fma_peak_gflops=fma, prompt_matmul_params=pmp,
+                               slim_pct_fma=pct_fma(s, threads, pmp),
+                               llama_pct_fma=pct_fma(lm[best], threads, pmp))
+            tally = (f" ({rec['rounds_ok']}/{len(s)} rounds, {rec['rounds_unsettled']} unsettled)"
+                     if test == "tg" else "")
             print(line + (" yes" if ok else " **no**") + tally + " |")
             summary[(os.path.basename(model), label, threads)] = (ratio, ok)
             records.append(rec)
