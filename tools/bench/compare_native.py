@@ -27,7 +27,7 @@ within one cell too).  For pp, with build/fma_peak (make bench-fma; --fma), the 
 GFLOP/s (2 x `prompt_matmul_params` from slim bench x tokens/s: every matrix but the
 embedding and the output, attention left out) as a percentage of the thread count times one
 core's FMA peak, measured once per round: how near a compute-bound F16 prefill runs to the
-ceiling.  The `ok` column applies issue 20's bar: pp >=
+ceiling (F16, BF16 and F32 files only).  The `ok` column applies issue 20's bar: pp >=
 1.2x; tg >= 1.2x, or llama.cpp >= 80% of STREAM and slim >= 90%, on the medians, or in most
 rounds on their own (a round's bandwidth clause counted only where, with --stream-runner,
 both runs were settled: the STREAM before and after each within 15%; the tally is printed).
@@ -219,7 +219,9 @@ def main():
             if test not in cell["slim"]:
                 continue
             s = cell["slim"][test]
-            pmp = info[model].get("prompt_matmul_params", 0)
+            # float weights only: quantized ones multiply in int8, not on the FMA units
+            pmp = (info[model].get("prompt_matmul_params", 0)
+                   if info[model].get("type") in ("F16", "BF16", "F32") else 0)
             lm = {r: cell[r][test] for r in runners[1:]}
             best = max(lm, key=lambda r: statistics.median(lm[r]))
             ratio = statistics.median(s) / statistics.median(lm[best])
