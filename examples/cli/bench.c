@@ -250,8 +250,7 @@ int cli_bench(int argc, char **argv) {
                "\"n_gen\": %d, \"reps\": %d, \"median_ts\": %.4f, \"avg_ts\": %.4f, "
                "\"stddev_ts\": %.4f, \"samples_ts\": [",
                (unsigned long long)info.file_size, (unsigned long long)info.n_params, wpt, pmp,
-               backend,
-               (int)cp.n_threads, tests[k].kind, tests[k].n, k == 0 ? tests[k].n : 0,
+               backend, (int)cp.n_threads, tests[k].kind, tests[k].n, k == 0 ? tests[k].n : 0,
                k == 1 ? tests[k].n : 0, reps, median(v, reps), mean(v, reps), stddev(v, reps));
         for (int r = 0; r < reps; r++)
             printf("%s%.4f", r ? ", " : "", v[r]);
