@@ -39,6 +39,21 @@ static inline int64_t slim_batch_kv_row(const slim_batch *b, int32_t s, int32_t 
     return (int64_t)b->seqs[s].blocks[p / b->block_size] * b->block_size + p % b->block_size;
 }
 
+/* rows[j] = slim_batch_kv_row(b, s, p0 + j) * scale for j < n, walking the
+ * block table with one division instead of one per position. */
+static inline void slim_batch_kv_rows(const slim_batch *b, int32_t s, int32_t p0, int32_t n,
+                                      int64_t scale, int64_t *rows) {
+    const int32_t bs = b->block_size, *blocks = b->seqs[s].blocks;
+    int32_t blk = p0 / bs, off = p0 % bs;
+    for (int32_t j = 0; j < n; j++) {
+        rows[j] = ((int64_t)blocks[blk] * bs + off) * scale;
+        if (++off == bs) {
+            off = 0;
+            blk++;
+        }
+    }
+}
+
 /* Everything an op may use besides its operands: the threads, a host scratch
  * area the backend's exec_init sizes (the CPU's: the widest quantized
  * activation batch), and the step begun. */

@@ -211,9 +211,6 @@ def main():
         """Median over rounds of the prefill's matmul GFLOP/s over threads x that round's peak."""
         return statistics.median(2 * pmp * x / 1e9 / (threads * f) for x, f in zip(v, fma))
 
-    def flops_pct(v, threads, pmp):
-        return f"{2 * pmp * statistics.median(v) / 1e9:.1f} ({100 * pct_fma(v, threads, pmp):.0f}%)"
-
     for (model, threads), cell in samples.items():
         for test, label in (("pp", f"pp{a.p}"), ("tg", f"tg{a.n}")):
             if test not in cell["slim"]:
@@ -243,8 +240,9 @@ def main():
                        for r in ("slim", best)}
                 settled = {r: [abs(b - e) <= 0.15 * max(b, e) for b, e in own[r]] if r in own
                            else [True] * len(s) for r in ("slim", best)}
-                pct = {r: statistics.median(wpt * x / 1e9 / g for x, g in zip(v, den[r]))
-                       for r, v in [("slim", s), (best, lm[best])]}
+                frac = {r: [wpt * x / 1e9 / g for x, g in zip(v, den[r])]
+                        for r, v in [("slim", s), (best, lm[best])]}
+                pct = {r: statistics.median(f) for r, f in frac.items()}
                 line += (f" {wpt * statistics.median(s) / 1e9:.2f} ({100 * pct['slim']:.0f}%) |"
                          f" {wpt * statistics.median(lm[best]) / 1e9:.2f}"
                          f" ({100 * pct[best]:.0f}%) |")
@@ -252,25 +250,25 @@ def main():
                 # the same bar round by round, each runner against its own STREAM, the
                 # bandwidth clause only where both runs were settled; the cell passes too
                 # when most rounds pass on their own
-                frac = {r: [wpt * x / 1e9 / g for x, g in zip(v, den[r])]
-                        for r, v in [("slim", s), (best, lm[best])]}
                 both = [settled["slim"][i] and settled[best][i] for i in range(len(s))]
                 rounds_ok = sum(1 for i, q in enumerate(per_round)
                                 if q >= 1.2 or (both[i] and frac[best][i] >= 0.8
                                                 and frac["slim"][i] >= 0.9))
                 ok = ok or 2 * rounds_ok > len(s)
-                rec.update(rounds_ok=rounds_ok, rounds_unsettled=both.count(False),
-                           slim_pct_stream_rounds=frac["slim"], llama_pct_stream_rounds=frac[best])
                 rec.update(weights_per_token=wpt, slim_pct_stream=pct["slim"],
                            llama_pct_stream=pct[best], stream_near_gbs=near,
-                           stream_after_runner_gbs=own)
+                           stream_runner_gbs=own, rounds_ok=rounds_ok,
+                           rounds_unsettled=both.count(False),
+                           slim_pct_stream_rounds=frac["slim"], llama_pct_stream_rounds=frac[best])
             else:
-                line += " | |" if not (fma and pmp) else (
-                    " %s | %s |" % tuple(flops_pct(v, threads, pmp) for v in (s, lm[best])))
                 if fma and pmp:
+                    pf = [pct_fma(v, threads, pmp) for v in (s, lm[best])]
+                    line += "".join(f" {2 * pmp * statistics.median(v) / 1e9:.1f} ({100 * f:.0f}%) |"
+                                    for v, f in zip((s, lm[best]), pf))
                     rec.update(fma_peak_gflops=fma, prompt_matmul_params=pmp,
-                               slim_pct_fma=pct_fma(s, threads, pmp),
-                               llama_pct_fma=pct_fma(lm[best], threads, pmp))
+                               slim_pct_fma=pf[0], llama_pct_fma=pf[1])
+                else:
+                    line += " | |"
             tally = (f" ({rec['rounds_ok']}/{len(s)} rounds, {rec['rounds_unsettled']} unsettled)"
                      if test == "tg" else "")
             print(line + (" yes" if ok else " **no**") + tally + " |")

@@ -176,17 +176,7 @@ ATT_INLINE void att_heads(const int NH, const slim_attn_args *a, const slim_batc
     }
     for (int32_t jc = j0; jc <= pos; jc += AJ) {
         const int32_t nj = pos - jc + 1 < AJ ? pos - jc + 1 : AJ;
-        { /* slim_batch_kv_row for jc .. jc + nj - 1, one division per chunk, not per key */
-            const int32_t bs = b->block_size, *blocks = b->seqs[sq].blocks;
-            int32_t blk = jc / bs, off = jc % bs;
-            for (int32_t j = 0; j < nj; j++) {
-                at[j] = ((int64_t)blocks[blk] * bs + off) * kv_width;
-                if (++off == bs) {
-                    off = 0;
-                    blk++;
-                }
-            }
-        }
+        slim_batch_kv_rows(b, sq, jc, nj, kv_width, at);
         int32_t jj;
         for (jj = 0; jj < nj; jj += 8) { /* AJ % 8 == 0: s[h] holds all 8 */
             const uint16_t *k[8];        /* past nj the last key again, its scores never read */
