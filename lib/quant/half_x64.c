@@ -56,7 +56,9 @@ void slim_half_x64_gemm_ref(bool bf16, int64_t n, const void *packed, int64_t g0
 #if X64_SIMD
 enum { X64_C = 6 }; /* tokens per register tile: 4 x 6 accumulators */
 
+/* BF: 0 F16, 1 BF16, 2 the float slice in the work area */
 static inline __attribute__((always_inline)) __m512 widen(const int BF, const uint16_t *p) {
+    if (BF == 2) return _mm512_load_ps((const float *)p);
     const __m256i h = _mm256_loadu_si256((const __m256i *)p);
     return BF ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
               : _mm512_cvtph_ps(h);
@@ -64,23 +66,29 @@ static inline __attribute__((always_inline)) __m512 widen(const int BF, const ui
 
 /* One group of 64 rows x nc tokens over n elements (BF and nc compile-time
  * constants), continuing from the sums in y unless first; PF: prefetch the
- * weights ahead (the first token tile of a pass, which reads them from DRAM). */
+ * weights ahead (the first token tile of a pass, which reads them from DRAM)
+ * and, with wf, store them widened there. */
 static inline __attribute__((always_inline)) void tile(const int BF, const int nc, const int PF,
                                                        int64_t n, const uint16_t *w, const float *x,
-                                                       size_t xs, float *y, int64_t ldy,
-                                                       bool first) {
+                                                       size_t xs, float *y, int64_t ldy, bool first,
+                                                       float *wf) {
+    const int64_t step = BF == 2 ? 2 * SLIM_X64_ROWS : SLIM_X64_ROWS; /* in uint16_t */
     __m512 acc[4][X64_C];
 #pragma GCC unroll 4
     for (int q = 0; q < 4; q++)
 #pragma GCC unroll 8
         for (int c = 0; c < nc; c++)
             acc[q][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + c * ldy + 16 * q);
-    for (int64_t i = 0; i < n; i++, w += SLIM_X64_ROWS) {
+    for (int64_t i = 0; i < n; i++, w += step) {
         if (PF) slim_prefetch_ahead(w, SLIM_X64_ROWS * 2);
         __m512 wv[4];
 #pragma GCC unroll 4
         for (int q = 0; q < 4; q++)
-            wv[q] = widen(BF, w + 16 * q);
+            wv[q] = widen(BF, w + step / 4 * q);
+        if (PF && wf)
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++)
+                _mm512_store_ps(wf + i * SLIM_X64_ROWS + 16 * q, wv[q]);
 #pragma GCC unroll 8
         for (int c = 0; c < nc; c++) {
             const __m512 xv = _mm512_set1_ps(x[(size_t)c * xs + (size_t)i]);
@@ -96,17 +104,16 @@ static inline __attribute__((always_inline)) void tile(const int BF, const int n
             _mm512_storeu_ps(y + c * ldy + 16 * q, acc[q][c]);
 }
 
-/* Prefill runs the elements in passes of X64_KC so that a group's slice
- * (64 rows x 2048 halves, 256 KiB) stays in L2 across the token tiles; each
- * pass continues the stored sums, so the fmas per (row, token) are the same,
- * in the same order, as one pass. */
-enum { X64_KC = 2048 };
-
+/* Each pass (SLIM_X64_KC elements) continues the stored sums, so the fmas per
+ * (row, token) are the same, in the same order, as one pass. */
 static inline __attribute__((always_inline)) void gemm(const int BF, int64_t n, const void *packed,
                                                        int64_t g0, int64_t g1, const float *x,
                                                        size_t xs, int64_t n_tokens, float *y,
-                                                       int64_t ldy) {
-    const int64_t kc = n_tokens > 1 ? X64_KC : n;
+                                                       int64_t ldy, float *work) {
+    const int64_t kc = n_tokens > 1 ? SLIM_X64_KC : n;
+    /* from a second full tile on (build/repack -f F16: 2-3% faster at 512
+     * tokens, no slower at 48) */
+    float *wf = n_tokens >= 2 * X64_C ? work : NULL;
     for (int64_t g = g0; g < g1; g++)
         for (int64_t k0 = 0; k0 < n; k0 += kc) {
             const int64_t kn = n - k0 < kc ? n - k0 : kc;
@@ -117,34 +124,41 @@ static inline __attribute__((always_inline)) void gemm(const int BF, int64_t n, 
             float *yg = y + g * SLIM_X64_ROWS;
             int64_t t = 0;
             if (X64_C <= n_tokens) { /* apart: a runtime PF test costs the loop 0.6% */
-                tile(BF, X64_C, 1, kn, w, xk, xs, yg, ldy, first);
+                tile(BF, X64_C, 1, kn, w, xk, xs, yg, ldy, first, wf);
                 t = X64_C;
             }
+            if (wf)
+                for (; t + X64_C <= n_tokens; t += X64_C)
+                    tile(2, X64_C, 0, kn, (const uint16_t *)wf, xk + (size_t)t * xs, xs,
+                         yg + t * ldy, ldy, first, NULL);
             for (; t + X64_C <= n_tokens; t += X64_C)
-                tile(BF, X64_C, 0, kn, w, xk + (size_t)t * xs, xs, yg + t * ldy, ldy, first);
+                tile(BF, X64_C, 0, kn, w, xk + (size_t)t * xs, xs, yg + t * ldy, ldy, first, NULL);
             const float *xt = xk + (size_t)t * xs;
             float *yt = yg + t * ldy;
             switch (n_tokens - t) {
-            case 5: tile(BF, 5, t == 0, kn, w, xt, xs, yt, ldy, first); break;
-            case 4: tile(BF, 4, t == 0, kn, w, xt, xs, yt, ldy, first); break;
-            case 3: tile(BF, 3, t == 0, kn, w, xt, xs, yt, ldy, first); break;
-            case 2: tile(BF, 2, t == 0, kn, w, xt, xs, yt, ldy, first); break;
-            case 1: tile(BF, 1, t == 0, kn, w, xt, xs, yt, ldy, first); break;
+            case 5: tile(BF, 5, t == 0, kn, w, xt, xs, yt, ldy, first, NULL); break;
+            case 4: tile(BF, 4, t == 0, kn, w, xt, xs, yt, ldy, first, NULL); break;
+            case 3: tile(BF, 3, t == 0, kn, w, xt, xs, yt, ldy, first, NULL); break;
+            case 2: tile(BF, 2, t == 0, kn, w, xt, xs, yt, ldy, first, NULL); break;
+            case 1: tile(BF, 1, t == 0, kn, w, xt, xs, yt, ldy, first, NULL); break;
             default: break;
             }
         }
 }
 
 void slim_half_x64_gemm(bool bf16, int64_t n, const void *packed, int64_t g0, int64_t g1,
-                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
+                        float *work) {
     if (bf16)
-        gemm(1, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
+        gemm(1, n, packed, g0, g1, x, xs, n_tokens, y, ldy, work);
     else
-        gemm(0, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
+        gemm(0, n, packed, g0, g1, x, xs, n_tokens, y, ldy, work);
 }
 #else
 void slim_half_x64_gemm(bool bf16, int64_t n, const void *packed, int64_t g0, int64_t g1,
-                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy) {
+                        const float *x, size_t xs, int64_t n_tokens, float *y, int64_t ldy,
+                        float *work) {
+    (void)work;
     slim_half_x64_gemm_ref(bf16, n, packed, g0, g1, x, xs, n_tokens, y, ldy);
 }
 #endif

@@ -12,6 +12,7 @@
 #include "core/fp16.h"
 #include "core/threadpool.h"
 #include "quant/blocks.h"
+#include "quant/half_x64.h"
 #include "rng.h"
 #include "suites.h"
 
@@ -237,7 +238,9 @@ static void check_matmul(const slim_tensor *plain, const void *packed, const flo
     for (int threads = 1; threads <= 2; threads++) {
         slim_threadpool *pool = NULL;
         ck_assert_int_eq(slim_threadpool_create(threads, &pool), SLIM_OK);
-        slim_exec ex = {.pool = pool, .scratch_size = sizeof(float) * (size_t)(n * T)};
+        /* the activations, and room past them for two threads' gemm work areas */
+        slim_exec ex = {.pool = pool,
+                        .scratch_size = sizeof(float) * (size_t)(n * T) + 2 * SLIM_X64_WORK_BYTES};
         ex.scratch = malloc(ex.scratch_size);
         float *ym = malloc(sizeof(float) * (size_t)(rows * T));
         ck_assert(ex.scratch && ym);
@@ -681,18 +684,21 @@ START_TEST(test_x16) {
 END_TEST
 
 /* The repacked F16 / BF16 kernel (quant/half_x64.h), 64 and 128 rows, odd
- * row lengths, 1 to 9 tokens: the SIMD kernel is bitwise its scalar
+ * row lengths, 1 to 14 tokens (from 12 on, with a work area, the later token
+ * tiles read the widened slice): the SIMD kernel is bitwise its scalar
  * reference (sequential fmaf per row); within 2^-20 sum |w x| of the double
  * dot; one token alone gives bitwise what it gives in a batch; the CPU matmul
- * with packed weights (1 and 2 threads) is bitwise the kernel, and the plain
- * F16/BF16 path agrees within the bound. */
+ * with packed weights (1 and 2 threads, scratch with room for work areas) is
+ * bitwise the kernel, and the plain F16/BF16 path agrees within the bound. */
 START_TEST(test_half_x64) {
     static const int64_t lens[] = {1, 17, 2048 + 5};
+    float *work = aligned_alloc(64, SLIM_X64_WORK_BYTES);
+    ck_assert(work);
     rng_state = 0x64u;
     for (int bf = 0; bf < 2; bf++)
         for (size_t il = 0; il < sizeof lens / sizeof lens[0]; il++)
             for (int64_t rows = 64; rows <= 128; rows += 64) {
-                const int64_t n = lens[il], T = 9;
+                const int64_t n = lens[il], T = 14;
                 const slim_dtype type = bf ? SLIM_DTYPE_BF16 : SLIM_DTYPE_F16;
                 uint16_t *w = malloc(sizeof(uint16_t) * (size_t)(n * rows));
                 void *packed =
@@ -709,7 +715,7 @@ START_TEST(test_half_x64) {
                     x[i] = rng_sym(3.0f);
                 K->half_x64_pack(w, sizeof(uint16_t) * (size_t)n, n, rows, packed);
                 for (int64_t nt = 1; nt <= T; nt++) {
-                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, y, rows);
+                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, y, rows, work);
                     K->half_x64_gemm_ref(bf, n, packed, 0, rows / 64, x, (size_t)n, nt, yr, rows);
                     ck_assert_msg(
                         memcmp(y, yr, sizeof(float) * (size_t)(rows * nt)) == 0,
@@ -735,8 +741,8 @@ START_TEST(test_half_x64) {
                                       (double)y[t * rows + r], want);
                     }
                 for (int64_t t = 0; t < T; t++) {
-                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x + t * n, (size_t)n, 1, y1,
-                                     rows);
+                    K->half_x64_gemm(bf, n, packed, 0, rows / 64, x + t * n, (size_t)n, 1, y1, rows,
+                                     NULL);
                     ck_assert(memcmp(y1, y + t * rows, sizeof(float) * (size_t)rows) == 0);
                 }
                 const size_t ws = sizeof(uint16_t) * (size_t)n;
@@ -755,6 +761,7 @@ START_TEST(test_half_x64) {
                 free(y1);
                 free(tl);
             }
+    free(work);
 }
 END_TEST
 

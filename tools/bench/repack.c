@@ -151,7 +151,8 @@ static void run(slim_dtype type, int64_t n, int64_t T, int reps) {
         else if (type == SLIM_DTYPE_Q3_K)                                                          \
             K->q3_kx16_gemm(n, p, 0, g1, xq, xs, nt, out, ldy);                                    \
         else                                                                                       \
-            K->half_x64_gemm(false, n, p, 0, g1, (const float *)xq, (size_t)n, nt, out, ldy);      \
+            K->half_x64_gemm(false, n, p, 0, g1, (const float *)xq, (size_t)n, nt, out, ldy,       \
+                             (float *)work);                                                       \
     } while (0)
     /* check: the first group, all tokens, against the scalar reference */
     float *yc = malloc(sizeof(float) * (size_t)(group * T));

@@ -20,9 +20,11 @@ typedef struct slim_cpu_packed_format {
     void (*prep)(int64_t n, const void *xq, size_t xs, int64_t n_tokens, void *dst);
     int32_t prep_tile; /* tokens per independently prepared tile, for threads (0: one piece) */
     /* y[t * ldy + r] for the rows of groups [g0, g1), tokens [0, n_tokens);
-     * xq rows xs bytes apart in the type's vec_dot_type, prep from prep (or NULL) */
+     * xq rows xs bytes apart in the type's vec_dot_type, prep from prep (or NULL);
+     * work: NULL or work_bytes (64-byte aligned) of the calling part's own */
     void (*gemm)(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq, size_t xs,
-                 const void *prep, int64_t n_tokens, float *y, int64_t ldy);
+                 const void *prep, int64_t n_tokens, float *y, int64_t ldy, void *work);
+    size_t work_bytes; /* 0: the gemm takes no work area */
 } slim_cpu_packed_format;
 /* The repacked layout of a weight type, or NULL (none). */
 SLIM_HIDDEN const slim_cpu_packed_format *slim_cpu_packed_format_of(int type);

@@ -52,6 +52,8 @@ typedef struct packed_task {
     const void *prep; /* the format's prepared activations, or NULL */
     int64_t n_tokens;
     float *y;
+    char *work;       /* the format's work area for each part, or NULL */
+    size_t work_size; /* bytes per part, at least the format's work_bytes */
 } packed_task;
 
 /* Groups of rows split across the threads; each group runs every token. */
@@ -61,7 +63,8 @@ static void packed_worker(void *arg, int ith, int nth) {
     const slim_cpu_packed_format *f = slim_cpu_packed_format_of(w->type);
     const int64_t n = w->ne[0], rows = w->ne[1], groups = rows / f->rows;
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    f->gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->prep, t->n_tokens, t->y, rows);
+    f->gemm(n, w->packed, g0, g1, t->xq, t->xq_row, t->prep, t->n_tokens, t->y, rows,
+            t->work ? t->work + (size_t)ith * t->work_size : NULL);
 }
 
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
@@ -99,6 +102,21 @@ static void fused_worker(void *arg, int ith, int nth) {
     const fused_task *f = arg;
     for (int j = 0; j < f->n; j++)
         f->fn[j](f->arg[j], ith, nth);
+}
+
+/* The scratch past its first `held` bytes (the activations, which later weights may reuse) as
+ * one work area per thread of at least `want` bytes, 64-byte aligned; NULL when it is too small. */
+static char *work_areas(const slim_exec *ex, size_t held, size_t want, size_t *each) {
+    *each = 0;
+    if (!ex->scratch) return NULL;
+    const uintptr_t lo = ((uintptr_t)ex->scratch + held + 63) & ~(uintptr_t)63;
+    const uintptr_t hi = (uintptr_t)ex->scratch + ex->scratch_size;
+    const size_t nth = (size_t)slim_threadpool_size(ex->pool);
+    if (hi <= lo) return NULL;
+    const size_t size = (size_t)(hi - lo) / nth & ~(size_t)63;
+    if (!size || size < want) return NULL;
+    *each = size;
+    return (char *)lo;
 }
 
 /* Run what is queued; done before the scratch under it changes. */
@@ -211,22 +229,16 @@ slim_status slim_cpu_matmul(const slim_exec *ex, int n_w, const slim_tensor *con
                 prep = s;
                 held = at + bytes; /* kept from the gemm work areas below */
             }
-            queue_packed(
-                ex, &f,
-                (packed_task){w[i], task.xq, task.xq_row, pf->prep ? prep : NULL, n_tokens, y[i]});
+            size_t each = 0;
+            char *work = pf->work_bytes && n_tokens >= 2
+                             ? work_areas(ex, held, pf->work_bytes, &each)
+                             : NULL;
+            queue_packed(ex, &f,
+                         (packed_task){w[i], task.xq, task.xq_row, pf->prep ? prep : NULL, n_tokens,
+                                       y[i], work, each});
             continue;
         }
-        /* the scratch past the activations: each thread's gemm work area */
-        if (task.gemm && ex->scratch) {
-            /* past the converted activations, which later weights may reuse */
-            const uintptr_t lo = ((uintptr_t)ex->scratch + held + 63) & ~(uintptr_t)63;
-            const uintptr_t hi = (uintptr_t)ex->scratch + ex->scratch_size;
-            const int nth = slim_threadpool_size(ex->pool);
-            if (hi > lo) {
-                task.work_size = (size_t)(hi - lo) / (size_t)nth & ~(size_t)63;
-                task.work = task.work_size ? (char *)lo : NULL;
-            }
-        }
+        if (task.gemm) task.work = work_areas(ex, held, 1, &task.work_size);
         if (f.n == MAX_FUSED) flush(ex, &f);
         f.mt[f.n] = task;
         f.fn[f.n] = matmul_worker;

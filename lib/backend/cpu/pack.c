@@ -22,31 +22,38 @@
 
 /* The repacked layouts' preparation and gemm behind one signature each. */
 static void q4_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q4_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q4_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q4_1x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q5_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q5_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q5_1_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q5_1x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q8_0_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q8_0x16_gemm(n, packed, g0, g1, prep, n_tokens, y, ldy);
 }
 static void q2_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q2_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 static void q3_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q3_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 static size_t q4_k_sums_size(int64_t n, int64_t n_tokens) {
@@ -56,24 +63,29 @@ static void q4_k_sums(int64_t n, const void *xq, size_t xs, int64_t n_tokens, vo
     slim_q4_kx16_xsum(n, xq, xs, n_tokens, dst);
 }
 static void q4_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q4_kx16_gemm(n, packed, g0, g1, xq, xs, prep, n_tokens, y, ldy);
 }
 static void q5_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q5_kx16_gemm(n, packed, g0, g1, xq, xs, prep, n_tokens, y, ldy);
 }
 static void q6_k_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
     slim_q6_kx16_gemm(n, packed, g0, g1, xq, xs, n_tokens, y, ldy);
 }
 static void f16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                     size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
-    slim_half_x64_gemm(false, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy);
+                     size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                     void *work) {
+    slim_half_x64_gemm(false, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy, work);
 }
 static void bf16_gemm(int64_t n, const void *packed, int64_t g0, int64_t g1, const void *xq,
-                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy) {
-    slim_half_x64_gemm(true, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy);
+                      size_t xs, const void *prep, int64_t n_tokens, float *y, int64_t ldy,
+                      void *work) {
+    slim_half_x64_gemm(true, n, packed, g0, g1, xq, xs / sizeof(float), n_tokens, y, ldy, work);
 }
 
 /* Indexed by weight type; rows 0: no repacked layout. */
@@ -105,9 +117,9 @@ static const slim_cpu_packed_format formats[SLIM_DTYPE_COUNT] = {
     [SLIM_DTYPE_Q6_K] = {SLIM_X16_ROWS, slim_q6_kx16_available, NULL, slim_q6_kx16_pack, NULL, NULL,
                          0, q6_k_gemm},
     [SLIM_DTYPE_F16] = {SLIM_X64_ROWS, slim_half_x64_available, NULL, slim_half_x64_pack, NULL,
-                        NULL, 0, f16_gemm},
+                        NULL, 0, f16_gemm, SLIM_X64_WORK_BYTES},
     [SLIM_DTYPE_BF16] = {SLIM_X64_ROWS, slim_half_x64_available, NULL, slim_half_x64_pack, NULL,
-                         NULL, 0, bf16_gemm},
+                         NULL, 0, bf16_gemm, SLIM_X64_WORK_BYTES},
 };
 
 const slim_cpu_packed_format *slim_cpu_packed_format_of(int type) {
