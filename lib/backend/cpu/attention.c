@@ -20,6 +20,10 @@ typedef struct attn_job {
     bool f32;
 } attn_job;
 
+/* Keys whose cache offsets are found together (slim_batch_kv_rows: one
+ * division per chunk instead of one per key). */
+enum { KV_CHUNK = 64 };
+
 static void attention_worker(void *arg, int ith, int nth) {
     const attn_job *job = arg;
     const slim_attn_args *a = job->a;
@@ -28,19 +32,24 @@ static void attention_worker(void *arg, int ith, int nth) {
     const int32_t hd = a->head_dim, group = a->n_head / a->n_head_kv;
     const int64_t kv_width = (int64_t)a->n_head_kv * hd, n_items = (int64_t)a->n_tokens * a->n_head;
     float *scores = a->scratch + (size_t)ith * (size_t)a->n_ctx;
+    int64_t rows[KV_CHUNK]; /* a chunk of keys' cache offsets */
     for (int64_t item = ith; item < n_items; item += nth) {
         const int32_t t = (int32_t)(item / a->n_head), h = (int32_t)(item % a->n_head);
         const int32_t pos = job->b->pos[t], sq = job->b->seq[t], g = h / group;
         const int32_t j0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
         const float *q = a->q + ((int64_t)t * a->n_head + h) * hd;
         float mx = -INFINITY;
-        for (int32_t j = j0; j <= pos; j++) {
-            const int64_t at = slim_batch_kv_row(job->b, sq, j) * kv_width + g * hd;
-            float s = job->f32 ? slim_traits_f32.vec_dot(hd, kf + at, q)
-                               : slim_dot_f32_f16(q, kh + at, hd);
-            if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
-            scores[j] = s;
-            if (s > mx) mx = s;
+        for (int32_t jc = j0; jc <= pos; jc += KV_CHUNK) {
+            const int32_t nj = pos - jc + 1 < KV_CHUNK ? pos - jc + 1 : KV_CHUNK;
+            slim_batch_kv_rows(job->b, sq, jc, nj, kv_width, rows);
+            for (int32_t jj = 0; jj < nj; jj++) {
+                const int64_t at = rows[jj] + g * hd;
+                float s = job->f32 ? slim_traits_f32.vec_dot(hd, kf + at, q)
+                                   : slim_dot_f32_f16(q, kh + at, hd);
+                if (a->softcap > 0) s = a->softcap * tanhf(s / a->softcap);
+                scores[jc + jj] = s;
+                if (s > mx) mx = s;
+            }
         }
         double sum = 0;
         for (int32_t j = j0; j <= pos; j++) {
@@ -50,14 +59,18 @@ static void attention_worker(void *arg, int ith, int nth) {
         const float inv = (float)(1.0 / sum);
         float *out = a->out + ((int64_t)t * a->n_head + h) * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
-        for (int32_t j = j0; j <= pos; j++) {
-            const float p = scores[j] * inv;
-            const int64_t at = slim_batch_kv_row(job->b, sq, j) * kv_width + g * hd;
-            if (job->f32) {
-                for (int32_t i = 0; i < hd; i++)
-                    out[i] += p * vf[at + i];
-            } else {
-                slim_axpy_f16(out, p, vh + at, hd);
+        for (int32_t jc = j0; jc <= pos; jc += KV_CHUNK) {
+            const int32_t nj = pos - jc + 1 < KV_CHUNK ? pos - jc + 1 : KV_CHUNK;
+            slim_batch_kv_rows(job->b, sq, jc, nj, kv_width, rows);
+            for (int32_t jj = 0; jj < nj; jj++) {
+                const float p = scores[jc + jj] * inv;
+                const int64_t at = rows[jj] + g * hd;
+                if (job->f32) {
+                    for (int32_t i = 0; i < hd; i++)
+                        out[i] += p * vf[at + i];
+                } else {
+                    slim_axpy_f16(out, p, vh + at, hd);
+                }
             }
         }
     }
