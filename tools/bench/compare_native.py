@@ -255,7 +255,12 @@ def main():
                                 if q >= 1.2 or (both[i] and frac[best][i] >= 0.8
                                                 and frac["slim"][i] >= 0.9))
                 ok = ok or 2 * rounds_ok > len(s)
+                # each engine's share of the STREAM around its own run, slim's over llama.cpp's:
+                # the ratio with the two-core bandwidth state taken out (it can flip between the
+                # runs of one round on a VM)
+                shares = [a_ / b_ for a_, b_ in zip(frac["slim"], frac[best])]
                 rec.update(weights_per_token=wpt, slim_pct_stream=pct["slim"],
+                           share_ratio=statistics.median(shares), share_ratio_rounds=shares,
                            llama_pct_stream=pct[best], stream_near_gbs=near,
                            stream_runner_gbs=own, rounds_ok=rounds_ok,
                            rounds_unsettled=both.count(False),
@@ -269,7 +274,8 @@ def main():
                                slim_pct_fma=pf[0], llama_pct_fma=pf[1])
                 else:
                     line += " | |"
-            tally = (f" ({rec['rounds_ok']}/{len(s)} rounds, {rec['rounds_unsettled']} unsettled)"
+            tally = (f" ({rec['rounds_ok']}/{len(s)} rounds, {rec['rounds_unsettled']} unsettled;"
+                     f" STREAM-share ratio {med_range(rec['share_ratio_rounds'])})"
                      if test == "tg" else "")
             print(line + (" yes" if ok else " **no**") + tally + " |")
             summary[(os.path.basename(model), label, threads)] = (ratio, ok)
