@@ -112,7 +112,7 @@ static inline __attribute__((always_inline)) void gemm(const int BF, int64_t n, 
                                                        int64_t ldy, float *work) {
     const int64_t kc = n_tokens > 1 ? SLIM_X64_KC : n;
     /* from a second full tile on (build/repack -f F16: 2-3% faster at 512
-     * tokens, no slower at 48) */
+     * tokens, within the noise at 48) */
     float *wf = n_tokens >= 2 * X64_C ? work : NULL;
     for (int64_t g = g0; g < g1; g++)
         for (int64_t k0 = 0; k0 < n; k0 += kc) {
